@@ -1,0 +1,30 @@
+# reelbot — two commands on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+TOPIC  ?= the life cycle of a star
+
+.PHONY: demo test bench status clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/reelbot make "$(TOPIC)" --length short --out out/demo.mp4
+
+test: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider
+
+bench: $(STAMP)
+	$(PY) bench/render_bench.py
+	$(PY) bench/agent_load.py
+
+status: $(STAMP)
+	$(VENV)/bin/reelbot status
+
+clean:
+	rm -rf $(VENV) out .pytest_cache

@@ -1,0 +1,154 @@
+"""The per-stage cascade: try providers in order until one serves a valid result.
+
+For one item (the script, or one scene's image or voice) the cascade walks the stage's ordered
+providers, skipping those cooling down, calling each under the stage's timeout and validating what
+it returns. Every attempt, skip included, is recorded. Failures are classified by type and fed to
+the `HealthBoard`, which decides cooldowns. Anything a provider raises that is not in the error tree
+is a bug on our side or a backend shape we did not expect: it is logged with its traceback and
+counted as bad output, so one broken client cannot take a job down.
+
+`asyncio.CancelledError` is never caught here: cancelling a job cancels the provider call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from agent.health import HealthBoard
+from providers.base import Clock, Stage, Tier
+from providers.errors import AllProvidersFailed, BadOutput, ProviderError, Unavailable, scrub
+
+__all__ = ["Attempt", "Served", "Cascade"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+P = TypeVar("P")
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One try of one provider for one item. `outcome` is "ok", "skipped" or an error kind."""
+
+    job_id: str
+    stage: str
+    item: str
+    provider: str
+    tier: str
+    outcome: str
+    message: str
+    started_at: float
+    elapsed_s: float
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "stage": self.stage,
+            "item": self.item,
+            "provider": self.provider,
+            "tier": self.tier,
+            "outcome": self.outcome,
+            "message": self.message,
+            "elapsed_s": round(self.elapsed_s, 3),
+        }
+
+
+@dataclass(frozen=True)
+class Served(Generic[T]):
+    value: T
+    provider: str
+    tier: Tier
+
+
+class Cascade:
+    """Runs one stage's items through its ordered providers. One per (job, stage)."""
+
+    def __init__(
+        self,
+        *,
+        stage: Stage,
+        providers: Sequence[object],
+        health: HealthBoard,
+        clock: Clock,
+        timeout_s: float,
+        job_id: str,
+        record: Callable[[Attempt], None],
+        secrets: Sequence[str] = (),
+    ) -> None:
+        self.stage = stage
+        self.providers = list(providers)
+        self._health = health
+        self._clock = clock
+        self._timeout_s = timeout_s
+        self._job_id = job_id
+        self._record = record
+        self._secrets = tuple(secrets)
+
+    async def run(
+        self,
+        item: str,
+        call: Callable[[P], Awaitable[T]],
+        validate: Callable[[T], Awaitable[None]] | None = None,
+    ) -> Served[T]:
+        """Serve `item`: the first provider whose `call` returns a value that `validate` accepts."""
+        attempts: list[Attempt] = []
+        stage = self.stage.value
+        for provider in self.providers:
+            name: str = provider.name  # type: ignore[attr-defined]
+            tier: Tier = provider.tier  # type: ignore[attr-defined]
+            started = self._clock()
+            health = self._health.get(name, stage)
+            if health.cooling(started):
+                attempt = self._attempt(
+                    item, name, tier, "skipped",
+                    f"cooling down {health.remaining_s(started):.0f}s after {health.cooldown_reason}",
+                    started,
+                )
+                attempts.append(attempt)
+                continue
+            try:
+                async with asyncio.timeout(self._timeout_s):
+                    value = await call(provider)  # type: ignore[arg-type]
+                    if validate is not None:
+                        await validate(value)
+            except ProviderError as exc:
+                error = exc
+            except TimeoutError:
+                error = Unavailable(f"timed out after {self._timeout_s:.0f}s", provider=name)
+            except Exception as exc:  # noqa: BLE001 - an unexpected shape must not sink the job
+                log.exception("job %s: %s %s raised unexpectedly on %s", self._job_id, name, stage, item)
+                error = BadOutput(f"unexpected {type(exc).__name__}: {exc}", provider=name)
+            else:
+                self._health.record_success(name, stage)
+                attempts.append(self._attempt(item, name, tier, "ok", "", started))
+                return Served(value, name, tier)
+            error.provider = error.provider or name
+            message = scrub(error.message, self._secrets)
+            error.message = message
+            self._health.record_failure(name, stage, error)
+            attempts.append(self._attempt(item, name, tier, error.kind, message, started))
+            log.warning(
+                "job %s: %s for %s failed on %s: %s: %s",
+                self._job_id, stage, item, name, error.kind, message,
+            )
+        raise AllProvidersFailed(stage, item, attempts)
+
+    def _attempt(
+        self, item: str, name: str, tier: Tier, outcome: str, message: str, started: float
+    ) -> Attempt:
+        attempt = Attempt(
+            job_id=self._job_id,
+            stage=self.stage.value,
+            item=item,
+            provider=name,
+            tier=tier.label,
+            outcome=outcome,
+            message=message,
+            started_at=started,
+            elapsed_s=max(0.0, self._clock() - started),
+        )
+        self._record(attempt)
+        return attempt

@@ -1,0 +1,34 @@
+"""The base of every provider's config dataclass.
+
+Each provider module declares a frozen dataclass subclassing `ProviderConfig`, with a default for
+every field. `agent.settings` fills it from the provider's `[providers.NAME]` table in config.toml,
+then applies environment overrides:
+
+* `env` maps a field to an environment variable that overrides the file (e.g. the seed's
+  `LOCAL_AI_SERVER` for Ollama's `url`);
+* `secret_env` maps a field to the *only* place its value may come from. A secret field found in
+  the file is an error: secrets never live in files in the repo.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import ClassVar
+
+__all__ = ["ProviderConfig"]
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    env: ClassVar[Mapping[str, str]] = {}
+    secret_env: ClassVar[Mapping[str, str]] = {}
+
+    def configured(self) -> bool:
+        """True when this provider should be used: its URL or key is present. Unset means
+        skipped, with no probes and no delay."""
+        return True
+
+    def secrets(self) -> tuple[str, ...]:
+        """Secret values held by this config, to scrub from error text and logs."""
+        return tuple(str(getattr(self, f)) for f in self.secret_env if getattr(self, f, None))

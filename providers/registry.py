@@ -1,0 +1,34 @@
+"""The flat list of provider classes, and lookups over it.
+
+Every provider class has class attributes `name` (its config key, shared by the classes of one
+backend), `tier`, `stages` and `config_class`, and is built as `cls(config, deps)`. Adding a
+backend means adding its classes here; nothing else branches on a backend's name.
+"""
+
+from __future__ import annotations
+
+from providers.base import Stage
+from providers.offline import OfflineImageMaker, OfflineScriptWriter, OfflineVoice
+
+__all__ = ["PROVIDER_CLASSES", "classes_for", "config_classes"]
+
+PROVIDER_CLASSES: tuple[type, ...] = (
+    OfflineScriptWriter,
+    OfflineImageMaker,
+    OfflineVoice,
+)
+
+
+def classes_for(stage: Stage) -> dict[str, type]:
+    """name -> the class that serves `stage` under that name."""
+    return {cls.name: cls for cls in PROVIDER_CLASSES if stage in cls.stages}
+
+
+def config_classes() -> dict[str, type]:
+    """name -> the config dataclass of that backend (one per name)."""
+    out: dict[str, type] = {}
+    for cls in PROVIDER_CLASSES:
+        existing = out.setdefault(cls.name, cls.config_class)
+        if existing is not cls.config_class:
+            raise TypeError(f"provider {cls.name!r} has two config classes")
+    return out

@@ -1,0 +1,5 @@
+import sys
+
+from reelbot.cli import main
+
+sys.exit(main())

@@ -1,0 +1,156 @@
+"""Render one narrated video from a topic, right here: no chat, no server.
+
+    reelbot make "the life cycle of a star" [--aspect 9:16|16:9|1:1] [--length short|medium|long]
+                 [--mode slideshow|video] [--voice NAME] [--music FILE] [--max-bytes N]
+                 [--out FILE] [--config FILE]
+
+Progress goes to stderr, one line per step (or a live line on a terminal). The summary says how
+long each stage took and who served it; the last line on stdout is the video's path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import logging
+import os
+import re
+import secrets
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from agent.render.spec import ASPECTS
+from agent.settings import LENGTHS, MODES, Settings, SettingsError, load_settings
+from agent.validation import InvalidInput, clean_topic
+from reelbot.logs import configure_logging
+from reelbot.progress import ProgressPrinter
+
+__all__ = ["add_arguments", "run"]
+
+log = logging.getLogger(__name__)
+
+
+class UsageError(Exception):
+    """Bad command-line input: exit 2 with this one-line message."""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("topic", help="what the video is about (1-300 characters)")
+    p.add_argument("--aspect", help="9:16 (default), 16:9 or 1:1")
+    p.add_argument("--length", help="short (~25 s), medium (~45 s) or long (~90 s)")
+    p.add_argument("--mode", help="slideshow (stills with motion) or video (a motion clip per scene)")
+    p.add_argument("--voice", help="a voice name for the narration")
+    p.add_argument("--music", type=Path, help="background music file, ducked under the voice")
+    p.add_argument("--max-bytes", type=int, help="the finished file must fit this many bytes")
+    p.add_argument("--out", type=Path, help="where to write the MP4 (default: out/<topic>.mp4)")
+    p.add_argument("--config", type=Path, help="config file (default: ./config.toml when present)")
+    p.add_argument("--seed", type=int, help="seed for images (default: derived from the topic)")
+    p.add_argument("-v", "--verbose", action="store_true", help="log every step")
+
+
+def _slug(topic: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", topic.lower()).strip("-")[:60].strip("-")
+    return slug or "video"
+
+
+def _check_out(out: Path) -> Path:
+    """Fail early, and clearly, if the output cannot be written."""
+    out = out.expanduser()
+    if out.exists() and out.is_dir():
+        raise UsageError(f"--out {out} is a directory; give a file name ending in .mp4")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        probe = out.parent / f".reelbot-write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(f"cannot write --out {out}: {exc.strerror or exc}") from None
+    return out
+
+
+def _resolve(args: argparse.Namespace, settings: Settings) -> dict[str, object]:
+    try:
+        topic = clean_topic(args.topic)
+    except InvalidInput as exc:
+        raise UsageError(str(exc)) from None
+    v = settings.video
+    aspect = args.aspect or v.aspect
+    if aspect not in ASPECTS:
+        raise UsageError(f"unknown aspect {aspect!r}; choose one of {', '.join(ASPECTS)}")
+    length = args.length or v.length
+    if length not in LENGTHS:
+        raise UsageError(f"unknown length {length!r}; choose one of {', '.join(LENGTHS)}")
+    mode = args.mode or v.mode
+    if mode not in MODES:
+        raise UsageError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    if args.max_bytes is not None and args.max_bytes < 100_000:
+        raise UsageError("--max-bytes must be at least 100000 (a video needs room)")
+    if args.music is not None and not args.music.is_file():
+        raise UsageError(f"--music {args.music}: no such file")
+    out = _check_out(args.out or Path(v.output_dir) / f"{_slug(topic)}.mp4")
+    seed = args.seed if args.seed is not None else int.from_bytes(hashlib.sha256(topic.encode()).digest()[:4], "big")
+    return {"topic": topic, "aspect": aspect, "length": length, "mode": mode, "out": out, "seed": seed}
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings(args.config)
+        resolved = _resolve(args, settings)
+    except (SettingsError, UsageError) as exc:
+        print(f"reelbot: error: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(logging.INFO if args.verbose else logging.WARNING, settings.secrets())
+    try:
+        return asyncio.run(_make(args, settings, resolved))
+    except KeyboardInterrupt:
+        print("reelbot: interrupted", file=sys.stderr)
+        return 130
+
+
+async def _make(args: argparse.Namespace, settings: Settings, r: dict[str, object]) -> int:
+    from agent.pipeline import JobSpec
+    from agent.runtime import open_runtime
+    from agent.render.errors import RenderError
+    from providers.errors import AllProvidersFailed
+
+    job_id = secrets.token_hex(6)
+    out = r["out"]
+    assert isinstance(out, Path)
+    workdir = out.parent / f".reelbot-work-{job_id}"
+    job = JobSpec(
+        job_id=job_id, topic=str(r["topic"]), aspect=str(r["aspect"]), length=str(r["length"]),
+        mode=str(r["mode"]), voice=args.voice or "", max_bytes=args.max_bytes, music=args.music,
+        seed=int(r["seed"]),  # type: ignore[call-overload]
+        out=out,
+    )
+    printer = ProgressPrinter(sys.stderr, topic=job.topic)
+    started = time.monotonic()
+    try:
+        async with open_runtime(settings) as rt:
+            result = await rt.pipeline.run(job, workdir, printer)
+    except AllProvidersFailed as exc:
+        printer.close()
+        print(f"reelbot: failed: {exc} (work kept in {workdir})", file=sys.stderr)
+        return 1
+    except RenderError as exc:
+        printer.close()
+        print(f"reelbot: render failed: {exc} (work kept in {workdir})", file=sys.stderr)
+        return 1
+    printer.close()
+    shutil.rmtree(workdir, ignore_errors=True)
+    err = sys.stderr
+    print(f"\n🎬 {result.title}", file=err)
+    print(f"   {result.duration_s:.1f} s, {result.width}x{result.height}, "
+          f"{result.bytes / 1e6:.2f} MB, made in {time.monotonic() - started:.1f} s", file=err)
+    for stage, seconds in result.timings_s.items():
+        who = ", ".join(f"{name}" + (f" ×{n}" if n > 1 else "") for name, n in result.provenance.get(stage, {}).items())
+        print(f"   {stage:<7} {seconds:7.1f} s  {who}", file=err)
+    fell_back = [a for a in result.attempts if a.outcome not in ("ok",)]
+    if fell_back:
+        print(f"   {len(fell_back)} fallback(s): " + "; ".join(
+            f"{a.stage}/{a.item}: {a.provider} {a.outcome}" for a in fell_back[:6]), file=err)
+    print(result.video)
+    return 0

@@ -1,0 +1,44 @@
+"""Logging, configured once in the entry point. A filter scrubs secrets from every record."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from providers.errors import scrub
+
+__all__ = ["configure_logging", "SecretFilter"]
+
+
+class SecretFilter(logging.Filter):
+    """Replace secret values in a record's final message before any handler sees it."""
+
+    def __init__(self, secrets: Sequence[str]) -> None:
+        super().__init__()
+        self._secrets = tuple(s for s in secrets if s and len(s) >= 4)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self._secrets:
+            message = record.getMessage()
+            cleaned = scrub(message, self._secrets)
+            if cleaned != message:
+                record.msg, record.args = cleaned, None
+            if record.exc_info and record.exc_info[1] is not None:
+                text = logging.Formatter().formatException(record.exc_info)
+                record.exc_text = scrub(text, self._secrets)
+                record.exc_info = None
+        return True
+
+
+def configure_logging(level: int = logging.INFO, secrets: Sequence[str] = ()) -> None:
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(SecretFilter(secrets))
+    root.addHandler(handler)
+    root.setLevel(level)
+    # Third-party chatter stays at warning unless asked for.
+    for noisy in ("aiohttp.access", "discord", "telegram", "httpx", "sqlalchemy.engine"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))

@@ -1,0 +1,112 @@
+"""Shared fixtures. The network guard: any connection outside loopback fails the test.
+
+The guard patches `socket.connect`/`connect_ex` (which asyncio and aiohttp use underneath) and
+`getaddrinfo`. The offending call raises, and because code under test may swallow that as an
+outage, the attempt is also recorded and the test fails at teardown.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+
+import pytest
+
+_violations: list[str] = []
+
+
+class OutsideConnection(ConnectionRefusedError):
+    """A test tried to reach beyond 127.0.0.1."""
+
+
+def _is_loopback(host: object) -> bool:
+    if not isinstance(host, str):
+        return False
+    if host in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def _check(address: object) -> None:
+    if isinstance(address, (str, bytes)):  # AF_UNIX path
+        return
+    host = address[0] if isinstance(address, tuple) and address else address
+    if not _is_loopback(host):
+        _violations.append(repr(address))
+        raise OutsideConnection(f"test tried to connect outside loopback: {address!r}")
+
+
+_real_connect = socket.socket.connect
+_real_connect_ex = socket.socket.connect_ex
+_real_getaddrinfo = socket.getaddrinfo
+
+
+def _guarded_connect(self: socket.socket, address: object) -> None:
+    if self.family in (socket.AF_INET, socket.AF_INET6):
+        _check(address)
+    return _real_connect(self, address)
+
+
+def _guarded_connect_ex(self: socket.socket, address: object) -> int:
+    if self.family in (socket.AF_INET, socket.AF_INET6):
+        _check(address)
+    return _real_connect_ex(self, address)
+
+
+def _guarded_getaddrinfo(host, *args, **kwargs):  # type: ignore[no-untyped-def]
+    if host is not None:
+        name = host.decode() if isinstance(host, bytes) else str(host)
+        if not _is_loopback(name):
+            _violations.append(f"getaddrinfo({name!r})")
+            raise OutsideConnection(f"test tried to resolve a non-loopback host: {name!r}")
+    return _real_getaddrinfo(host, *args, **kwargs)
+
+
+socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
+socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
+socket.getaddrinfo = _guarded_getaddrinfo
+
+
+@pytest.fixture(autouse=True)
+def _network_guard():  # type: ignore[no-untyped-def]
+    _violations.clear()
+    yield
+    if _violations:
+        found = ", ".join(_violations)
+        _violations.clear()
+        pytest.fail(f"test reached outside loopback: {found}")
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Backends are configured by the environment; tests start from none."""
+    import os
+
+    for var in list(os.environ):
+        if var in {
+            "LOCAL_AI_SERVER", "COMFYUI_SERVER", "COQUI_SERVER", "OPENAI_API_KEY", "GROQ_API_KEY",
+            "HF_TOKEN", "POLLINATIONS_TOKEN", "STREAMELEMENTS_TOKEN", "REELBOT_AGENT_TOKEN",
+            "DISCORD_TOKEN", "TELEGRAM_TOKEN", "TELEGRAM_API_BASE_URL",
+        }:
+            monkeypatch.delenv(var, raising=False)
+
+
+class FakeClock:
+    """A monotonic clock tests move by hand."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
