@@ -455,7 +455,7 @@ class _JobRun:
                 last[0] = pct
                 self.emit("render", pct, 100, message=f"rendering {pct}%")
 
-        result = await self._render(spec, progress)
+        result = await self.p._render(spec, progress)
         self.served["render"] = [("local", Tier.OFFLINE)]
         self.emit("render", 100, 100, provider="local", message="rendered", stage_done=True)
         return result

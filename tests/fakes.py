@@ -92,6 +92,8 @@ class FakeProvider:
         if not self.queue:
             return default()
         outcome = self.queue.popleft()
+        if outcome is None:
+            return default()
         if isinstance(outcome, BaseException):
             raise outcome
         if callable(outcome):

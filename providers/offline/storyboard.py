@@ -1,0 +1,145 @@
+"""The offline script writer: a deterministic storyboard from templates, no language model.
+
+The same topic and length always give the same script: every choice comes from a generator
+seeded with a SHA-256 of the cleaned topic. The arc is a hook, a body of varied sentence shapes
+(never the same template twice, never the same role twice in a row) and a closing thought, sized
+to the requested narration length at about `WORDS_PER_SECOND`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any, ClassVar
+
+from providers.base import ProviderDeps, Scene, Script, ScriptRequest, Stage, StageContext, Tier
+from providers.offline.config import OfflineConfig
+from providers.offline.templates import TEMPLATES, Role, Template, grammar
+from providers.offline.topic import Subject, parse_subject, stable_seed
+
+__all__ = ["OfflineScriptWriter", "write_storyboard", "compose", "WORDS_PER_SECOND"]
+
+WORDS_PER_SECOND = 2.6  # eSpeak at ~165 wpm, with sentence pauses
+WORDS_PER_SCENE = 17  # a comfortable scene: one or two sentences, ~6 s on screen
+MIN_PHRASE_WORDS, MAX_PHRASE_WORDS = 2, 5
+_BODY_ROLES = tuple(r for r in Role if r not in (Role.HOOK, Role.CLOSE))
+
+
+def _scene_count(request: ScriptRequest) -> int:
+    lo = max(1, request.min_scenes)
+    hi = max(lo, request.max_scenes)
+    ideal = round(request.target_seconds * WORDS_PER_SECOND / WORDS_PER_SCENE)
+    return min(hi, max(lo, ideal))
+
+
+def _plan_roles(count: int, rng: random.Random) -> list[Role]:
+    """HOOK, a shuffled body with no role twice in a row, CLOSE."""
+    if count == 1:
+        return [Role.HOOK]
+    body: list[Role] = []
+    while len(body) < count - 2:
+        batch = list(_BODY_ROLES)
+        rng.shuffle(batch)
+        if body and batch[0] is body[-1]:
+            batch.append(batch.pop(0))
+        body.extend(batch)
+    return [Role.HOOK, *body[: count - 2], Role.CLOSE]
+
+
+def _pick_templates(roles: list[Role], rng: random.Random) -> list[Template]:
+    """One unused template per role; a role whose templates are spent borrows a FACT or any."""
+    unused = list(TEMPLATES)
+    picked: list[Template] = []
+    for role in roles:
+        pool = [t for t in unused if t.role is role]
+        pool = pool or [t for t in unused if t.role in _BODY_ROLES] or unused
+        choice = rng.choice(pool)
+        unused.remove(choice)
+        picked.append(choice)
+    return picked
+
+
+def _fill(text: str, values: dict[str, str]) -> str:
+    return text.format_map(values).strip()
+
+
+def _key_phrase(template: Template, values: dict[str, str], subject: Subject,
+                rng: random.Random) -> str:
+    candidates = [_fill(p, values) for p in template.phrases]
+    if template.role is Role.HOOK:
+        words = subject.title.split()
+        untitled = words[1:] if len(words) > 2 and words[0].lower() in ("the", "a", "an") else words
+        candidates[:0] = [subject.title, " ".join(untitled)]
+    fitting = [c for c in candidates if MIN_PHRASE_WORDS <= len(c.split()) <= MAX_PHRASE_WORDS]
+    if not fitting:
+        return "The Big Picture"
+    return fitting[0] if template.role is Role.HOOK else rng.choice(fitting)
+
+
+def _narration(template: Template, values: dict[str, str], budget_words: float) -> str:
+    core = _fill(template.core, values)
+    if not template.more:
+        return core
+    both = f"{core} {_fill(template.more, values)}"
+    # Add the follow-up while the scene is short of its share; the running budget in
+    # `compose` takes an overshoot back from the scenes after it.
+    return both if len(core.split()) < 0.9 * budget_words else core
+
+
+def write_storyboard(request: ScriptRequest) -> Script:
+    """The whole script, synchronously. Pure: no I/O, the same output for the same request."""
+    return compose(request)[0]
+
+
+def compose(request: ScriptRequest) -> tuple[Script, tuple[str, ...]]:
+    """The script and the id of the template behind each scene."""
+    subject = parse_subject(request.topic)
+    rng = random.Random(stable_seed("offline-script", subject.raw.casefold(), request.length))
+    count = _scene_count(request)
+    words_left = request.target_seconds * WORDS_PER_SECOND
+    values: dict[str, Any] = {
+        **grammar(subject.plural),
+        "s": subject.phrase,
+        "S": subject.sentence_start,
+        "focus": subject.focus,
+        "seconds": str(max(5, round(request.target_seconds / 5) * 5)),
+    }
+    scenes: list[Scene] = []
+    templates = _pick_templates(_plan_roles(count, rng), rng)
+    for template in templates:
+        # Each scene aims at its share of what is left, so short scenes early are made up later.
+        narration = _narration(template, values, words_left / (count - len(scenes)))
+        words_left -= len(narration.split())
+        scenes.append(
+            Scene(
+                narration=narration,
+                visual=_fill(template.visual, values),
+                key_phrase=_key_phrase(template, values, subject, rng),
+            )
+        )
+    return Script(title=subject.title, scenes=tuple(scenes)), tuple(t.id for t in templates)
+
+
+class OfflineScriptWriter:
+    """Writes a storyboard from templates. Always available, never calls out."""
+
+    name: ClassVar[str] = "offline"
+    tier: ClassVar[Tier] = Tier.OFFLINE
+    stages: ClassVar[frozenset[Stage]] = frozenset({Stage.SCRIPT})
+    config_class: ClassVar[type[OfflineConfig]] = OfflineConfig
+
+    def __init__(self, config: OfflineConfig, deps: ProviderDeps) -> None:
+        self.config = config
+        self.deps = deps
+
+    def secrets(self) -> tuple[str, ...]:
+        return ()
+
+    async def probe(self) -> dict[str, Any]:
+        return {"templates": len(TEMPLATES)}
+
+    async def write_script(self, request: ScriptRequest, ctx: StageContext) -> Script:
+        script = write_storyboard(request)
+        ctx.report(1.0, f"{len(script.scenes)} scenes from templates")
+        await asyncio.sleep(0)  # a checkpoint: cancellation is honoured even on this fast path
+        return script
