@@ -1,0 +1,114 @@
+"""Show every backend: configured, up, latency, version, models, queue, VRAM; and the overall mode.
+
+    reelbot status [--config FILE] [--json]
+
+Probes run concurrently with a short timeout, so this answers in under 3 s even when every backend
+hangs. Exit code 0 when something can serve every stage, 1 when some stage has no provider, 2 for
+bad configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from agent.settings import Settings, SettingsError, load_settings
+
+__all__ = ["add_arguments", "run", "format_report"]
+
+BADGES = {"self-hosted": "SELF-HOSTED", "cloud": "CLOUD", "offline": "OFFLINE"}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, help="config file (default: ./config.toml when present)")
+    p.add_argument("--json", action="store_true", help="print the status as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings(args.config)
+    except SettingsError as exc:
+        print(f"reelbot: error: {exc}", file=sys.stderr)
+        return 2
+    report = asyncio.run(gather(settings))
+    if args.json:
+        print(json.dumps(report.to_json(), indent=1, default=str))
+    else:
+        print(format_report(report))
+    return 0 if all(s.provider for s in report.stages) else 1
+
+
+async def gather(settings: Settings):  # type: ignore[no-untyped-def]
+    from agent.gpu import plan_gpu_sharing
+    from agent.health import HealthBoard
+    from agent.status import build_for_status, collect_status
+    from providers.base import ProviderDeps
+
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=2)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        deps = ProviderDeps(session=session, clock=time.monotonic, data_dir=Path(settings.agent.data_dir))
+        providers, errors = build_for_status(settings, deps)
+        health = HealthBoard(settings.cascade, time.monotonic)
+        return await collect_status(settings, providers, health, construction_errors=errors,
+                                    gpu_shared=plan_gpu_sharing(providers))
+
+
+def _fmt_bytes(n: Any) -> str:
+    return f"{n / 2**30:.1f} GiB" if isinstance(n, int | float) else "?"
+
+
+def _details(details: dict[str, Any]) -> str:
+    d = dict(details)
+    parts = []
+    if "vram_free" in d or "vram_total" in d:
+        parts.append(f"VRAM {_fmt_bytes(d.pop('vram_free', None))} free of {_fmt_bytes(d.pop('vram_total', None))}")
+    if "queue_running" in d:
+        parts.append(f"queue {d.pop('queue_running')} running, {d.pop('queue_pending', 0)} pending")
+    for key, value in d.items():
+        if isinstance(value, list):
+            value = ", ".join(map(str, value[:8])) + (f" (+{len(value) - 8})" if len(value) > 8 else "") or "none"
+        parts.append(f"{key}: {value}")
+    return "; ".join(parts)
+
+
+def format_report(report: Any) -> str:
+    lines = [f"mode: {BADGES.get(report.mode, report.mode.upper())}   (status in {report.elapsed_ms:.0f} ms)", ""]
+    header = f"{'backend':<15}{'tier':<15}{'configured':<12}{'state':<8}{'latency':>9}  {'version':<10}details"
+    lines += [header, "-" * len(header)]
+    for b in report.backends:
+        state = "-" if b.up is None and not b.problem else ("error" if b.up is None else
+                                                             ("up" if b.ready else ("not ready" if b.up else "down")))
+        latency = f"{b.latency_ms:.0f} ms" if b.latency_ms is not None and b.configured else ""
+        extra = _details(b.details) if b.configured else ""
+        lines.append(f"{b.name:<15}{b.tier:<15}{'yes' if b.configured else 'no':<12}{state:<8}{latency:>9}  "
+                     f"{(b.version or '')[:10]:<10}{extra}")
+        pad = " " * 15
+        if b.problem:
+            lines.append(f"{pad}problem: {b.problem}")
+        if b.hint:
+            lines.append(f"{pad}fix: {b.hint}")
+        for stage, left in b.cooldowns.items():
+            why = getattr(b, "cooldown_reasons", {}).get(stage, "")
+            lines.append(f"{pad}cooling down ({stage}): {left:.0f}s left" + (f" after {why}" if why else ""))
+        if getattr(b, "last_success_s_ago", None) is not None:
+            lines.append(f"{pad}last success: {b.last_success_s_ago:.0f}s ago")
+        if b.last_error:
+            lines.append(f"{pad}last error: {b.last_error}")
+    lines.append("")
+    lines.append("serving now: " + ", ".join(f"{s.stage} → {s.provider or 'NOTHING'}" for s in report.stages))
+    if report.gpu_shared:
+        lines.append("one GPU shared by: " + ", ".join(report.gpu_shared) + " (models released between steps)")
+    routes = getattr(report, "routes", [])
+    if routes:
+        lines.append("models users can pick: " + ", ".join(
+            f"{r['route']} ({'free' if not r['price'] else str(r['price']) + ' credits'})"
+            for r in routes if r["available"]) or "none")
+        lines += [f"   unavailable: {r['route']}: {r['why']}" for r in routes if not r["available"]]
+    return "\n".join(lines)
