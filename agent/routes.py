@@ -18,7 +18,10 @@ from agent.settings import RouteSettings, Settings
 from agent.validation import InvalidInput
 from providers.base import Stage, Tier
 
-__all__ = ["DEFAULT_ROUTE", "RoutePlan", "RouteUnavailable", "available_routes", "plan_route", "charged_price"]
+__all__ = [
+    "DEFAULT_ROUTE", "RoutePlan", "RouteUnavailable", "available_routes", "plan_route", "charged_price",
+    "route_status",
+]
 
 DEFAULT_ROUTE = "self-hosted"
 _STAGES = (Stage.SCRIPT, Stage.IMAGE, Stage.CLIP, Stage.VOICE)
@@ -50,6 +53,28 @@ def _route_ready(route: RouteSettings, backends: Backends) -> bool:
     return True
 
 
+def _tier(backends: Backends, name: str) -> Tier:
+    tier = backends.tier_of(name)
+    return Tier.OFFLINE if tier is None else tier
+
+
+def route_status(settings: Settings, backends: Backends) -> list[dict[str, object]]:
+    """Every route with its price and whether it can be picked now, and why not (for status)."""
+    out: list[dict[str, object]] = []
+    for name, route in settings.routes.items():
+        missing = [
+            f"{stage.value}: {' or '.join(getattr(route, stage.value))}"
+            for stage in _STAGES
+            if getattr(route, stage.value)
+            and not any(backends.has(n, stage) for n in getattr(route, stage.value))
+        ]
+        why = "no provider exists yet" if not route.enabled else (
+            f"not configured ({'; '.join(missing)})" if missing else "")
+        out.append({"route": name, "label": route.label or name, "price": route.price, "mode": route.mode,
+                    "available": not why, "why": why})
+    return out
+
+
 def available_routes(settings: Settings, backends: Backends) -> list[str]:
     return [name for name, route in settings.routes.items() if _route_ready(route, backends)]
 
@@ -63,6 +88,7 @@ def plan_route(settings: Settings, backends: Backends, name: str | None) -> Rout
         raise RouteUnavailable(f"{why} {name!r}; available now: {ready}")
     orders: dict[Stage, tuple[str, ...]] = {}
     preferred: dict[Stage, tuple[str, ...]] = {}
+    floors: dict[Stage, Tier] = {}
     for stage in _STAGES:
         default = backends.default_order(stage)
         wanted = tuple(getattr(route, stage.value))
@@ -72,11 +98,19 @@ def plan_route(settings: Settings, backends: Backends, name: str | None) -> Rout
             continue
         tiers = [t for t in (backends.tier_of(n) for n in wanted) if t is not None]
         floor = max(tiers) if tiers else Tier.SELF_HOSTED
+        # Only providers at the preferred tier or cheaper follow: never up to a pricier tier.
+        # (`tier_of` is None for an unconfigured name; SELF_HOSTED is 0, so no `or` shortcut here.)
         below = tuple(
             n for n in default
-            if n not in wanted and (backends.tier_of(n) or Tier.OFFLINE) >= floor
+            if n not in wanted and _tier(backends, n) >= floor
         )
         orders[stage] = wanted + below
+        floors[stage] = floor
+    # A clip route's failed scenes become stills: those follow the same never-upward rule.
+    if Stage.CLIP in floors and not preferred[Stage.IMAGE]:
+        orders[Stage.IMAGE] = tuple(
+            n for n in backends.default_order(Stage.IMAGE) if _tier(backends, n) >= floors[Stage.CLIP]
+        )
     return RoutePlan(name, route.price, route.mode, orders, preferred)
 
 

@@ -1,0 +1,66 @@
+"""Writing what cloud services send back: images decoded (off the event loop) before they are
+kept, clips checked for an MP4 signature, every file written atomically (temp file + rename)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+
+from providers.errors import BadOutput
+
+__all__ = ["decode_image", "generation_size", "save_image", "save_clip"]
+
+_EXT = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp"}
+
+
+def decode_image(data: bytes, provider: str) -> tuple[str, int, int]:
+    """(format, width, height) of an encoded image, or BadOutput when it does not decode."""
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            img.load()
+            return str(img.format or "PNG"), img.width, img.height
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise BadOutput(f"the image does not decode: {type(exc).__name__}", provider=provider) from None
+
+
+def generation_size(width: int, height: int, max_side: int, multiple: int = 16) -> tuple[int, int]:
+    """Scale (width, height) down so the long side fits `max_side`, rounded to `multiple`."""
+    scale = min(1.0, max_side / max(width, height))
+    return (max(multiple, round(width * scale / multiple) * multiple),
+            max(multiple, round(height * scale / multiple) * multiple))
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+async def save_image(data: bytes, out_dir: Path, stem: str, provider: str) -> tuple[Path, int, int]:
+    """Decode `data`, then write it as `out_dir/stem.<ext>`; returns (path, width, height)."""
+    fmt, width, height = await asyncio.to_thread(decode_image, data, provider)
+    if fmt not in _EXT:  # keep the renderer's life simple: re-encode exotic formats as PNG
+        def _to_png() -> bytes:
+            with Image.open(io.BytesIO(data)) as img:
+                buf = io.BytesIO()
+                img.convert("RGB").save(buf, "PNG")
+                return buf.getvalue()
+
+        data, fmt = await asyncio.to_thread(_to_png), "PNG"
+    path = out_dir / f"{stem}{_EXT[fmt]}"
+    await asyncio.to_thread(_write, path, data)
+    return path, width, height
+
+
+async def save_clip(data: bytes, out_dir: Path, stem: str, provider: str) -> Path:
+    """Write an MP4 clip after checking it looks like one (an `ftyp` box at the start)."""
+    if len(data) < 1024 or data[4:8] != b"ftyp":
+        raise BadOutput(f"the clip is not an MP4 ({len(data)} bytes)", provider=provider)
+    path = out_dir / f"{stem}.mp4"
+    await asyncio.to_thread(_write, path, data)
+    return path

@@ -1,0 +1,37 @@
+"""OpenAI voice: `POST /audio/speech` asking for WAV, stored as 16-bit mono PCM WAV.
+
+The job's voice is used when OpenAI has it; any other name (an eSpeak or Polly voice meant for
+another tier) falls back to the configured default rather than failing the scene.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from providers.audio_wav import save_as_pcm_wav
+from providers.base import Stage, StageContext, VoiceRequest, VoiceResult
+from providers.openai.client import OPENAI_VOICES, OpenAIProvider
+
+__all__ = ["OpenAIVoice"]
+
+MAX_INPUT_CHARS = 4096
+MAX_AUDIO_BYTES = 50 * 1024 * 1024
+
+
+class OpenAIVoice(OpenAIProvider):
+    stages: ClassVar[frozenset[Stage]] = frozenset({Stage.VOICE})
+
+    async def speak(self, request: VoiceRequest, ctx: StageContext) -> VoiceResult:
+        c = self.config
+        voice = request.voice.lower() if request.voice.lower() in OPENAI_VOICES else c.voice
+        body: dict[str, object] = {"model": c.voice_model, "input": request.text[:MAX_INPUT_CHARS],
+                                   "voice": voice, "response_format": "wav"}
+        if c.voice_instructions and not c.voice_model.startswith("tts-1"):
+            body["instructions"] = c.voice_instructions
+        reply = await self._http.request(
+            "POST", self._url("audio/speech"), headers=self._headers(Accept="application/octet-stream"),
+            json_body=body, max_bytes=MAX_AUDIO_BYTES, model=c.voice_model,
+        )
+        path = request.out_dir / f"openai_{request.scene_index:03d}.wav"
+        duration = await save_as_pcm_wav(reply.body, path, provider=self.name)
+        return VoiceResult(path, duration, None)

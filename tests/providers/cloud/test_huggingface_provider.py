@@ -1,0 +1,115 @@
+"""Hugging Face against a fake router: raw image bytes, 503 loading, 402 credits, the fal queue."""
+
+from __future__ import annotations
+
+import pytest
+from aiohttp import web
+
+from agent.health import HealthBoard
+from agent.settings import CascadeSettings
+from agent.validation import validate_clip, validate_image
+from cloud_fakes import fixture, json_response, mp4_bytes, png_bytes
+from providers.base import ClipRequest, ImageRequest
+from providers.errors import BadOutput, PaymentRequired, Unavailable
+from providers.huggingface import HuggingFaceClipMaker, HuggingFaceConfig, HuggingFaceImageMaker
+
+TOKEN = "hf_test_SECRET_token"
+MODEL_PATH = "/hf-inference/models/black-forest-labs/FLUX.1-schnell"
+
+
+def config(cloud, **kw):
+    return HuggingFaceConfig(token=TOKEN, router_url=cloud.base, hub_url=cloud.base, poll_s=0.01,
+                             loading_wait_max_s=0.01, **kw)
+
+
+def image_request(tmp_path, i=0):
+    return ImageRequest(prompt="astronaut riding a horse", style="cinematic", negative="blurry", width=1080,
+                        height=1920, seed=42 + i, scene_index=i, scene_count=4, out_dir=tmp_path)
+
+
+async def test_image_is_raw_bytes_not_json(cloud, deps, ctx, tmp_path):
+    cloud.enqueue("POST", MODEL_PATH, web.Response(body=png_bytes(576, 1024), content_type="image/jpeg"))
+    result = await HuggingFaceImageMaker(config(cloud), deps).make_image(image_request(tmp_path), ctx)
+    await validate_image(result)
+    seen = cloud.calls("POST", MODEL_PATH)[0]
+    assert seen.headers["Authorization"] == f"Bearer {TOKEN}" and seen.headers["Accept"] == "image/png"
+    body = seen.json()
+    assert set(body) == set(fixture("hf_text_to_image_request.json"))
+    assert body["parameters"] == {"width": 576, "height": 1024, "seed": 42, "negative_prompt": "blurry"}
+    assert result.path.suffix == ".png" and (result.width, result.height) == (576, 1024)
+
+
+async def test_503_loading_waits_then_retries(cloud, deps, ctx, tmp_path):
+    cloud.enqueue("POST", MODEL_PATH, json_response(fixture("hf_503_loading.json"), 503),
+                  json_response(fixture("hf_503_loading.json"), 503),
+                  web.Response(body=png_bytes(), content_type="image/png"))
+    result = await HuggingFaceImageMaker(config(cloud), deps).make_image(image_request(tmp_path), ctx)
+    assert result.path.is_file() and len(cloud.calls("POST", MODEL_PATH)) == 3
+    assert any("loading" in m for _, m in ctx.reports)
+
+
+async def test_503_loading_past_the_budget_is_unavailable(cloud, deps, ctx, tmp_path):
+    cloud.default("POST", MODEL_PATH, json_response(fixture("hf_503_loading.json"), 503))
+    maker = HuggingFaceImageMaker(config(cloud, loading_budget_s=0.03), deps)
+    with pytest.raises(Unavailable, match="loading"):
+        await maker.make_image(image_request(tmp_path), ctx)
+
+
+async def test_credits_exhausted_is_payment_required_with_a_long_cooldown(cloud, deps, ctx, tmp_path, clock):
+    cloud.default("POST", MODEL_PATH, json_response(fixture("hf_error_credits_exceeded.json"), 402))
+    with pytest.raises(PaymentRequired) as info:
+        await HuggingFaceImageMaker(config(cloud), deps).make_image(image_request(tmp_path), ctx)
+    board = HealthBoard(CascadeSettings(), clock)
+    assert board.record_failure("huggingface", "image", info.value) == CascadeSettings().payment_cooldown_s
+    assert TOKEN not in str(info.value)
+
+
+async def test_json_on_200_is_bad_output(cloud, deps, ctx, tmp_path):
+    cloud.default("POST", MODEL_PATH, json_response({"error": "odd"}))
+    with pytest.raises(BadOutput):
+        await HuggingFaceImageMaker(config(cloud), deps).make_image(image_request(tmp_path), ctx)
+
+
+def _queue(cloud, final_status="COMPLETED"):
+    submit = fixture("hf_fal_queue_submit_response.json")
+    rid = submit["request_id"]
+    submit["response_url"] = f"https://queue.fal.run/fal-ai/cogvideox-5b/requests/{rid}"
+    base = f"/fal-ai/fal-ai/cogvideox-5b/requests/{rid}"
+    result = fixture("hf_fal_text_to_video_result.json")
+    result["video"]["url"] = cloud.url("/files/output.mp4")
+    cloud.enqueue("POST", "/fal-ai/fal-ai/cogvideox-5b", json_response(submit))
+    cloud.enqueue("GET", f"{base}/status", json_response({"status": "IN_QUEUE"}),
+                  json_response({"status": "IN_PROGRESS"}), json_response({"status": final_status}))
+    cloud.enqueue("GET", base, json_response(result))
+    cloud.enqueue("GET", "/files/output.mp4", web.Response(body=mp4_bytes(), content_type="video/mp4"))
+    cloud.default("PUT", f"{base}/cancel", json_response({"status": "CANCELLATION_REQUESTED"}))
+    return base
+
+
+async def test_clip_through_the_fal_queue(cloud, deps, ctx, tmp_path):
+    base = _queue(cloud)
+    request = ClipRequest(prompt="a cat plays piano", style="cinematic", negative="", width=720, height=1280,
+                          seconds=5, fps=30, seed=3, scene_index=1, scene_count=4, out_dir=tmp_path)
+    result = await HuggingFaceClipMaker(config(cloud), deps).make_clip(request, ctx)
+    await validate_clip(result)
+    submit = cloud.calls("POST", "/fal-ai/fal-ai/cogvideox-5b")[0]
+    assert submit.query == {"_subdomain": "queue"} and submit.json()["seed"] == 3
+    assert all(c.query == {"_subdomain": "queue"} for c in cloud.calls("GET", f"{base}/status"))
+    download = cloud.calls("GET", "/files/output.mp4")[0]
+    assert "Authorization" not in download.headers  # the token never goes to the file host
+    assert result.path.read_bytes() == mp4_bytes() and not cloud.calls("PUT")
+
+
+async def test_clip_queue_failure_cancels_the_request(cloud, deps, ctx, tmp_path):
+    base = _queue(cloud, final_status="FAILED")
+    request = ClipRequest(prompt="x", style="", negative="", width=720, height=1280, seconds=5, fps=30,
+                          seed=3, scene_index=1, scene_count=4, out_dir=tmp_path)
+    with pytest.raises(Unavailable, match="FAILED"):
+        await HuggingFaceClipMaker(config(cloud), deps).make_clip(request, ctx)
+    assert len(cloud.calls("PUT", f"{base}/cancel")) == 1
+
+
+async def test_probe_is_whoami(cloud, deps):
+    cloud.default("GET", "/api/whoami-v2", json_response({"name": "operator", "type": "user"}))
+    assert await HuggingFaceImageMaker(config(cloud), deps).probe() == {"user": "operator"}
+    assert not HuggingFaceConfig().configured()
