@@ -1,0 +1,105 @@
+"""A job while it is queued or running: its state in memory, its events, and who is listening.
+
+The runner owns one `LiveJob` per active job. Events are appended here first (subscribers see them
+at once), then stored in batches; the terminal event is stored in the same transaction as the final
+status, and only then is the `LiveJob` dropped, so a subscriber that arrives later finds every event
+in the database: no gap, no duplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent.protocol import JobStatus
+from storage import AttemptRecord, ProgressBatch
+from storage.models import JobRow, User
+
+__all__ = ["LiveJob"]
+
+
+@dataclass(eq=False)
+class LiveJob:
+    id: str
+    request_id: str
+    user_id: int
+    platform: str
+    platform_user_id: str
+    user_name: str
+    topic: str
+    options: dict[str, Any]
+    route: str
+    price: int
+    admin: bool
+    created_at: float
+    status: JobStatus = JobStatus.QUEUED
+    stage: str = "queued"
+    progress: float = 0.0
+    message: str = ""
+    provider: str = ""
+    position: int | None = None
+    started_at: float | None = None
+    resumed: bool = False  # running when the agent stopped; resumed from its work directory
+    cancel_requested: bool = False
+    task: asyncio.Task[None] | None = None
+    provenance: dict[str, dict[str, int]] = field(default_factory=dict)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    pending_events: list[dict[str, Any]] = field(default_factory=list)
+    pending_attempts: list[AttemptRecord] = field(default_factory=list)
+    last_seq: int = 0
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @classmethod
+    def from_row(cls, row: JobRow, user: User, admin: bool) -> LiveJob:
+        return cls(
+            id=row.id, request_id=row.request_id, user_id=row.user_id, platform=user.platform,
+            platform_user_id=user.platform_user_id, user_name=user.name, topic=row.topic,
+            options=json.loads(row.options or "{}"), route=row.route, price=row.price, admin=admin,
+            created_at=row.created_at, status=JobStatus(row.status), stage=row.stage, progress=row.progress,
+            message=row.message, provider=row.provider, started_at=row.started_at, last_seq=row.last_seq,
+        )
+
+    # ------------------------------------------------------------------ events
+
+    def append(self, event: dict[str, Any]) -> None:
+        """Record a new event (its seq already allocated), wake subscribers, queue it for storage."""
+        self.publish_stored(event)
+        self.pending_events.append(event)
+
+    def publish_stored(self, event: Mapping[str, Any]) -> None:
+        """Record an event that is already stored (the first and the terminal one) and show it."""
+        self.last_seq = int(event["seq"])
+        self.stage = str(event.get("stage", self.stage))
+        self.progress = float(event.get("progress", self.progress))
+        self.message = str(event.get("message", self.message))
+        self.provider = str(event.get("provider", "") or self.provider)
+        self.events.append(dict(event))
+        self.notify()
+
+    def notify(self) -> None:
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    async def wait_change(self, timeout_s: float) -> bool:
+        try:
+            await asyncio.wait_for(self._changed.wait(), timeout_s)
+        except TimeoutError:
+            return False
+        return True
+
+    def events_after(self, seq: int) -> list[dict[str, Any]]:
+        seqs = [int(e["seq"]) for e in self.events]
+        return self.events[bisect.bisect_right(seqs, seq):]
+
+    @property
+    def first_seq(self) -> int:
+        return int(self.events[0]["seq"]) if self.events else self.last_seq + 1
+
+    def take_pending(self) -> ProgressBatch:
+        batch = ProgressBatch(self.id, self.pending_events, self.pending_attempts)
+        self.pending_events, self.pending_attempts = [], []
+        return batch

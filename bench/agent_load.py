@@ -1,0 +1,230 @@
+"""Load the agent: 200 jobs from 50 users at once, every job's events followed to the end.
+
+    .venv/bin/python bench/agent_load.py [--jobs 200] [--users 50] [--workers 8]
+
+The agent runs on 127.0.0.1 (a real aiohttp server, a real SQLite file in a temp dir) with instant
+fake providers (pre-made PNG/WAV bytes written per scene) and a stub renderer, so what is measured is
+the service itself: submission (credits reserved in SQLite), queueing, events, SSE fan-out, the final
+bookkeeping. Reports submit latency p50/p99, the longest event-loop stall, jobs done/lost/duplicated,
+and whether the ledger balances (reserved = settled + refunded, balances = sum of entries).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import math
+import statistics
+import struct
+import sys
+import tempfile
+import time
+import wave
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar
+
+import aiohttp
+from aiohttp import web
+from PIL import Image, ImageDraw
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from agent.app import DATABASE, create_app  # noqa: E402
+from agent.backends import Backends  # noqa: E402
+from agent.protocol import parse_sse_block  # noqa: E402
+from agent.render.spec import RenderResult, RenderSpec  # noqa: E402
+from agent.settings import settings_from_mapping  # noqa: E402
+from providers.base import ImageResult, Scene, Script, Stage, Tier, VoiceResult  # noqa: E402
+from storage import QuotaLedger  # noqa: E402
+
+TOKEN = "bench-token-0123456789"
+HEADERS = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def _png() -> bytes:
+    img = Image.new("RGB", (320, 568), (30, 40, 90))
+    draw = ImageDraw.Draw(img)
+    for k in range(0, 320, 16):
+        draw.line([(k, 0), (320 - k, 568)], fill=(200, 120 + k % 100, 60), width=3)
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _wav(seconds: float = 1.5, rate: int = 16000) -> bytes:
+    frames = b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * 220 * n / rate)))
+                      for n in range(int(seconds * rate)))
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(frames)
+    return buf.getvalue()
+
+
+class InstantProvider:
+    """Serves every stage at once with valid outputs (so the cascade's validation still runs)."""
+
+    name: ClassVar[str] = "offline"
+    tier: ClassVar[Tier] = Tier.OFFLINE
+    stages: ClassVar[frozenset[Stage]] = frozenset({Stage.SCRIPT, Stage.IMAGE, Stage.VOICE})
+    gpu_heavy: ClassVar[bool] = False
+
+    def __init__(self) -> None:
+        self.png, self.wav = _png(), _wav()
+
+    def secrets(self) -> tuple[str, ...]:
+        return ()
+
+    async def probe(self) -> dict[str, Any]:
+        return {}
+
+    async def write_script(self, request: Any, ctx: Any) -> Script:
+        n = request.min_scenes
+        return Script(title=f"About {request.topic}", scenes=tuple(
+            Scene(f"Narration {i} about {request.topic} here.", f"visual {i}", f"key {i}") for i in range(n)))
+
+    async def make_image(self, request: Any, ctx: Any) -> ImageResult:
+        path = request.out_dir / f"img_{request.scene_index}.png"
+        path.write_bytes(self.png)
+        return ImageResult(path, 320, 568)
+
+    async def speak(self, request: Any, ctx: Any) -> VoiceResult:
+        path = request.out_dir / f"voice_{request.scene_index}.wav"
+        path.write_bytes(self.wav)
+        return VoiceResult(path, 1.5, None)
+
+
+async def stub_render(spec: RenderSpec, on_progress: Callable[[float], None] | None = None) -> RenderResult:
+    for f in (0.25, 0.5, 0.75, 1.0):
+        if on_progress:
+            on_progress(f)
+        await asyncio.sleep(0)
+    spec.out.write_bytes(b"\x00" * 4096)
+    return RenderResult(spec.out, 4096, 12.0, spec.width, spec.height, None, False)
+
+
+class StallMonitor:
+    def __init__(self, interval_s: float = 0.005) -> None:
+        self.interval_s = interval_s
+        self.longest_s = 0.0
+
+    async def run(self) -> None:
+        while True:
+            started = time.perf_counter()
+            await asyncio.sleep(self.interval_s)
+            self.longest_s = max(self.longest_s, time.perf_counter() - started - self.interval_s)
+
+
+async def follow(session: aiohttp.ClientSession, base: str, job_id: str) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    last = 0
+    for _attempt in range(5):
+        headers = {**HEADERS, "Last-Event-ID": str(last)} if last else HEADERS
+        async with session.get(f"{base}/v1/jobs/{job_id}/events", headers=headers) as resp:
+            buffer = ""
+            async for chunk in resp.content.iter_any():
+                buffer += chunk.decode()
+                while "\n\n" in buffer:
+                    block, buffer = buffer.split("\n\n", 1)
+                    _id, event = parse_sse_block(block)
+                    if event is None:
+                        continue
+                    events.append(event)
+                    last = event["seq"]
+                    if event["status"] in ("done", "failed", "cancelled"):
+                        return events
+    return events
+
+
+async def main(jobs: int, users: int, workers: int) -> int:
+    tmp = Path(tempfile.mkdtemp(prefix="reelbot-bench-"))
+    settings = settings_from_mapping({
+        "stages": {"script": ["offline"], "image": ["offline"], "clip": [], "voice": ["offline"]},
+        "agent": {"data_dir": str(tmp / "data"), "database_url": f"sqlite+aiosqlite:///{tmp}/agent.db",
+                  "workers": workers, "queue_size": jobs + 10, "event_flush_s": 0.1},
+        "quotas": {"daily_credits": 100, "max_in_flight": jobs},
+        "routes": {"self-hosted": {"label": "Self-hosted", "price": 3}},
+    }, {"REELBOT_AGENT_TOKEN": TOKEN})
+    provider = InstantProvider()
+    app = create_app(settings, backends=Backends([provider], {Stage.SCRIPT: ("offline",), Stage.IMAGE: ("offline",),
+                                                               Stage.CLIP: (), Stage.VOICE: ("offline",)}),
+                     renderer=stub_render)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    base = f"http://127.0.0.1:{port}"
+    monitor = StallMonitor()
+    mon = asyncio.create_task(monitor.run())
+    latencies: list[float] = []
+    started = time.perf_counter()
+    try:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+            async def submit(i: int) -> tuple[str, str | None, int]:
+                body = {"request_id": f"bench-{i}", "user": {"platform": "bench", "id": f"u{i % users}"},
+                        "topic": f"load test topic number {i}", "options": {"aspect": "9:16", "length": "short"}}
+                t0 = time.perf_counter()
+                async with session.post(f"{base}/v1/jobs", json=body, headers=HEADERS) as resp:
+                    data = await resp.json()
+                latencies.append(time.perf_counter() - t0)
+                return body["request_id"], data.get("id"), resp.status
+
+            async def submit_and_follow(i: int) -> tuple[str, str | None, int, list[dict[str, Any]]]:
+                rid, job_id, status = await submit(i)
+                events = await follow(session, base, job_id) if job_id else []
+                return rid, job_id, status, events
+
+            results = await asyncio.gather(*(submit_and_follow(i) for i in range(jobs)))
+            elapsed = time.perf_counter() - started
+            # resubmit every request_id: each must come back as the same job
+            again = await asyncio.gather(*(submit(i) for i in range(jobs)))
+        ids = {rid: job_id for rid, job_id, _s, _e in results}
+        duplicated = sum(1 for rid, job_id, _s in again if job_id != ids[rid])
+        duplicated += sum(1 for *_x, events in results
+                          if len({e["seq"] for e in events}) != len(events))
+        gaps = sum(1 for *_x, events in results
+                   if [e["seq"] for e in events] != list(range(1, len(events) + 1)))
+        accepted = sum(1 for _r, _j, s, _e in results if s == 202)
+        refused = jobs - accepted
+        finals = [events[-1]["status"] if events else None for *_x, events in results]
+        done = finals.count("done")
+        failed = finals.count("failed") + finals.count("cancelled")
+        lost = sum(1 for (_r, j, s, _e), f in zip(results, finals) if s == 202 and f is None)
+        n_events = sum(len(e) for *_x, e in results)
+        totals = await QuotaLedger(app[DATABASE]).totals()
+    finally:
+        mon.cancel()
+        await runner.cleanup()
+    lat = sorted(latencies[:jobs])
+    p50 = statistics.median(lat) * 1000
+    p99 = lat[min(len(lat) - 1, math.ceil(0.99 * len(lat)) - 1)] * 1000
+    ledger_ok = totals.balanced and totals.reserved == totals.settled + totals.refunded
+    print(f"jobs submitted      {jobs} from {users} users ({accepted} accepted, {refused} refused), "
+          f"{workers} workers")
+    print(f"submit latency      p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+    print(f"longest loop stall  {monitor.longest_s * 1000:.1f} ms")
+    print(f"events streamed     {n_events} ({n_events / max(1, accepted):.1f} per job), seq gaps: {gaps}")
+    print(f"jobs                done {done}, failed {failed}, lost {lost}, duplicated {duplicated}")
+    print(f"ledger              reserved {totals.reserved} = settled {totals.settled} + refunded "
+          f"{totals.refunded}; allowance {totals.allowance}; balances {totals.balances} = entries "
+          f"{totals.entries_sum}: {'balanced' if ledger_ok else 'NOT BALANCED'}")
+    print(f"wall time           {elapsed:.2f} s ({done / elapsed:.1f} jobs/s)")
+    ok = ledger_ok and lost == 0 and duplicated == 0 and gaps == 0 and done == accepted
+    print(f"SUMMARY {'OK' if ok else 'FAIL'}: {done}/{jobs} done, lost {lost}, duplicated {duplicated}, "
+          f"submit p50 {p50:.1f} ms p99 {p99:.1f} ms, max stall {monitor.longest_s * 1000:.1f} ms, "
+          f"ledger {'balanced' if ledger_ok else 'UNBALANCED'}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=200)
+    parser.add_argument("--users", type=int, default=50)
+    parser.add_argument("--workers", type=int, default=8)
+    args = parser.parse_args()
+    sys.exit(asyncio.run(main(args.jobs, args.users, args.workers)))

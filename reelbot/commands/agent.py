@@ -1,0 +1,53 @@
+"""Serve the agent: jobs over HTTP with live events, the credit ledger, the finished videos.
+
+    reelbot agent [--host 127.0.0.1] [--port 8765] [--config FILE] [-v]
+
+The bearer token comes from REELBOT_AGENT_TOKEN. Without one the agent serves loopback only and
+refuses any other address.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from agent.settings import SettingsError, load_settings
+from reelbot.logs import configure_logging
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", help="bind address (default: agent.host, 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default: agent.port, 8765)")
+    p.add_argument("--config", type=Path, help="config file (default: ./config.toml when present)")
+    p.add_argument("-v", "--verbose", action="store_true", help="log every step")
+
+
+def run(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from agent.app import BindRefused, check_bind, create_app
+
+    try:
+        settings = load_settings(args.config)
+    except SettingsError as exc:
+        print(f"reelbot: error: {exc}", file=sys.stderr)
+        return 2
+    host = args.host or settings.agent.host
+    port = args.port if args.port is not None else settings.agent.port
+    if not 0 < port < 65536:
+        print(f"reelbot: error: --port must be 1-65535, got {port}", file=sys.stderr)
+        return 2
+    try:
+        check_bind(host, settings.agent.token)
+    except BindRefused as exc:
+        print(f"reelbot: error: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(logging.DEBUG if args.verbose else logging.INFO, settings.secrets())
+    if not settings.agent.token:
+        logging.getLogger(__name__).warning("no REELBOT_AGENT_TOKEN: serving loopback without auth")
+    web.run_app(create_app(settings), host=host, port=port, print=None, access_log=None)
+    return 0
