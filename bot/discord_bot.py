@@ -1,0 +1,315 @@
+"""Discord front-end (discord.py app commands): a thin adapter over `bot.flow`.
+
+`/video` defers within the 3-second window, then edits the original response while its token lives.
+Interaction tokens die after 15 minutes, so a job still running after `handoff_after_s` moves its
+progress (and the delivery) to a normal channel message. The upload limit is the interaction's
+`attachment_size_limit` (discord.py: `Interaction.filesize_limit`), else the guild's, else 10 MiB.
+No privileged intents: slash commands and buttons arrive as interactions.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot import wording
+from bot.agent_client import AgentError
+from bot.flow import ASPECTS, LENGTHS, Flow, NotAllowed, ParseError, UploadTooLarge, make_request, request_id_for
+from bot.media import VideoMeta
+from bot.store import Delivery
+from bot.throttle import MessageGone, RetryLater
+
+__all__ = ["ReelDiscordBot", "DiscordSurface", "VideoCommands", "DEFAULT_UPLOAD_BYTES", "STATUS_COLOURS"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_UPLOAD_BYTES = 10 * 1024 * 1024  # Discord's default per-file limit
+CANCEL_PREFIX = "reelbot:cancel:"
+TOKEN_EXPIRED = 50027  # "Invalid webhook token": the 15 minutes are over
+UNKNOWN_MESSAGE = 10008
+TOKEN_LIFETIME_S = 15 * 60
+TOO_LARGE = 40005
+STATUS_COLOURS = {"self-hosted": discord.Colour.green(), "cloud": discord.Colour.gold(), "offline": discord.Colour.red()}
+
+
+def _cancel_view(job_id: str) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    view.add_item(discord.ui.Button(label="Cancel", emoji="✖", style=discord.ButtonStyle.danger,
+                                    custom_id=f"{CANCEL_PREFIX}{job_id}"))
+    return view
+
+
+class DiscordSurface:
+    """The progress message: the interaction's original response, then (after handoff) a channel message."""
+
+    platform = "discord"
+    video_replaces_progress = True  # the progress message becomes the video message
+
+    def __init__(
+        self,
+        bot: ReelDiscordBot,
+        delivery: Delivery,
+        max_upload_bytes: int,
+        interaction: discord.Interaction | None = None,
+    ) -> None:
+        self._bot = bot
+        self._delivery = delivery
+        self._interaction = interaction  # None after a restart: the token is not ours to use any more
+        self.max_upload_bytes = max_upload_bytes
+
+    @property
+    def on_interaction(self) -> bool:
+        return self._delivery.message_id is None
+
+    async def _handoff(self, text: str, view: discord.ui.View | None) -> None:
+        """Post the progress as a channel message; the original response points to it."""
+        d = self._delivery
+        channel = self._bot.get_partial_messageable(d.chat_id)
+        message = await channel.send(text, view=view or discord.utils.MISSING)
+        d.message_id = message.id
+        await self._bot.flow.store.update(d.job_id, message_id=message.id)
+        log.info("job %s: moved progress to channel message %s", d.job_id, message.id)
+        if self._interaction is not None and self._age_s() < TOKEN_LIFETIME_S - 30:
+            try:
+                await self._interaction.edit_original_response(
+                    content=f"⏩ Still working — progress moved to {message.jump_url}", view=None)
+            except discord.HTTPException:
+                pass  # cosmetic
+        self._interaction = None
+
+    def _age_s(self) -> float:
+        return self._bot.clock() - float(self._delivery.extra.get("acked_at", 0))
+
+    def _token_expired(self) -> bool:
+        """Time to move: past the handoff point, well before the 15-minute token dies."""
+        return self._age_s() >= min(self._bot.handoff_after_s, TOKEN_LIFETIME_S - 30)
+
+    async def _ensure_target(self, text: str, view: discord.ui.View | None) -> bool:
+        """Hand off when the token is (nearly) spent. True when `text` was already posted doing so."""
+        if self.on_interaction and (self._interaction is None or self._token_expired()):
+            await self._handoff(text, view)
+            return True
+        return False
+
+    async def edit(self, text: str, *, cancellable: bool) -> None:
+        view = _cancel_view(self._delivery.job_id) if cancellable else None
+        try:
+            if await self._ensure_target(text, view):
+                return
+            if self.on_interaction:
+                assert self._interaction is not None
+                try:
+                    await self._interaction.edit_original_response(content=text, view=view)
+                except discord.HTTPException as exc:
+                    if exc.code != TOKEN_EXPIRED:
+                        raise
+                    self._interaction = None  # the token died early: move now
+                    await self._handoff(text, view)
+                return
+            channel = self._bot.get_partial_messageable(self._delivery.chat_id)
+            await channel.get_partial_message(self._delivery.message_id).edit(content=text, view=view)
+        except discord.HTTPException as exc:
+            if exc.status == 429:
+                raise RetryLater(2.0) from exc  # discord.py already retried; back off harder
+            if exc.code == UNKNOWN_MESSAGE or isinstance(exc, discord.Forbidden):
+                raise MessageGone(str(exc)) from exc
+            raise
+
+    async def send_video(self, path: Path, caption: str, meta: VideoMeta) -> None:
+        name = "".join(c if c.isalnum() else "-" for c in self._delivery.topic[:40]).strip("-") or "video"
+        file = discord.File(path, filename=f"{name}.mp4", description=self._delivery.topic[:1000])
+        try:
+            await self._ensure_target("🎬 uploading…", None)
+            if self.on_interaction:
+                assert self._interaction is not None
+                await self._interaction.edit_original_response(content=caption, attachments=[file], view=None)
+            else:
+                channel = self._bot.get_partial_messageable(self._delivery.chat_id)
+                await channel.get_partial_message(self._delivery.message_id).edit(
+                    content=caption, attachments=[file], view=None)
+        except discord.HTTPException as exc:
+            if exc.status == 413 or exc.code == TOO_LARGE:
+                raise UploadTooLarge(str(exc)) from exc
+            raise
+        finally:
+            file.close()
+
+    async def activity(self) -> None:
+        """Discord has no "uploading video" status for bots; the progress text says it."""
+
+
+class VideoCommands(commands.Cog):
+    """/video, /quota, /status and the Cancel button."""
+
+    def __init__(self, bot: ReelDiscordBot) -> None:
+        self.bot = bot
+        self.flow = bot.flow
+        self._models: list[str] = []
+
+    def is_admin(self, interaction: discord.Interaction) -> bool:
+        perms = interaction.permissions
+        return interaction.user.id in self.bot.admin_ids or bool(perms and perms.manage_guild)
+
+    @staticmethod
+    def upload_limit(interaction: discord.Interaction) -> int:
+        limit = getattr(interaction, "filesize_limit", None)
+        if not limit and interaction.guild is not None:
+            limit = interaction.guild.filesize_limit
+        return int(limit or DEFAULT_UPLOAD_BYTES)
+
+    @app_commands.command(name="video")
+    @app_commands.describe(
+        topic="What the video is about (up to 300 characters)",
+        model="Which backend route to use (see /quota for prices)",
+        aspect="Frame shape", voice="Narration voice", length="About how long",
+    )
+    @app_commands.choices(
+        aspect=[app_commands.Choice(name=n, value=v) for n, v in
+                zip(("9:16 tall (phones)", "16:9 wide", "1:1 square"), ASPECTS)],
+        length=[app_commands.Choice(name=n, value=v) for n, v in
+                zip(("short (~25 s)", "medium (~45 s)", "long (~90 s)"), LENGTHS)],
+    )
+    async def video(
+        self,
+        interaction: discord.Interaction,
+        topic: app_commands.Range[str, 1, 300],
+        model: str | None = None,
+        aspect: app_commands.Choice[str] | None = None,
+        voice: app_commands.Range[str, 1, 100] | None = None,
+        length: app_commands.Choice[str] | None = None,
+    ) -> None:
+        """Make a short narrated video about a topic."""
+        await interaction.response.defer(thinking=True)  # first: the 3-second rule
+        acked_at = self.bot.clock()
+        try:
+            request = make_request(str(topic), {"model": model, "aspect": aspect.value if aspect else None,
+                                                 "voice": voice, "length": length.value if length else None})
+        except ParseError as exc:
+            await interaction.edit_original_response(content=str(exc))
+            return
+        limit = self.upload_limit(interaction)
+        try:
+            job = await self.flow.submit(
+                platform="discord", user_id=interaction.user.id, user_name=interaction.user.display_name,
+                request_id=request_id_for("discord", interaction.id), request=request, max_bytes=limit,
+            )
+        except AgentError as exc:
+            await interaction.edit_original_response(content=wording.submit_failed(exc, request.topic))
+            return
+        delivery = Delivery(
+            job_id=job.id, platform="discord", chat_id=interaction.channel_id or 0, message_id=None,
+            requester_id=interaction.user.id, topic=request.topic, started_at=acked_at,
+            extra={"acked_at": acked_at, "aspect": request.options.get("aspect", ""), "max_bytes": limit},
+        )
+        await self.flow.start(delivery, DiscordSurface(self.bot, delivery, limit, interaction))
+
+    @video.autocomplete("model")
+    async def _models_for(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        try:
+            quota = await self.flow.client.quota("discord", str(interaction.user.id))
+            self._models = list(quota.costs) or self._models
+            prices = quota.costs
+        except AgentError:
+            prices = {m: 0 for m in self._models}
+        return [app_commands.Choice(name=f"{m} — {'FREE' if p == 0 else f'{p} credits'}", value=m)
+                for m, p in prices.items() if current.lower() in m.lower()][:25]
+
+    @app_commands.command(name="quota")
+    async def quota(self, interaction: discord.Interaction) -> None:
+        """Your credits, the price of each model and when credits refill."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        try:
+            text = wording.quota_text(await self.flow.client.quota("discord", str(interaction.user.id)))
+        except AgentError as exc:
+            text = wording.submit_failed(exc, "")
+        await interaction.edit_original_response(content=text)
+
+    @app_commands.command(name="status")
+    async def status(self, interaction: discord.Interaction) -> None:
+        """Backend health (Manage Server or configured admins)."""
+        if not self.is_admin(interaction):
+            await interaction.response.send_message("🔒 /status is for server managers and the bot's admins.",
+                                                    ephemeral=True)
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        try:
+            status = await self.flow.client.status()
+        except AgentError as exc:
+            embed = discord.Embed(title="OFFLINE", colour=STATUS_COLOURS["offline"],
+                                  description=f"The agent isn't answering ({exc.code}).")
+        else:
+            embed = discord.Embed(title=status.mode.upper(), colour=STATUS_COLOURS.get(status.mode, discord.Colour.red()))
+            lines = []
+            for b in status.backends:
+                dot = "⚪" if not b.configured else ("🟢" if b.up else "🔴" if b.up is False else "🟡")
+                latency = f" · {b.latency_ms:.0f} ms" if b.latency_ms is not None else ""
+                lines.append(f"{dot} **{b.name}**{latency}{' — ' + b.detail if b.detail else ''}")
+            embed.description = "\n".join(lines)[:4000] or "no backends"
+            if status.queued is not None:
+                embed.set_footer(text=f"queue: {status.queued} waiting, {status.running or 0} running")
+        await interaction.edit_original_response(embed=embed)
+
+    @commands.Cog.listener()
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        """The Cancel button (a component with our custom_id)."""
+        if interaction.type is not discord.InteractionType.component:
+            return
+        custom_id = str((interaction.data or {}).get("custom_id", ""))
+        if not custom_id.startswith(CANCEL_PREFIX):
+            return
+        job_id = custom_id.removeprefix(CANCEL_PREFIX)
+        try:
+            text = await self.flow.cancel(job_id, interaction.user.id, interaction.user.display_name,
+                                          self.is_admin(interaction))
+        except NotAllowed as exc:
+            text = str(exc)
+        except AgentError as exc:
+            text = f"Couldn't cancel: {exc}"
+        await interaction.response.send_message(text, ephemeral=True)
+
+
+class ReelDiscordBot(commands.Bot):
+    """The Discord client; dependencies come in, commands live in `VideoCommands`."""
+
+    def __init__(
+        self,
+        flow: Flow,
+        *,
+        guild_id: int = 0,
+        admin_ids: tuple[int, ...] = (),
+        handoff_after_s: float = 780.0,
+        clock: Callable[[], float] = time.time,
+        sync_commands: bool = True,
+        **options: Any,
+    ) -> None:
+        intents = discord.Intents.none()
+        intents.guilds = True  # guild objects (filesize_limit); nothing privileged
+        super().__init__(command_prefix=commands.when_mentioned, intents=intents, help_command=None, **options)
+        self.flow = flow
+        self.guild_id = guild_id
+        self.admin_ids = frozenset(admin_ids)
+        self.handoff_after_s = handoff_after_s
+        self.clock = clock
+        self._sync = sync_commands
+
+    def surface(self, delivery: Delivery) -> DiscordSurface:
+        return DiscordSurface(self, delivery, int(delivery.extra.get("max_bytes", DEFAULT_UPLOAD_BYTES)))
+
+    async def setup_hook(self) -> None:
+        await self.add_cog(VideoCommands(self))
+        if self._sync:
+            if self.guild_id:
+                guild = discord.Object(self.guild_id)
+                self.tree.copy_global_to(guild=guild)
+                synced = await self.tree.sync(guild=guild)
+            else:
+                synced = await self.tree.sync()
+            log.info("synced %d commands %s", len(synced), f"to guild {self.guild_id}" if self.guild_id else "globally")
+        self.flow.resume(self.flow.store.all("discord"), self.surface)

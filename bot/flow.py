@@ -1,0 +1,374 @@
+"""The chat flow, platform-neutral: parse, submit, follow events, throttle edits, fetch and upload.
+
+A platform adapter (Telegram, Discord) gives the flow a `Surface` bound to one progress message and
+calls `Flow.start()`; everything after that is here. Tasks are kept by job id so a shutdown can stop
+them, and the `DeliveryStore` keeps enough to `resume()` after a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shlex
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from bot import wording
+from bot.agent_client import AgentClient, AgentError, AgentUnreachable, JobNotFound, VideoTooLarge
+from bot.media import ASPECT_SIZES, VideoMeta, probe_video
+from bot.progress import ProgressState, clock_text
+from bot.store import Delivery, DeliveryStore
+from bot.throttle import EDIT_INTERVAL_S, EditThrottle
+from bot.wire import Job, JobEvent
+
+__all__ = [
+    "VideoRequest",
+    "ParseError",
+    "parse_video_text",
+    "request_id_for",
+    "Surface",
+    "UploadTooLarge",
+    "NotAllowed",
+    "Flow",
+    "MAX_TOPIC_CHARS",
+    "ASPECTS",
+    "LENGTHS",
+]
+
+log = logging.getLogger(__name__)
+
+MAX_TOPIC_CHARS = 300
+ASPECTS = ("9:16", "16:9", "1:1")
+LENGTHS = ("short", "medium", "long")
+MODES = ("slideshow", "video")
+ACTIVITY_EVERY_S = 4.0  # Telegram's chat action lasts 5 s
+TICK_S = 10.0  # refresh the elapsed time when no event came for this long
+_FLAG_ALIASES = {"a": "aspect", "m": "model", "v": "voice", "l": "length", "ratio": "aspect"}
+_SHORTCUTS = {**{a: ("aspect", a) for a in ASPECTS}, "wide": ("aspect", "16:9"), "tall": ("aspect", "9:16"),
+              "square": ("aspect", "1:1"), **{n: ("length", n) for n in LENGTHS},
+              **{m: ("mode", m) for m in MODES}}
+
+
+class ParseError(ValueError):
+    """The command text can't be understood; the message is shown to the user as is."""
+
+
+class UploadTooLarge(Exception):
+    """The platform refused the upload for its size (413 / 40005)."""
+
+
+class NotAllowed(Exception):
+    """Someone other than the requester or an admin pressed Cancel."""
+
+
+@dataclass(frozen=True)
+class VideoRequest:
+    topic: str
+    options: Mapping[str, str] = field(default_factory=dict)  # model, aspect, voice, length, mode
+
+
+def _check_option(key: str, value: str) -> None:
+    allowed = {"aspect": ASPECTS, "length": LENGTHS, "mode": MODES}.get(key)
+    if allowed and value not in allowed:
+        raise ParseError(f"--{key} must be one of {', '.join(allowed)} (got {value!r})")
+
+
+def make_request(topic: str, options: Mapping[str, str | None]) -> VideoRequest:
+    topic = " ".join(topic.split())
+    if not topic:
+        raise ParseError("Tell me what the video is about, e.g. /video cats in space")
+    if len(topic) > MAX_TOPIC_CHARS:
+        raise ParseError(f"The topic is {len(topic)} characters; keep it under {MAX_TOPIC_CHARS}.")
+    clean = {k: v.strip() for k, v in options.items() if v and v.strip()}
+    for key, value in clean.items():
+        _check_option(key, value)
+    return VideoRequest(topic, clean)
+
+
+def parse_video_text(text: str) -> VideoRequest:
+    """`cats in space --aspect 16:9 --length long`, `--aspect=1:1`, or shortcuts `--wide`, `--long`."""
+    try:
+        words = shlex.split(text)
+    except ValueError:
+        words = text.split()
+    topic: list[str] = []
+    options: dict[str, str | None] = {}
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if word.startswith("--") or (word.startswith("-") and len(word) == 2 and word[1].isalpha()):
+            name, eq, value = word.lstrip("-").partition("=")
+            name = _FLAG_ALIASES.get(name.lower(), name.lower())
+            if not eq and name in _SHORTCUTS:
+                key, val = _SHORTCUTS[name]
+                options[key] = val
+            elif name in ("aspect", "model", "voice", "length", "mode"):
+                if not eq:
+                    if i + 1 >= len(words):
+                        raise ParseError(f"--{name} needs a value, e.g. --{name} {_example(name)}")
+                    i += 1
+                    value = words[i]
+                options[name] = value
+            else:
+                raise ParseError(f"Unknown option {word}. Options: --aspect, --length, --model, --voice, --mode.")
+        else:
+            topic.append(word)
+        i += 1
+    return make_request(" ".join(topic), options)
+
+
+def _example(name: str) -> str:
+    return {"aspect": "16:9", "length": "long", "mode": "video", "model": "self-hosted", "voice": "alloy"}[name]
+
+
+def request_id_for(platform: str, event_id: int | str) -> str:
+    """One id per user action: the platform's interaction/update id, so a retry is the same job."""
+    return f"{platform}:{event_id}"
+
+
+class Surface(Protocol):
+    """One progress message on one platform."""
+
+    platform: str
+    max_upload_bytes: int
+    video_replaces_progress: bool  # Discord: the progress message itself becomes the video message
+
+    async def edit(self, text: str, *, cancellable: bool) -> None:
+        """Show `text`; raise throttle.RetryLater on 429, throttle.MessageGone when it can't be edited."""
+
+    async def send_video(self, path: Path, caption: str, meta: VideoMeta) -> None:
+        """Upload; raise UploadTooLarge if the platform refuses the size."""
+
+    async def activity(self) -> None:
+        """Show "uploading video…" (Telegram chat action); no-op where the platform has none."""
+
+
+class Flow:
+    def __init__(
+        self,
+        client: AgentClient,
+        store: DeliveryStore,
+        work_dir: Path,
+        *,
+        public_url: str = "",
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        edit_interval_s: float = EDIT_INTERVAL_S,
+        tick_s: float = TICK_S,
+        activity_every_s: float = ACTIVITY_EVERY_S,
+    ) -> None:
+        self.client = client
+        self.store = store
+        self.work_dir = work_dir
+        self.public_url = public_url.rstrip("/")
+        self.clock = clock
+        self._sleep = sleep
+        self._edit_interval = edit_interval_s
+        self._tick_s = tick_s
+        self._activity_every_s = activity_every_s
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._states: dict[str, ProgressState] = {}
+        self._throttles: dict[str, EditThrottle] = {}
+
+    # ------------------------------------------------------------------ submit
+
+    async def submit(
+        self, *, platform: str, user_id: int, user_name: str, request_id: str, request: VideoRequest, max_bytes: int
+    ) -> Job:
+        """Ask the agent for the video. Raises AgentError subclasses; wording.submit_failed words them."""
+        user = {"platform": platform, "id": str(user_id), "name": user_name}
+        options = dict(request.options, max_bytes=max_bytes)
+        job = await self.client.submit(request_id, user, request.topic, options)
+        log.info("job %s submitted for %s:%s (%s)", job.id, platform, user_id, request_id)
+        return job
+
+    def initial_text(self, topic: str, job: Job | None = None) -> str:
+        state = ProgressState(topic, started_at=self.clock())
+        if job is not None:
+            state.position = job.position
+        return state.render(self.clock())
+
+    async def start(self, delivery: Delivery, surface: Surface) -> asyncio.Task[None]:
+        """Persist the delivery, then follow it in a task kept by job id."""
+        await self.store.put(delivery)
+        return self._spawn(delivery, surface)
+
+    def _spawn(self, delivery: Delivery, surface: Surface) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(self.follow(delivery, surface), name=f"job {delivery.job_id}")
+        self._tasks[delivery.job_id] = task
+        task.add_done_callback(lambda t, job_id=delivery.job_id: self._tasks.pop(job_id, None))
+        return task
+
+    def resume(self, deliveries: list[Delivery], surface_for: Callable[[Delivery], Surface]) -> None:
+        for delivery in deliveries:
+            if delivery.job_id not in self._tasks:
+                log.info("job %s: resuming after restart from event %s", delivery.job_id, delivery.last_event_id)
+                self._spawn(delivery, surface_for(delivery))
+
+    async def aclose(self) -> None:
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.store.flush()
+
+    def task(self, job_id: str) -> asyncio.Task[None] | None:
+        return self._tasks.get(job_id)
+
+    # ------------------------------------------------------------------ cancel
+
+    async def cancel(self, job_id: str, actor_id: int, actor_name: str, is_admin: bool) -> str:
+        """Cancel for the requester or an admin; returns a short acknowledgement. Raises NotAllowed."""
+        delivery = self.store.get(job_id)
+        if delivery is None:
+            return "That video is already finished."
+        if actor_id != delivery.requester_id and not is_admin:
+            raise NotAllowed("Only the person who asked for this video, or an admin, can cancel it.")
+        await self.store.update(job_id, extra={**delivery.extra, "cancelled_by": actor_name})
+        state = self._states.get(job_id)
+        if state is not None:
+            state.note = "🛑 cancelling…"
+            self._throttles[job_id].push(state.render(self.clock()))
+        try:
+            await self.client.cancel(job_id)
+        except JobNotFound:
+            return "That video is already finished."
+        log.info("job %s: cancelled by %s (%s)", job_id, actor_id, "admin" if is_admin else "requester")
+        return "Cancelling…"
+
+    # ------------------------------------------------------------------ follow and deliver
+
+    async def follow(self, delivery: Delivery, surface: Surface) -> None:
+        job_id = delivery.job_id
+        state = ProgressState(delivery.topic, started_at=delivery.started_at)
+        final = False
+
+        async def send(text: str) -> None:
+            await surface.edit(text, cancellable=not final)
+
+        throttle = EditThrottle(send, interval_s=self._edit_interval, name=f"job {job_id}")
+        self._states[job_id], self._throttles[job_id] = state, throttle
+        ticker = asyncio.get_running_loop().create_task(self._tick(state, throttle))
+        activity: asyncio.Task[None] | None = None
+        try:
+            if delivery.last_event_id is not None:  # resumed: catch up from the job's state
+                with contextlib.suppress(AgentError):
+                    now_job = await self.client.job(job_id)
+                    state.apply(JobEvent(seq=0, job_id=job_id, status=now_job.status, stage=now_job.stage,
+                                         position=now_job.position))
+            throttle.push(state.render(self.clock()))  # the Cancel button shows at once
+            last: JobEvent | None = None
+            try:
+                async for event in self.client.events(job_id, delivery.last_event_id):
+                    last = event
+                    state.apply(event)
+                    if event.stage == "render" and activity is None:
+                        activity = asyncio.get_running_loop().create_task(self._activity(surface))
+                    if not event.terminal:
+                        throttle.push(state.render(self.clock()))
+                    await self.store.update(job_id, last_event_id=event.seq)
+            except AgentUnreachable:
+                final = True
+                throttle.push(wording.lost_track(job_id))
+                await throttle.flush()
+                return  # stays in the store: the next start resumes it
+            except JobNotFound:
+                final = True
+                throttle.push(f"⚠️ The video service no longer knows job `{job_id}`; it may have expired.")
+                await throttle.flush()
+                await self.store.remove(job_id)
+                return
+            ticker.cancel()
+            try:
+                job = await self.client.job(job_id)
+            except AgentError:
+                job = Job(id=job_id, status=last.status if last else "failed",
+                          error=last.error if last else None, refunded=last.refunded if last else None)
+            job = _with_topic(job, delivery.topic)
+            final = True
+            if job.status == "done":
+                if activity is None:
+                    activity = asyncio.get_running_loop().create_task(self._activity(surface))
+                throttle.push(f"{state.headline()} — ✅ done in {clock_text(self.clock() - state.started_at)}, uploading…")
+                await throttle.flush()
+                text = await self._deliver(job, delivery, surface)
+                if text:
+                    throttle.push(text)
+            elif job.status == "cancelled":
+                throttle.push(f"{state.headline()}\n" + wording.cancelled(job, str(delivery.extra.get("cancelled_by", ""))))
+            else:
+                throttle.push(f"{state.headline()}\n" + wording.job_failed(job))
+            await throttle.flush()
+            await self.store.remove(job_id)
+            log.info("job %s: %s, delivery finished", job_id, job.status)
+        finally:
+            ticker.cancel()
+            if activity is not None:
+                activity.cancel()
+            await throttle.aclose()
+            self._states.pop(job_id, None)
+            self._throttles.pop(job_id, None)
+
+    async def _deliver(self, job: Job, delivery: Delivery, surface: Surface) -> str:
+        """Fetch and upload; returns the progress message's final text ("" when the video replaced it)."""
+        headline = ProgressState(delivery.topic, 0).headline()
+        elapsed = clock_text(self.clock() - delivery.started_at)
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        dest = self.work_dir / f"{_safe(job.id)}.mp4"
+        limit = surface.max_upload_bytes
+        try:
+            try:
+                await self.client.download(job.id, dest, max_bytes=limit)
+            except VideoTooLarge as exc:
+                log.info("job %s: video %d bytes over the %d limit", job.id, exc.size_bytes, limit)
+                return f"{headline}\n" + wording.too_large(exc.size_bytes, limit, self._link(job))
+            except AgentError as exc:
+                log.warning("job %s: could not fetch the video: %s", job.id, exc)
+                return f"{headline}\n⚠️ The video was made but I couldn't fetch it ({exc.code}). Job `{job.id}`."
+            fallback = ASPECT_SIZES.get(str(delivery.extra.get("aspect", "")), (None, None))
+            meta = await probe_video(dest, (job.width or fallback[0], job.height or fallback[1], job.duration_s))
+            if job.duration_s is None and meta.duration_s is not None:
+                job = _replace(job, duration_s=meta.duration_s)
+            try:
+                await surface.send_video(dest, wording.caption(job, delivery.topic), meta)
+            except UploadTooLarge:
+                return f"{headline}\n" + wording.too_large(meta.size_bytes, limit, self._link(job))
+            return "" if surface.video_replaces_progress else f"{headline} — ✅ done in {elapsed}. Here it is ⬇️"
+        finally:
+            for leftover in (dest, dest.with_suffix(".thumb.jpg")):
+                leftover.unlink(missing_ok=True)
+
+    def _link(self, job: Job) -> str:
+        if job.download_url.startswith("http"):
+            return job.download_url
+        return f"{self.public_url}/v1/jobs/{job.id}/video" if self.public_url else ""
+
+    async def _tick(self, state: ProgressState, throttle: EditThrottle) -> None:
+        while True:
+            await self._sleep(self._tick_s)
+            throttle.push(state.render(self.clock()))
+
+    async def _activity(self, surface: Surface) -> None:
+        while True:
+            with contextlib.suppress(Exception):
+                await surface.activity()
+            await self._sleep(self._activity_every_s)
+
+
+def _safe(job_id: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in job_id)[:80]
+
+
+def _replace(job: Job, **changes: object) -> Job:
+    import dataclasses
+
+    return dataclasses.replace(job, **changes)  # type: ignore[arg-type]
+
+
+def _with_topic(job: Job, topic: str) -> Job:
+    return job if job.topic else _replace(job, topic=topic)
+

@@ -1,0 +1,96 @@
+"""`reelbot bot`: every configured front-end in one process, one owner per resource.
+
+With `bot.agent_url` set the bots talk to that agent over HTTP with the bearer token. Without it the
+agent is embedded: its app factory runs in this event loop behind a loopback port, so the bots use
+exactly the same HTTP contract either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+from agent.settings import Settings
+from bot.agent_client import AgentClient
+from bot.flow import Flow
+from bot.store import DeliveryStore
+
+__all__ = ["run_bot", "embedded_agent", "NoFrontEnd"]
+
+log = logging.getLogger(__name__)
+
+
+class NoFrontEnd(RuntimeError):
+    """Neither DISCORD_TOKEN nor TELEGRAM_TOKEN is set."""
+
+
+@contextlib.asynccontextmanager
+async def embedded_agent(settings: Settings) -> AsyncIterator[tuple[str, str]]:
+    """Serve the agent's app on 127.0.0.1 (a free port) for the life of the block: (url, token)."""
+    import dataclasses
+
+    from agent.app import create_app
+
+    token = settings.agent.token or secrets.token_urlsafe(24)  # loopback only, but still not open
+    settings = dataclasses.replace(settings, agent=dataclasses.replace(settings.agent, token=token))
+    runner = web.AppRunner(create_app(settings), access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        log.info("embedded agent on 127.0.0.1:%s", port)
+        yield f"http://127.0.0.1:{port}", token
+    finally:
+        await runner.cleanup()
+
+
+async def run_bot(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    b = settings.bot
+    if not b.telegram_token and not b.discord_token:
+        raise NoFrontEnd("no front-end configured: set TELEGRAM_TOKEN and/or DISCORD_TOKEN")
+    stop = stop or asyncio.Event()
+    async with contextlib.AsyncExitStack() as stack:
+        session = await stack.enter_async_context(aiohttp.ClientSession())
+        if b.agent_url:
+            url, token = b.agent_url, settings.agent.token
+        else:
+            url, token = await stack.enter_async_context(embedded_agent(settings))
+        store = DeliveryStore(b.state_file)
+        await store.load()
+        flow = Flow(
+            AgentClient(session, url, token), store, Path(settings.agent.data_dir) / "bot",
+            public_url=settings.agent.public_url, edit_interval_s=b.edit_interval_s,
+        )
+        stack.push_async_callback(flow.aclose)
+        if b.telegram_token:
+            from bot.telegram_bot import TelegramFrontEnd
+
+            tg = TelegramFrontEnd(flow, b.telegram_token, base_url=b.telegram_api_base_url,
+                                  admin_ids=b.telegram_admin_ids)
+            await stack.enter_async_context(tg.app)  # initialize / shutdown
+            await tg.startup()
+            await tg.app.start()
+            stack.push_async_callback(tg.app.stop)
+            assert tg.app.updater is not None
+            await tg.app.updater.start_polling(drop_pending_updates=False)
+            stack.push_async_callback(tg.app.updater.stop)
+            log.info("telegram front-end running")
+        if b.discord_token:
+            from bot.discord_bot import ReelDiscordBot
+
+            dc = ReelDiscordBot(flow, guild_id=b.discord_guild_id, admin_ids=b.discord_admin_ids,
+                                handoff_after_s=b.discord_handoff_s)
+            await stack.enter_async_context(dc)
+            task = asyncio.get_running_loop().create_task(dc.start(b.discord_token), name="discord")
+            task.add_done_callback(lambda t: stop.set() if t.exception() else None)
+            stack.push_async_callback(dc.close)
+            log.info("discord front-end starting")
+        await stop.wait()

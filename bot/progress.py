@@ -1,0 +1,118 @@
+"""The progress text of one job, built from its events; the same for every platform.
+
+    🎬 "cats in space" — ✍️ script ✔ (ollama) · 🎨 images 3/7 ▰▰▰▱▱▱▱ (comfyui) · 🗣 voice · 🎞 render
+    ⏱ 1:07
+
+While queued the second line gives the place in line. Rendering is pure: the caller passes `now`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bot.wire import JobEvent
+
+__all__ = ["ProgressState", "STAGES", "bar", "clock_text"]
+
+# stage -> (icon, label); "clip" replaces "image" in video mode
+STAGES: dict[str, tuple[str, str]] = {
+    "script": ("✍️", "script"),
+    "image": ("🎨", "images"),
+    "clip": ("🎥", "clips"),
+    "voice": ("🗣", "voice"),
+    "render": ("🎞", "render"),
+}
+_ORDER = ("script", "image", "clip", "voice", "render")
+BAR_CELLS = 10
+MAX_TOPIC_CHARS = 80
+
+
+def bar(done: int, total: int) -> str:
+    """▰▰▰▱▱▱▱: one cell per item up to 10 items, else ten proportional cells."""
+    if total <= 0:
+        return ""
+    cells = total if total <= BAR_CELLS else BAR_CELLS
+    filled = round(cells * min(done, total) / total)
+    return "▰" * filled + "▱" * (cells - filled)
+
+
+def clock_text(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+@dataclass
+class _Stage:
+    done: int | None = None
+    total: int | None = None
+    provider: str = ""
+    finished: bool = False
+    started: bool = False
+
+
+@dataclass
+class ProgressState:
+    topic: str
+    started_at: float  # clock() when the user asked
+    status: str = "queued"
+    position: int | None = None
+    mode_clip: bool = False
+    stages: dict[str, _Stage] = field(default_factory=lambda: {name: _Stage() for name in _ORDER})
+    note: str = ""  # a short line under the progress ("cancelling…")
+
+    def apply(self, event: JobEvent) -> None:
+        self.status = event.status
+        if event.position is not None or event.status != "queued":
+            self.position = event.position
+        name = event.stage
+        if name not in self.stages:
+            return
+        if name == "clip":
+            self.mode_clip = True
+        stage = self.stages[name]
+        stage.started = True
+        # a later stage starting means the earlier ones are finished
+        for earlier in _ORDER[: _ORDER.index(name)]:
+            self.stages[earlier].finished = True
+        if event.provider:
+            stage.provider = event.provider
+        if event.total:
+            stage.total = event.total
+            stage.done = event.done if event.done is not None else stage.done
+        if event.stage_done:
+            stage.finished = True
+
+    def _stage_text(self, name: str) -> str:
+        icon, label = STAGES[name]
+        stage = self.stages[name]
+        parts = [f"{icon} {label}"]
+        if stage.finished:
+            parts.append("✔")
+        elif stage.started and stage.total:
+            done = stage.done or 0
+            if name == "render" and stage.total == 100:
+                parts.append(f"{done}% {bar(done, 100)}")
+            else:
+                parts.append(f"{done}/{stage.total} {bar(done, stage.total)}")
+        elif stage.started:
+            parts.append("…")
+        if stage.provider:
+            parts.append(f"({stage.provider})")
+        return " ".join(parts)
+
+    def headline(self) -> str:
+        topic = self.topic if len(self.topic) <= MAX_TOPIC_CHARS else self.topic[: MAX_TOPIC_CHARS - 1] + "…"
+        return f'🎬 "{topic}"'
+
+    def render(self, now: float) -> str:
+        elapsed = clock_text(now - self.started_at)
+        if self.status == "queued":
+            where = f"position {self.position}" if self.position else "waiting for a free worker"
+            lines = [f"{self.headline()} — ⏳ in the queue, {where}", f"⏱ {elapsed}"]
+        else:
+            names = ["script", "clip" if self.mode_clip else "image", "voice", "render"]
+            lines = [f"{self.headline()} — " + " · ".join(self._stage_text(n) for n in names), f"⏱ {elapsed}"]
+        if self.note:
+            lines.append(self.note)
+        return "\n".join(lines)

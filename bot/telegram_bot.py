@@ -1,0 +1,277 @@
+"""Telegram front-end (python-telegram-bot v22): a thin adapter over `bot.flow`.
+
+Options are flags after the topic (`/video cats in space --aspect 16:9 --length long`, shortcuts
+`--wide`, `--square`, `--long`): one message does it all, works the same in groups and private
+chats, and can be edited and re-sent. `/help` lists them. Long work runs in tasks (`block=False`),
+requests go through `AIORateLimiter`, and one error handler logs what escapes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from telegram import (
+    BotCommand,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    ReplyParameters,
+    Update,
+)
+from telegram.constants import ChatAction
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+)
+
+from bot import wording
+from bot.agent_client import AgentError
+from bot.flow import Flow, NotAllowed, ParseError, UploadTooLarge, parse_video_text, request_id_for
+from bot.media import VideoMeta
+from bot.store import Delivery
+from bot.throttle import MessageGone, RetryLater
+
+__all__ = ["TelegramFrontEnd", "TelegramSurface", "CLOUD_UPLOAD_BYTES", "LOCAL_UPLOAD_BYTES", "HELP"]
+
+log = logging.getLogger(__name__)
+
+CLOUD_UPLOAD_BYTES = 50 * 1000 * 1000  # api.telegram.org multipart limit
+LOCAL_UPLOAD_BYTES = 2000 * 1000 * 1000  # a local Bot API server (--local)
+CANCEL_PREFIX = "cancel:"
+STATUS_DOTS = {"self-hosted": "🟢", "cloud": "🟡", "offline": "🔴"}
+
+HELP = (
+    "🎬 I turn a topic into a short narrated video.\n\n"
+    "/video <topic> — e.g. /video cats in space\n"
+    "Options go after the topic:\n"
+    "  --aspect 9:16 | 16:9 | 1:1   (or --tall, --wide, --square)\n"
+    "  --length short | medium | long   (or --short, --medium, --long)\n"
+    "  --model <name>   (see /quota for models and prices)\n"
+    "  --voice <name>\n"
+    "  --video   motion clips instead of stills\n"
+    "Example: /video the life of a star --wide --long\n\n"
+    "/quota — your credits and prices\n"
+    "/status — backend health (admins)\n"
+    "Press Cancel under the progress message to stop a video; credits are refunded."
+)
+
+
+def _seconds(exc: RetryAfter) -> float:
+    with warnings.catch_warnings():  # PTB 22 warns while moving retry_after to timedelta
+        warnings.simplefilter("ignore")
+        value: Any = exc.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def _cancel_markup(job_id: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([[InlineKeyboardButton("✖ Cancel", callback_data=f"{CANCEL_PREFIX}{job_id}")]])
+
+
+class TelegramSurface:
+    """One progress message in one chat."""
+
+    platform = "telegram"
+    video_replaces_progress = False
+
+    def __init__(self, app: Application, delivery: Delivery, max_upload_bytes: int) -> None:
+        self._bot = app.bot
+        self._delivery = delivery
+        self.max_upload_bytes = max_upload_bytes
+
+    async def edit(self, text: str, *, cancellable: bool) -> None:
+        d = self._delivery
+        try:
+            await self._bot.edit_message_text(
+                text, chat_id=d.chat_id, message_id=d.message_id,
+                reply_markup=_cancel_markup(d.job_id) if cancellable else None,
+            )
+        except RetryAfter as exc:
+            raise RetryLater(_seconds(exc)) from exc
+        except BadRequest as exc:
+            if "not modified" in exc.message.lower():
+                return  # the screen already shows it: success
+            if "not found" in exc.message.lower() or "can't be edited" in exc.message.lower():
+                raise MessageGone(exc.message) from exc
+            raise
+        except Forbidden as exc:  # the bot was removed from the chat
+            raise MessageGone(exc.message) from exc
+
+    async def send_video(self, path: Path, caption: str, meta: VideoMeta) -> None:
+        d = self._delivery
+        thumb = meta.thumbnail.open("rb") if meta.thumbnail else None
+        try:
+            with path.open("rb") as video:
+                await self._bot.send_video(
+                    d.chat_id, video, caption=caption, width=meta.width, height=meta.height,
+                    duration=round(meta.duration_s) if meta.duration_s else None,
+                    supports_streaming=True, thumbnail=thumb, filename=f"{d.topic[:40] or 'video'}.mp4",
+                    reply_parameters=ReplyParameters(d.reply_to, allow_sending_without_reply=True) if d.reply_to else None,
+                    read_timeout=120, write_timeout=600, rate_limit_args=3,
+                )
+        except NetworkError as exc:
+            if "413" in exc.message or "too large" in exc.message.lower():
+                raise UploadTooLarge(exc.message) from exc
+            raise
+        finally:
+            if thumb is not None:
+                thumb.close()
+
+    async def activity(self) -> None:
+        await self._bot.send_chat_action(self._delivery.chat_id, ChatAction.UPLOAD_VIDEO)
+
+
+class TelegramFrontEnd:
+    """Builds the PTB Application and holds the handlers; dependencies come in, nothing global."""
+
+    def __init__(
+        self,
+        flow: Flow,
+        token: str,
+        *,
+        base_url: str = "",
+        admin_ids: tuple[int, ...] = (),
+        max_upload_bytes: int | None = None,
+        rate_limiter: AIORateLimiter | None = None,
+        builder_hook: Any = None,
+    ) -> None:
+        self.flow = flow
+        self.admin_ids = frozenset(admin_ids)
+        # a configured base URL means a local Bot API server, which takes 2000 MB
+        self.max_upload_bytes = max_upload_bytes or (LOCAL_UPLOAD_BYTES if base_url else CLOUD_UPLOAD_BYTES)
+        builder: ApplicationBuilder = Application.builder().token(token).rate_limiter(rate_limiter or AIORateLimiter())
+        if base_url:
+            root = base_url.rstrip("/")
+            builder = builder.base_url(f"{root}/bot").base_file_url(f"{root}/file/bot")
+        builder = builder.media_write_timeout(600)
+        if builder_hook is not None:
+            builder = builder_hook(builder)
+        self.app = builder.build()
+        self.app.add_handler(CommandHandler("video", self.video, block=False))
+        self.app.add_handler(CommandHandler("quota", self.quota, block=False))
+        self.app.add_handler(CommandHandler("status", self.status, block=False))
+        self.app.add_handler(CommandHandler(["start", "help"], self.help))
+        self.app.add_handler(CallbackQueryHandler(self.cancel, pattern=f"^{CANCEL_PREFIX}", block=False))
+        self.app.add_error_handler(self.on_error)
+
+    def surface(self, delivery: Delivery) -> TelegramSurface:
+        return TelegramSurface(self.app, delivery, self.max_upload_bytes)
+
+    async def startup(self) -> None:
+        """After `app.initialize()`: resume deliveries from before a restart, publish the command menu."""
+        self.flow.resume(self.flow.store.all("telegram"), self.surface)
+        try:
+            await self.app.bot.set_my_commands([
+                BotCommand("video", "Make a short video: /video <topic> [--wide] [--long]"),
+                BotCommand("quota", "Your credits and the price of each model"),
+                BotCommand("status", "Backend health (admins)"),
+                BotCommand("help", "How to use this bot"),
+            ])
+        except Exception:  # cosmetic: the commands still work without the menu
+            log.warning("could not publish the command menu", exc_info=True)
+
+    def is_admin(self, user_id: int) -> bool:
+        return user_id in self.admin_ids
+
+    # ------------------------------------------------------------------ handlers
+
+    async def video(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/video <topic> [--flags]: submit, then follow the job in this chat."""
+        message, user = update.effective_message, update.effective_user
+        if message is None or user is None or not message.text:
+            return
+        _, _, rest = message.text.partition(" ")  # drops "/video" or "/video@BotName"
+        try:
+            request = parse_video_text(rest)
+        except ParseError as exc:
+            await message.reply_text(f"{exc}\n\nTry: /video cats in space --wide\nSee /help for options.")
+            return
+        started = time.time()
+        progress = await context.bot.send_message(
+            message.chat_id, self.flow.initial_text(request.topic), rate_limit_args=3,
+            reply_parameters=ReplyParameters(message.message_id, allow_sending_without_reply=True),
+        )
+        try:
+            job = await self.flow.submit(
+                platform="telegram", user_id=user.id, user_name=user.full_name,
+                request_id=request_id_for("telegram", f"{message.chat_id}:{message.message_id}"),
+                request=request, max_bytes=self.max_upload_bytes,
+            )
+        except AgentError as exc:
+            await context.bot.edit_message_text(
+                wording.submit_failed(exc, request.topic), chat_id=message.chat_id,
+                message_id=progress.message_id, rate_limit_args=3,
+            )
+            return
+        delivery = Delivery(
+            job_id=job.id, platform="telegram", chat_id=message.chat_id, message_id=progress.message_id,
+            requester_id=user.id, topic=request.topic, started_at=started, reply_to=message.message_id,
+            extra={"aspect": request.options.get("aspect", "")},
+        )
+        await self.flow.start(delivery, self.surface(delivery))
+
+    async def cancel(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """The Cancel button: the requester or an admin only."""
+        query, user = update.callback_query, update.effective_user
+        if query is None or user is None or not query.data:
+            return
+        job_id = query.data.removeprefix(CANCEL_PREFIX)
+        try:
+            text = await self.flow.cancel(job_id, user.id, user.full_name, self.is_admin(user.id))
+        except NotAllowed as exc:
+            await query.answer(str(exc), show_alert=True)
+            return
+        except AgentError as exc:
+            await query.answer(f"Couldn't cancel: {exc}", show_alert=True)
+            return
+        await query.answer(text)
+
+    async def quota(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/quota: credits left, prices, reset time."""
+        message, user = update.effective_message, update.effective_user
+        if message is None or user is None:
+            return
+        try:
+            text = wording.quota_text(await self.flow.client.quota("telegram", str(user.id)))
+        except AgentError as exc:
+            text = wording.submit_failed(exc, "")
+        await message.reply_text(text)
+
+    async def status(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/status: backend health, for admins."""
+        message, user = update.effective_message, update.effective_user
+        if message is None or user is None:
+            return
+        if not self.is_admin(user.id):
+            await message.reply_text("🔒 /status is for the bot's admins.")
+            return
+        try:
+            status = await self.flow.client.status()
+        except AgentError as exc:
+            await message.reply_text(f"🔴 OFFLINE — the agent isn't answering ({exc.code}).")
+            return
+        lines = [f"{STATUS_DOTS.get(status.mode, '⚪')} {status.mode.upper()}"]
+        for b in status.backends:
+            dot = "⚪" if not b.configured else ("🟢" if b.up else "🔴" if b.up is False else "🟡")
+            latency = f" {b.latency_ms:.0f} ms" if b.latency_ms is not None else ""
+            lines.append(f"{dot} {b.name}{latency}{' — ' + b.detail if b.detail else ''}")
+        if status.queued is not None:
+            lines.append(f"Queue: {status.queued} waiting, {status.running or 0} running")
+        await message.reply_text("\n".join(lines))
+
+    async def help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/start and /help: what the bot does and the options."""
+        if update.effective_message is not None:
+            await update.effective_message.reply_text(HELP)
+
+    async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """The one error handler: log with the update, never crash the app."""
+        log.error("telegram handler failed for %r", update, exc_info=context.error)

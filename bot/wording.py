@@ -1,0 +1,142 @@
+"""Failure and result wording for people: what happened, whether credits came back, what to do next.
+
+Pure functions over the agent's error types and job state; the platforms only display the text.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from bot.agent_client import AgentError, AgentUnreachable, InvalidRequest, QuotaExceeded
+from bot.progress import clock_text
+from bot.wire import ErrorCode, Job, Quota
+
+__all__ = [
+    "submit_failed",
+    "job_failed",
+    "cancelled",
+    "too_large",
+    "caption",
+    "quota_text",
+    "lost_track",
+    "UNREACHABLE",
+]
+
+UNREACHABLE = (
+    "⚠️ The video service isn't answering right now, so nothing was started and no credits were used. "
+    "Please try again in a few minutes."
+)
+_BACKENDS_DOWN = ("all_providers", "unavailable", "all_backends", "backends_down", "no_provider", "exhausted", "all_failed")
+_INVALID = ("invalid", "bad_request", "topic", "validation")
+
+
+def _when(resets_at: str, retry_after_s: float | None, now: dt.datetime | None = None) -> str:
+    now = now or dt.datetime.now(dt.timezone.utc)
+    moment: dt.datetime | None = None
+    if resets_at:
+        try:
+            moment = dt.datetime.fromisoformat(resets_at.replace("Z", "+00:00"))
+        except ValueError:
+            moment = None
+    if moment is None and retry_after_s is not None:
+        moment = now + dt.timedelta(seconds=retry_after_s)
+    if moment is None:
+        return "when your daily allowance resets"
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    wait = max(0, int((moment - now).total_seconds()))
+    hours, rest = divmod(wait, 3600)
+    span = f"{hours} h {rest // 60} min" if hours else f"{max(1, rest // 60)} min"
+    return f"at {moment.astimezone(dt.timezone.utc):%H:%M} UTC (in {span})"
+
+
+def submit_failed(exc: AgentError, topic: str, now: dt.datetime | None = None) -> str:
+    """Why a /video never became a job."""
+    if isinstance(exc, QuotaExceeded):
+        if exc.code == ErrorCode.TOO_MANY_JOBS.value or "in flight" in str(exc):
+            return f"⏳ You already have videos in progress. Wait for one to finish, then ask again. ({exc})"
+        return (
+            f"💳 You're out of credits for \"{topic}\". Your credits refill {_when(exc.resets_at, exc.retry_after_s, now)}. "
+            "Free self-hosted videos may still be available: try /quota."
+        )
+    if isinstance(exc, InvalidRequest):
+        why = str(exc) or "the agent refused it"
+        return f"✋ I can't make that video: {why}. Nothing was charged."
+    if isinstance(exc, AgentUnreachable):
+        return UNREACHABLE
+    return f"⚠️ The video service refused the request ({exc.code}: {exc}). Nothing was charged."
+
+
+def _refund_note(job: Job, refunded: bool | None) -> str:
+    if job.cost == 0 and refunded is None:
+        return "Nothing was charged."
+    if refunded is False:
+        return "Credits were not refunded; an admin can look into it."
+    return "Your credits were refunded."
+
+
+def job_failed(job: Job, refunded: bool | None = None) -> str:
+    refunded = job.refunded if refunded is None else refunded
+    code = (job.error.code if job.error else "").lower()
+    message = job.error.message if job.error else ""
+    refund = _refund_note(job, refunded)
+    if any(k in code for k in _BACKENDS_DOWN):
+        return (
+            f"❌ Every video backend is down right now, so \"{job.topic or 'your video'}\" couldn't be made. "
+            f"{refund} An admin can check job `{job.id}`."
+        )
+    if any(k in code for k in _INVALID):
+        return f"✋ The video couldn't be made: {message or code}. {refund}"
+    if code == ErrorCode.AGENT_RESTARTED.value:
+        return f"🔁 The video service restarted and couldn't pick this video back up. {refund} Please ask again."
+    if "timeout" in code:
+        return f"⌛ The video took too long and was stopped. {refund} (job `{job.id}`)"
+    detail = f": {message}" if message else ""
+    return f"❌ Sorry, the video failed{detail}. {refund} (job `{job.id}`)"
+
+
+def cancelled(job: Job, by: str = "") -> str:
+    who = f" by {by}" if by else ""
+    return f"🛑 Cancelled{who}. {_refund_note(job, True if job.refunded is None else job.refunded)}"
+
+
+def too_large(size_bytes: int, limit_bytes: int, link: str = "") -> str:
+    text = (
+        f"📦 The video came out at {size_bytes / 1_048_576:.1f} MB, over this chat's "
+        f"{limit_bytes / 1_048_576:.0f} MB upload limit."
+    )
+    return text + (f" Download it here: {link}" if link else " Ask an admin to set up a download link.")
+
+
+def lost_track(job_id: str) -> str:
+    return (
+        f"⚠️ I lost contact with the video service while following job `{job_id}`. "
+        "If it finishes it will be refunded or delivered when I reconnect; an admin can check the job id."
+    )
+
+
+def caption(job: Job, fallback_title: str, quota_left: int | None = None, limit: int = 1024) -> str:
+    """Title, duration, provenance per stage, credits charged and left."""
+    title = job.title or fallback_title
+    head = f"🎬 {title}"
+    if job.duration_s:
+        head += f" · {clock_text(job.duration_s)}"
+    icons = {"script": "✍️", "image": "🎨", "clip": "🎥", "voice": "🗣", "render": "🎞"}
+    made = " · ".join(f"{icons.get(stage, '•')} {who}" for stage, who in job.providers.items() if stage != "render")
+    left = job.credits_left if job.credits_left is not None else quota_left
+    money = f"💳 {job.cost or 0} credit{'s' if (job.cost or 0) != 1 else ''} charged"
+    if left is not None:
+        money += f" · {left} left"
+    text = "\n".join(line for line in (head, made, money) if line)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def quota_text(quota: Quota, now: dt.datetime | None = None) -> str:
+    lines = [f"💳 Credits left: {quota.credits_left if quota.credits_left is not None else '?'}"
+             + (f" of {quota.daily_credits} a day" if quota.daily_credits else "")]
+    if quota.resets_at:
+        lines.append(f"🔄 Refills {_when(quota.resets_at, None, now)}")
+    if quota.costs:
+        lines.append("Prices per video:")
+        lines += [f"  • {name}: {'FREE' if price == 0 else f'{price} credits'}" for name, price in quota.costs.items()]
+    return "\n".join(lines)

@@ -1,0 +1,45 @@
+"""Run the chat bots (Discord and/or Telegram); with no agent_url, the agent runs inside.
+
+    reelbot bot [--config FILE] [--verbose]
+
+Tokens come from DISCORD_TOKEN / TELEGRAM_TOKEN (and REELBOT_AGENT_TOKEN for a remote agent).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+
+from agent.settings import SettingsError, load_settings
+from reelbot.logs import configure_logging
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, help="config file (default: ./config.toml when present)")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+
+def run(args: argparse.Namespace) -> int:
+    from bot.main import NoFrontEnd, run_bot
+
+    try:
+        settings = load_settings(args.config)
+    except SettingsError as exc:
+        print(f"reelbot: error: {exc}", file=sys.stderr)
+        return 2
+    os.environ.setdefault("PTB_TIMEDELTA", "1")  # python-telegram-bot 22: timedelta retry_after, no warning
+    configure_logging(logging.DEBUG if args.verbose else logging.INFO, settings.secrets())
+    try:
+        asyncio.run(run_bot(settings))
+    except NoFrontEnd as exc:
+        print(f"reelbot: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
+    return 0
