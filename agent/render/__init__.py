@@ -1,0 +1,121 @@
+"""The renderer: stills or clips + narration (+ music) -> an MP4 that fits a size budget.
+
+    result = await render(spec, on_progress=lambda f: ...)
+
+Frames are drawn and encoded on a worker thread feeding an ffmpeg child; the event loop only polls
+progress. On timeout (RenderTimeout) or cancellation every ffmpeg child is killed and reaped and the
+temp files removed before the exception propagates. The output appears atomically.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from agent.render.errors import (
+    BudgetTooSmall,
+    ClipDecodeError,
+    EncodeError,
+    InputError,
+    RenderError,
+    RenderTimeout,
+)
+from agent.render.ffmpeg import Aborted
+from agent.render.job import RenderJob
+from agent.render.spec import ASPECTS, RenderResult, RenderScene, RenderSpec, size_for_aspect
+
+__all__ = [
+    "render",
+    "RenderSpec",
+    "RenderScene",
+    "RenderResult",
+    "ASPECTS",
+    "size_for_aspect",
+    "RenderError",
+    "InputError",
+    "ClipDecodeError",
+    "BudgetTooSmall",
+    "EncodeError",
+    "RenderTimeout",
+]
+
+log = logging.getLogger(__name__)
+
+PROGRESS_INTERVAL_S = 0.1
+
+
+async def render(spec: RenderSpec, on_progress: Callable[[float], None] | None = None) -> RenderResult:
+    """Render `spec` to `spec.out`; raises RenderError subclasses, RenderTimeout after timeout_s."""
+    out_dir = Path(spec.out).parent
+    out_dir.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix=f".{Path(spec.out).stem}-render-", dir=out_dir))
+    job = RenderJob(spec, workdir)
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[RenderResult] = loop.create_future()
+
+    def work() -> None:
+        try:
+            result = job.run()
+        except BaseException as exc:  # handed to the event loop, which decides
+            loop.call_soon_threadsafe(_settle, done, None, exc)
+        else:
+            loop.call_soon_threadsafe(_settle, done, result, None)
+
+    thread = threading.Thread(target=work, name=f"render-{Path(spec.out).name}", daemon=True)
+    thread.start()
+    try:
+        async with asyncio.timeout(spec.timeout_s):
+            return await _await_with_progress(done, job, on_progress)
+    except TimeoutError as exc:
+        await _stop(job, thread, done)
+        raise RenderTimeout(f"render took longer than {spec.timeout_s:.0f} s") from exc
+    except asyncio.CancelledError:
+        await _stop(job, thread, done)
+        raise
+    finally:
+        if thread.is_alive():  # past its last statement (it has settled `done`) unless _stop gave up
+            await asyncio.shield(asyncio.to_thread(thread.join, 5.0))
+        if not thread.is_alive():
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def _await_with_progress(
+    done: asyncio.Future[RenderResult], job: RenderJob, on_progress: Callable[[float], None] | None
+) -> RenderResult:
+    last = -1.0
+    while True:
+        finished, _ = await asyncio.wait({done}, timeout=PROGRESS_INTERVAL_S)
+        if on_progress is not None and job.progress != last and not finished:
+            last = job.progress
+            on_progress(min(last, 1.0))
+        if finished:
+            result = done.result()
+            if on_progress is not None:
+                on_progress(1.0)
+            return result
+
+
+async def _stop(job: RenderJob, thread: threading.Thread, done: asyncio.Future[RenderResult]) -> None:
+    """Kill the children, then wait (shielded) for the worker to unwind so temp files can go."""
+    done.cancel()  # whatever the worker ends with is moot now
+    job.abort()
+    await asyncio.shield(asyncio.to_thread(thread.join, 30.0))
+    if thread.is_alive():
+        log.error("render worker %s did not stop after abort", thread.name)
+
+
+def _settle(done: asyncio.Future[RenderResult], result: RenderResult | None, exc: BaseException | None) -> None:
+    if done.done():
+        return
+    if exc is not None:
+        if isinstance(exc, Aborted):
+            exc = RenderError("render aborted")
+        done.set_exception(exc)
+    else:
+        assert result is not None
+        done.set_result(result)
