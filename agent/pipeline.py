@@ -26,6 +26,7 @@ from typing import Any
 from agent.backends import Backends
 from agent.cascade import Attempt, Cascade, Served
 from agent.events import EventSink, ProgressEvent, overall_fraction
+from agent.gpu import apply_gpu_sharing, release_gpu
 from agent.health import HealthBoard
 from agent.render.spec import RenderResult, RenderScene, RenderSpec, size_for_aspect
 from agent.settings import LENGTHS, Settings
@@ -147,6 +148,8 @@ class Pipeline:
         self._render = renderer
         self._clock = clock
         self._gpu_lock = gpu_lock or asyncio.Lock()
+        # One GPU, shared (agent.gpu): which backends give their GPU memory back between steps.
+        self.gpu_shared = apply_gpu_sharing(backends.all())
 
     async def run(
         self,
@@ -240,6 +243,9 @@ class _JobRun:
             visuals = await self._timed("clip", self.clip_stage(script))
         else:
             visuals = await self._timed("image", self.image_stage(script))
+        # One GPU, shared: the backends that drew the scenes free their models before TTS.
+        drew = {name for stage in ("image", "clip") for name, _ in self.served.get(stage, [])}
+        await release_gpu(self.p.backends.all(), drew, self.p.gpu_shared)
         voices = await self._timed("voice", self.voice_stage(script))
         result = await self._timed("render", self.render_stage(script, visuals, voices))
         self.emit("done", 1, 1, message="done", stage_done=True)

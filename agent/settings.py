@@ -141,7 +141,18 @@ class RouteSettings:
 
 
 def _default_routes() -> Mapping[str, RouteSettings]:
-    return types.MappingProxyType({"self-hosted": RouteSettings(label="Self-hosted (free)")})
+    """The seed's model picker; keep in step with the [routes.*] tables of config.toml."""
+    R = RouteSettings
+    return types.MappingProxyType({
+        "self-hosted": R(label="Self-hosted (free)"),
+        "flux-slideshow": R(label="FLUX stills (Hugging Face, free)", image=("huggingface",)),
+        "cogvideox": R(label="CogVideoX clips (Hugging Face, free)", mode="video", clip=("huggingface",)),
+        "dalle-slideshow": R(label="DALL-E stills (OpenAI)", price=20, image=("openai",)),
+        "sora": R(label="Sora clips (OpenAI)", price=50, mode="video", clip=("openai",)),
+        "runway": R(label="Runway", price=60, mode="video", enabled=False),
+        "pika": R(label="Pika", price=30, mode="video", enabled=False),
+        "luma": R(label="Luma", price=45, mode="video", enabled=False),
+    })
 
 
 @dataclass(frozen=True)
@@ -161,6 +172,10 @@ class AgentSettings:
     job_timeout_s: float = 1800.0
     retention_h: float = 48.0
     max_body_bytes: int = 16384
+    retention_check_s: float = 600.0  # how often finished jobs' files are checked for expiry
+    event_flush_s: float = 0.2  # job events are stored in batches this often (streamed at once)
+    busy_retry_after_s: int = 30  # retry_after_s on a full queue or the per-user in-flight limit
+    sse_keepalive_s: float = 15.0  # comment line on an idle event stream, so proxies keep it open
 
 
 @dataclass(frozen=True)
@@ -188,6 +203,9 @@ class BotSettings:
     telegram_token: str = ""
     telegram_api_base_url: str = ""  # a local Bot API server allows 2000 MB uploads
     telegram_admin_ids: tuple[int, ...] = ()
+    state_file: str = "data/bot-deliveries.json"  # active deliveries, resumed after a restart
+    edit_interval_s: float = 1.5  # at most one progress edit per message this often
+    discord_handoff_s: float = 780.0  # move to a channel message before the 15-min token dies
 
 
 @dataclass(frozen=True)

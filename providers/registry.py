@@ -9,6 +9,14 @@ from __future__ import annotations
 
 from providers.base import Stage
 from providers.offline import OfflineImageMaker, OfflineScriptWriter, OfflineVoice
+from providers.comfyui import ComfyClipMaker, ComfyImageMaker
+from providers.coqui import CoquiVoice
+from providers.ollama import OllamaScriptWriter
+from providers.groq import GroqScriptWriter
+from providers.huggingface import HuggingFaceClipMaker, HuggingFaceImageMaker
+from providers.openai import OpenAIClipMaker, OpenAIImageMaker, OpenAIScriptWriter, OpenAIVoice
+from providers.pollinations import PollinationsImageMaker, PollinationsScriptWriter
+from providers.streamelements import StreamElementsVoice
 
 __all__ = ["PROVIDER_CLASSES", "classes_for", "config_classes"]
 
@@ -16,6 +24,23 @@ PROVIDER_CLASSES: tuple[type, ...] = (
     OfflineScriptWriter,
     OfflineImageMaker,
     OfflineVoice,
+    # self-hosted
+    OllamaScriptWriter,
+    ComfyImageMaker,
+    ComfyClipMaker,
+    CoquiVoice,
+    # cloud premium
+    OpenAIScriptWriter,
+    OpenAIImageMaker,
+    OpenAIVoice,
+    OpenAIClipMaker,
+    # cloud free
+    GroqScriptWriter,
+    HuggingFaceImageMaker,
+    HuggingFaceClipMaker,
+    PollinationsScriptWriter,
+    PollinationsImageMaker,
+    StreamElementsVoice,
 )
 
 

@@ -15,6 +15,9 @@ __all__ = ["main", "COMMANDS"]
 # subcommand -> module in reelbot.commands with add_arguments(parser) and run(args) -> int
 COMMANDS: dict[str, str] = {
     "make": "make",
+    "status": "status",
+    "agent": "agent",
+    "bot": "bot",
 }
 
 

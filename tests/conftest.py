@@ -110,3 +110,19 @@ class FakeClock:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+@pytest.fixture
+async def session():  # type: ignore[no-untyped-def]
+    """One aiohttp session per test, as the runtime shares one per process."""
+    import aiohttp
+
+    async with aiohttp.ClientSession() as s:
+        yield s
+
+
+@pytest.fixture
+def deps(session, tmp_path, clock):  # type: ignore[no-untyped-def]
+    from providers.base import ProviderDeps
+
+    return ProviderDeps(session=session, clock=clock, data_dir=tmp_path)

@@ -1,7 +1,7 @@
 """Render one narrated video from a topic, right here: no chat, no server.
 
     reelbot make "the life cycle of a star" [--aspect 9:16|16:9|1:1] [--length short|medium|long]
-                 [--mode slideshow|video] [--voice NAME] [--music FILE] [--max-bytes N]
+                 [--mode slideshow|video] [--model ROUTE] [--voice NAME] [--music FILE] [--max-bytes N]
                  [--out FILE] [--config FILE]
 
 Progress goes to stderr, one line per step (or a live line on a terminal). The summary says how
@@ -11,6 +11,7 @@ long each stage took and who served it; the last line on stdout is the video's p
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import asyncio
 import hashlib
 import logging
@@ -42,11 +43,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--aspect", help="9:16 (default), 16:9 or 1:1")
     p.add_argument("--length", help="short (~25 s), medium (~45 s) or long (~90 s)")
     p.add_argument("--mode", help="slideshow (stills with motion) or video (a motion clip per scene)")
+    p.add_argument("--model", metavar="ROUTE",
+                   help="what makes the pictures, as in the chat /video model option: self-hosted (default), "
+                        "flux-slideshow, cogvideox, dalle-slideshow, sora (routes in config.toml)")
     p.add_argument("--voice", help="a voice name for the narration")
     p.add_argument("--music", type=Path, help="background music file, ducked under the voice")
     p.add_argument("--max-bytes", type=int, help="the finished file must fit this many bytes")
     p.add_argument("--out", type=Path, help="where to write the MP4 (default: out/<topic>.mp4)")
     p.add_argument("--config", type=Path, help="config file (default: ./config.toml when present)")
+    p.add_argument("--size", help="render at WxH instead of the aspect's full size (quick previews)")
     p.add_argument("--seed", type=int, help="seed for images (default: derived from the topic)")
     p.add_argument("-v", "--verbose", action="store_true", help="log every step")
 
@@ -90,9 +95,16 @@ def _resolve(args: argparse.Namespace, settings: Settings) -> dict[str, object]:
         raise UsageError("--max-bytes must be at least 100000 (a video needs room)")
     if args.music is not None and not args.music.is_file():
         raise UsageError(f"--music {args.music}: no such file")
+    size = None
+    if args.size:
+        m = re.fullmatch(r"(\d{2,4})x(\d{2,4})", args.size)
+        if not m or int(m[1]) % 2 or int(m[2]) % 2 or min(int(m[1]), int(m[2])) < 64:
+            raise UsageError(f"--size {args.size!r}: give even WIDTHxHEIGHT, at least 64, e.g. 360x640")
+        size = (int(m[1]), int(m[2]))
     out = _check_out(args.out or Path(v.output_dir) / f"{_slug(topic)}.mp4")
     seed = args.seed if args.seed is not None else int.from_bytes(hashlib.sha256(topic.encode()).digest()[:4], "big")
-    return {"topic": topic, "aspect": aspect, "length": length, "mode": mode, "out": out, "seed": seed}
+    return {"topic": topic, "aspect": aspect, "length": length, "mode": mode, "out": out, "seed": seed,
+            "size": size}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -112,9 +124,10 @@ def run(args: argparse.Namespace) -> int:
 
 async def _make(args: argparse.Namespace, settings: Settings, r: dict[str, object]) -> int:
     from agent.pipeline import JobSpec
+    from agent.routes import RouteUnavailable, plan_route
     from agent.runtime import open_runtime
     from agent.render.errors import RenderError
-    from providers.errors import AllProvidersFailed
+    from providers.errors import AllProvidersFailed, ProviderError
 
     job_id = secrets.token_hex(6)
     out = r["out"]
@@ -124,13 +137,22 @@ async def _make(args: argparse.Namespace, settings: Settings, r: dict[str, objec
         job_id=job_id, topic=str(r["topic"]), aspect=str(r["aspect"]), length=str(r["length"]),
         mode=str(r["mode"]), voice=args.voice or "", max_bytes=args.max_bytes, music=args.music,
         seed=int(r["seed"]),  # type: ignore[call-overload]
+        size=r["size"],  # type: ignore[arg-type]
         out=out,
     )
     printer = ProgressPrinter(sys.stderr, topic=job.topic)
     started = time.monotonic()
     try:
         async with open_runtime(settings) as rt:
-            result = await rt.pipeline.run(job, workdir, printer)
+            try:
+                plan = plan_route(settings, rt.backends, getattr(args, "model", None))
+            except RouteUnavailable as exc:
+                printer.close()
+                print(f"reelbot: error: {exc}", file=sys.stderr)
+                return 2
+            # the route's mode unless --mode says otherwise; its stage orders never climb a tier
+            job = dataclasses.replace(job, route=plan.name, mode=args.mode or plan.mode)
+            result = await rt.pipeline.run(job, workdir, printer, orders=plan.orders)
     except AllProvidersFailed as exc:
         printer.close()
         print(f"reelbot: failed: {exc} (work kept in {workdir})", file=sys.stderr)
@@ -139,6 +161,11 @@ async def _make(args: argparse.Namespace, settings: Settings, r: dict[str, objec
         printer.close()
         print(f"reelbot: render failed: {exc} (work kept in {workdir})", file=sys.stderr)
         return 1
+    except ProviderError as exc:  # a provider refused its configuration at start-up
+        printer.close()
+        hint = getattr(exc, "hint", "")
+        print(f"reelbot: error: {exc}" + (f" ({hint})" if hint else ""), file=sys.stderr)
+        return 2
     printer.close()
     shutil.rmtree(workdir, ignore_errors=True)
     err = sys.stderr

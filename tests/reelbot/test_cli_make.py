@@ -1,0 +1,71 @@
+"""`reelbot make`: bad input exits 2 with one line; a real offline render end to end."""
+
+from __future__ import annotations
+
+import pytest
+
+from reelbot.cli import main
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["make", ""], "empty"),
+        (["make", "   \u3000 "], "empty"),
+        (["make", "x" * 301], "301 characters"),
+        (["make", "cats\nin space"], "control characters"),
+        (["make", "cats\x07"], "control characters"),
+        (["make", "cats", "--aspect", "4:3"], "unknown aspect"),
+        (["make", "cats", "--length", "epic"], "unknown length"),
+        (["make", "cats", "--mode", "3d"], "unknown mode"),
+        (["make", "cats", "--size", "361x640"], "--size"),
+        (["make", "cats", "--max-bytes", "10"], "--max-bytes"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(argv, needle, capsys, tmp_path):
+    code = main([*argv, "--out", str(tmp_path / "v.mp4")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and needle in err, err
+
+
+def test_unwritable_out_exits_2(capsys, tmp_path):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    code = main(["make", "cats", "--out", str(blocker / "sub" / "v.mp4")])
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot write --out" in err and err.count("\n") == 1
+
+
+def test_out_is_a_directory_exits_2(capsys, tmp_path):
+    code = main(["make", "cats", "--out", str(tmp_path)])
+    assert code == 2 and "is a directory" in capsys.readouterr().err
+
+
+def test_bad_config_exits_2_naming_the_key(capsys, tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[video]\nfsp = 30\n")
+    code = main(["make", "cats", "--config", str(cfg), "--out", str(tmp_path / "v.mp4")])
+    err = capsys.readouterr().err
+    assert code == 2 and "video.fsp" in err
+
+
+def test_make_renders_offline_video_end_to_end(capsys, tmp_path, monkeypatch):
+    from agent.render.probe import probe
+
+    monkeypatch.chdir(tmp_path)  # no config.toml here: the offline tier on a bare machine
+    out = tmp_path / "star.mp4"
+    code = main(["make", "the life cycle of a star", "--size", "360x640", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert captured.out.strip().splitlines()[-1] == str(out)
+    assert out.is_file()
+    for stage in ("script", "image", "voice", "render"):
+        assert stage in captured.err
+    assert "offline" in captured.err
+    info = probe(out)
+    assert info.video is not None and info.video.codec == "h264"
+    assert (info.video.width, info.video.height) == (360, 640)
+    assert info.audio is not None and info.audio.codec == "aac"
+    assert 10 < info.duration_s < 60
+    assert not list(tmp_path.glob(".reelbot-work-*")), "work directory cleaned up on success"
