@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import os
+import threading
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,8 @@ class DeliveryStore:
         self._items: dict[str, Delivery] = {}
         self._lock = asyncio.Lock()
         self._dirty = False
+        # A cancelled save leaves its thread writing; the next write must wait for it, not race it.
+        self._write_lock = threading.Lock()
 
     async def load(self) -> list[Delivery]:
         if self._path is not None and self._path.exists():
@@ -93,14 +96,19 @@ class DeliveryStore:
                 return
             self._dirty = False
             rows = [asdict(d) for d in self._items.values()]
-            await asyncio.to_thread(self._write, json.dumps(rows, indent=1))
+            try:
+                await asyncio.to_thread(self._write, json.dumps(rows, indent=1))
+            except asyncio.CancelledError:
+                self._dirty = True  # flush() writes it again, after the orphaned write finishes
+                raise
 
     def _write(self, text: str) -> None:
         assert self._path is not None
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self._path.with_name(self._path.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self._path)
+        with self._write_lock:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self._path.with_name(self._path.name + ".tmp")
+            with open(tmp, "w", encoding="utf-8") as fh:
+                fh.write(text)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self._path)
