@@ -319,9 +319,9 @@ def routes(svc: Services) -> list[web.RouteDef]:
 
     async def _quota(platform: str, user_id: str) -> dict[str, Any]:
         now = svc.policy.wall_clock()
-        user = await svc.ledger.ensure_user(platform, user_id, "", now)
-        balance = await svc.ledger.balance(user.id, day=svc.policy.day(now), daily=svc.policy.daily, now=now)
-        in_flight = await svc.ledger.in_flight(user.id)
+        user, in_flight = await svc.ledger.quota(platform, user_id, day=svc.policy.day(now), daily=svc.policy.daily,
+                                                 now=now)
+        balance = user.balance
         out = dict(svc.policy.quota_json(platform, user_id, balance, in_flight, svc.backends))
         out["credits_left"] = balance
         return out

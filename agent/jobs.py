@@ -37,8 +37,8 @@ from agent.routes import RouteUnavailable, charged_price, plan_route
 from agent.settings import Settings
 from agent.views import live_job_json, make_event, row_job_json, video_path
 from providers.errors import AllProvidersFailed
-from storage import AttemptRecord, Finish, JobStore, NewJob, QuotaLedger
-from storage.models import JobRow
+from storage import AttemptRecord, Finish, JobStore, NewJob, QuotaLedger, UserKey
+from storage.models import JobRow, User
 
 __all__ = ["JobRunner", "SubmitData", "QuotaExceeded", "TooManyJobs", "QueueFull"]
 
@@ -98,6 +98,7 @@ class JobRunner:
         self._claims = 0
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._finishing: set[asyncio.Task[Any]] = set()
+        self._admitting: set[asyncio.Task[Any]] = set()  # submissions being stored
         self._write_lock = asyncio.Lock()  # orders event writes against final writes
         self._positions_dirty = False
         self._workers: list[asyncio.Task[None]] = []
@@ -121,8 +122,8 @@ class JobRunner:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if self._finishing:
-            await asyncio.gather(*self._finishing, return_exceptions=True)
+        if self._admitting or self._finishing:
+            await asyncio.gather(*self._admitting, *self._finishing, return_exceptions=True)
         with contextlib.suppress(Exception):
             await self.flush()
         log.info("job runner stopped: %d job(s) left queued or running for the next start", len(self._live))
@@ -153,58 +154,61 @@ class JobRunner:
         live = self._live.get(job_id)
         if live is not None:
             return live_job_json(live)
-        row = await self.store.get(job_id)
-        if row is None:
-            return None
-        user = await self.store.user_of(row.user_id)
-        assert user is not None
-        return row_job_json(row, user)
+        found = await self.store.get_with_user(job_id)
+        return None if found is None else row_job_json(*found)
 
     # ------------------------------------------------------------------ submit
 
     async def submit(self, data: SubmitData) -> tuple[dict[str, Any], bool]:
-        """Reserve and enqueue; returns (job JSON, created). Idempotent on (user, request_id)."""
-        now = self.wall()
-        user = await self.ledger.ensure_user(data.platform, data.user_id, data.user_name, now)
-        existing = await self.store.by_request(user.id, data.request_id)
-        if existing is not None:
-            return await self._existing_json(existing), False
+        """Reserve and enqueue; returns (job JSON, created). Idempotent on (user, request_id).
+
+        One unit of work in the store (user, request id, allowance, reservation, job). It runs in a
+        task of its own, shielded, so a client that hangs up mid-submit cannot leave a job stored and
+        charged but never queued."""
         if self.queued_count() + self._claims >= self.settings.agent.queue_size:
+            existing = await self.store.by_user_request(data.platform, data.user_id, data.request_id)
+            if existing is not None:  # a repeated request still gets its job
+                return self._existing_json(*existing), False
             raise QueueFull("the agent's queue is full; try again in a little while",
                             self.settings.agent.busy_retry_after_s)
         self._claims += 1
+        task = asyncio.ensure_future(self._admit(data))
+        self._admitting.add(task)
+        task.add_done_callback(self._admitting.discard)
+        return await asyncio.shield(task)
+
+    async def _admit(self, data: SubmitData) -> tuple[dict[str, Any], bool]:
+        now = self.wall()
         try:
             price = self.policy.price(data.platform, data.user_id, data.route_price)
             live = LiveJob(
-                id=secrets.token_urlsafe(16), request_id=data.request_id, user_id=user.id,
+                id=secrets.token_urlsafe(16), request_id=data.request_id, user_id=0,
                 platform=data.platform, platform_user_id=data.user_id, user_name=data.user_name,
                 topic=data.topic, options=dict(data.options), route=data.route, price=price,
                 admin=self.policy.is_admin(data.platform, data.user_id), created_at=now,
                 position=self.queued_count() + self._claims,
             )
-            first: list[dict[str, Any]] = []
-
-            def first_event() -> dict[str, Any]:
-                first.append(make_event(live, 1, now, stage="queued",
-                                        message=f"queued: #{live.position} in line"))
-                return first[0]
-
+            first = make_event(live, 1, now, stage="queued", message=f"queued: #{live.position} in line")
             outcome = await self.store.submit(
-                NewJob(live.id, data.request_id, user.id, data.topic, live.options, data.route, price, now),
-                first_event=first_event,
+                NewJob(live.id, data.request_id, 0, data.topic, live.options, data.route, price, now),
+                first_event=lambda: first,
                 max_in_flight=self.policy.max_in_flight(data.platform, data.user_id),
                 day=self.policy.day(now), daily=self.policy.daily,
+                user=UserKey(data.platform, data.user_id, data.user_name),
             )
         finally:
             self._claims -= 1
         if outcome.created:
-            live.publish_stored(first[0])
+            assert outcome.job is not None
+            live.user_id = outcome.job.user_id
+            live.publish_stored(first)
             self._enqueue(live)
             log.info("job %s: queued for %s:%s (%s, %d credits) at #%s", live.id, data.platform,
                      data.user_id, data.route, price, live.position)
             return live_job_json(live), True
         if outcome.job is not None:
-            return await self._existing_json(outcome.job), False
+            assert outcome.user is not None
+            return self._existing_json(outcome.job, outcome.user), False
         if outcome.rejected == "in_flight":
             limit = self.settings.quotas.max_in_flight
             raise TooManyJobs(f"you already have {limit} video(s) on the way; wait for one to finish",
@@ -216,10 +220,9 @@ class JobRunner:
             str(self.policy.quota_json(data.platform, data.user_id, outcome.balance, 0, self.backends)["resets_at"]),
         )
 
-    async def _existing_json(self, row: JobRow) -> dict[str, Any]:
-        found = await self.job_json(row.id)
-        assert found is not None
-        return found
+    def _existing_json(self, row: JobRow, user: User) -> dict[str, Any]:
+        live = self._live.get(row.id)
+        return live_job_json(live) if live is not None else row_job_json(row, user)
 
     def _enqueue(self, live: LiveJob, *, front: bool = False) -> None:
         self._live[live.id] = live

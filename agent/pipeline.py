@@ -102,6 +102,8 @@ class _Manifest:
 
     path: Path
     data: dict[str, Any] = field(default_factory=dict)
+    # saves run one at a time and each writes the newest data, so the file only moves forward
+    _saving: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
     @classmethod
     def load(cls, path: Path) -> _Manifest:
@@ -113,10 +115,11 @@ class _Manifest:
             log.warning("manifest %s unreadable; starting the job's stages afresh", path)
             return cls(path, {})
 
-    def save(self) -> None:
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.data, indent=1), encoding="utf-8")
-        os.replace(tmp, self.path)
+    async def save(self) -> None:
+        """Write the manifest atomically, off the event loop (a write and a rename per item add up
+        to a large share of the loop's time when many jobs run at once)."""
+        async with self._saving:
+            await asyncio.to_thread(_write_atomic, self.path, json.dumps(self.data, indent=1))
 
     def item(self, stage: str, index: int) -> dict[str, Any] | None:
         entry = self.data.get(stage, {}).get(str(index))
@@ -124,9 +127,15 @@ class _Manifest:
             return entry
         return None
 
-    def put(self, stage: str, index: int, entry: dict[str, Any]) -> None:
+    async def put(self, stage: str, index: int, entry: dict[str, Any]) -> None:
         self.data.setdefault(stage, {})[str(index)] = entry
-        self.save()
+        await self.save()
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
 
 
 class Pipeline:
@@ -286,11 +295,9 @@ class _JobRun:
             lambda prov: self._gpu_call(prov, prov.write_script(request, self.ctx(last_call=True))),
             lambda script: validate_script(script, request),
         )
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(served.value.to_json(), ensure_ascii=False, indent=1), encoding="utf-8")
-        os.replace(tmp, path)
+        await asyncio.to_thread(_write_atomic, path, json.dumps(served.value.to_json(), ensure_ascii=False, indent=1))
         self.manifest.data["script"] = {"provider": served.provider, "tier": int(served.tier)}
-        self.manifest.save()
+        await self.manifest.save()
         self.note("script", served.provider, served.tier)
         self.emit("script", 1, 1, provider=served.provider, message=f"script by {served.provider}", stage_done=True)
         return served.value
@@ -332,7 +339,7 @@ class _JobRun:
                         validate_image,
                     )
                 entry = {"path": str(served.value.path), "provider": served.provider, "tier": int(served.tier)}
-                self.manifest.put("image", i, entry)
+                await self.manifest.put("image", i, entry)
             results[i] = Path(entry["path"])
             self.note("image", entry["provider"], Tier(entry["tier"]))
             finished += 1
@@ -379,7 +386,7 @@ class _JobRun:
                     failed.append(i)
                     continue
                 entry = {"path": str(served.value.path), "provider": served.provider, "tier": int(served.tier)}
-                self.manifest.put("clip", i, entry)
+                await self.manifest.put("clip", i, entry)
             results[i] = Path(entry["path"])
             self.note("clip", entry["provider"], Tier(entry["tier"]))
             finished += 1
@@ -419,7 +426,7 @@ class _JobRun:
                     "tier": int(served.tier),
                     "words": None if v.words is None else [[w.word, w.start_s, w.end_s] for w in v.words],
                 }
-                self.manifest.put("voice", i, entry)
+                await self.manifest.put("voice", i, entry)
             words = entry.get("words")
             results[i] = VoiceResult(
                 path=Path(entry["path"]), duration_s=float(entry["duration_s"]),

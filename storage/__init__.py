@@ -6,7 +6,7 @@
 """
 
 from storage.engine import Database, create_engine, open_database
-from storage.jobs import AttemptRecord, Finish, JobStore, NewJob, ProgressBatch, SubmitOutcome
+from storage.jobs import AttemptRecord, Finish, JobStore, NewJob, ProgressBatch, SubmitOutcome, UserKey
 from storage.ledger import LedgerTotals, QuotaLedger, UserRecord
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "open_database",
     "JobStore",
     "NewJob",
+    "UserKey",
     "SubmitOutcome",
     "Finish",
     "ProgressBatch",

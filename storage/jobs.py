@@ -1,9 +1,12 @@
 """The job store: jobs, their events and provider attempts, and the credit moves tied to them.
 
-Submitting reserves the price and inserts the job and its first event in ONE transaction;
-finishing a job is a conditional UPDATE from an active status, so a job is settled or refunded
-exactly once however a cancel and a completion race. Events are stored as the exact JSON that was
-streamed, keyed by (job_id, seq), so a late or reconnecting subscriber replays them verbatim.
+Submitting is ONE unit of work (storage.engine): the user is created or found, the request id
+checked (idempotency), the allowance topped up, the price reserved with a conditional UPDATE, and
+the job, its first event and the ledger entry inserted. Finishing a job is a conditional UPDATE from
+an active status, so a job is settled or refunded exactly once however a cancel and a completion
+race. Events are stored as the exact JSON that was streamed, keyed by (job_id, seq), so a late or
+reconnecting subscriber replays them verbatim; progress of many jobs is stored in one unit of work
+with one multi-row statement per table.
 """
 
 from __future__ import annotations
@@ -13,22 +16,21 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import bindparam, func, insert, literal_column, select, update
+from sqlalchemy.orm import Session
 
 from storage.engine import Database
-from storage.ledger import ACTIVE, add_entry, refresh_allowance
+from storage.ledger import ACTIVE, add_entry, balance_of, refresh_allowance, upsert_user
 from storage.models import JobEventRow, JobRow, LedgerKind, ProviderAttemptRow, User
 
-__all__ = ["JobStore", "NewJob", "SubmitOutcome", "Finish", "ProgressBatch", "AttemptRecord"]
+__all__ = ["JobStore", "NewJob", "UserKey", "SubmitOutcome", "Finish", "ProgressBatch", "AttemptRecord"]
 
 
 @dataclass(frozen=True)
 class NewJob:
     id: str
     request_id: str
-    user_id: int
+    user_id: int  # ignored when `JobStore.submit` is given the user's `UserKey`
     topic: str
     options: Mapping[str, Any]
     route: str
@@ -37,11 +39,21 @@ class NewJob:
 
 
 @dataclass(frozen=True)
+class UserKey:
+    """Who submits, as the platform names them: created on first sight, inside the submission."""
+
+    platform: str
+    platform_user_id: str
+    name: str = ""
+
+
+@dataclass(frozen=True)
 class SubmitOutcome:
     job: JobRow | None  # the new job, or the existing one for a repeated request_id
     created: bool
     rejected: str | None = None  # "quota" | "in_flight"
     balance: int = 0
+    user: User | None = None  # the submitter's row (detached), when known
 
 
 @dataclass(frozen=True)
@@ -79,6 +91,56 @@ def _dump(event: Mapping[str, Any]) -> str:
     return json.dumps(event, separators=(",", ":"), ensure_ascii=False)
 
 
+# Statements built once (their compiled form is cached by SQLAlchemy); bind names differ from column
+# names where a column is also SET. Multi-row statements run as one executemany.
+_jobs = JobRow.__table__
+_JOB_BY_REQUEST = select(JobRow).where(JobRow.user_id == bindparam("uid"), JobRow.request_id == bindparam("rid"))
+_RESERVE = update(User).where(User.id == bindparam("uid"), User.balance >= bindparam("price")).values(
+    balance=User.balance - bindparam("price")).execution_options(synchronize_session=False)
+_UNRESERVE = update(User).where(User.id == bindparam("uid")).values(
+    balance=User.balance + bindparam("price")).execution_options(synchronize_session=False)
+_IN_FLIGHT = select(func.count()).select_from(JobRow).where(JobRow.user_id == bindparam("uid"),
+                                                            JobRow.status.in_(ACTIVE))
+_INSERT_JOB = insert(_jobs)
+_INSERT_EVENTS = insert(JobEventRow.__table__)
+_INSERT_ATTEMPTS = insert(ProviderAttemptRow.__table__)
+# an executemany cannot expand IN (...) parameters: the active statuses are written out as literals
+_IS_ACTIVE = _jobs.c.status.in_([literal_column(f"'{status}'") for status in ACTIVE])
+_PROGRESS = update(_jobs).where(_jobs.c.id == bindparam("b_id"), _IS_ACTIVE).values(
+    stage=bindparam("b_stage"), progress=bindparam("b_progress"), message=bindparam("b_message"),
+    provider=bindparam("b_provider"), last_seq=bindparam("b_seq"))
+_MARK_RUNNING = update(_jobs).where(_jobs.c.id == bindparam("b_id"), _jobs.c.status.in_(ACTIVE)).values(
+    status="running", started_at=func.coalesce(_jobs.c.started_at, bindparam("b_now")))
+_MOVE = update(_jobs).where(_jobs.c.id == bindparam("b_id"), _jobs.c.status.in_(ACTIVE)).values(
+    status=bindparam("b_status"))
+_EVENTS_AFTER = select(JobEventRow.data).where(JobEventRow.job_id == bindparam("jid"),
+                                               JobEventRow.seq > bindparam("seq")).order_by(JobEventRow.seq)
+
+
+def _store_batches(session: Session, batches: Iterable[ProgressBatch]) -> None:
+    """Store the pending events and attempts of many jobs: at most one statement per table."""
+    events: list[dict[str, Any]] = []
+    states: list[dict[str, Any]] = []
+    attempts: list[dict[str, Any]] = []
+    for batch in batches:
+        if batch.events:
+            last = batch.events[-1]
+            states.append({"b_id": batch.job_id, "b_stage": str(last.get("stage", "")),
+                           "b_progress": float(last.get("progress", 0.0)), "b_message": str(last.get("message", "")),
+                           "b_provider": str(last.get("provider", "")), "b_seq": int(last["seq"])})
+            events.extend({"job_id": batch.job_id, "seq": int(e["seq"]), "data": _dump(e)} for e in batch.events)
+        attempts.extend(
+            {"job_id": batch.job_id, "stage": a.stage, "item": a.item[:64], "provider": a.provider, "tier": a.tier,
+             "outcome": a.outcome, "message": a.message, "elapsed_s": a.elapsed_s, "at": a.at}
+            for a in batch.attempts)
+    if states:
+        session.execute(_PROGRESS, states)
+    if events:
+        session.execute(_INSERT_EVENTS, events)
+    if attempts:
+        session.execute(_INSERT_ATTEMPTS, attempts)
+
+
 class JobStore:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -87,148 +149,124 @@ class JobStore:
 
     async def submit(
         self, job: NewJob, *, first_event: Callable[[], Mapping[str, Any]], max_in_flight: int | None,
-        day: str, daily: int,
+        day: str, daily: int, user: UserKey | None = None,
     ) -> SubmitOutcome:
-        """Reserve `job.price` and create the job, atomically; or say why not."""
-        existing = await self.by_request(job.user_id, job.request_id)
-        if existing is not None:
-            return SubmitOutcome(existing, created=False)
-        try:
-            # one transaction: allowance, reservation, in-flight check, job, first event, ledger entry
-            async with self._db.writing() as session:
-                await refresh_allowance(session, job.user_id, day, daily, job.created_at)
-                reserved = await session.execute(
-                    update(User).where(User.id == job.user_id, User.balance >= job.price)
-                    .values(balance=User.balance - job.price)
-                )
-                if reserved.rowcount != 1:
-                    raise _Reject("quota")
-                again = await self._by_request(session, job.user_id, job.request_id)
-                if again is not None:
-                    raise _Existing(again.id)
-                if max_in_flight is not None:
-                    n = (await session.execute(
-                        select(func.count()).select_from(JobRow)
-                        .where(JobRow.user_id == job.user_id, JobRow.status.in_(ACTIVE))
-                    )).scalar_one()
-                    if n >= max_in_flight:
-                        raise _Reject("in_flight")
-                event = first_event()
-                row = JobRow(
-                    id=job.id, request_id=job.request_id, user_id=job.user_id, topic=job.topic,
-                    options=json.dumps(dict(job.options)), route=job.route, price=job.price,
-                    refunded=0, status="queued", stage="queued", progress=0.0, message=str(event.get("message", "")),
-                    provider="", last_seq=int(event["seq"]), created_at=job.created_at,
-                )
-                session.add(row)
-                await session.flush()
-                session.add(JobEventRow(job_id=job.id, seq=int(event["seq"]), data=_dump(event)))
-                await add_entry(session, job.user_id, LedgerKind.RESERVE, -job.price, job.price,
-                                job.created_at, job_id=job.id, applied=True)
-                balance = (await session.execute(select(User.balance).where(User.id == job.user_id))).scalar_one()
-        except _Reject as why:
-            again = await self.by_request(job.user_id, job.request_id)
-            if again is not None:
-                return SubmitOutcome(again, created=False)
-            balance = await self.balance_of(job.user_id)
-            return SubmitOutcome(None, created=False, rejected=why.reason, balance=balance)
-        except _Existing as found:  # rolled back: read it afresh
-            return SubmitOutcome(await self.get(found.job_id), created=False)
-        except IntegrityError:  # the same request_id committed concurrently
-            again = await self.by_request(job.user_id, job.request_id)
-            if again is None:
-                raise
-            return SubmitOutcome(again, created=False)
-        return SubmitOutcome(row, created=True, balance=balance)
+        """Reserve `job.price` and create the job, atomically, in one unit of work; or say why not.
+
+        With `user`, the submitter is created or found (and renamed) in the same transaction and
+        `job.user_id` is ignored. A repeated request id returns the existing job, charged once."""
+        event = dict(first_event())
+        data = _dump(event)
+
+        def work(session: Session) -> SubmitOutcome:
+            if user is not None:
+                owner: User | None = upsert_user(session, user.platform, user.platform_user_id, user.name,
+                                                 job.created_at)
+                uid = owner.id  # type: ignore[union-attr]
+            else:
+                owner, uid = None, job.user_id
+            existing = session.execute(_JOB_BY_REQUEST, {"uid": uid, "rid": job.request_id}).scalar_one_or_none()
+            if existing is not None:
+                return SubmitOutcome(existing, created=False, user=owner or session.get(User, uid))
+            refresh_allowance(session, uid, day, daily, job.created_at)
+            if session.execute(_RESERVE, {"uid": uid, "price": job.price}).rowcount != 1:
+                return SubmitOutcome(None, created=False, rejected="quota", balance=balance_of(session, uid),
+                                     user=owner)
+            # counted after the reservation, which holds the user's row: exact under PostgreSQL too
+            if max_in_flight is not None and session.execute(_IN_FLIGHT, {"uid": uid}).scalar_one() >= max_in_flight:
+                session.execute(_UNRESERVE, {"uid": uid, "price": job.price})  # net zero: no ledger entry
+                return SubmitOutcome(None, created=False, rejected="in_flight", balance=balance_of(session, uid),
+                                     user=owner)
+            values = dict(
+                id=job.id, request_id=job.request_id, user_id=uid, topic=job.topic,
+                options=json.dumps(dict(job.options)), route=job.route, price=job.price, charged=None,
+                refunded=0, status="queued", stage="queued", progress=0.0, message=str(event.get("message", "")),
+                provider="", last_seq=int(event["seq"]), result=None, error_code=None, error_message=None,
+                created_at=job.created_at, started_at=None, finished_at=None, files_deleted_at=None,
+            )
+            session.execute(_INSERT_JOB, [values])
+            session.execute(_INSERT_EVENTS, [{"job_id": job.id, "seq": int(event["seq"]), "data": data}])
+            add_entry(session, uid, LedgerKind.RESERVE, -job.price, job.price, job.created_at, job_id=job.id,
+                      applied=True)
+            return SubmitOutcome(JobRow(**values), created=True, balance=balance_of(session, uid), user=owner)
+
+        # a concurrent commit of the same request id (or new user) under PostgreSQL: the rerun finds it
+        return await self._db.write(work, retry_conflict=True)
 
     async def balance_of(self, user_id: int) -> int:
-        async with self._db.sessions() as session:
-            return (await session.execute(select(User.balance).where(User.id == user_id))).scalar_one()
+        return await self._db.read(lambda s: balance_of(s, user_id))
 
     # ------------------------------------------------------------------ reads
 
-    @staticmethod
-    async def _by_request(session: AsyncSession, user_id: int, request_id: str) -> JobRow | None:
-        return (await session.execute(
-            select(JobRow).where(JobRow.user_id == user_id, JobRow.request_id == request_id)
-        )).scalar_one_or_none()
-
     async def by_request(self, user_id: int, request_id: str) -> JobRow | None:
-        async with self._db.sessions() as session:
-            return await self._by_request(session, user_id, request_id)
+        return await self._db.read(
+            lambda s: s.execute(_JOB_BY_REQUEST, {"uid": user_id, "rid": request_id}).scalar_one_or_none())
+
+    async def by_user_request(self, platform: str, platform_user_id: str,
+                              request_id: str) -> tuple[JobRow, User] | None:
+        """The job a user submitted under `request_id`, with the user; None when there is none."""
+        def read(session: Session) -> tuple[JobRow, User] | None:
+            found = session.execute(
+                select(JobRow, User).join(User, User.id == JobRow.user_id)
+                .where(User.platform == platform, User.platform_user_id == platform_user_id,
+                       JobRow.request_id == request_id)
+            ).first()
+            return None if found is None else (found[0], found[1])
+
+        return await self._db.read(read)
 
     async def get(self, job_id: str) -> JobRow | None:
-        async with self._db.sessions() as session:
-            return await session.get(JobRow, job_id)
+        return await self._db.read(lambda s: s.get(JobRow, job_id))
+
+    async def get_with_user(self, job_id: str) -> tuple[JobRow, User] | None:
+        """The job and its owner, in one read."""
+        def read(session: Session) -> tuple[JobRow, User] | None:
+            row = session.get(JobRow, job_id)
+            if row is None:
+                return None
+            user = session.get(User, row.user_id)
+            assert user is not None
+            return row, user
+
+        return await self._db.read(read)
 
     async def user_of(self, user_id: int) -> User | None:
-        async with self._db.sessions() as session:
-            return await session.get(User, user_id)
+        return await self._db.read(lambda s: s.get(User, user_id))
 
     async def with_status(self, status: str) -> list[JobRow]:
-        async with self._db.sessions() as session:
-            return list((await session.execute(
-                select(JobRow).where(JobRow.status == status).order_by(JobRow.created_at, JobRow.id)
-            )).scalars())
+        return await self._db.read(lambda s: list(s.execute(
+            select(JobRow).where(JobRow.status == status).order_by(JobRow.created_at, JobRow.id)
+        ).scalars()))
 
     async def events_after(self, job_id: str, seq: int) -> list[str]:
         """Stored events with a sequence number above `seq`, in order, as their JSON text."""
-        async with self._db.sessions() as session:
-            return list((await session.execute(
-                select(JobEventRow.data).where(JobEventRow.job_id == job_id, JobEventRow.seq > seq)
-                .order_by(JobEventRow.seq)
-            )).scalars())
+        return await self._db.read(
+            lambda s: list(s.execute(_EVENTS_AFTER, {"jid": job_id, "seq": seq}).scalars()))
 
     async def attempts(self, job_id: str) -> list[ProviderAttemptRow]:
-        async with self._db.sessions() as session:
-            return list((await session.execute(
-                select(ProviderAttemptRow).where(ProviderAttemptRow.job_id == job_id).order_by(ProviderAttemptRow.id)
-            )).scalars())
+        return await self._db.read(lambda s: list(s.execute(
+            select(ProviderAttemptRow).where(ProviderAttemptRow.job_id == job_id).order_by(ProviderAttemptRow.id)
+        ).scalars()))
 
     async def count_by_status(self) -> dict[str, int]:
-        async with self._db.sessions() as session:
-            return dict((await session.execute(select(JobRow.status, func.count()).group_by(JobRow.status))).all())
+        return await self._db.read(lambda s: dict(s.execute(  # type: ignore[arg-type]
+            select(JobRow.status, func.count()).group_by(JobRow.status)).all()))
 
     # ------------------------------------------------------------------ progress
 
     async def mark_running(self, job_id: str, now: float, batch: ProgressBatch) -> bool:
-        async with self._db.writing() as session:
-            started = await session.execute(
-                update(JobRow).where(JobRow.id == job_id, JobRow.status.in_(ACTIVE))
-                .values(status="running", started_at=func.coalesce(JobRow.started_at, now))
-            )
-            await self._store_batch(session, batch)
+        def work(session: Session) -> bool:
+            started = session.execute(_MARK_RUNNING, {"b_id": job_id, "b_now": now})
+            _store_batches(session, [batch])
             return started.rowcount == 1
 
-    async def save_progress(self, batches: Iterable[ProgressBatch]) -> None:
-        """Store pending events and attempts of many jobs in one transaction."""
-        batches = [b for b in batches if b.events or b.attempts]
-        if not batches:
-            return
-        async with self._db.writing() as session:
-            for batch in batches:
-                await self._store_batch(session, batch)
+        return await self._db.write(work)
 
-    async def _store_batch(self, session: AsyncSession, batch: ProgressBatch) -> None:
-        if batch.events:
-            last = batch.events[-1]
-            await session.execute(
-                update(JobRow).where(JobRow.id == batch.job_id, JobRow.status.in_(ACTIVE)).values(
-                    stage=str(last.get("stage", "")), progress=float(last.get("progress", 0.0)),
-                    message=str(last.get("message", "")), provider=str(last.get("provider", "")),
-                    last_seq=int(last["seq"]),
-                )
-            )
-            # Core executemany, not ORM objects: batches are large and this runs on the event loop
-            await session.execute(insert(JobEventRow), [
-                {"job_id": batch.job_id, "seq": int(e["seq"]), "data": _dump(e)} for e in batch.events
-            ])
-        if batch.attempts:
-            await session.execute(insert(ProviderAttemptRow), [
-                {"job_id": batch.job_id, "stage": a.stage, "item": a.item[:64], "provider": a.provider,
-                 "tier": a.tier, "outcome": a.outcome, "message": a.message, "elapsed_s": a.elapsed_s, "at": a.at}
-                for a in batch.attempts
-            ])
+    async def save_progress(self, batches: Iterable[ProgressBatch]) -> None:
+        """Store pending events and attempts of many jobs in one unit of work."""
+        batches = [b for b in batches if b.events or b.attempts]
+        if batches:
+            await self._db.write(lambda s: _store_batches(s, batches))
 
     # ------------------------------------------------------------------ finish
 
@@ -238,29 +276,26 @@ class JobStore:
     ) -> tuple[JobRow, Mapping[str, Any]] | None:
         """Move an active job to `fin.status`, settle or refund, store its last events.
 
-        `terminal_event(row, balance_after)` builds the closing event inside the transaction (it
-        carries the credits left). Returns None when the job had already finished: nothing changes.
-        """
-        async with self._db.writing() as session:
-            moved = await session.execute(
-                update(JobRow).where(JobRow.id == job_id, JobRow.status.in_(ACTIVE)).values(status=fin.status)
-            )
-            if moved.rowcount != 1:
+        `terminal_event(row, balance_after)` builds the closing event inside the unit of work (it
+        carries the credits left); on SQLite it runs on the writer thread, so it must only read the
+        values it is given and its own (unchanging) job. Returns None when the job had already
+        finished: nothing changes."""
+        def work(session: Session) -> tuple[JobRow, Mapping[str, Any]] | None:
+            if session.execute(_MOVE, {"b_id": job_id, "b_status": fin.status}).rowcount != 1:
                 return None
-            row = (await session.execute(select(JobRow).where(JobRow.id == job_id))).scalar_one()
-            await self._store_batch(session, batch)
+            _store_batches(session, [batch])
+            row = session.execute(select(JobRow).where(JobRow.id == job_id)).scalar_one()
             price = row.price
             if fin.status == "done":
                 charged = max(0, min(price, fin.charged if fin.charged is not None else price))
-                await add_entry(session, row.user_id, LedgerKind.SETTLE, 0, charged, fin.now, job_id=job_id)
+                add_entry(session, row.user_id, LedgerKind.SETTLE, 0, charged, fin.now, job_id=job_id)
                 refund = price - charged
                 note = "charged the cheaper tier that served" if refund else ""
             else:
                 charged, refund, note = 0, price, fin.status
             if refund:
-                await add_entry(session, row.user_id, LedgerKind.REFUND, refund, refund, fin.now,
-                                job_id=job_id, note=note)
-            balance = (await session.execute(select(User.balance).where(User.id == row.user_id))).scalar_one()
+                add_entry(session, row.user_id, LedgerKind.REFUND, refund, refund, fin.now, job_id=job_id, note=note)
+            balance = balance_of(session, row.user_id)
             row.charged, row.refunded, row.finished_at = charged, refund, fin.now
             row.error_code, row.error_message = fin.error_code, fin.error_message
             event = terminal_event(row, balance)
@@ -271,30 +306,22 @@ class JobStore:
             row.progress = float(event.get("progress", row.progress))
             row.message = str(event.get("message", ""))
             row.last_seq = int(event["seq"])
-            session.add(JobEventRow(job_id=job_id, seq=int(event["seq"]), data=_dump(event)))
-        return row, event
+            session.execute(_INSERT_EVENTS, [{"job_id": job_id, "seq": int(event["seq"]), "data": _dump(event)}])
+            return row, event
+
+        return await self._db.write(work)
 
     # ------------------------------------------------------------------ retention
 
     async def expired(self, finished_before: float, limit: int = 500) -> list[str]:
-        async with self._db.sessions() as session:
-            return list((await session.execute(
-                select(JobRow.id).where(JobRow.finished_at.is_not(None), JobRow.finished_at < finished_before,
-                                        JobRow.files_deleted_at.is_(None)).limit(limit)
-            )).scalars())
+        return await self._db.read(lambda s: list(s.execute(
+            select(JobRow.id).where(JobRow.finished_at.is_not(None), JobRow.finished_at < finished_before,
+                                    JobRow.files_deleted_at.is_(None)).limit(limit)
+        ).scalars()))
 
     async def mark_files_deleted(self, job_ids: Sequence[str], now: float) -> None:
         if not job_ids:
             return
-        async with self._db.writing() as session:
-            await session.execute(update(JobRow).where(JobRow.id.in_(list(job_ids))).values(files_deleted_at=now))
-
-
-class _Reject(Exception):
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-
-
-class _Existing(Exception):
-    def __init__(self, job_id: str) -> None:
-        self.job_id = job_id
+        ids = list(job_ids)
+        await self._db.write(lambda s: s.execute(
+            update(_jobs).where(_jobs.c.id.in_(ids)).values(files_deleted_at=now)))

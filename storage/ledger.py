@@ -6,25 +6,40 @@ the SQL. Every balance change is a conditional UPDATE on `users.balance` plus an
 reservations can never overspend (`... WHERE balance >= :price`), and the SQL stays portable
 (SQLite and PostgreSQL both serialise the UPDATE on the user's row).
 
-The daily allowance tops the balance up to the allowance once per quota day (credits granted by
-an admin above that level are kept). The first statement of every unit of work that reads a
-balance is a write, so it reads under the lock (see storage.engine).
+The helpers below are synchronous functions of a `Session`, called inside a unit of work that
+`Database.write` runs (see storage.engine). The daily allowance tops the balance up to the
+allowance once per quota day (credits granted by an admin above that level are kept).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.orm import Session
 
 from storage.engine import Database
 from storage.models import JobRow, LedgerEntry, LedgerKind, User
 
-__all__ = ["QuotaLedger", "UserRecord", "LedgerTotals", "refresh_allowance", "add_entry"]
+__all__ = ["QuotaLedger", "UserRecord", "LedgerTotals", "refresh_allowance", "add_entry", "upsert_user",
+           "balance_of", "ACTIVE"]
 
 ACTIVE = ("queued", "running")
+
+# Built once: SQLAlchemy caches the compiled form by the statement's cache key, which is memoised
+# on the (immutable) statement object, so the hot paths skip building and keying statements.
+_BALANCE = select(User.balance).where(User.id == bindparam("uid"))
+_CHANGE_BALANCE = update(User).where(User.id == bindparam("uid")).values(
+    balance=User.balance + bindparam("amount")).execution_options(synchronize_session=False)
+_CLAIM_DAY = update(User).where(User.id == bindparam("uid"), User.allowance_day != bindparam("day")).values(
+    allowance_day=bindparam("day")).execution_options(synchronize_session=False)
+_ADD_ENTRY = insert(LedgerEntry)
+_USER_BY_PLATFORM = select(User).where(User.platform == bindparam("platform"),
+                                       User.platform_user_id == bindparam("puid"))
+_RENAME = update(User).where(User.id == bindparam("uid")).values(name=bindparam("name")).execution_options(
+    synchronize_session=False)
+_IN_FLIGHT = select(func.count()).select_from(JobRow).where(JobRow.user_id == bindparam("uid"),
+                                                            JobRow.status.in_(ACTIVE))
 
 
 @dataclass(frozen=True)
@@ -51,30 +66,56 @@ class LedgerTotals:
         return self.entries_sum == self.balances
 
 
-async def add_entry(
-    session: AsyncSession, user_id: int, kind: str, amount: int, credits: int, now: float,
+def balance_of(session: Session, user_id: int) -> int:
+    return int(session.execute(_BALANCE, {"uid": user_id}).scalar_one())
+
+
+def add_entry(
+    session: Session, user_id: int, kind: str, amount: int, credits: int, now: float,
     *, job_id: str | None = None, note: str = "", applied: bool = False,
 ) -> None:
-    """Change the balance by `amount` and record why. Call inside a transaction.
+    """Change the balance by `amount` and record why. Call inside a write unit of work.
 
     `applied=True`: the balance was already changed by the caller's conditional UPDATE."""
     if amount and not applied:
-        await session.execute(update(User).where(User.id == user_id).values(balance=User.balance + amount))
-    session.add(LedgerEntry(user_id=user_id, job_id=job_id, kind=kind, amount=amount, credits=credits,
-                            note=note, at=now))
+        session.execute(_CHANGE_BALANCE, {"uid": user_id, "amount": amount})
+    session.execute(_ADD_ENTRY, [{"user_id": user_id, "job_id": job_id, "kind": kind, "amount": amount,
+                                  "credits": credits, "note": note, "at": now}])
 
 
-async def refresh_allowance(session: AsyncSession, user_id: int, day: str, daily: int, now: float) -> None:
-    """Top the balance up to `daily` once per quota `day`. Call first in a transaction: it writes."""
-    claimed = await session.execute(
-        update(User).where(User.id == user_id, User.allowance_day != day).values(allowance_day=day)
-    )
+def refresh_allowance(session: Session, user_id: int, day: str, daily: int, now: float) -> None:
+    """Top the balance up to `daily` once per quota `day`. Call inside a write unit of work."""
+    claimed = session.execute(_CLAIM_DAY, {"uid": user_id, "day": day})
     if claimed.rowcount != 1 or daily <= 0:
         return
-    balance = (await session.execute(select(User.balance).where(User.id == user_id))).scalar_one()
+    balance = balance_of(session, user_id)
     if balance < daily:
-        await add_entry(session, user_id, LedgerKind.ALLOWANCE, daily - balance, daily - balance, now,
-                        note=f"daily allowance {day}")
+        add_entry(session, user_id, LedgerKind.ALLOWANCE, daily - balance, daily - balance, now,
+                  note=f"daily allowance {day}")
+
+
+def upsert_user(session: Session, platform: str, platform_user_id: str, name: str, now: float) -> User:
+    """The user's row, created on first sight (balance 0 until the allowance tops it up) and renamed
+    when a non-empty `name` differs. Call inside a write unit of work.
+
+    Under PostgreSQL two transactions may create the same user at once: the loser's commit raises
+    IntegrityError and the caller runs its unit again (it then finds the row)."""
+    params = {"platform": platform, "puid": platform_user_id}
+    row = session.execute(_USER_BY_PLATFORM, params).scalar_one_or_none()
+    if row is None:
+        row = User(platform=platform, platform_user_id=platform_user_id, name=name[:128], balance=0,
+                   allowance_day="", created_at=now)
+        session.add(row)
+        session.flush()
+    elif name and row.name != name[:128]:
+        session.execute(_RENAME, {"uid": row.id, "name": name[:128]})
+        row.name = name[:128]
+    return row
+
+
+def _record(row: User, balance: int | None = None) -> UserRecord:
+    return UserRecord(row.id, row.platform, row.platform_user_id, row.name,
+                      row.balance if balance is None else balance)
 
 
 class QuotaLedger:
@@ -83,64 +124,66 @@ class QuotaLedger:
 
     async def ensure_user(self, platform: str, platform_user_id: str, name: str, now: float) -> UserRecord:
         """The user's row, created on first sight (balance 0 until the allowance tops it up)."""
-        async with self._db.sessions() as session:
-            row = (await session.execute(
-                select(User).where(User.platform == platform, User.platform_user_id == platform_user_id)
-            )).scalar_one_or_none()
-            if row is None:
-                await session.rollback()  # end the read; the insert goes through the writer queue
-                try:
-                    async with self._db.writing() as writer:
-                        writer.add(User(platform=platform, platform_user_id=platform_user_id, name=name[:128],
-                                        balance=0, allowance_day="", created_at=now))
-                except IntegrityError:  # created concurrently: use that one
-                    pass
-                row = (await session.execute(
-                    select(User).where(User.platform == platform, User.platform_user_id == platform_user_id)
-                )).scalar_one()
-            elif name and row.name != name[:128]:
-                await session.rollback()
-                async with self._db.writing() as writer:
-                    await writer.execute(update(User).where(User.id == row.id).values(name=name[:128]))
-            return UserRecord(row.id, row.platform, row.platform_user_id, row.name, row.balance)
+        def read(session: Session) -> UserRecord | None:
+            row = session.execute(_USER_BY_PLATFORM, {"platform": platform, "puid": platform_user_id}
+                                  ).scalar_one_or_none()
+            return None if row is None or (name and row.name != name[:128]) else _record(row)
+
+        found = await self._db.read(read)
+        if found is not None:
+            return found
+        return await self._db.write(lambda s: _record(upsert_user(s, platform, platform_user_id, name, now)),
+                                    retry_conflict=True)
 
     async def balance(self, user_id: int, *, day: str, daily: int, now: float) -> int:
-        async with self._db.writing() as session:
-            await refresh_allowance(session, user_id, day, daily, now)
-            return (await session.execute(select(User.balance).where(User.id == user_id))).scalar_one()
+        def work(session: Session) -> int:
+            refresh_allowance(session, user_id, day, daily, now)
+            return balance_of(session, user_id)
+
+        return await self._db.write(work)
+
+    async def quota(self, platform: str, platform_user_id: str, *, day: str, daily: int,
+                    now: float) -> tuple[UserRecord, int]:
+        """(user with the allowance applied, jobs in flight), in one unit of work."""
+        def work(session: Session) -> tuple[UserRecord, int]:
+            row = upsert_user(session, platform, platform_user_id, "", now)
+            refresh_allowance(session, row.id, day, daily, now)
+            in_flight = int(session.execute(_IN_FLIGHT, {"uid": row.id}).scalar_one())
+            return _record(row, balance_of(session, row.id)), in_flight
+
+        return await self._db.write(work, retry_conflict=True)
 
     async def grant(self, user_id: int, credits: int, now: float, *, day: str, daily: int, note: str = "") -> int:
         """Add (or with a negative amount, remove down to 0) credits; returns the new balance."""
-        async with self._db.writing() as session:
-            await refresh_allowance(session, user_id, day, daily, now)
-            balance = (await session.execute(select(User.balance).where(User.id == user_id))).scalar_one()
+        def work(session: Session) -> int:
+            refresh_allowance(session, user_id, day, daily, now)
+            balance = balance_of(session, user_id)
             amount = max(credits, -balance)
-            await add_entry(session, user_id, LedgerKind.GRANT, amount, abs(amount), now, note=note[:500])
+            add_entry(session, user_id, LedgerKind.GRANT, amount, abs(amount), now, note=note[:500])
             return balance + amount
 
+        return await self._db.write(work)
+
     async def in_flight(self, user_id: int) -> int:
-        async with self._db.sessions() as session:
-            return (await session.execute(
-                select(func.count()).select_from(JobRow).where(JobRow.user_id == user_id, JobRow.status.in_(ACTIVE))
-            )).scalar_one()
+        return await self._db.read(lambda s: int(s.execute(_IN_FLIGHT, {"uid": user_id}).scalar_one()))
 
     async def entries(self, user_id: int) -> list[LedgerEntry]:
-        async with self._db.sessions() as session:
-            return list((await session.execute(
-                select(LedgerEntry).where(LedgerEntry.user_id == user_id).order_by(LedgerEntry.id)
-            )).scalars())
+        return await self._db.read(lambda s: list(s.execute(
+            select(LedgerEntry).where(LedgerEntry.user_id == user_id).order_by(LedgerEntry.id)).scalars()))
 
     async def totals(self) -> LedgerTotals:
         """Ledger-wide sums, for the benchmark and the consistency tests."""
-        async with self._db.sessions() as session:
-            by_kind = dict((await session.execute(
+        def read(session: Session) -> LedgerTotals:
+            by_kind = dict(session.execute(
                 select(LedgerEntry.kind, func.coalesce(func.sum(LedgerEntry.credits), 0)).group_by(LedgerEntry.kind)
-            )).all())
-            entries_sum = (await session.execute(select(func.coalesce(func.sum(LedgerEntry.amount), 0)))).scalar_one()
-            balances = (await session.execute(select(func.coalesce(func.sum(User.balance), 0)))).scalar_one()
-        return LedgerTotals(
-            reserved=int(by_kind.get(LedgerKind.RESERVE, 0)), settled=int(by_kind.get(LedgerKind.SETTLE, 0)),
-            refunded=int(by_kind.get(LedgerKind.REFUND, 0)), granted=int(by_kind.get(LedgerKind.GRANT, 0)),
-            allowance=int(by_kind.get(LedgerKind.ALLOWANCE, 0)), balances=int(balances),
-            entries_sum=int(entries_sum),
-        )
+            ).all())
+            entries_sum = session.execute(select(func.coalesce(func.sum(LedgerEntry.amount), 0))).scalar_one()
+            balances = session.execute(select(func.coalesce(func.sum(User.balance), 0))).scalar_one()
+            return LedgerTotals(
+                reserved=int(by_kind.get(LedgerKind.RESERVE, 0)), settled=int(by_kind.get(LedgerKind.SETTLE, 0)),
+                refunded=int(by_kind.get(LedgerKind.REFUND, 0)), granted=int(by_kind.get(LedgerKind.GRANT, 0)),
+                allowance=int(by_kind.get(LedgerKind.ALLOWANCE, 0)), balances=int(balances),
+                entries_sum=int(entries_sum),
+            )
+
+        return await self._db.read(read)

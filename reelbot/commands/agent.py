@@ -49,5 +49,6 @@ def run(args: argparse.Namespace) -> int:
     configure_logging(logging.DEBUG if args.verbose else logging.INFO, settings.secrets())
     if not settings.agent.token:
         logging.getLogger(__name__).warning("no REELBOT_AGENT_TOKEN: serving loopback without auth")
-    web.run_app(create_app(settings), host=host, port=port, print=None, access_log=None)
+    # A chat burst opens many connections at once; the default listen backlog (128) drops them.
+    web.run_app(create_app(settings), host=host, port=port, print=None, access_log=None, backlog=1024)
     return 0
