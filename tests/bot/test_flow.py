@@ -14,7 +14,7 @@ from bot.flow import Flow, ParseError, VideoRequest, parse_video_text, request_i
 from bot.progress import ProgressState
 from bot.store import Delivery, DeliveryStore
 from bot.wire import JobEvent
-from tests.bot.conftest import FakeSurface, fast_sleep, until
+from tests.bot.conftest import FakeSurface, until
 from tests.bot.fake_agent import FakeAgent
 
 

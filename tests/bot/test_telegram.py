@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
 from collections.abc import AsyncIterator
@@ -12,7 +11,6 @@ from typing import Any
 import aiohttp
 import pytest
 from telegram import Update
-from telegram.ext import AIORateLimiter
 
 from bot.agent_client import AgentClient
 from bot.flow import Flow

@@ -1,6 +1,5 @@
 """The self-hosted clients through the real Pipeline and Cascade, against the fakes."""
 
-import pytest
 
 from agent.backends import Backends
 from agent.health import HealthBoard

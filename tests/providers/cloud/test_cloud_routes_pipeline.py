@@ -17,7 +17,7 @@ from agent.health import HealthBoard
 from agent.pipeline import JobSpec, Pipeline
 from agent.routes import RouteUnavailable, available_routes, charged_price, plan_route, route_status
 from agent.settings import settings_from_mapping
-from cloud_fakes import fixture, json_response, mp4_bytes, png_bytes
+from cloud_fakes import fixture, json_response, mp4_bytes
 from providers.base import Stage, Tier
 from providers.errors import Unavailable
 from providers.groq import GroqConfig, GroqScriptWriter
