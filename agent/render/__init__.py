@@ -115,6 +115,10 @@ def _settle(done: asyncio.Future[RenderResult], result: RenderResult | None, exc
     if exc is not None:
         if isinstance(exc, Aborted):
             exc = RenderError("render aborted")
+        elif isinstance(exc, OSError):  # disk full, permissions: still a render failure to callers
+            wrapped = RenderError(f"render failed: {exc}")
+            wrapped.__cause__ = exc
+            exc = wrapped
         done.set_exception(exc)
     else:
         assert result is not None

@@ -39,7 +39,7 @@ class BitratePlan:
 
 
 def _even(x: float) -> int:
-    return max(2, int(round(x / 2)) * 2)
+    return max(2, round(x / 2) * 2)
 
 
 def fit_resolution(width: int, height: int, fps: float, video_kbps: float) -> tuple[int, int]:

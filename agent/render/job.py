@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-
 from agent.render import audio
 from agent.render.budget import BitratePlan, plan_bitrate, retry_plan
 from agent.render.clips import ClipSource

@@ -95,15 +95,22 @@ def _resize_origin(a: float, s: float, n: int, src_len: int) -> tuple[float, int
     return best
 
 
-def scale_shift(src: np.ndarray, dst: np.ndarray, s: float, ax: float, ay: float, m: np.ndarray) -> None:
-    """dst[y, x] = src[ay + s·y, ax + s·x], bilinear; fast path via cv2.resize, else warpAffine."""
+def scale_shift(src: np.ndarray, dst: np.ndarray, s: float, ax: float, ay: float,
+                scratch: np.ndarray, m: np.ndarray) -> None:
+    """dst[y, x] = src[ay + s·y, ax + s·x], bilinear; fast path via cv2.resize, else warpAffine.
+
+    `scratch` (a little larger than dst) receives the resize output, so no frame-sized array is
+    allocated per frame; `m` is a reusable 2x3 matrix for the fallback.
+    """
     h, w = dst.shape
     px = _resize_origin(ax, s, w, src.shape[1])
     py = _resize_origin(ay, s, h, src.shape[0])
     if px and py and px[0] <= MAX_SHIFT_ERROR_PX and py[0] <= MAX_SHIFT_ERROR_PX:
         _, kx, x0, rx = px
         _, ky, y0, ry = py
-        scaled = cv2.resize(src[y0 : y0 + ry, x0 : x0 + rx], None, fx=1.0 / s, fy=1.0 / s,
+        ow, oh = round(rx / s), round(ry / s)  # the size cv2.resize picks for fx = fy = 1/s
+        target = scratch[:oh, :ow] if oh <= scratch.shape[0] and ow <= scratch.shape[1] else None
+        scaled = cv2.resize(src[y0 : y0 + ry, x0 : x0 + rx], None, dst=target, fx=1.0 / s, fy=1.0 / s,
                             interpolation=cv2.INTER_LINEAR)
         np.copyto(dst, scaled[ky : ky + h, kx : kx + w])
         return
@@ -123,6 +130,8 @@ class StillSource:
         self._w, self._h, self._sw, self._sh = width, height, sw, sh
         self._motion, self._duration_s = motion, max(duration_s, 1e-3)
         self._m = np.zeros((2, 3), np.float64)
+        margin = 80  # resize overshoot: k < 64 output pixels plus rounding
+        self._scratch = np.empty((height + margin, width + margin), np.uint8)
 
     def transform(self, t_s: float) -> tuple[float, float, float]:
         """(scale in source px per output px, source centre x, y) at time t_s."""
@@ -142,7 +151,7 @@ class StillSource:
             # pixel centres: dst u -> src cx + scale*(u - w/2), in this plane's units
             ax = cx / k + scale * (0.5 - self._w / k / 2) - 0.5
             ay = cy / k + scale * (0.5 - self._h / k / 2) - 0.5
-            scale_shift(plane_src, plane_dst, scale, ax, ay, self._m)
+            scale_shift(plane_src, plane_dst, scale, ax, ay, self._scratch, self._m)
 
     def close(self) -> None:
         pass

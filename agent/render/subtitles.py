@@ -7,6 +7,7 @@ shifts them to the scene's start.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,7 +19,6 @@ __all__ = ["Cue", "MAX_LINE_CHARS", "MAX_LINES", "chunk_words", "balance_lines",
 MAX_LINE_CHARS = 42
 MAX_LINES = 2
 _SENTENCE_END = re.compile(r"[.!?…]['\"”’)]*$")
-_CLAUSE_END = re.compile(r"[,;:—–]['\"”’)]*$")
 LINGER_S = 0.6  # how long a cue may stay after its last word when a pause follows
 
 
@@ -54,36 +54,63 @@ def balance_lines(words: Sequence[str], max_chars: int = MAX_LINE_CHARS) -> tupl
 def chunk_words(
     words: Sequence[str], max_chars: int = MAX_LINE_CHARS, max_lines: int = MAX_LINES
 ) -> list[list[str]]:
-    """Greedy chunks of whole words that fit `max_lines` lines; breaks early at sentence ends.
+    """Chunks of whole words that fit `max_lines` lines, each within one sentence where possible.
 
-    A word longer than a line gets a chunk of its own (never dropped, never split).
+    A sentence too long for one chunk is cut into the fewest chunks of even length (no one-word
+    orphan at its end); a short sentence may share a chunk with the next. A word longer than a
+    line gets a chunk of its own (never dropped, never split).
     """
-    budget = max_chars * max_lines - (max_lines - 1) * 2  # room lost to line breaks
     chunks: list[list[str]] = []
-    current: list[str] = []
-    for word in words:
-        if len(word) > max_chars:  # an unbreakable token: alone, on its own line
-            if current:
-                chunks.append(current)
-            chunks.append([word])
-            current = []
-            continue
-        if current and (
-            _width([*current, word]) > budget or not _fits([*current, word], max_chars, max_lines)
-        ):
-            chunks.append(current)
-            current = []
-        current.append(word)
-        half = max_chars // 2
-        if _SENTENCE_END.search(word) and _width(current) >= half:
-            chunks.append(current)
-            current = []
-        elif _CLAUSE_END.search(word) and _width(current) >= max_chars + half // 2:
-            chunks.append(current)
-            current = []
-    if current:
-        chunks.append(current)
+    joinable = False  # the last chunk is a short complete sentence
+    for sentence in _sentences(words):
+        for part in _split_even(sentence, max_chars, max_lines):
+            if joinable and _fits([*chunks[-1], *part], max_chars, max_lines):
+                chunks[-1] = [*chunks[-1], *part]
+            else:
+                chunks.append(part)
+            joinable = False
+        joinable = _width(chunks[-1]) < max_chars // 2 and len(chunks[-1][-1]) <= max_chars
     return chunks
+
+
+def _sentences(words: Sequence[str]) -> list[list[str]]:
+    out: list[list[str]] = [[]]
+    for word in words:
+        out[-1].append(word)
+        if _SENTENCE_END.search(word):
+            out.append([])
+    return [s for s in out if s]
+
+
+def _split_even(words: Sequence[str], max_chars: int, max_lines: int) -> list[list[str]]:
+    if any(len(w) > max_chars for w in words):  # isolate unbreakable tokens, split the rest
+        parts: list[list[str]] = []
+        run: list[str] = []
+        for w in words:
+            if len(w) > max_chars:
+                parts += _split_even(run, max_chars, max_lines) if run else []
+                parts.append([w])
+                run = []
+            else:
+                run.append(w)
+        return parts + (_split_even(run, max_chars, max_lines) if run else [])
+    total = _width(words)
+    n = max(1, math.ceil(total / (max_chars * max_lines)))
+    while True:
+        limit = math.ceil(total / n) + max_chars // 4  # aim at even chunks, some slack
+        chunks: list[list[str]] = []
+        current: list[str] = []
+        for w in words:
+            grown = [*current, w]
+            if current and (_width(grown) > limit or not _fits(grown, max_chars, max_lines)):
+                chunks.append(current)
+                current = [w]
+            else:
+                current = grown
+        chunks.append(current)
+        if len(chunks) <= n or n >= len(words):
+            return chunks
+        n += 1
 
 
 def _fits(words: Sequence[str], max_chars: int, max_lines: int) -> bool:

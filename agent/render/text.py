@@ -91,9 +91,8 @@ def subtitle_style(width: int, height: int, longest_lines: list[str]) -> Subtitl
     """One font size for the whole video, shrunk only if a line would leave the safe area."""
     area = safe_area(width, height)
     usable = width - area.left - area.right
-    pad = lambda s: round(s * 0.6) * 2  # noqa: E731 - box padding, both sides
     size = max(10, round(min(width, height) * 0.05))
-    while size > 10 and lines_too_wide(longest_lines, size, usable - pad(size)):
+    while size > 10 and lines_too_wide(longest_lines, size, usable - 2 * round(size * 0.6)):  # box padding
         size -= 1
     return SubtitleStyle(size, usable, area.left + usable // 2, height - area.bottom)
 
