@@ -32,10 +32,10 @@ from providers.base import (
     StageContext,
     Tier,
 )
-from providers.cloud_http import DEFAULT_MAX_JSON_BYTES, DEFAULT_MAX_MEDIA_BYTES, CloudHTTP, HTTPReply, classify_status
-from providers.cloud_media import generation_size, save_clip, save_image
 from providers.config import ProviderConfig
 from providers.errors import BadOutput, ProviderError, Unavailable
+from providers.http import DEFAULT_MAX_JSON_BYTES, DEFAULT_MAX_MEDIA_BYTES, CloudHTTP, HTTPReply, classify_status
+from providers.media import generation_size, save_clip, save_image
 
 __all__ = ["HuggingFaceConfig", "HuggingFaceImageMaker", "HuggingFaceClipMaker"]
 

@@ -20,10 +20,18 @@ from typing import Any, ClassVar
 
 import aiohttp
 
-from providers._http import base_url, error_for_status, host_of, json_error_text, read_bounded, transport_errors
 from providers.base import ProviderDeps, Script, ScriptRequest, Stage, StageContext, Tier
 from providers.config import ProviderConfig
 from providers.errors import BadOutput, Misconfigured, ProviderError, RateLimited, Unavailable
+from providers.http import (
+    SELF_HOSTED,
+    base_url,
+    classify_status,
+    error_message,
+    host_of,
+    read_bounded,
+    transport_errors,
+)
 from providers.script_schema import parse_script, repair_message, script_messages, script_schema
 
 __all__ = ["OllamaConfig", "OllamaScriptWriter"]
@@ -151,7 +159,7 @@ class OllamaScriptWriter:
             async with self._session.post(f"{self.url}/api/chat", json=body, timeout=timeout) as resp:
                 raw = await read_bounded(resp, MAX_REPLY_BYTES, self.name, "Ollama's reply")
                 if resp.status != 200:
-                    raise self._error(resp.status, json_error_text(raw), resp.headers)
+                    raise self._error(resp.status, raw, resp.headers)
         return self._content(raw)
 
     def _content(self, raw: bytes) -> str:
@@ -177,8 +185,9 @@ class OllamaScriptWriter:
             raise Unavailable("Ollama's answer ended before it was done", provider=self.name)
         return "".join(parts)
 
-    def _error(self, status: int, message: str, headers: Any) -> ProviderError:
+    def _error(self, status: int, raw: bytes, headers: Any) -> ProviderError:
         model = self.config.model
+        message = error_message(raw)[0]
         if status == 404 and "not found" in message:
             return Misconfigured(f"model {model!r} not found on {self.url}", provider=self.name,
                                  status=status, hint=f"run `ollama pull {model}`")
@@ -187,7 +196,7 @@ class OllamaScriptWriter:
         if status == 400:
             return Misconfigured(f"Ollama refused the request: {message}", provider=self.name, status=status,
                                  hint=f"check providers.ollama.model ({model!r}) supports chat and JSON output")
-        return error_for_status(status, message, self.name, headers)
+        return classify_status(self.name, status, headers, raw, edge=SELF_HOSTED)
 
     async def _get_json(self, path: str) -> dict[str, Any]:
         timeout = aiohttp.ClientTimeout(total=self.config.probe_timeout_s)
@@ -195,7 +204,7 @@ class OllamaScriptWriter:
             async with self._session.get(f"{self.url}{path}", timeout=timeout) as resp:
                 raw = await read_bounded(resp, MAX_REPLY_BYTES, self.name, path)
                 if resp.status != 200:
-                    raise self._error(resp.status, json_error_text(raw), resp.headers)
+                    raise self._error(resp.status, raw, resp.headers)
         try:
             data = json.loads(raw)
         except ValueError:

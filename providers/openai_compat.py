@@ -17,8 +17,8 @@ import logging
 from typing import Any, ClassVar
 
 from providers.base import ProviderDeps, Script, ScriptRequest, Stage, StageContext
-from providers.cloud_http import CloudHTTP
 from providers.errors import BadOutput, ProviderError
+from providers.http import CloudHTTP
 from providers.script_schema import parse_script, script_messages, script_schema
 
 __all__ = ["ChatScriptWriter"]

@@ -34,10 +34,10 @@ from providers.base import (
     StageContext,
     Tier,
 )
-from providers.cloud_http import DEFAULT_MAX_JSON_BYTES, CloudHTTP
-from providers.cloud_media import decode_image, generation_size, save_image
 from providers.config import ProviderConfig
 from providers.errors import BadOutput
+from providers.http import DEFAULT_MAX_JSON_BYTES, CloudHTTP
+from providers.media import decode_image, generation_size, save_image
 from providers.script_schema import parse_script, script_messages
 
 __all__ = ["PollinationsConfig", "PollinationsImageMaker", "PollinationsScriptWriter", "PlaceholderDetector"]

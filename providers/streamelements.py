@@ -12,11 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from providers.audio_wav import save_as_pcm_wav
+from providers.audio import save_as_pcm_wav
 from providers.base import ProviderDeps, Stage, StageContext, Tier, VoiceRequest, VoiceResult
-from providers.cloud_http import CloudHTTP
 from providers.config import ProviderConfig
 from providers.errors import BadOutput
+from providers.http import CloudHTTP
 
 __all__ = ["StreamElementsConfig", "StreamElementsVoice"]
 

@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,9 +25,10 @@ from typing import Any
 
 import aiohttp
 
-from providers._http import error_for_status, json_error_text, read_bounded, transport_errors
 from providers.base import StageContext
 from providers.errors import BadOutput, Misconfigured, ProviderError, Unavailable
+from providers.http import SELF_HOSTED, classify_status, error_message, read_bounded, transport_errors
+from providers.media import write_atomic
 
 __all__ = ["ComfyClient", "OutputFile", "describe_node_errors"]
 
@@ -102,7 +102,7 @@ class ComfyClient:
         if status == 400:
             raise rejected(raw, self.name)
         if status != 200:
-            raise error_for_status(status, json_error_text(raw), self.name, headers)
+            raise classify_status(self.name, status, headers, raw, edge=SELF_HOSTED)
         data = _json(raw, self.name, "/prompt")
         prompt_id = data.get("prompt_id")
         if not isinstance(prompt_id, str) or not prompt_id:
@@ -195,12 +195,9 @@ class ComfyClient:
                     raw = await read_bounded(resp, 65536, self.name, "/view error")
                     if resp.status == 404:
                         raise BadOutput(f"ComfyUI has no output file {output.filename!r}", provider=self.name)
-                    raise error_for_status(resp.status, json_error_text(raw), self.name, resp.headers)
+                    raise classify_status(self.name, resp.status, resp.headers, raw, edge=SELF_HOSTED)
                 data = await read_bounded(resp, self._max_output_bytes, self.name, f"output {output.filename}")
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(dest.name + ".part")
-        await asyncio.to_thread(tmp.write_bytes, data)
-        os.replace(tmp, dest)
+        await asyncio.to_thread(write_atomic, dest, data)
         return dest
 
     async def get_json(self, path: str, *, timeout_s: float | None = None) -> dict[str, Any]:
@@ -209,7 +206,7 @@ class ComfyClient:
             async with self._session().get(f"{self.url}{path}", timeout=timeout) as resp:
                 raw = await read_bounded(resp, MAX_JSON_BYTES, self.name, path)
                 if resp.status != 200:
-                    raise error_for_status(resp.status, json_error_text(raw), self.name, resp.headers)
+                    raise classify_status(self.name, resp.status, resp.headers, raw, edge=SELF_HOSTED)
         return _json(raw, self.name, path)
 
     async def post_json(self, path: str, body: dict[str, Any]) -> None:
@@ -217,7 +214,7 @@ class ComfyClient:
             async with self._session().post(f"{self.url}{path}", json=body, timeout=self._timeout) as resp:
                 raw = await read_bounded(resp, MAX_JSON_BYTES, self.name, path)
                 if resp.status != 200:
-                    raise error_for_status(resp.status, json_error_text(raw), self.name, resp.headers)
+                    raise classify_status(self.name, resp.status, resp.headers, raw, edge=SELF_HOSTED)
 
 
 # ---------------------------------------------------------------------------- shapes -> errors
@@ -258,7 +255,7 @@ def rejected(raw: bytes, provider: str) -> Misconfigured:
         if isinstance(error, dict):
             detail = f"{error.get('message', '')} {error.get('details', '')}".strip()
         else:
-            detail = json_error_text(raw)
+            detail = error_message(raw)[0]
     missing_model = b"value_not_in_list" in raw
     hint = ("put the model file in ComfyUI's models folder, or name one it has in "
             "[providers.comfyui.image]/[providers.comfyui.clip] (checkpoint, models)"

@@ -14,7 +14,6 @@ from typing import Any, ClassVar
 import aiohttp
 from PIL import Image
 
-from providers._http import base_url, host_of
 from providers.base import (
     ClipRequest,
     ClipResult,
@@ -29,6 +28,7 @@ from providers.comfyui.client import ComfyClient, OutputFile
 from providers.comfyui.config import ComfyConfig, ComfyWorkflowConfig
 from providers.comfyui.workflow import Workflow, WorkflowError, generation_size, load_workflow, model_inputs
 from providers.errors import BadOutput, Misconfigured, ProviderError, Unavailable
+from providers.http import base_url, host_of
 
 __all__ = ["ComfyImageMaker", "ComfyClipMaker"]
 

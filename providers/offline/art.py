@@ -11,9 +11,7 @@ fine lines, stars and type are drawn at full size. A 1080x1920 frame takes well 
 from __future__ import annotations
 
 import asyncio
-import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -22,6 +20,7 @@ from PIL import Image, ImageChops, ImageFilter
 
 from providers.base import ImageRequest, ImageResult, ProviderDeps, Stage, StageContext, Tier
 from providers.errors import BadOutput
+from providers.media import atomic_file
 from providers.offline.config import OfflineConfig
 from providers.offline.motifs import MOTIFS, TEXT_Y, Layers, Palette, palette_for
 from providers.offline.topic import stable_seed
@@ -132,16 +131,9 @@ def render_scene_art(request: ImageRequest, grain: float = 0.035) -> Image.Image
 
 
 def write_png_atomic(img: Image.Image, path: Path) -> None:
-    """Write `img` to `path` through a temporary file in the same directory, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            img.save(fh, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write `img` as a PNG to `path`, atomically."""
+    with atomic_file(path) as fh:
+        img.save(fh, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
 
 
 class OfflineImageMaker:

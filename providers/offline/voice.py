@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import tempfile
-import wave
 from pathlib import Path
 from typing import Any, ClassVar
 
+from providers.audio import write_pcm16_wav
 from providers.base import (
     ProviderDeps,
     Stage,
@@ -27,27 +25,11 @@ from providers.base import (
 from providers.offline.config import OfflineConfig
 from providers.offline.espeak import Synthesis, get_espeak
 
-__all__ = ["OfflineVoice", "write_wav_atomic"]
+__all__ = ["OfflineVoice"]
 
 log = logging.getLogger(__name__)
 
 LAST_RESORT_VOICE = "en"
-
-
-def write_wav_atomic(path: Path, pcm: bytes, sample_rate: int) -> None:
-    """Write 16-bit mono PCM as a WAV through a temporary file in the same directory."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh, wave.open(fh, "wb") as wav:
-            wav.setnchannels(1)
-            wav.setsampwidth(2)
-            wav.setframerate(sample_rate)
-            wav.writeframes(pcm)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class OfflineVoice:
@@ -83,7 +65,7 @@ class OfflineVoice:
             pitch_range=self.config.pitch_range,
             volume=self.config.volume,
         )
-        write_wav_atomic(path, result.pcm, result.sample_rate)
+        write_pcm16_wav(path, result.pcm, result.sample_rate)
         return result
 
     async def speak(self, request: VoiceRequest, ctx: StageContext) -> VoiceResult:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from providers.base import ProviderDeps, Tier
-from providers.cloud_http import CloudHTTP
+from providers.http import CloudHTTP
 from providers.openai.config import OpenAIConfig
 
 __all__ = ["OpenAIProvider", "OPENAI_VOICES"]

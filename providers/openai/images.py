@@ -12,9 +12,9 @@ import binascii
 from typing import ClassVar
 
 from providers.base import ImageRequest, ImageResult, Stage, StageContext
-from providers.cloud_http import DEFAULT_MAX_JSON_BYTES
-from providers.cloud_media import save_image
 from providers.errors import BadOutput
+from providers.http import DEFAULT_MAX_JSON_BYTES
+from providers.media import save_image
 from providers.openai.client import OpenAIProvider
 
 __all__ = ["OpenAIImageMaker", "image_size"]

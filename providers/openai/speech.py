@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from providers.audio_wav import save_as_pcm_wav
+from providers.audio import save_as_pcm_wav
 from providers.base import Stage, StageContext, VoiceRequest, VoiceResult
 from providers.openai.client import OPENAI_VOICES, OpenAIProvider
 

@@ -17,9 +17,9 @@ from typing import Any, ClassVar
 import aiohttp
 
 from providers.base import ClipRequest, ClipResult, Stage, StageContext
-from providers.cloud_http import DEFAULT_MAX_MEDIA_BYTES, HTTPReply
-from providers.cloud_media import save_clip
 from providers.errors import BadOutput, ProviderError, Unavailable
+from providers.http import DEFAULT_MAX_MEDIA_BYTES, HTTPReply
+from providers.media import save_clip
 from providers.openai.client import OpenAIProvider
 
 __all__ = ["OpenAIClipMaker", "clip_seconds", "clip_size"]

@@ -153,7 +153,7 @@ def wav_bytes(seconds: float = 1.5, rate: int = 24000, *, streamed_header: bool 
 
 def mp3_bytes(seconds: float = 1.5) -> bytes:
     """A real MP3 (a tone), encoded by the ffmpeg that imageio-ffmpeg ships."""
-    from providers.audio_wav import ffmpeg_path
+    from providers.audio import ffmpeg_path
 
     proc = subprocess.run(
         [ffmpeg_path(), "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",

@@ -8,7 +8,7 @@ import pytest
 
 from cloud_fakes import fixture, json_response
 from aiohttp import web
-from providers.cloud_http import CloudHTTP, classify_status, error_message, parse_retry_after
+from providers.http import CloudHTTP, classify_status, error_message, parse_retry_after
 from providers.errors import (
     AuthFailed,
     BadOutput,

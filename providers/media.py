@@ -1,20 +1,47 @@
-"""Writing what cloud services send back: images decoded (off the event loop) before they are
-kept, clips checked for an MP4 signature, every file written atomically (temp file + rename)."""
+"""Writing what providers produce: images decoded (off the event loop) before they are kept, clips
+checked for an MP4 signature, and every file written atomically (`atomic_file` / `write_atomic`: a
+uniquely named hidden temp file beside the target, then a rename), so a crash, a cancellation or two
+writers at once never leave half a file where the renderer looks."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import os
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from PIL import Image, UnidentifiedImageError
 
 from providers.errors import BadOutput
 
-__all__ = ["decode_image", "generation_size", "save_image", "save_clip"]
+__all__ = ["atomic_file", "write_atomic", "decode_image", "generation_size", "save_image", "save_clip"]
 
 _EXT = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp"}
+
+
+@contextlib.contextmanager
+def atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """A binary file to fill; it replaces `path` when the block ends, and vanishes if the block raises.
+    Blocking: use it inside `asyncio.to_thread`. The parent directory is created."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:12]}.tmp")
+    try:
+        with open(tmp, "xb") as fh:
+            yield fh
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write `data` to `path` atomically (blocking)."""
+    with atomic_file(path) as fh:
+        fh.write(data)
 
 
 def decode_image(data: bytes, provider: str) -> tuple[str, int, int]:
@@ -34,13 +61,6 @@ def generation_size(width: int, height: int, max_side: int, multiple: int = 16) 
             max(multiple, round(height * scale / multiple) * multiple))
 
 
-def _write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 async def save_image(data: bytes, out_dir: Path, stem: str, provider: str) -> tuple[Path, int, int]:
     """Decode `data`, then write it as `out_dir/stem.<ext>`; returns (path, width, height)."""
     fmt, width, height = await asyncio.to_thread(decode_image, data, provider)
@@ -53,7 +73,7 @@ async def save_image(data: bytes, out_dir: Path, stem: str, provider: str) -> tu
 
         data, fmt = await asyncio.to_thread(_to_png), "PNG"
     path = out_dir / f"{stem}{_EXT[fmt]}"
-    await asyncio.to_thread(_write, path, data)
+    await asyncio.to_thread(write_atomic, path, data)
     return path, width, height
 
 
@@ -62,5 +82,5 @@ async def save_clip(data: bytes, out_dir: Path, stem: str, provider: str) -> Pat
     if len(data) < 1024 or data[4:8] != b"ftyp":
         raise BadOutput(f"the clip is not an MP4 ({len(data)} bytes)", provider=provider)
     path = out_dir / f"{stem}.mp4"
-    await asyncio.to_thread(_write, path, data)
+    await asyncio.to_thread(write_atomic, path, data)
     return path
