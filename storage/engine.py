@@ -19,7 +19,15 @@ SQL once and it runs the same way everywhere:
   held the lock for 10+ loop iterations and writers queued behind it for seconds (see
   bench/agent_load.py). Here the lock is held only while the thread runs the statements.
 - PostgreSQL (asyncpg), or SQLite `:memory:`: the same function runs through `AsyncSession.run_sync`
-  on the async engine; PostgreSQL serialises the conditional UPDATEs on row locks.
+  on the async engine, many units at once. Writes run at READ COMMITTED (set explicitly, whatever the
+  server's default): the conditional UPDATEs (`... WHERE balance >= :price`, `... WHERE status IN
+  (active)`) take the row lock and re-check their condition against the newest committed row, so
+  concurrent reservations and finishes serialise on the user's or job's row and never overspend or
+  settle twice; a read-then-write on a balance locks the row first (`SELECT ... FOR UPDATE`, which
+  SQLite's compiler leaves out: its writer is already alone). Reads run at REPEATABLE READ, read
+  only, so a unit that reads several tables (the ledger totals) sees one snapshot, as SQLite's
+  `BEGIN` gives the reader threads. A unit that loses a deadlock or serialization check is rolled
+  back and run again (units are plain functions of the session, safe to rerun).
 
 The async engine (`Database.engine`) stays the one the URL names: migrations and ad-hoc queries use it.
 """
@@ -38,7 +46,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine, event
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -46,6 +54,10 @@ __all__ = ["Database", "create_engine", "open_database", "SQLITE_BUSY_TIMEOUT_MS
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 READER_THREADS = 2
+# PostgreSQL: a unit of work that fails with one of these was rolled back whole and may simply run
+# again (40001 serialization_failure, 40P01 deadlock_detected).
+RETRY_SQLSTATES = frozenset({"40001", "40P01"})
+TRANSIENT_RETRIES = 3
 
 T = TypeVar("T")
 Work = Callable[[Session], T]
@@ -78,10 +90,24 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         kwargs.setdefault("connect_args", {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+    elif parsed.get_backend_name() == "postgresql":
+        # the conditional UPDATEs rely on READ COMMITTED's re-check of the newest row version; a
+        # server configured for a stricter default would fail them with serialization errors instead
+        kwargs.setdefault("isolation_level", "READ COMMITTED")
+        kwargs.setdefault("pool_pre_ping", True)  # a long-lived agent outlives server restarts
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
+    orig = exc.orig
+    for candidate in (orig, getattr(orig, "__cause__", None)):
+        state = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
+        if state:
+            return str(state)
+    return None
 
 
 def _sqlite_sync_engine(url: str, *, begin: str, pool_size: int) -> Engine:
@@ -139,6 +165,7 @@ class Database:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     _workers: _SqliteWorkers | None = None
+    read_sessions: async_sessionmaker[AsyncSession] | None = None  # reads; default `sessions`
     _write_lock: asyncio.Lock | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
@@ -146,6 +173,8 @@ class Database:
         # than in sqlite's busy handler. PostgreSQL needs no such lock.
         if self._workers is None and self.engine.dialect.name == "sqlite":
             self._write_lock = asyncio.Lock()
+        if self.read_sessions is None:
+            self.read_sessions = self.sessions
 
     @property
     def dialect(self) -> str:
@@ -156,13 +185,21 @@ class Database:
         raises. On SQLite, units of work run one at a time in the order they were submitted.
 
         `retry_conflict`: run `fn` once more when the commit lost a race on a unique key to another
-        transaction (PostgreSQL; the second run finds the row the other one inserted)."""
-        try:
-            return await self._write(fn)
-        except IntegrityError:
-            if not retry_conflict:
-                raise
-            return await self._write(fn)
+        transaction (PostgreSQL; the second run finds the row the other one inserted). A unit that
+        lost a deadlock or serialization check (PostgreSQL) is run again, up to TRANSIENT_RETRIES."""
+        conflicts = 1 if retry_conflict else 0
+        transient = TRANSIENT_RETRIES
+        while True:
+            try:
+                return await self._write(fn)
+            except IntegrityError:
+                if conflicts <= 0:
+                    raise
+                conflicts -= 1
+            except DBAPIError as exc:
+                if transient <= 0 or _sqlstate(exc) not in RETRY_SQLSTATES:
+                    raise
+                transient -= 1
 
     async def _write(self, fn: Work[T]) -> T:
         if self._workers is not None:
@@ -180,7 +217,8 @@ class Database:
         if self._workers is not None:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._workers.readers, self._workers.run_read, fn)
-        async with self.sessions() as session:
+        assert self.read_sessions is not None
+        async with self.read_sessions() as session:
             return await session.run_sync(fn)
 
     async def close(self) -> None:
@@ -202,7 +240,12 @@ async def open_database(url: str, *, migrate: bool = True, threads: bool = True)
         workers = None
         if threads and _sqlite_file(url) is not None:
             workers = await asyncio.to_thread(functools.partial(_SqliteWorkers, url))
-        db = Database(engine, async_sessionmaker(engine, expire_on_commit=False), workers)
+        reads = None
+        if engine.dialect.name == "postgresql":
+            # one snapshot per read unit, like the SQLite readers' BEGIN; read only
+            snapshot = engine.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+            reads = async_sessionmaker(snapshot, expire_on_commit=False)
+        db = Database(engine, async_sessionmaker(engine, expire_on_commit=False), workers, reads)
         yield db
     finally:
         if db is not None:

@@ -88,7 +88,19 @@ class Finish:
 
 
 def _dump(event: Mapping[str, Any]) -> str:
-    return json.dumps(event, separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(event, separators=(",", ":"), ensure_ascii=False)  # escapes NUL as \u0000
+
+
+def _fit(value: object, limit: int | None = None) -> str:
+    """Text as every backend can store it: without NUL characters (PostgreSQL's text cannot hold
+    them; SQLite can) and cut to the column's VARCHAR length (PostgreSQL enforces it; SQLite does
+    not). For the free text that providers and errors produce: progress must not fail to store."""
+    text = str(value).replace("\x00", "")
+    return text if limit is None else text[:limit]
+
+
+def _fit_opt(value: object | None, limit: int | None = None) -> str | None:
+    return None if value is None else _fit(value, limit)
 
 
 # Statements built once (their compiled form is cached by SQLAlchemy); bind names differ from column
@@ -125,15 +137,19 @@ def _store_batches(session: Session, batches: Iterable[ProgressBatch]) -> None:
     for batch in batches:
         if batch.events:
             last = batch.events[-1]
-            states.append({"b_id": batch.job_id, "b_stage": str(last.get("stage", "")),
-                           "b_progress": float(last.get("progress", 0.0)), "b_message": str(last.get("message", "")),
-                           "b_provider": str(last.get("provider", "")), "b_seq": int(last["seq"])})
+            states.append({"b_id": batch.job_id, "b_stage": _fit(last.get("stage", ""), 16),
+                           "b_progress": float(last.get("progress", 0.0)), "b_message": _fit(last.get("message", "")),
+                           "b_provider": _fit(last.get("provider", ""), 64), "b_seq": int(last["seq"])})
             events.extend({"job_id": batch.job_id, "seq": int(e["seq"]), "data": _dump(e)} for e in batch.events)
         attempts.extend(
-            {"job_id": batch.job_id, "stage": a.stage, "item": a.item[:64], "provider": a.provider, "tier": a.tier,
-             "outcome": a.outcome, "message": a.message, "elapsed_s": a.elapsed_s, "at": a.at}
+            {"job_id": batch.job_id, "stage": _fit(a.stage, 16), "item": _fit(a.item, 64),
+             "provider": _fit(a.provider, 64), "tier": _fit(a.tier, 32), "outcome": _fit(a.outcome, 32),
+             "message": _fit(a.message), "elapsed_s": float(a.elapsed_s), "at": float(a.at)}
             for a in batch.attempts)
     if states:
+        # PostgreSQL locks each updated job row until the commit: always in the same (id) order, so
+        # two multi-job writes can never wait on each other in a cycle
+        states.sort(key=lambda state: state["b_id"])
         session.execute(_PROGRESS, states)
     if events:
         session.execute(_INSERT_EVENTS, events)
@@ -178,9 +194,9 @@ class JobStore:
                 return SubmitOutcome(None, created=False, rejected="in_flight", balance=balance_of(session, uid),
                                      user=owner)
             values = dict(
-                id=job.id, request_id=job.request_id, user_id=uid, topic=job.topic,
+                id=job.id, request_id=job.request_id, user_id=uid, topic=_fit(job.topic),
                 options=json.dumps(dict(job.options)), route=job.route, price=job.price, charged=None,
-                refunded=0, status="queued", stage="queued", progress=0.0, message=str(event.get("message", "")),
+                refunded=0, status="queued", stage="queued", progress=0.0, message=_fit(event.get("message", "")),
                 provider="", last_seq=int(event["seq"]), result=None, error_code=None, error_message=None,
                 created_at=job.created_at, started_at=None, finished_at=None, files_deleted_at=None,
             )
@@ -297,14 +313,14 @@ class JobStore:
                 add_entry(session, row.user_id, LedgerKind.REFUND, refund, refund, fin.now, job_id=job_id, note=note)
             balance = balance_of(session, row.user_id)
             row.charged, row.refunded, row.finished_at = charged, refund, fin.now
-            row.error_code, row.error_message = fin.error_code, fin.error_message
+            row.error_code, row.error_message = _fit_opt(fin.error_code, 32), _fit_opt(fin.error_message)
             event = terminal_event(row, balance)
             row.result = json.dumps(fin.result) if fin.result is not None else None
             if fin.result is not None and "result" in event:
                 row.result = json.dumps(event["result"])
-            row.stage = str(event.get("stage", fin.status))
+            row.stage = _fit(event.get("stage", fin.status), 16)
             row.progress = float(event.get("progress", row.progress))
-            row.message = str(event.get("message", ""))
+            row.message = _fit(event.get("message", ""))
             row.last_seq = int(event["seq"])
             session.execute(_INSERT_EVENTS, [{"job_id": job_id, "seq": int(event["seq"]), "data": _dump(event)}])
             return row, event

@@ -29,6 +29,9 @@ ACTIVE = ("queued", "running")
 # Built once: SQLAlchemy caches the compiled form by the statement's cache key, which is memoised
 # on the (immutable) statement object, so the hot paths skip building and keying statements.
 _BALANCE = select(User.balance).where(User.id == bindparam("uid"))
+# a balance read that a write then depends on: PostgreSQL locks the row until the commit, so no
+# concurrent reservation slips in between (SQLite's compiler leaves FOR UPDATE out: one writer)
+_BALANCE_FOR_UPDATE = select(User.balance).where(User.id == bindparam("uid")).with_for_update()
 _CHANGE_BALANCE = update(User).where(User.id == bindparam("uid")).values(
     balance=User.balance + bindparam("amount")).execution_options(synchronize_session=False)
 _CLAIM_DAY = update(User).where(User.id == bindparam("uid"), User.allowance_day != bindparam("day")).values(
@@ -66,8 +69,9 @@ class LedgerTotals:
         return self.entries_sum == self.balances
 
 
-def balance_of(session: Session, user_id: int) -> int:
-    return int(session.execute(_BALANCE, {"uid": user_id}).scalar_one())
+def balance_of(session: Session, user_id: int, *, lock: bool = False) -> int:
+    """The user's balance; `lock=True` (inside a write unit of work) when a write depends on it."""
+    return int(session.execute(_BALANCE_FOR_UPDATE if lock else _BALANCE, {"uid": user_id}).scalar_one())
 
 
 def add_entry(
@@ -88,7 +92,7 @@ def refresh_allowance(session: Session, user_id: int, day: str, daily: int, now:
     claimed = session.execute(_CLAIM_DAY, {"uid": user_id, "day": day})
     if claimed.rowcount != 1 or daily <= 0:
         return
-    balance = balance_of(session, user_id)
+    balance = balance_of(session, user_id)  # the claim above holds the row's lock
     if balance < daily:
         add_entry(session, user_id, LedgerKind.ALLOWANCE, daily - balance, daily - balance, now,
                   note=f"daily allowance {day}")
@@ -157,7 +161,7 @@ class QuotaLedger:
         """Add (or with a negative amount, remove down to 0) credits; returns the new balance."""
         def work(session: Session) -> int:
             refresh_allowance(session, user_id, day, daily, now)
-            balance = balance_of(session, user_id)
+            balance = balance_of(session, user_id, lock=True)  # a removal is capped by what is there now
             amount = max(credits, -balance)
             add_entry(session, user_id, LedgerKind.GRANT, amount, abs(amount), now, note=note[:500])
             return balance + amount
