@@ -13,8 +13,9 @@ that match them.
     GET    /v1/users/{platform}/{id}/quota       -> 200 Quota
     POST   /v1/users/{platform}/{id}/credits     -> 200 Quota          (admin grant {amount, note?})
 
-Every error is `{"error": {"code": ErrorCode, "message": str, ...}}`; 429s add `retry_after_s` (and
-a `Retry-After` header), 400s add `field` when one input is at fault.
+Every error is `{"error": {"code": ErrorCode, "message": str, ...}}`; 429s and the 503 `queue_full`
+add `retry_after_s` (and a `Retry-After` header), `quota_exceeded` also `balance`, `price` and
+`resets_at`, 409s `job_status`, and 400s add `field` when one input is at fault.
 """
 
 from __future__ import annotations
@@ -112,16 +113,19 @@ class JobResultInfo(TypedDict):
     width: int
     height: int
     provenance: dict[str, dict[str, int]]  # stage -> provider -> items served
+    provenance_line: str  # "script: ollama, image: comfyui, ..."
     credits_charged: int
     credits_left: int | None  # None for admins (exempt)
     video_url: str  # path on the agent: /v1/jobs/{id}/video
     download_url: str | None  # agent.public_url + video_url when configured
 
 
-class JobErrorInfo(TypedDict):
+class JobErrorInfo(TypedDict, total=False):
     code: str  # an ErrorCode value
     message: str  # safe to show to the user
     refunded: bool
+    credits_refunded: int  # terminal event only
+    credits_left: int | None  # terminal event only; None for admins
 
 
 class Event(TypedDict, total=False):
@@ -134,10 +138,12 @@ class Event(TypedDict, total=False):
     provider: str  # who served the latest item, "" when none
     at: str  # ISO 8601 UTC
     position: int | None  # 1-based place in the queue while queued, else None
-    done: int  # items finished in the stage (images 3/7)
+    done: int  # items finished in the stage (images 3/7); progress events only
     total: int
+    stage_done: bool  # the event that finishes its stage
     result: JobResultInfo  # terminal event of a done job only
     error: JobErrorInfo  # terminal event of a failed or cancelled job only
+    refunded: bool  # terminal event of a failed or cancelled job only
 
 
 class Job(TypedDict, total=False):
@@ -153,7 +159,9 @@ class Job(TypedDict, total=False):
     options: JobOptions
     route: str
     price: int  # credits reserved at submission
-    cost: dict[str, int]  # {"reserved", "charged", "refunded"}
+    cost: int  # credits charged once done, the reserved price before
+    credits: dict[str, int]  # {"reserved", "charged", "refunded"}
+    refunded: bool  # failed or cancelled (always refunded), or any credits given back
     providers: dict[str, dict[str, int]]  # provenance so far / final
     result: JobResultInfo | None
     error: JobErrorInfo | None
@@ -163,6 +171,9 @@ class Job(TypedDict, total=False):
     finished_at: str | None
     events_url: str
     video_url: str
+    video_expired: bool  # the files were deleted after the retention period
+    # done jobs also carry flat copies of the result: title, duration_s, width, height,
+    # credits_left, download_url, size_bytes (= result.bytes)
 
 
 class Quota(TypedDict):
@@ -175,7 +186,8 @@ class Quota(TypedDict):
     max_in_flight: int
     resets_at: str  # ISO 8601 UTC of the next allowance reset
     resets_in_s: int
-    prices: dict[str, dict[str, Any]]  # route -> {"label", "price", "available"}
+    prices: dict[str, dict[str, Any]]  # route -> {"label", "price", "mode", "available"}
+    credits_left: int  # the same as balance (agent.api)
 
 
 def format_sse(event: Event) -> bytes:

@@ -4,10 +4,16 @@ Errors are types the flow words for people::
 
     AgentError                      anything the agent said no to, or could not be asked
      ├── AgentUnreachable           connection refused / 5xx gateway, after retries with backoff
-     ├── QuotaExceeded              429 quota_exceeded, with retry_after_s
-     ├── InvalidRequest             400: the topic or an option was refused; message says why
-     ├── JobNotFound                404 on a job (expired, or another agent's)
+     ├── QuotaExceeded              429 quota_exceeded: retry_after_s, resets_at, balance, price
+     │   └── TooManyJobs            429 too_many_jobs: the user's in-flight limit, retry_after_s
+     ├── AgentBusy                  503 queue_full: the agent's queue is full, retry_after_s
+     ├── InvalidRequest             400 invalid_input / bad_request: message says why, `field` what
+     ├── JobNotFound                404 not_found on a job (expired, or another agent's)
+     │   └── VideoExpired           404 video_expired: deleted after the retention period
      └── VideoTooLarge             the finished file is over the platform's limit
+
+`code` is always the agent's `error.code` (agent.protocol.ErrorCode) when it sent one; the classes
+are chosen from the code, never from the message.
 
 Idempotency lives in the agent: the same `request_id` returns the same job, so retrying a submit
 after a dropped connection can never charge twice. The SSE follower resumes with `Last-Event-ID`.
@@ -26,15 +32,18 @@ from urllib.parse import quote
 
 import aiohttp
 
-from bot.wire import AgentStatus, ErrorInfo, Job, JobEvent, Quota
+from bot.wire import AgentStatus, ErrorCode, ErrorInfo, Job, JobEvent, Quota
 
 __all__ = [
     "AgentClient",
     "AgentError",
     "AgentUnreachable",
     "QuotaExceeded",
+    "TooManyJobs",
+    "AgentBusy",
     "InvalidRequest",
     "JobNotFound",
+    "VideoExpired",
     "VideoTooLarge",
     "DEFAULT_BACKOFF_S",
 ]
@@ -60,20 +69,45 @@ class AgentUnreachable(AgentError):
 
 
 class QuotaExceeded(AgentError):
-    """429 quota_exceeded: out of credits or too many jobs in flight."""
+    """429 quota_exceeded: not enough credits. `resets_at` (ISO 8601) is when the allowance refills."""
 
-    def __init__(self, message: str, retry_after_s: float | None, resets_at: str = "", code: str = "quota_exceeded") -> None:
+    def __init__(self, message: str, retry_after_s: float | None, resets_at: str = "",
+                 code: str = ErrorCode.QUOTA_EXCEEDED.value, *, balance: int | None = None,
+                 price: int | None = None) -> None:
         super().__init__(message, code, 429)
         self.retry_after_s = retry_after_s
         self.resets_at = resets_at
+        self.balance = balance
+        self.price = price
+
+
+class TooManyJobs(QuotaExceeded):
+    """429 too_many_jobs: the user already has as many videos on the way as allowed."""
+
+
+class AgentBusy(AgentError):
+    """503 queue_full: the agent is up but its queue is full; nothing was charged."""
+
+    def __init__(self, message: str, retry_after_s: float | None, code: str = ErrorCode.QUEUE_FULL.value) -> None:
+        super().__init__(message, code, 503)
+        self.retry_after_s = retry_after_s
 
 
 class InvalidRequest(AgentError):
-    """400: the agent explained what is wrong with the topic or an option."""
+    """400: the agent explained what is wrong with the topic or an option (`field`)."""
+
+    def __init__(self, message: str, code: str = ErrorCode.INVALID_INPUT.value, status: int | None = 400,
+                 field: str = "") -> None:
+        super().__init__(message, code, status)
+        self.field = field
 
 
 class JobNotFound(AgentError):
     """404 for a job id."""
+
+
+class VideoExpired(JobNotFound):
+    """404 video_expired: the job is done but its video was deleted after the retention period."""
 
 
 class VideoTooLarge(AgentError):
@@ -85,23 +119,53 @@ class VideoTooLarge(AgentError):
         self.limit_bytes = limit_bytes
 
 
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str) and value.replace(".", "", 1).isdigit():
+        return float(value)
+    return None
+
+
 async def _error_from(resp: aiohttp.ClientResponse) -> AgentError:
+    """Map the agent's `{"error": {"code", "message", ...}}` (agent.api.error_response) to a type."""
     try:
         body: Any = await resp.json(content_type=None)
     except (ValueError, aiohttp.ClientError):
         body = {}
     info = ErrorInfo.parse(body) or ErrorInfo(code=f"http_{resp.status}", message=resp.reason or "")
+    err = body.get("error") if isinstance(body, Mapping) else None
+    err = err if isinstance(err, Mapping) else {}
+    retry = _number(err.get("retry_after_s"))
+    if retry is None:
+        retry = _number(resp.headers.get("Retry-After"))
+    code = info.code
     if resp.status == 429:
-        err = body.get("error", {}) if isinstance(body, Mapping) else {}
-        retry = err.get("retry_after_s", body.get("retry_after_s") if isinstance(body, Mapping) else None)
-        if retry is None and resp.headers.get("Retry-After", "").replace(".", "", 1).isdigit():
-            retry = float(resp.headers["Retry-After"])
-        return QuotaExceeded(info.message, float(retry) if retry is not None else None, str(err.get("resets_at", "")), info.code)
-    if resp.status == 400 or resp.status == 422:
-        return InvalidRequest(info.message, info.code, resp.status)
+        if code == ErrorCode.TOO_MANY_JOBS.value:
+            return TooManyJobs(info.message, retry, code=code)
+        balance, price = err.get("balance"), err.get("price")
+        return QuotaExceeded(info.message, retry, str(err.get("resets_at") or ""), code,
+                             balance=balance if isinstance(balance, int) else None,
+                             price=price if isinstance(price, int) else None)
+    if code == ErrorCode.QUEUE_FULL.value:
+        return AgentBusy(info.message, retry, code)
+    if resp.status in (400, 422):
+        return InvalidRequest(info.message, code, resp.status, str(err.get("field") or ""))
     if resp.status == 404:
-        return JobNotFound(info.message, info.code, 404)
-    return AgentError(info.message or f"agent answered {resp.status}", info.code, resp.status)
+        if code == ErrorCode.VIDEO_EXPIRED.value:
+            return VideoExpired(info.message, code, 404)
+        return JobNotFound(info.message, code, 404)
+    return AgentError(info.message or f"agent answered {resp.status}", code, resp.status)
+
+
+async def _gateway_error(resp: aiohttp.ClientResponse) -> AgentError | None:
+    """A 502/503/504 is retried as an outage, unless it is the agent itself saying its queue is full."""
+    if resp.content_type != "application/json":
+        return None
+    error = await _error_from(resp)
+    return error if isinstance(error, AgentBusy) else None
 
 
 class AgentClient:
@@ -137,6 +201,9 @@ class AgentClient:
                     method, self._base + path, json=json_body, headers=self._headers, timeout=self._timeout
                 ) as resp:
                     if resp.status in _RETRY_STATUSES:
+                        busy = await _gateway_error(resp)
+                        if busy is not None:
+                            raise busy
                         raise aiohttp.ClientResponseError(resp.request_info, (), status=resp.status)
                     if resp.status >= 400:
                         raise await _error_from(resp)

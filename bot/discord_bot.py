@@ -182,7 +182,7 @@ class VideoCommands(commands.Cog):
         topic: app_commands.Range[str, 1, 300],
         model: str | None = None,
         aspect: app_commands.Choice[str] | None = None,
-        voice: app_commands.Range[str, 1, 100] | None = None,
+        voice: app_commands.Range[str, 1, 64] | None = None,  # agent.api: options.voice, 64 characters
         length: app_commands.Choice[str] | None = None,
     ) -> None:
         """Make a short narrated video about a topic."""
@@ -214,8 +214,8 @@ class VideoCommands(commands.Cog):
     async def _models_for(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         try:
             quota = await self.flow.client.quota("discord", str(interaction.user.id))
-            self._models = list(quota.costs) or self._models
-            prices = quota.costs
+            self._models = list(quota.available) or self._models
+            prices = quota.available  # a route the agent can't serve now would only be refused
         except AgentError:
             prices = {m: 0 for m in self._models}
         return [app_commands.Choice(name=f"{m} — {'FREE' if p == 0 else f'{p} credits'}", value=m)

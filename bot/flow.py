@@ -12,18 +12,19 @@ import contextlib
 import logging
 import shlex
 import time
+import unicodedata
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 from bot import wording
-from bot.agent_client import AgentClient, AgentError, AgentUnreachable, JobNotFound, VideoTooLarge
+from bot.agent_client import AgentClient, AgentError, AgentUnreachable, JobNotFound, VideoExpired, VideoTooLarge
 from bot.media import ASPECT_SIZES, VideoMeta, probe_video
 from bot.progress import ProgressState, clock_text
 from bot.store import Delivery, DeliveryStore
 from bot.throttle import EDIT_INTERVAL_S, EditThrottle
-from bot.wire import Job, JobEvent
+from bot.wire import ErrorCode, Job, JobEvent
 
 __all__ = [
     "VideoRequest",
@@ -41,7 +42,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-MAX_TOPIC_CHARS = 300
+MAX_TOPIC_CHARS = 300  # agent.validation.MAX_TOPIC_CHARS
+MAX_NAME_CHARS = 128  # agent.api: user.name, 0-128 characters, no control or format characters
 ASPECTS = ("9:16", "16:9", "1:1")
 LENGTHS = ("short", "medium", "long")
 MODES = ("slideshow", "video")
@@ -125,6 +127,14 @@ def _example(name: str) -> str:
     return {"aspect": "16:9", "length": "long", "mode": "video", "model": "self-hosted", "voice": "alloy"}[name]
 
 
+def agent_user_name(name: str) -> str:
+    """A display name the agent accepts: it refuses control and format characters (Cc, Cf: the
+    zero-width joiner inside emoji, direction marks) and more than 128 characters, and a Telegram
+    full name can have 129. The name is informational only, so it is cleaned rather than refused."""
+    clean = "".join(ch for ch in name if unicodedata.category(ch) not in ("Cc", "Cf"))
+    return " ".join(clean.split())[:MAX_NAME_CHARS].strip()
+
+
 def request_id_for(platform: str, event_id: int | str) -> str:
     """One id per user action: the platform's interaction/update id, so a retry is the same job."""
     return f"{platform}:{event_id}"
@@ -180,7 +190,7 @@ class Flow:
         self, *, platform: str, user_id: int, user_name: str, request_id: str, request: VideoRequest, max_bytes: int
     ) -> Job:
         """Ask the agent for the video. Raises AgentError subclasses; wording.submit_failed words them."""
-        user = {"platform": platform, "id": str(user_id), "name": user_name}
+        user = {"platform": platform, "id": str(user_id), "name": agent_user_name(user_name)}
         options = dict(request.options, max_bytes=max_bytes)
         job = await self.client.submit(request_id, user, request.topic, options)
         log.info("job %s submitted for %s:%s (%s)", job.id, platform, user_id, request_id)
@@ -237,6 +247,10 @@ class Flow:
             await self.client.cancel(job_id)
         except JobNotFound:
             return "That video is already finished."
+        except AgentError as exc:
+            if exc.code == ErrorCode.ALREADY_FINISHED.value:  # 409: it finished before the press landed
+                return "That video is already finished."
+            raise
         log.info("job %s: cancelled by %s (%s)", job_id, actor_id, "admin" if is_admin else "requester")
         return "Cancelling…"
 
@@ -285,9 +299,8 @@ class Flow:
             ticker.cancel()
             try:
                 job = await self.client.job(job_id)
-            except AgentError:
-                job = Job(id=job_id, status=last.status if last else "failed",
-                          error=last.error if last else None, refunded=last.refunded if last else None)
+            except AgentError:  # the terminal event carries the result (or error) and the credits left
+                job = last.as_job() if last else Job(id=job_id, status="failed")
             job = _with_topic(job, delivery.topic)
             final = True
             if job.status == "done":
@@ -326,6 +339,8 @@ class Flow:
             except VideoTooLarge as exc:
                 log.info("job %s: video %d bytes over the %d limit", job.id, exc.size_bytes, limit)
                 return f"{headline}\n" + wording.too_large(exc.size_bytes, limit, self._link(job))
+            except VideoExpired:
+                return f"{headline}\n" + wording.expired(job)
             except AgentError as exc:
                 log.warning("job %s: could not fetch the video: %s", job.id, exc)
                 return f"{headline}\n⚠️ The video was made but I couldn't fetch it ({exc.code}). Job `{job.id}`."

@@ -75,10 +75,27 @@ class JobEvent:
     position: int | None = None  # place in the queue while queued, 1 = next
     error: ErrorInfo | None = None
     refunded: bool | None = None
+    result: Mapping[str, Any] | None = None  # agent.protocol.JobResultInfo, on a done job's terminal event
+    credits_left: int | None = None  # terminal events: after settlement or refund (None for admins)
 
     @property
     def terminal(self) -> bool:
         return self.status in TERMINAL
+
+    def as_job(self) -> Job:
+        """What the terminal event says about the job, for when GET /v1/jobs/{id} can't be asked."""
+        raw: dict[str, Any] = {"id": self.job_id, "status": self.status, "stage": self.stage}
+        if self.result is not None:
+            raw["result"] = dict(self.result)
+        if self.error is not None:
+            raw["error"] = {"code": self.error.code, "message": self.error.message}
+            if self.refunded is not None:
+                raw["error"]["refunded"] = self.refunded
+        if self.refunded is not None:
+            raw["refunded"] = self.refunded
+        if self.credits_left is not None:
+            raw["credits_left"] = self.credits_left
+        return Job.parse(raw)
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any], seq: int | None = None) -> JobEvent:
@@ -95,8 +112,26 @@ class JobEvent:
             stage_done=bool(raw.get("stage_done", False)),
             position=_int(raw.get("position", raw.get("queue_position"))),
             error=ErrorInfo.parse(raw.get("error")),
-            refunded=raw.get("refunded") if isinstance(raw.get("refunded"), bool) else None,
+            refunded=_refunded(raw),
+            result=raw.get("result") if isinstance(raw.get("result"), Mapping) else None,
+            credits_left=_credits_left(raw),
         )
+
+
+def _refunded(raw: Mapping[str, Any]) -> bool | None:
+    error = raw.get("error")
+    for value in (raw.get("refunded"), error.get("refunded") if isinstance(error, Mapping) else None):
+        if isinstance(value, bool):
+            return value
+    return None
+
+
+def _credits_left(raw: Mapping[str, Any]) -> int | None:
+    """`result.credits_left` on done, `error.credits_left` on failed/cancelled (agent.jobs._finish)."""
+    for part in (raw.get("result"), raw.get("error")):
+        if isinstance(part, Mapping) and part.get("credits_left") is not None:
+            return _int(part.get("credits_left"))
+    return None
 
 
 @dataclass(frozen=True)
@@ -120,6 +155,7 @@ class Job:
     height: int | None = None
     size_bytes: int | None = None
     download_url: str = ""
+    video_expired: bool = False
 
     @property
     def terminal(self) -> bool:
@@ -127,14 +163,20 @@ class Job:
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any]) -> Job:
-        """agent.protocol.Job: `result` on done jobs, `error` (with `refunded`) on failed ones."""
+        """agent.views.job_json: `result` on done jobs, `error` (with `refunded`) on failed ones.
+
+        Credits: `credits` = {reserved, charged, refunded}; `cost` is the charged amount once done and
+        the reserved one before (an int), so the charge is read from `credits.charged` when present."""
         job = raw.get("job", raw)
         result = job.get("result") if isinstance(job.get("result"), Mapping) else {}
         error = job.get("error") if isinstance(job.get("error"), Mapping) else {}
+        credits = job.get("credits") if isinstance(job.get("credits"), Mapping) else None
         cost = job.get("cost")
-        charged = _int(cost.get("charged")) if isinstance(cost, Mapping) else _int(cost)
+        if credits is None and isinstance(cost, Mapping):
+            credits = cost
+        charged = _int(credits.get("charged")) if credits is not None else _int(cost)
         refunded = error.get("refunded") if isinstance(error.get("refunded"), bool) else job.get("refunded")
-        if not isinstance(refunded, bool) and isinstance(cost, Mapping) and _int(cost.get("refunded")):
+        if not isinstance(refunded, bool) and credits is not None and _int(credits.get("refunded")):
             refunded = True
         return cls(
             id=str(job.get("id", job.get("job_id", ""))),
@@ -154,6 +196,7 @@ class Job:
             height=_int(result.get("height", job.get("height"))),
             size_bytes=_int(result.get("bytes", job.get("size_bytes"))),
             download_url=str(result.get("download_url") or job.get("download_url") or ""),
+            video_expired=job.get("video_expired") is True,
         )
 
 
@@ -179,15 +222,19 @@ class Quota:
     costs: Mapping[str, int]  # model/route -> credits
     resets_at: str = ""  # ISO 8601 as the agent sent it
     daily_credits: int | None = None
+    unavailable: frozenset[str] = frozenset()  # routes priced in config that can't be picked now
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any]) -> Quota:
         costs_raw = raw.get("costs", raw.get("prices", {}))
         costs: dict[str, int] = {}
-        if isinstance(costs_raw, Mapping):
+        unavailable: set[str] = set()
+        if isinstance(costs_raw, Mapping):  # agent.quota: route -> {"label", "price", "mode", "available"}
             for k, v in costs_raw.items():
                 price = v.get("price") if isinstance(v, Mapping) else v
                 costs[str(k)] = _int(price) or 0
+                if isinstance(v, Mapping) and v.get("available") is False:
+                    unavailable.add(str(k))
         elif isinstance(costs_raw, list):
             for item in costs_raw:
                 if isinstance(item, Mapping):
@@ -197,7 +244,13 @@ class Quota:
             costs=costs,
             resets_at=str(raw.get("resets_at") or raw.get("reset_at") or ""),
             daily_credits=_int(raw.get("daily_credits", raw.get("allowance"))),
+            unavailable=frozenset(unavailable),
         )
+
+    @property
+    def available(self) -> dict[str, int]:
+        """The routes a user can pick now, with their prices."""
+        return {name: price for name, price in self.costs.items() if name not in self.unavailable}
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,14 @@ from __future__ import annotations
 
 import datetime as dt
 
-from bot.agent_client import AgentError, AgentUnreachable, InvalidRequest, QuotaExceeded
+from bot.agent_client import (
+    AgentBusy,
+    AgentError,
+    AgentUnreachable,
+    InvalidRequest,
+    QuotaExceeded,
+    TooManyJobs,
+)
 from bot.progress import clock_text
 from bot.wire import ErrorCode, Job, Quota
 
@@ -16,6 +23,7 @@ __all__ = [
     "job_failed",
     "cancelled",
     "too_large",
+    "expired",
     "caption",
     "quota_text",
     "lost_track",
@@ -50,15 +58,29 @@ def _when(resets_at: str, retry_after_s: float | None, now: dt.datetime | None =
     return f"at {moment.astimezone(dt.timezone.utc):%H:%M} UTC (in {span})"
 
 
+def _span(seconds: float) -> str:
+    seconds = max(1, int(seconds))
+    if seconds < 90:
+        return f"{seconds} s"
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours} h {rest // 60} min" if hours else f"{max(1, rest // 60)} min"
+
+
 def submit_failed(exc: AgentError, topic: str, now: dt.datetime | None = None) -> str:
     """Why a /video never became a job."""
+    if isinstance(exc, TooManyJobs) or exc.code == ErrorCode.TOO_MANY_JOBS.value:
+        return f"⏳ You already have videos in progress. Wait for one to finish, then ask again. ({exc})"
     if isinstance(exc, QuotaExceeded):
-        if exc.code == ErrorCode.TOO_MANY_JOBS.value or "in flight" in str(exc):
-            return f"⏳ You already have videos in progress. Wait for one to finish, then ask again. ({exc})"
+        cost = (f" It costs {exc.price} credit{'s' if exc.price != 1 else ''} and you have {exc.balance}."
+                if exc.price is not None and exc.balance is not None else "")
         return (
-            f"💳 You're out of credits for \"{topic}\". Your credits refill {_when(exc.resets_at, exc.retry_after_s, now)}. "
+            f"💳 You're out of credits for \"{topic}\".{cost} Your credits refill "
+            f"{_when(exc.resets_at, exc.retry_after_s, now)}. "
             "Free self-hosted videos may still be available: try /quota."
         )
+    if isinstance(exc, AgentBusy):
+        wait = f" in {_span(exc.retry_after_s)}" if exc.retry_after_s else " in a little while"
+        return f"🚦 The video service is busy right now (its queue is full). Nothing was charged; please try again{wait}."
     if isinstance(exc, InvalidRequest):
         why = str(exc) or "the agent refused it"
         return f"✋ I can't make that video: {why}. Nothing was charged."
@@ -108,6 +130,11 @@ def too_large(size_bytes: int, limit_bytes: int, link: str = "") -> str:
     return text + (f" Download it here: {link}" if link else " Ask an admin to set up a download link.")
 
 
+def expired(job: Job) -> str:
+    return (f"🗑 The video was made, but it has already been deleted from the video service (videos are kept "
+            f"for a limited time). Please ask again. (job `{job.id}`)")
+
+
 def lost_track(job_id: str) -> str:
     return (
         f"⚠️ I lost contact with the video service while following job `{job_id}`. "
@@ -138,5 +165,7 @@ def quota_text(quota: Quota, now: dt.datetime | None = None) -> str:
         lines.append(f"🔄 Refills {_when(quota.resets_at, None, now)}")
     if quota.costs:
         lines.append("Prices per video:")
-        lines += [f"  • {name}: {'FREE' if price == 0 else f'{price} credits'}" for name, price in quota.costs.items()]
+        lines += [f"  • {name}: {'FREE' if price == 0 else f'{price} credits'}"
+                  + (" (not available now)" if name in quota.unavailable else "")
+                  for name, price in quota.costs.items()]
     return "\n".join(lines)

@@ -1,4 +1,10 @@
-"""A fake agent on 127.0.0.1 that speaks the DESIGN.md HTTP contract.
+"""A fake agent on 127.0.0.1 that sends exactly what the real agent sends (DESIGN.md "Agent HTTP API").
+
+The shapes are not re-typed here: jobs come from the real `agent.views.job_json`, errors from the
+real `agent.api.error_response` (with its `Retry-After` header), SSE framing from
+`agent.protocol.format_sse`, and the event fields follow `agent.views.make_event` and
+`agent.jobs.JobRunner._finish`. `tests/bot/test_integration.py::test_fake_agent_matches_the_real_one`
+compares this fake with the real agent, key by key, so it cannot drift.
 
 Jobs are driven by the test: `emit(job_id, ...)` appends an event (SSE `id:` = seq), `finish()`
 ends one. `drop_streams_after` closes event streams early to exercise `Last-Event-ID` resume.
@@ -8,12 +14,21 @@ Everything received is kept in `requests`.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from agent.api import error_response
+from agent.protocol import ErrorCode, format_sse
+from agent.quota import iso_utc
+from agent.views import job_json
+
+RESETS_AT = "2030-01-01T00:00:00.000Z"
+ASPECTS = ("9:16", "16:9", "1:1")
+LENGTHS = ("short", "medium", "long")
+OPTION_KEYS = frozenset({"mode", "model", "aspect", "voice", "length", "max_bytes"})
 
 
 @dataclass
@@ -22,13 +37,30 @@ class FakeJob:
     request_id: str
     user: dict[str, Any]
     topic: str
-    options: dict[str, Any]
+    options: dict[str, Any]  # resolved as the agent does: every key present
     price: int = 0
     status: str = "queued"
-    stage: str = ""
+    stage: str = "queued"
+    progress: float = 0.0
+    message: str = ""
+    provider: str = ""
+    created_at: float = field(default_factory=time.time)
+    started_at: float | None = None
+    finished_at: float | None = None
     events: list[dict[str, Any]] = field(default_factory=list)
-    error: dict[str, str] | None = None
+    error: dict[str, Any] | None = None
     refunded: bool | None = None
+    result: dict[str, Any] | None = None
+    video_expired: bool = False
+
+
+class _Refused(Exception):
+    def __init__(self, response: web.Response) -> None:
+        self.response = response
+
+
+def _error(status: int, code: ErrorCode, message: str, **extra: Any) -> _Refused:
+    return _Refused(error_response(status, code, message, **extra))
 
 
 class FakeAgent:
@@ -40,10 +72,12 @@ class FakeAgent:
         self.credits: dict[str, int] = {}
         self.daily = 100
         self.prices = {"self-hosted": 0, "sora": 50}
+        self.max_in_flight = 10
+        self.queue_full = False  # answer submissions with 503 queue_full
         self.video = b"\x00" * 1000
         self.invalid_words = ("forbidden",)
         self.drop_streams_after: int | None = None
-        self.fail_next_posts = 0  # answer 503 this many times before accepting
+        self.fail_next_posts = 0  # answer 503 (a proxy's, not the agent's) this many times before accepting
         self.status_body: dict[str, Any] = {
             "mode": "self-hosted",
             "backends": [  # agent.status.BackendStatus
@@ -53,7 +87,7 @@ class FakeAgent:
                  "problem": "connection refused", "cooldowns": {}},
                 {"name": "offline", "tier": "offline", "configured": True, "up": True, "cooldowns": {}},
             ],
-            "queue": {"queued": 1, "running": 1},
+            "queue": {"queued": 1, "running": 1, "workers": 2, "queue_size": 100},
         }
         self._changed = asyncio.Condition()
         self._next = 0
@@ -62,32 +96,69 @@ class FakeAgent:
 
     # ----------------------------------------------------------- driving jobs from the test
 
-    async def emit(self, job_id: str, **fields: Any) -> None:
-        job = self.jobs[job_id]
-        job.status = fields.setdefault("status", "running")
-        job.stage = fields.get("stage", job.stage)
-        fields.update(seq=len(job.events) + 1, job_id=job_id, at=time.time())
-        fields.setdefault("progress", 0.0)
-        job.events.append(fields)
+    def _event(self, job: FakeJob, **fields: Any) -> dict[str, Any]:
+        """agent.views.make_event: every key always present, then the event's own."""
+        status = fields.get("status", job.status)
+        event: dict[str, Any] = {
+            "seq": len(job.events) + 1, "job_id": job.id, "status": status, "stage": job.stage,
+            "progress": round(job.progress, 4), "message": "", "provider": "", "at": iso_utc(time.time()),
+            "position": None,
+        }
+        event.update(fields)
+        return event
+
+    async def _append(self, job: FakeJob, event: dict[str, Any]) -> None:
+        job.status, job.stage = event["status"], event["stage"]
+        job.progress, job.message = float(event["progress"]), str(event["message"])
+        job.provider = str(event.get("provider") or job.provider)
+        job.events.append(event)
         async with self._changed:
             self._changed.notify_all()
 
-    async def finish(self, job_id: str, status: str = "done", error: dict[str, str] | None = None) -> None:
+    async def emit(self, job_id: str, **fields: Any) -> None:
+        """A queue or progress event. Progress events carry done/total/stage_done as the pipeline's do."""
         job = self.jobs[job_id]
-        job.error = error
-        if status != "done":
-            job.refunded = True
-            self.credits[job.user["id"]] = self._left(job.user["id"]) + job.price
-        await self.emit(job_id, status=status, stage="done" if status == "done" else job.stage,
-                        error=error, refunded=job.refunded, progress=1.0 if status == "done" else 0.0)
+        fields.setdefault("status", "running")
+        if fields["status"] == "running" and job.started_at is None:
+            job.started_at = time.time()
+        if fields["status"] == "queued":
+            fields.setdefault("stage", "queued")
+            fields.setdefault("position", 1)
+        elif "stage" in fields and fields["stage"] not in ("starting", "queued"):
+            fields.setdefault("done", 0)
+            fields.setdefault("total", 1)
+            fields.setdefault("stage_done", False)
+        await self._append(job, self._event(job, **fields))
+
+    async def finish(self, job_id: str, status: str = "done", error: dict[str, str] | None = None) -> None:
+        """The terminal event, as agent.jobs.JobRunner._finish builds it."""
+        job = self.jobs[job_id]
+        user_id = job.user["id"]
+        job.finished_at = time.time()
+        if status == "done":
+            job.result = self._result(job)
+            await self._append(job, self._event(job, status="done", stage="done", position=None, progress=1.0,
+                                                message="done", result=job.result, provider=""))
+            return
+        job.refunded = True
+        self.credits[user_id] = self._left(user_id) + job.price
+        code = (error or {}).get("code", ErrorCode.CANCELLED.value if status == "cancelled" else "internal")
+        message = (error or {}).get("message", "cancelled; your credits were refunded" if status == "cancelled"
+                                    else "something went wrong on our side")
+        job.error = {"code": code, "message": message, "refunded": True}
+        await self._append(job, self._event(
+            job, status=status, stage=status, position=None, message=message, refunded=True,
+            error=dict(job.error, credits_refunded=job.price, credits_left=self._left(user_id))))
 
     async def run_default(self, job_id: str, images: int = 3) -> None:
-        await self.emit(job_id, stage="script", provider="ollama", done=0, total=1)
-        await self.emit(job_id, stage="script", provider="ollama", done=1, total=1, stage_done=True)
+        await self.emit(job_id, stage="starting", message="started")
+        await self.emit(job_id, stage="script", message="writing the script", done=0, total=1)
+        await self.emit(job_id, stage="script", provider="ollama", progress=0.08, done=1, total=1, stage_done=True)
         for n in range(1, images + 1):
-            await self.emit(job_id, stage="image", provider="comfyui", done=n, total=images)
+            await self.emit(job_id, stage="image", provider="comfyui", done=n, total=images,
+                            stage_done=n == images)
         await self.emit(job_id, stage="voice", provider="coqui", done=1, total=1, stage_done=True)
-        await self.emit(job_id, stage="render", done=50, total=100)
+        await self.emit(job_id, stage="render", provider="local", done=50, total=100)
         await self.finish(job_id)
 
     async def wait_job(self, n: int = 1, timeout: float = 5.0) -> FakeJob:
@@ -101,12 +172,31 @@ class FakeAgent:
     def _left(self, user_id: str) -> int:
         return self.credits.get(user_id, self.daily)
 
+    def _result(self, job: FakeJob) -> dict[str, Any]:
+        """agent.jobs.JobRunner._result_json plus the credits _finish adds."""
+        provenance = {"script": {"ollama": 1}, "image": {"comfyui": 2, "offline": 1}, "voice": {"coqui": 3},
+                      "render": {"local": 1}}
+        return {
+            "title": f"All about {job.topic}", "duration_s": 27.0, "bytes": len(self.video), "width": 1080,
+            "height": 1920, "provenance": provenance,
+            "provenance_line": ", ".join(f"{stage}: {', '.join(who)}" for stage, who in provenance.items()),
+            "video_url": f"/v1/jobs/{job.id}/video", "download_url": None,
+            "credits_charged": job.price, "credits_left": self._left(job.user["id"]),
+        }
+
     # ----------------------------------------------------------- HTTP
 
     def _auth(self, request: web.Request) -> None:
         self.requests.append((request.method, request.path, dict(request.headers)))
         if request.headers.get("Authorization") != f"Bearer {self.token}":
-            raise _error(401, "unauthorized", "missing or wrong bearer token")
+            raise _error(401, ErrorCode.UNAUTHORIZED, "missing or wrong bearer token")
+
+    @web.middleware
+    async def _refusals(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except _Refused as exc:
+            return exc.response
 
     async def post_job(self, request: web.Request) -> web.Response:
         self._auth(request)
@@ -114,44 +204,67 @@ class FakeAgent:
             self.fail_next_posts -= 1
             return web.Response(status=503, text="starting up")
         body = await request.json()
-        if body["request_id"] in self.by_request:
-            return web.json_response(self._job_json(self.jobs[self.by_request[body["request_id"]]]), status=202)
+        user_id = body["user"]["id"]
+        key = (body["user"]["platform"], user_id, body["request_id"])
+        if key in self.by_request:
+            return web.json_response(self._job_json(self.jobs[self.by_request[key]]), status=202)
         topic = body["topic"]
         if any(w in topic for w in self.invalid_words):
-            raise _error(400, "invalid_topic", "the topic asks for something the content policy does not allow")
-        price = self.prices.get(body["options"].get("model", "self-hosted"), 0)
-        user_id = body["user"]["id"]
+            raise _error(400, ErrorCode.INVALID_INPUT, "the topic asks for something the content policy does not allow",
+                         field="topic")
+        options = body.get("options") or {}
+        unknown = set(options) - OPTION_KEYS
+        if unknown:
+            raise _error(400, ErrorCode.BAD_REQUEST, f"unknown option(s): {', '.join(sorted(unknown))}", field="options")
+        model = options.get("model") or "self-hosted"
+        if model not in self.prices:
+            raise _error(400, ErrorCode.INVALID_INPUT,
+                         f"unknown model {model!r}; available now: {', '.join(self.prices)}", field="model")
+        if self.queue_full:
+            raise _error(503, ErrorCode.QUEUE_FULL, "the agent's queue is full; try again in a little while",
+                         retry_after_s=30)
+        in_flight = sum(1 for j in self.jobs.values()
+                        if j.user["id"] == user_id and j.status in ("queued", "running"))
+        if in_flight >= self.max_in_flight:
+            raise _error(429, ErrorCode.TOO_MANY_JOBS,
+                         f"you already have {self.max_in_flight} video(s) on the way; wait for one to finish",
+                         retry_after_s=30)
+        price = self.prices[model]
         if self._left(user_id) < price:
-            raise _error(429, "quota_exceeded", f"this needs {price} credits, you have {self._left(user_id)}",
-                         retry_after_s=3600, resets_at="2030-01-01T00:00:00+00:00")
+            raise _error(429, ErrorCode.QUOTA_EXCEEDED,
+                         f"not enough credits: this costs {price}, you have {self._left(user_id)}; credits reset in 1 h 0 min",
+                         retry_after_s=3600, balance=self._left(user_id), price=price, resets_at=RESETS_AT)
         self.credits[user_id] = self._left(user_id) - price
         self._next += 1
-        job = FakeJob(f"job-{self._next}", body["request_id"], body["user"], topic, body["options"], price)
+        resolved = {"aspect": options.get("aspect") or "9:16", "length": options.get("length") or "short",
+                    "mode": options.get("mode") or "slideshow", "model": model,
+                    "voice": (options.get("voice") or "").strip(), "max_bytes": options.get("max_bytes")}
+        job = FakeJob(f"job-{self._next}", body["request_id"], dict(body["user"]), " ".join(topic.split()),
+                      resolved, price)
         self.jobs[job.id] = job
-        self.by_request[job.request_id] = job.id
+        self.by_request[key] = job.id
+        await self._append(job, self._event(job, stage="queued", position=1, message="queued: #1 in line"))
         return web.json_response(self._job_json(job), status=202)
 
     def _job_json(self, job: FakeJob) -> dict[str, Any]:
         done = job.status == "done"
-        provenance = {"script": {"ollama": 1}, "image": {"comfyui": 2, "offline": 1}, "voice": {"coqui": 3}}
-        result = {"title": f"All about {job.topic}", "duration_s": 27.0, "bytes": len(self.video), "width": 1080,
-                  "height": 1920, "provenance": provenance, "credits_charged": job.price,
-                  "credits_left": self._left(job.user["id"]), "video_url": f"/v1/jobs/{job.id}/video",
-                  "download_url": None}
-        return {  # agent.protocol.Job
-            "id": job.id, "request_id": job.request_id, "status": job.status, "stage": job.stage,
-            "topic": job.topic, "position": 2 if job.status == "queued" else None, "price": job.price,
-            "cost": {"reserved": job.price, "charged": job.price if done else 0,
-                     "refunded": job.price if job.refunded else 0},
-            "providers": provenance if done else {},
-            "result": result if done else None,
-            "error": dict(job.error, refunded=bool(job.refunded)) if job.error else None,
-        }
+        return job_json(
+            id=job.id, request_id=job.request_id, platform=job.user["platform"], platform_user_id=job.user["id"],
+            user_name=job.user.get("name", ""), topic=job.topic, options=job.options,
+            route=job.options["model"], price=job.price, status=job.status, stage=job.stage,
+            progress=job.progress, message=job.message, provider=job.provider,
+            position=1 if job.status == "queued" else None, last_seq=len(job.events),
+            created_at=job.created_at, started_at=job.started_at, finished_at=job.finished_at,
+            providers=(job.result or {}).get("provenance", {}),
+            charged=job.price if done else (0 if job.finished_at else None),
+            refunded=job.price if job.refunded else 0, result=job.result, error=job.error,
+            files_deleted=job.video_expired,
+        )
 
     def _get(self, request: web.Request) -> FakeJob:
         job = self.jobs.get(request.match_info["id"])
         if job is None:
-            raise _error(404, "not_found", "no such job")
+            raise _error(404, ErrorCode.NOT_FOUND, "no such job")
         return job
 
     async def get_job(self, request: web.Request) -> web.Response:
@@ -161,18 +274,22 @@ class FakeAgent:
     async def events(self, request: web.Request) -> web.StreamResponse:
         self._auth(request)
         job = self._get(request)
-        last = int(request.headers.get("Last-Event-ID", "0") or 0)
-        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        try:
+            last = int((request.headers.get("Last-Event-ID") or "0").strip())
+        except ValueError:
+            raise _error(400, ErrorCode.BAD_REQUEST, "Last-Event-ID must be a sequence number") from None
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
+                                           "X-Accel-Buffering": "no"})
         await resp.prepare(request)
-        await resp.write(b": hello\n\n")
         sent = 0
         while True:
             pending = [e for e in job.events if e["seq"] > last]
             for event in pending:
-                await resp.write(f"id: {event['seq']}\ndata: {json.dumps(event)}\n\n".encode())
+                await resp.write(format_sse(event))  # type: ignore[arg-type]
                 last = event["seq"]
                 sent += 1
                 if event["status"] in ("done", "failed", "cancelled"):
+                    await resp.write_eof()
                     return resp
                 if self.drop_streams_after is not None and sent >= self.drop_streams_after:
                     request.transport and request.transport.close()
@@ -183,14 +300,22 @@ class FakeAgent:
     async def get_video(self, request: web.Request) -> web.StreamResponse:
         self._auth(request)
         job = self._get(request)
+        if job.status in ("failed", "cancelled"):
+            raise _error(404, ErrorCode.NOT_FOUND, f"the job {job.status}: there is no video")
         if job.status != "done":
-            raise _error(409, "not_ready", "the video is not ready")
-        return web.Response(body=self.video, content_type="video/mp4")
+            raise _error(409, ErrorCode.NOT_READY, "the video is not ready yet", job_status=job.status)
+        if job.video_expired:
+            raise _error(404, ErrorCode.VIDEO_EXPIRED, "the video was deleted after the retention period")
+        return web.Response(body=self.video, content_type="video/mp4",
+                            headers={"Content-Disposition": 'attachment; filename="video.mp4"'})
 
     async def delete(self, request: web.Request) -> web.Response:
         self._auth(request)
         job = self._get(request)
-        if job.status not in ("done", "failed", "cancelled"):
+        if job.status in ("done", "failed"):
+            raise _error(409, ErrorCode.ALREADY_FINISHED,
+                         f"the job has already {job.status.replace('done', 'finished')}", job_status=job.status)
+        if job.status != "cancelled":
             await self.finish(job.id, "cancelled")
         return web.json_response(self._job_json(job), status=202)
 
@@ -200,14 +325,18 @@ class FakeAgent:
 
     async def quota(self, request: web.Request) -> web.Response:
         self._auth(request)
-        return web.json_response({  # agent.protocol.Quota
-            "platform": request.match_info["platform"], "user_id": request.match_info["uid"], "admin": False,
-            "balance": self._left(request.match_info["uid"]), "daily_credits": self.daily, "in_flight": 0,
-            "max_in_flight": 2, "resets_at": "2030-01-01T00:00:00+00:00", "resets_in_s": 3600,
-            "prices": {name: {"label": name, "price": p, "available": True} for name, p in self.prices.items()}})
+        uid = request.match_info["uid"]
+        in_flight = sum(1 for j in self.jobs.values() if j.user["id"] == uid and j.status in ("queued", "running"))
+        return web.json_response({  # agent.quota.QuotaPolicy.quota_json + credits_left (agent.api)
+            "platform": request.match_info["platform"], "user_id": uid, "admin": False,
+            "balance": self._left(uid), "daily_credits": self.daily, "in_flight": in_flight,
+            "max_in_flight": self.max_in_flight, "resets_at": RESETS_AT, "resets_in_s": 3600,
+            "prices": {name: {"label": name, "price": p, "mode": "slideshow", "available": True}
+                       for name, p in self.prices.items()},
+            "credits_left": self._left(uid)})
 
     def app(self) -> web.Application:
-        app = web.Application()
+        app = web.Application(middlewares=[self._refusals])
         app.router.add_post("/v1/jobs", self.post_job)
         app.router.add_get("/v1/jobs/{id}", self.get_job)
         app.router.add_get("/v1/jobs/{id}/events", self.events)
@@ -229,10 +358,3 @@ class FakeAgent:
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
-
-
-def _error(status: int, code: str, message: str, **extra: Any) -> web.HTTPException:
-    body = json.dumps({"error": {"code": code, "message": message, **extra}})
-    cls = {400: web.HTTPBadRequest, 401: web.HTTPUnauthorized, 404: web.HTTPNotFound, 409: web.HTTPConflict,
-           429: web.HTTPTooManyRequests}[status]
-    return cls(text=body, content_type="application/json")

@@ -156,12 +156,13 @@ async def test_restart_mid_job_resumes_and_delivers(client: AgentClient, agent: 
     await first.start(_delivery(job.id), surface)
     await agent.emit(job.id, stage="script", provider="ollama", done=1, total=1, stage_done=True)
     await agent.emit(job.id, stage="image", provider="comfyui", done=1, total=3)
-    await until(lambda: (first.store.get(job.id) or _delivery("x")).last_event_id == 2)
+    # seq 1 is the agent's own "queued" event, stored at submission; 2 and 3 are ours
+    await until(lambda: (first.store.get(job.id) or _delivery("x")).last_event_id == 3)
     await first.aclose()  # the bot process dies
 
     store = DeliveryStore(path)
     pending = await store.load()
-    assert [d.job_id for d in pending] == [job.id] and pending[0].last_event_id == 2
+    assert [d.job_id for d in pending] == [job.id] and pending[0].last_event_id == 3
     second = Flow(client, store, tmp_path / "w", edit_interval_s=0.01)
     after = FakeSurface()
     second.resume(pending, lambda d: after)
@@ -169,7 +170,7 @@ async def test_restart_mid_job_resumes_and_delivers(client: AgentClient, agent: 
     await agent.run_default(job.id)
     await second.task(job.id)  # type: ignore[arg-type]
     headers = [h for m, p, h in agent.requests if p.endswith("/events")]
-    assert headers[-1].get("Last-Event-ID") == "2"
+    assert headers[-1].get("Last-Event-ID") == "3"
     assert len(after.videos) == 1 and await DeliveryStore(path).load() == []
 
 

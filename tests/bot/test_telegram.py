@@ -238,7 +238,8 @@ async def test_restart_mid_job_still_delivers(tg: FakeTelegram, agent: FakeAgent
     await first.app.update_queue.put(Update.de_json(command("/video survive a restart"), first.app.bot))
     job = await agent.wait_job()
     await agent.emit(job.id, stage="script", provider="ollama", stage_done=True)
-    await until(lambda: path.exists() and '"last_event_id": 1' in path.read_text())
+    # seq 1 is the agent's own "queued" event, stored at submission; 2 is the script event
+    await until(lambda: path.exists() and '"last_event_id": 2' in path.read_text())
     await _stopped(first)
 
     store = DeliveryStore(path)
@@ -248,6 +249,6 @@ async def test_restart_mid_job_still_delivers(tg: FakeTelegram, agent: FakeAgent
     try:
         await agent.run_default(job.id)
         await until(lambda: tg.videos(ALICE) and "Here it is" in tg.in_chat(ALICE)[0].text)
-        assert [h.get("Last-Event-ID") for m, p, h in agent.requests if p.endswith("/events")][-1] == "1"
+        assert [h.get("Last-Event-ID") for m, p, h in agent.requests if p.endswith("/events")][-1] == "2"
     finally:
         await _stopped(second)
