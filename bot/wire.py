@@ -147,6 +147,7 @@ class Job:
     title: str = ""
     providers: Mapping[str, str] = field(default_factory=dict)  # stage -> provider that served it
     cost: int | None = None  # credits charged (after settlement)
+    reserved: int | None = None  # credits held at submission (the route's price; 0 for free routes)
     credits_left: int | None = None
     refunded: bool | None = None
     error: ErrorInfo | None = None
@@ -189,6 +190,7 @@ class Job:
             providers=_providers(result.get("provenance") or job.get("providers") or job.get("provenance") or {}),
             cost=_int(result.get("credits_charged")) if result.get("credits_charged") is not None else charged,
             credits_left=_int(result.get("credits_left", job.get("credits_left"))),
+            reserved=_int(credits.get("reserved")) if credits is not None else _int(job.get("price")),
             refunded=refunded if isinstance(refunded, bool) else None,
             error=ErrorInfo.parse(job.get("error")),
             duration_s=_float(result.get("duration_s", job.get("duration_s"))),

@@ -90,7 +90,7 @@ def submit_failed(exc: AgentError, topic: str, now: dt.datetime | None = None) -
 
 
 def _refund_note(job: Job, refunded: bool | None) -> str:
-    if job.cost == 0 and refunded is None:
+    if job.reserved == 0 or (job.cost == 0 and refunded is None):
         return "Nothing was charged."
     if refunded is False:
         return "Credits were not refunded; an admin can look into it."

@@ -121,6 +121,13 @@ async def test_every_backend_down_names_the_job_and_the_refund(flow: Flow, agent
     await agent.finish(job.id, "failed", {"code": "all_providers_failed", "message": "no image backend answered"})
     await task
     assert "Every video backend is down" in surface.text and job.id in surface.text
+    assert "Nothing was charged" in surface.text  # a free route: nothing to refund, and it says so
+
+    job = await _submit(flow, request_id="test:2", model="sora")
+    surface = FakeSurface()
+    task = await flow.start(_delivery(job.id), surface)
+    await agent.finish(job.id, "failed", {"code": "all_providers_failed", "message": "no image backend answered"})
+    await task
     assert "refunded" in surface.text
 
 
