@@ -18,10 +18,10 @@ from typing import Any, ClassVar
 import numpy as np
 from PIL import Image, ImageChops, ImageFilter
 
-from providers.base import ImageRequest, ImageResult, ProviderDeps, Stage, StageContext, Tier
+from providers.base import ImageRequest, ImageResult, Stage, StageContext
 from providers.errors import BadOutput
 from providers.media import atomic_file
-from providers.offline.config import OfflineConfig
+from providers.offline.base import OfflineBase
 from providers.offline.motifs import MOTIFS, TEXT_Y, Layers, Palette, palette_for
 from providers.offline.topic import stable_seed
 from providers.offline.typography import TitleBlock, draw_title_block
@@ -136,20 +136,10 @@ def write_png_atomic(img: Image.Image, path: Path) -> None:
         img.save(fh, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
 
 
-class OfflineImageMaker:
+class OfflineImageMaker(OfflineBase):
     """Draws a title-slide still per scene. Always available, never calls out."""
 
-    name: ClassVar[str] = "offline"
-    tier: ClassVar[Tier] = Tier.OFFLINE
     stages: ClassVar[frozenset[Stage]] = frozenset({Stage.IMAGE})
-    config_class: ClassVar[type[OfflineConfig]] = OfflineConfig
-
-    def __init__(self, config: OfflineConfig, deps: ProviderDeps) -> None:
-        self.config = config
-        self.deps = deps
-
-    def secrets(self) -> tuple[str, ...]:
-        return ()
 
     async def probe(self) -> dict[str, Any]:
         return {"pillow": Image.__version__, "motifs": len(MOTIFS)}

@@ -12,8 +12,8 @@ import asyncio
 import random
 from typing import Any, ClassVar
 
-from providers.base import ProviderDeps, Scene, Script, ScriptRequest, Stage, StageContext, Tier
-from providers.offline.config import OfflineConfig
+from providers.base import Scene, Script, ScriptRequest, Stage, StageContext
+from providers.offline.base import OfflineBase
 from providers.offline.templates import TEMPLATES, Role, Template, grammar
 from providers.offline.topic import Subject, parse_subject, stable_seed
 
@@ -120,20 +120,10 @@ def compose(request: ScriptRequest) -> tuple[Script, tuple[str, ...]]:
     return Script(title=subject.title, scenes=tuple(scenes)), tuple(t.id for t in templates)
 
 
-class OfflineScriptWriter:
+class OfflineScriptWriter(OfflineBase):
     """Writes a storyboard from templates. Always available, never calls out."""
 
-    name: ClassVar[str] = "offline"
-    tier: ClassVar[Tier] = Tier.OFFLINE
     stages: ClassVar[frozenset[Stage]] = frozenset({Stage.SCRIPT})
-    config_class: ClassVar[type[OfflineConfig]] = OfflineConfig
-
-    def __init__(self, config: OfflineConfig, deps: ProviderDeps) -> None:
-        self.config = config
-        self.deps = deps
-
-    def secrets(self) -> tuple[str, ...]:
-        return ()
 
     async def probe(self) -> dict[str, Any]:
         return {"templates": len(TEMPLATES)}

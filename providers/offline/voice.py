@@ -14,15 +14,13 @@ from typing import Any, ClassVar
 
 from providers.audio import write_pcm16_wav
 from providers.base import (
-    ProviderDeps,
     Stage,
     StageContext,
-    Tier,
     VoiceRequest,
     VoiceResult,
     WordTiming,
 )
-from providers.offline.config import OfflineConfig
+from providers.offline.base import OfflineBase
 from providers.offline.espeak import Synthesis, get_espeak
 
 __all__ = ["OfflineVoice"]
@@ -32,20 +30,10 @@ log = logging.getLogger(__name__)
 LAST_RESORT_VOICE = "en"
 
 
-class OfflineVoice:
+class OfflineVoice(OfflineBase):
     """Narrates with the bundled eSpeak NG. Always available, never calls out."""
 
-    name: ClassVar[str] = "offline"
-    tier: ClassVar[Tier] = Tier.OFFLINE
     stages: ClassVar[frozenset[Stage]] = frozenset({Stage.VOICE})
-    config_class: ClassVar[type[OfflineConfig]] = OfflineConfig
-
-    def __init__(self, config: OfflineConfig, deps: ProviderDeps) -> None:
-        self.config = config
-        self.deps = deps
-
-    def secrets(self) -> tuple[str, ...]:
-        return ()
 
     async def probe(self) -> dict[str, Any]:
         engine = await asyncio.to_thread(get_espeak)
