@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 TOPIC  ?= the life cycle of a star
 
-.PHONY: demo test bench status clean
+.PHONY: demo test test-faults bench status clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,8 +16,14 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/reelbot make "$(TOPIC)" --length short --out out/demo.mp4
 
+# The fast suite. The slow fault suite (tests/faults: real agent processes killed, disks filled,
+# hundreds of reconnects) runs in `make test-faults`, which .ci/run also runs.
 test: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider
+	@echo "make test: the slow fault suite (tests/faults) runs with 'make test-faults' and in .ci/run"
+	$(PY) -m pytest -q -p no:cacheprovider --ignore=tests/faults
+
+test-faults: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider tests/faults
 
 bench: $(STAMP)
 	$(PY) bench/render_bench.py
