@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from agent.backends import Backends
+from agent.choices import Mode
 from agent.settings import RouteSettings, Settings
 from agent.validation import InvalidInput
 from providers.base import Stage, Tier
@@ -38,7 +39,7 @@ class RouteUnavailable(InvalidInput):
 class RoutePlan:
     name: str
     price: int
-    mode: str
+    mode: Mode
     orders: Mapping[Stage, tuple[str, ...]]
     preferred: Mapping[Stage, tuple[str, ...]]
 

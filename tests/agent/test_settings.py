@@ -1,8 +1,22 @@
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar, Literal
 
 import pytest
 
-from agent.settings import Settings, SettingsError, load_settings, settings_from_mapping
+from agent.choices import Aspect, Length, Mode
+from agent.settings import (
+    Settings,
+    SettingsError,
+    _build,
+    load_settings,
+    settings_from_mapping,
+)
 
 
 def test_empty_config_is_a_working_offline_configuration():
@@ -72,3 +86,70 @@ def test_invalid_toml_and_missing_file_are_clear(tmp_path):
         load_settings(bad, env={})
     with pytest.raises(SettingsError, match="not found"):
         load_settings(tmp_path / "missing.toml", env={})
+
+
+# ---------------------------------------------------------------------------- choices: Literal and Enum fields
+
+
+class Colour(enum.StrEnum):
+    RED = "red"
+    BLUE = "blue"
+
+
+@dataclass(frozen=True)
+class _Section:
+    env: ClassVar[Mapping[str, str]] = {"colour": "TEST_COLOUR"}
+
+    colour: Colour = Colour.RED
+    speed: Literal["slow", "fast"] = "slow"
+
+
+def test_loader_reads_enum_and_literal_fields() -> None:
+    built = _build(_Section, {"colour": "blue", "speed": "fast"}, "section", {})
+    assert built.colour is Colour.BLUE and built.speed == "fast"
+    assert _build(_Section, {}, "section", {"TEST_COLOUR": "blue"}).colour is Colour.BLUE
+
+
+@pytest.mark.parametrize(
+    "table, env, message",
+    [
+        ({"colour": "green"}, {}, "section.colour must be one of red, blue (got 'green')"),
+        ({"colour": 1}, {}, "section.colour must be one of red, blue (got 1)"),
+        ({"speed": "warp"}, {}, "section.speed must be one of slow, fast (got 'warp')"),
+        ({"speed": ["fast"]}, {}, "section.speed must be one of slow, fast (got ['fast'])"),
+        ({}, {"TEST_COLOUR": "green"}, "section.colour (from $TEST_COLOUR) must be one of red, blue (got 'green')"),
+    ],
+)
+def test_loader_refuses_a_value_outside_the_choices(table, env, message) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(SettingsError) as info:
+        _build(_Section, table, "section", env)
+    assert str(info.value) == message
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"video": {"mode": "film"}}, "video.mode must be one of slideshow, video (got 'film')"),
+        ({"video": {"preset": "quick"}}, "video.preset must be one of ultrafast, superfast, veryfast, faster, fast, "
+                                         "medium, slow, slower, veryslow, placebo (got 'quick')"),
+        ({"providers": {"ollama": {"share_gpu": "sometimes"}}},
+         "providers.ollama.share_gpu must be one of auto, always, never (got 'sometimes')"),
+        ({"providers": {"comfyui": {"share_gpu": True}}},
+         "providers.comfyui.share_gpu must be one of auto, always, never (got True)"),
+        ({"routes": {"mine": {"mode": "3d"}}}, "routes.mine.mode must be one of slideshow, video (got '3d')"),
+    ],
+)
+def test_fixed_choice_settings_refuse_other_values(data, message) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(SettingsError) as info:
+        settings_from_mapping(data)
+    assert str(info.value) == message
+
+
+def test_choice_settings_are_enum_members() -> None:
+    s = settings_from_mapping({"video": {"aspect": "16:9", "length": "long", "mode": "video"},
+                               "providers": {"ollama": {"share_gpu": "never"}}})
+    assert (s.video.aspect, s.video.length, s.video.mode) == (Aspect.WIDE, Length.LONG, Mode.VIDEO)
+    assert s.video.aspect is Aspect.WIDE and s.providers["ollama"].share_gpu == "never"
+    with pytest.raises(SettingsError, match="makes files 5-6x larger"):  # valid x264, refused on purpose
+        settings_from_mapping({"video": {"preset": "ultrafast"}})
+
