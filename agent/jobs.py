@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.backends import Backends
-from agent.cascade import Attempt
+from agent.cascade import Attempt, Outcome
 from agent.choices import Aspect, Length, Mode
 from agent.events import ProgressEvent
 from agent.live import LiveJob
@@ -250,7 +250,7 @@ class JobRunner:
     def _on_attempt(self, live: LiveJob, a: Attempt) -> None:
         live.pending_attempts.append(AttemptRecord(a.stage, a.item, a.provider, a.tier, a.outcome, a.message,
                                                    a.elapsed_s, self.wall()))
-        if a.outcome == "ok":
+        if a.outcome is Outcome.OK:
             served = live.provenance.setdefault(a.stage, {})
             served[a.provider] = served.get(a.provider, 0) + 1
 

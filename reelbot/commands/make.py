@@ -120,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _make(args: argparse.Namespace, settings: Settings, r: dict[str, object]) -> int:
+    from agent.cascade import Outcome
     from agent.pipeline import JobSpec
     from agent.routes import RouteUnavailable, plan_route
     from agent.runtime import open_runtime
@@ -172,7 +173,7 @@ async def _make(args: argparse.Namespace, settings: Settings, r: dict[str, objec
     for stage, seconds in result.timings_s.items():
         who = ", ".join(f"{name}" + (f" ×{n}" if n > 1 else "") for name, n in result.provenance.get(stage, {}).items())
         print(f"   {stage:<7} {seconds:7.1f} s  {who}", file=err)
-    fell_back = [a for a in result.attempts if a.outcome not in ("ok",)]
+    fell_back = [a for a in result.attempts if a.outcome is not Outcome.OK]
     if fell_back:
         print(f"   {len(fell_back)} fallback(s): " + "; ".join(
             f"{a.stage}/{a.item}: {a.provider} {a.outcome}" for a in fell_back[:6]), file=err)
