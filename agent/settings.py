@@ -6,6 +6,9 @@ is a `SettingsError` that names the key (`video.aspect`, `providers.ollama.model
 with a choice enum (`agent.choices`) or a `Literal[...]` accepts only those values, and the error
 lists them.
 
+Routes are defined once, here (`_default_routes`). A `[routes.NAME]` table in config.toml adds a
+route, or changes only the fields it names of a built-in one (`enabled = false` turns one off).
+
 Secrets (API keys, bot tokens, the agent token) come only from the environment: a dataclass lists
 them in its `secret_env` class attribute, and the loader refuses them in the file. `env` lists plain
 overrides such as the seed's `LOCAL_AI_SERVER`.
@@ -136,18 +139,22 @@ class RouteSettings:
     image: tuple[str, ...] = ()
     clip: tuple[str, ...] = ()
     voice: tuple[str, ...] = ()
-    enabled: bool = True  # False: kept for its row and price, no provider exists yet
+    enabled: bool = True  # False: listed with its price, never offered
 
 
 def _default_routes() -> Mapping[str, RouteSettings]:
-    """The seed's model picker; keep in step with the [routes.*] tables of config.toml."""
+    """The seed's model picker: the one definition of the built-in routes. config.toml documents
+    them and may add routes or change fields of these (`_build_routes`); it does not repeat them."""
     R = RouteSettings
     return types.MappingProxyType({
         "self-hosted": R(label="Self-hosted (free)"),
         "flux-slideshow": R(label="FLUX stills (Hugging Face, free)", image=("huggingface",)),
         "cogvideox": R(label="CogVideoX clips (Hugging Face, free)", mode=Mode.VIDEO, clip=("huggingface",)),
+        # not priced by the seed; premium stills cost less than premium clips
         "dalle-slideshow": R(label="DALL-E stills (OpenAI)", price=20, image=("openai",)),
+        # OpenAI retires the Sora API on 2026-09-24
         "sora": R(label="Sora clips (OpenAI)", price=50, mode=Mode.VIDEO, clip=("openai",)),
+        # kept for the seed's prices; no provider exists yet for these
         "runway": R(label="Runway", price=60, mode=Mode.VIDEO, enabled=False),
         "pika": R(label="Pika", price=30, mode=Mode.VIDEO, enabled=False),
         "luma": R(label="Luma", price=45, mode=Mode.VIDEO, enabled=False),
@@ -278,13 +285,19 @@ def settings_from_mapping(
 
 
 def _build_routes(raw: Any, env: Mapping[str, str]) -> Mapping[str, RouteSettings]:
+    """The built-in routes, merged per route and per field with the file's [routes.NAME] tables:
+    a new name adds a route (unset fields take RouteSettings' defaults), a built-in name changes
+    only the fields its table sets."""
     if raw is None:
         return _default_routes()
     if not isinstance(raw, Mapping):
         raise SettingsError("routes must be a table of [routes.NAME] tables")
-    routes = {
-        str(name): _build(RouteSettings, table, f"routes.{name}", env) for name, table in raw.items()
-    }
+    routes = dict(_default_routes())
+    for name, table in raw.items():
+        where = f"routes.{name}"
+        changes = _values(RouteSettings, table, where, env)
+        base = routes.get(str(name))
+        routes[str(name)] = RouteSettings(**changes) if base is None else dataclasses.replace(base, **changes)
     return types.MappingProxyType(routes)
 
 
@@ -307,6 +320,11 @@ def _build_providers(raw: Any, env: Mapping[str, str]) -> Mapping[str, ProviderC
 
 def _build(cls: type, table: Any, where: str, env: Mapping[str, str]) -> Any:
     """Build dataclass `cls` from a TOML table, strictly, then apply env overrides."""
+    return cls(**_values(cls, table, where, env))
+
+
+def _values(cls: type, table: Any, where: str, env: Mapping[str, str]) -> dict[str, Any]:
+    """The fields a TOML table (and the environment) set for dataclass `cls`, checked and coerced."""
     if not isinstance(table, Mapping):
         raise SettingsError(f"{where} must be a table, got {type(table).__name__}")
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
@@ -326,7 +344,7 @@ def _build(cls: type, table: Any, where: str, env: Mapping[str, str]) -> Any:
     for key, var in {**plain_env, **secret_env}.items():
         if env.get(var):
             values[key] = _coerce(hints[key], env[var], f"{where}.{key} (from ${var})")
-    return cls(**values)
+    return values
 
 
 def _coerce(tp: Any, value: Any, where: str) -> Any:
