@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.bench-installed
 TOPIC  ?= the life cycle of a star
 
 .PHONY: demo test bench status clean
@@ -19,7 +20,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider
 
-bench: $(STAMP)
+# moviepy, the render benchmark's naive baseline, is only in the `bench` extra
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
 	$(PY) bench/render_bench.py
 	$(PY) bench/agent_load.py
 
