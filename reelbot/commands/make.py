@@ -45,7 +45,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mode", help=", ".join(m.label for m in Mode))
     p.add_argument("--model", metavar="ROUTE",
                    help="what makes the pictures, as in the chat /video model option: self-hosted (default), "
-                        "flux-slideshow, cogvideox, dalle-slideshow, sora (routes in config.toml)")
+                        "flux-slideshow, cogvideox, dalle-slideshow, sora, or a route added in config.toml")
     p.add_argument("--voice", help="a voice name for the narration")
     p.add_argument("--music", type=Path, help="background music file, ducked under the voice")
     p.add_argument("--max-bytes", type=int, help="the finished file must fit this many bytes")
