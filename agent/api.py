@@ -151,6 +151,7 @@ def parse_submission(body: Any, settings: Settings, runtime_backends: Any) -> Su
                        field="options")
     v = settings.video
     resolved: dict[str, Any] = {}
+    # an unset mode is the route's (below), so its default is None
     for key, kind, default in (("aspect", Aspect, v.aspect), ("length", Length, v.length), ("mode", Mode, None)):
         value = options.get(key)
         try:

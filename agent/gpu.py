@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
 import typing
+from collections import defaultdict
 from collections.abc import Iterable
 
 from providers.config import GpuSharing

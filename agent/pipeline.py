@@ -25,9 +25,9 @@ from typing import Any
 
 from agent.backends import Backends
 from agent.cascade import Attempt, Cascade, Served
+from agent.choices import Aspect, Length, Mode
 from agent.events import EventSink, ProgressEvent, overall_fraction
 from agent.gpu import apply_gpu_sharing, release_gpu
-from agent.choices import Aspect, Length, Mode
 from agent.health import HealthBoard
 from agent.render.spec import RenderResult, RenderScene, RenderSpec, size_for_aspect
 from agent.settings import Settings
