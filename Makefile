@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.bench-installed
 TOPIC  ?= the life cycle of a star
 
 .PHONY: demo test test-faults bench status clean
@@ -25,7 +26,12 @@ test: $(STAMP)
 test-faults: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider tests/faults
 
-bench: $(STAMP)
+# moviepy, the render benchmark's naive baseline, is only in the `bench` extra
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
 	$(PY) bench/render_bench.py
 	$(PY) bench/agent_load.py
 

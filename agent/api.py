@@ -19,12 +19,12 @@ from typing import Any
 
 from aiohttp import web
 
+from agent.choices import Aspect, InvalidChoice, Length, Mode, parse_choice
 from agent.jobs import JobRunner, QueueFull, QuotaExceeded, SubmitData, TooManyJobs
 from agent.protocol import API_PREFIX, ErrorCode, JobStatus, format_sse
 from agent.quota import QuotaPolicy
-from agent.render.spec import ASPECTS
 from agent.routes import plan_route
-from agent.settings import LENGTHS, MODES, Settings
+from agent.settings import Settings
 from agent.validation import InvalidInput, clean_topic
 from storage import QuotaLedger
 
@@ -151,17 +151,14 @@ def parse_submission(body: Any, settings: Settings, runtime_backends: Any) -> Su
                        field="options")
     v = settings.video
     resolved: dict[str, Any] = {}
-    for key, choices, default in (("aspect", tuple(ASPECTS), v.aspect), ("length", tuple(LENGTHS), v.length)):
+    # an unset mode is the route's (below), so its default is None
+    for key, kind, default in (("aspect", Aspect, v.aspect), ("length", Length, v.length), ("mode", Mode, None)):
         value = options.get(key)
-        if value is None:
-            resolved[key] = default
-        elif not isinstance(value, str) or value not in choices:
-            raise _invalid(key, f"{key} must be one of {', '.join(choices)}")
-        else:
-            resolved[key] = value
-    mode = options.get("mode")
-    if mode is not None and (not isinstance(mode, str) or mode not in MODES):
-        raise _invalid("mode", f"mode must be one of {', '.join(MODES)}")
+        try:
+            resolved[key] = default if value is None else parse_choice(kind, value, key)
+        except InvalidChoice as exc:
+            raise _invalid(key, str(exc)) from None
+    mode = resolved.pop("mode")
     model = options.get("model")
     if model is not None and not isinstance(model, str):
         raise _invalid("model", "model must be a string")

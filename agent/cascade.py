@@ -13,6 +13,7 @@ counted as bad output, so one broken client cannot take a job down.
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -20,9 +21,19 @@ from typing import Generic, TypeVar
 
 from agent.health import HealthBoard
 from providers.base import Clock, Stage, Tier
-from providers.errors import AllProvidersFailed, BadOutput, ProviderError, Unavailable, scrub
+from providers.errors import (
+    AllProvidersFailed,
+    AuthFailed,
+    BadOutput,
+    Misconfigured,
+    PaymentRequired,
+    ProviderError,
+    RateLimited,
+    Unavailable,
+    scrub,
+)
 
-__all__ = ["Attempt", "Served", "Cascade"]
+__all__ = ["Attempt", "Outcome", "Served", "Cascade"]
 
 log = logging.getLogger(__name__)
 
@@ -30,16 +41,40 @@ T = TypeVar("T")
 P = TypeVar("P")
 
 
+class Outcome(enum.StrEnum):
+    """How one attempt ended. The failures are the error tree's kinds (providers.errors), so the
+    stored attempt rows and the job JSON keep the strings they always had."""
+
+    OK = "ok"  # served, and the output passed validation
+    SKIPPED = "skipped"  # not called: the provider is cooling down
+    UNAVAILABLE = Unavailable.kind  # down, timed out, 5xx
+    RATE_LIMITED = RateLimited.kind
+    AUTH_FAILED = AuthFailed.kind
+    PAYMENT_REQUIRED = PaymentRequired.kind
+    MISCONFIGURED = Misconfigured.kind
+    BAD_OUTPUT = BadOutput.kind  # answered, but unusable (or our client met a shape it did not expect)
+    ERROR = ProviderError.kind  # a ProviderError of no finer kind
+
+    @classmethod
+    def of(cls, error: ProviderError) -> Outcome:
+        """The outcome for a failure; a kind added to the tree without a member here reads as ERROR
+        (tests/agent/test_cascade.py checks that every kind has one)."""
+        try:
+            return cls(error.kind)
+        except ValueError:
+            return cls.ERROR
+
+
 @dataclass(frozen=True)
 class Attempt:
-    """One try of one provider for one item. `outcome` is "ok", "skipped" or an error kind."""
+    """One try of one provider for one item."""
 
     job_id: str
     stage: str
     item: str
     provider: str
     tier: str
-    outcome: str
+    outcome: Outcome
     message: str
     started_at: float
     elapsed_s: float
@@ -103,7 +138,7 @@ class Cascade:
             health = self._health.get(name, stage)
             if health.cooling(started):
                 attempt = self._attempt(
-                    item, name, tier, "skipped",
+                    item, name, tier, Outcome.SKIPPED,
                     f"cooling down {health.remaining_s(started):.0f}s after {health.cooldown_reason}",
                     started,
                 )
@@ -123,13 +158,13 @@ class Cascade:
                 error = BadOutput(f"unexpected {type(exc).__name__}: {exc}", provider=name)
             else:
                 self._health.record_success(name, stage)
-                attempts.append(self._attempt(item, name, tier, "ok", "", started))
+                attempts.append(self._attempt(item, name, tier, Outcome.OK, "", started))
                 return Served(value, name, tier)
             error.provider = error.provider or name
             message = scrub(error.message, self._secrets)
             error.message = message
             self._health.record_failure(name, stage, error)
-            attempts.append(self._attempt(item, name, tier, error.kind, message, started))
+            attempts.append(self._attempt(item, name, tier, Outcome.of(error), message, started))
             log.warning(
                 "job %s: %s for %s failed on %s: %s: %s",
                 self._job_id, stage, item, name, error.kind, message,
@@ -137,7 +172,7 @@ class Cascade:
         raise AllProvidersFailed(stage, item, attempts)
 
     def _attempt(
-        self, item: str, name: str, tier: Tier, outcome: str, message: str, started: float
+        self, item: str, name: str, tier: Tier, outcome: Outcome, message: str, started: float
     ) -> Attempt:
         attempt = Attempt(
             job_id=self._job_id,

@@ -9,7 +9,7 @@ Ollama unloads its model on the job's last script call (`keep_alive: 0`), ComfyU
 Generic over providers. A GPU-heavy provider may have:
 
     gpu_host: str                         the host its GPU lives on ("" = unknown)
-    share_gpu: str                        its policy: "auto" (when another GPU-heavy backend has the
+    share_gpu: GpuSharing                 its policy: "auto" (when another GPU-heavy backend has the
                                           same host), "always" or "never"
     set_gpu_shared(shared: bool) -> None  told the decision at start-up
     async release_gpu() -> None           give the GPU memory back now
@@ -19,16 +19,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import typing
 from collections import defaultdict
 from collections.abc import Iterable
 
+from providers.config import GpuSharing
 from providers.errors import ProviderError
 
 __all__ = ["SHARE_POLICIES", "plan_gpu_sharing", "apply_gpu_sharing", "release_gpu"]
 
 log = logging.getLogger(__name__)
 
-SHARE_POLICIES = ("auto", "always", "never")
+SHARE_POLICIES: tuple[str, ...] = typing.get_args(GpuSharing)
 RELEASE_TIMEOUT_S = 10.0
 
 

@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from agent.backends import Backends
-from agent.cascade import Attempt
+from agent.cascade import Attempt, Outcome
+from agent.choices import Aspect, Length, Mode
 from agent.events import ProgressEvent
 from agent.live import LiveJob
 from agent.pipeline import JobResult, JobSpec, Pipeline
@@ -249,7 +250,7 @@ class JobRunner:
     def _on_attempt(self, live: LiveJob, a: Attempt) -> None:
         live.pending_attempts.append(AttemptRecord(a.stage, a.item, a.provider, a.tier, a.outcome, a.message,
                                                    a.elapsed_s, self.wall()))
-        if a.outcome == "ok":
+        if a.outcome is Outcome.OK:
             served = live.provenance.setdefault(a.stage, {})
             served[a.provider] = served.get(a.provider, 0) + 1
 
@@ -368,12 +369,12 @@ class JobRunner:
             fin = Finish("done", self.wall(), charged=charged, result=self._result_json(live, result))
         await self._finish_shielded(live, fin)
 
-    def _spec(self, live: LiveJob, route_mode: str) -> JobSpec:
-        o = live.options
+    def _spec(self, live: LiveJob, route_mode: Mode) -> JobSpec:
+        o = live.options  # checked by agent.api.parse_submission before they were stored
         seed = int.from_bytes(hashlib.sha256(live.topic.encode()).digest()[:4], "big")
         return JobSpec(
-            job_id=live.id, topic=live.topic, aspect=o["aspect"], length=o["length"],
-            mode=o.get("mode") or route_mode, voice=o.get("voice", ""), max_bytes=o.get("max_bytes"),
+            job_id=live.id, topic=live.topic, aspect=Aspect(o["aspect"]), length=Length(o["length"]),
+            mode=Mode(o.get("mode") or route_mode), voice=o.get("voice", ""), max_bytes=o.get("max_bytes"),
             seed=seed, route=live.route,
         )
 

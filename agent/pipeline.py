@@ -25,11 +25,12 @@ from typing import Any
 
 from agent.backends import Backends
 from agent.cascade import Attempt, Cascade, Served
+from agent.choices import Aspect, Length, Mode
 from agent.events import EventSink, ProgressEvent, overall_fraction
 from agent.gpu import apply_gpu_sharing, release_gpu
 from agent.health import HealthBoard
 from agent.render.spec import RenderResult, RenderScene, RenderSpec, size_for_aspect
-from agent.settings import LENGTHS, Settings
+from agent.settings import Settings
 from agent.validation import validate_clip, validate_image, validate_script, validate_voice
 from providers.base import (
     ClipRequest,
@@ -60,9 +61,9 @@ WORDS_PER_SECOND = 2.6  # spoken pace, for estimating a clip's length before the
 class JobSpec:
     job_id: str
     topic: str
-    aspect: str = "9:16"
-    length: str = "short"
-    mode: str = "slideshow"  # or "video": a motion clip per scene
+    aspect: Aspect = Aspect.TALL
+    length: Length = Length.SHORT
+    mode: Mode = Mode.SLIDESHOW
     voice: str = ""
     max_bytes: int | None = None
     music: Path | None = None
@@ -248,7 +249,7 @@ class _JobRun:
         log.info("job %s: starting %r (%s, %s, %s)", self.job.job_id, self.job.topic,
                  self.job.aspect, self.job.length, self.job.mode)
         script = await self._timed("script", self.script_stage())
-        if self.job.mode == "video":
+        if self.job.mode == Mode.VIDEO:
             visuals = await self._timed("clip", self.clip_stage(script))
         else:
             visuals = await self._timed("image", self.image_stage(script))
@@ -283,7 +284,7 @@ class _JobRun:
             self.note("script", done["provider"], Tier(done["tier"]))
             self.emit("script", 1, 1, provider=done["provider"], message="script (resumed)", stage_done=True)
             return script
-        preset = LENGTHS[self.job.length]
+        preset = Length(self.job.length).preset
         request = ScriptRequest(
             topic=self.job.topic, length=self.job.length, min_scenes=preset.min_scenes,
             max_scenes=preset.max_scenes, target_seconds=preset.target_seconds, language=self.s.video.language,
@@ -441,8 +442,8 @@ class _JobRun:
         return results
 
     async def render_stage(self, script: Script, visuals: dict[int, Path], voices: dict[int, VoiceResult]) -> RenderResult:
-        stills = visuals if self.job.mode != "video" else self.stills
-        clips: dict[int, Path] = visuals if self.job.mode == "video" else {}
+        stills = visuals if self.job.mode != Mode.VIDEO else self.stills
+        clips: dict[int, Path] = visuals if self.job.mode == Mode.VIDEO else {}
         scenes = tuple(
             RenderScene(
                 narration=scene.narration, audio=voices[i].path, audio_s=voices[i].duration_s,

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from agent.backends import Backends
+from agent.choices import Mode
 from agent.settings import RouteSettings, Settings
 from agent.validation import InvalidInput
 from providers.base import Stage, Tier
@@ -38,7 +39,7 @@ class RouteUnavailable(InvalidInput):
 class RoutePlan:
     name: str
     price: int
-    mode: str
+    mode: Mode
     orders: Mapping[Stage, tuple[str, ...]]
     preferred: Mapping[Stage, tuple[str, ...]]
 
@@ -68,7 +69,7 @@ def route_status(settings: Settings, backends: Backends) -> list[dict[str, objec
             if getattr(route, stage.value)
             and not any(backends.has(n, stage) for n in getattr(route, stage.value))
         ]
-        why = "no provider exists yet" if not route.enabled else (
+        why = "turned off (enabled = false)" if not route.enabled else (
             f"not configured ({'; '.join(missing)})" if missing else "")
         out.append({"route": name, "label": route.label or name, "price": route.price, "mode": route.mode,
                     "available": not why, "why": why})

@@ -2,7 +2,12 @@
 
 Every section is a frozen dataclass with a default for each field, so an empty file is a working
 configuration (the offline tier). The loader is strict: an unknown key or a value of the wrong type
-is a `SettingsError` that names the key (`video.aspect`, `providers.ollama.model`, ...).
+is a `SettingsError` that names the key (`video.aspect`, `providers.ollama.model`, ...). A field typed
+with a choice enum (`agent.choices`) or a `Literal[...]` accepts only those values, and the error
+lists them.
+
+Routes are defined once, here (`_default_routes`). A `[routes.NAME]` table in config.toml adds a
+route, or changes only the fields it names of a built-in one (`enabled = false` turns one off).
 
 Secrets (API keys, bot tokens, the agent token) come only from the environment: a dataclass lists
 them in its `secret_env` class attribute, and the loader refuses them in the file. `env` lists plain
@@ -12,6 +17,7 @@ overrides such as the seed's `LOCAL_AI_SERVER`.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import os
 import tomllib
 import types
@@ -21,7 +27,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from agent.render.spec import ASPECTS
+from agent.choices import (
+    Aspect,
+    InvalidChoice,
+    Length,
+    LengthPreset,
+    Mode,
+    X264Preset,
+    parse_choice,
+    parse_literal,
+)
 from providers.base import Stage
 from providers.config import ProviderConfig
 from providers.registry import config_classes
@@ -47,21 +62,8 @@ class SettingsError(ValueError):
     """config.toml (or an override) is invalid. The message names the offending key."""
 
 
-@dataclass(frozen=True)
-class LengthPreset:
-    min_scenes: int
-    max_scenes: int
-    target_seconds: float
-
-
-LENGTHS: Mapping[str, LengthPreset] = types.MappingProxyType(
-    {
-        "short": LengthPreset(4, 5, 25.0),
-        "medium": LengthPreset(6, 8, 45.0),
-        "long": LengthPreset(10, 12, 90.0),
-    }
-)
-MODES = ("slideshow", "video")
+# Kept for callers that look a length up by its string; the presets live on `agent.choices.Length`.
+LENGTHS: Mapping[str, LengthPreset] = types.MappingProxyType({length: length.preset for length in Length})
 
 
 @dataclass(frozen=True)
@@ -103,9 +105,9 @@ class CascadeSettings:
 class VideoSettings:
     """Defaults for a job, and how the renderer encodes."""
 
-    aspect: str = "9:16"
-    length: str = "short"
-    mode: str = "slideshow"
+    aspect: Aspect = Aspect.TALL
+    length: Length = Length.SHORT
+    mode: Mode = Mode.SLIDESHOW
     voice: str = ""  # "" = each provider's configured default voice
     language: str = "en"
     max_bytes: int = 0  # 0 = no size budget
@@ -114,7 +116,7 @@ class VideoSettings:
     negative: str = "text, letters, watermark, logo, blurry, lowres, deformed, extra limbs"
     fps: int = 30
     crf: int = 23
-    preset: str = "veryfast"
+    preset: X264Preset = "veryfast"  # "ultrafast" is refused in _check
     audio_kbps: int = 128
     title_card_s: float = 2.0
     crossfade_s: float = 0.5
@@ -132,26 +134,30 @@ class RouteSettings:
 
     label: str = ""
     price: int = 0  # credits
-    mode: str = "slideshow"
+    mode: Mode = Mode.SLIDESHOW
     script: tuple[str, ...] = ()  # preferred providers per stage; () = the default cascade
     image: tuple[str, ...] = ()
     clip: tuple[str, ...] = ()
     voice: tuple[str, ...] = ()
-    enabled: bool = True  # False: kept for its row and price, no provider exists yet
+    enabled: bool = True  # False: listed with its price, never offered
 
 
 def _default_routes() -> Mapping[str, RouteSettings]:
-    """The seed's model picker; keep in step with the [routes.*] tables of config.toml."""
+    """The seed's model picker: the one definition of the built-in routes. config.toml documents
+    them and may add routes or change fields of these (`_build_routes`); it does not repeat them."""
     R = RouteSettings
     return types.MappingProxyType({
         "self-hosted": R(label="Self-hosted (free)"),
         "flux-slideshow": R(label="FLUX stills (Hugging Face, free)", image=("huggingface",)),
-        "cogvideox": R(label="CogVideoX clips (Hugging Face, free)", mode="video", clip=("huggingface",)),
+        "cogvideox": R(label="CogVideoX clips (Hugging Face, free)", mode=Mode.VIDEO, clip=("huggingface",)),
+        # not priced by the seed; premium stills cost less than premium clips
         "dalle-slideshow": R(label="DALL-E stills (OpenAI)", price=20, image=("openai",)),
-        "sora": R(label="Sora clips (OpenAI)", price=50, mode="video", clip=("openai",)),
-        "runway": R(label="Runway", price=60, mode="video", enabled=False),
-        "pika": R(label="Pika", price=30, mode="video", enabled=False),
-        "luma": R(label="Luma", price=45, mode="video", enabled=False),
+        # OpenAI retires the Sora API on 2026-09-24
+        "sora": R(label="Sora clips (OpenAI)", price=50, mode=Mode.VIDEO, clip=("openai",)),
+        # kept for the seed's prices; no provider exists yet for these
+        "runway": R(label="Runway", price=60, mode=Mode.VIDEO, enabled=False),
+        "pika": R(label="Pika", price=30, mode=Mode.VIDEO, enabled=False),
+        "luma": R(label="Luma", price=45, mode=Mode.VIDEO, enabled=False),
     })
 
 
@@ -279,13 +285,19 @@ def settings_from_mapping(
 
 
 def _build_routes(raw: Any, env: Mapping[str, str]) -> Mapping[str, RouteSettings]:
+    """The built-in routes, merged per route and per field with the file's [routes.NAME] tables:
+    a new name adds a route (unset fields take RouteSettings' defaults), a built-in name changes
+    only the fields its table sets."""
     if raw is None:
         return _default_routes()
     if not isinstance(raw, Mapping):
         raise SettingsError("routes must be a table of [routes.NAME] tables")
-    routes = {
-        str(name): _build(RouteSettings, table, f"routes.{name}", env) for name, table in raw.items()
-    }
+    routes = dict(_default_routes())
+    for name, table in raw.items():
+        where = f"routes.{name}"
+        changes = _values(RouteSettings, table, where, env)
+        base = routes.get(str(name))
+        routes[str(name)] = RouteSettings(**changes) if base is None else dataclasses.replace(base, **changes)
     return types.MappingProxyType(routes)
 
 
@@ -308,6 +320,11 @@ def _build_providers(raw: Any, env: Mapping[str, str]) -> Mapping[str, ProviderC
 
 def _build(cls: type, table: Any, where: str, env: Mapping[str, str]) -> Any:
     """Build dataclass `cls` from a TOML table, strictly, then apply env overrides."""
+    return cls(**_values(cls, table, where, env))
+
+
+def _values(cls: type, table: Any, where: str, env: Mapping[str, str]) -> dict[str, Any]:
+    """The fields a TOML table (and the environment) set for dataclass `cls`, checked and coerced."""
     if not isinstance(table, Mapping):
         raise SettingsError(f"{where} must be a table, got {type(table).__name__}")
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
@@ -327,11 +344,24 @@ def _build(cls: type, table: Any, where: str, env: Mapping[str, str]) -> Any:
     for key, var in {**plain_env, **secret_env}.items():
         if env.get(var):
             values[key] = _coerce(hints[key], env[var], f"{where}.{key} (from ${var})")
-    return cls(**values)
+    return values
 
 
 def _coerce(tp: Any, value: Any, where: str) -> Any:
     origin = typing.get_origin(tp)
+    if origin is typing.Literal:
+        allowed = typing.get_args(tp)
+        if not all(isinstance(a, str) for a in allowed):
+            raise SettingsError(f"{where}: unsupported setting type {tp!r} (Literal of strings only)")
+        try:
+            return parse_literal(allowed, value, where)
+        except InvalidChoice as exc:
+            raise SettingsError(str(exc)) from None
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        try:
+            return parse_choice(tp, value, where)
+        except InvalidChoice as exc:
+            raise SettingsError(str(exc)) from None
     if origin in (types.UnionType, typing.Union):
         options = [a for a in typing.get_args(tp) if a is not type(None)]
         return _coerce(options[0], value, where)
@@ -370,12 +400,6 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
 
 def _check(s: Settings) -> None:
     """Cross-field checks that a type alone cannot express."""
-    if s.video.aspect not in ASPECTS:
-        raise SettingsError(f"video.aspect must be one of {', '.join(ASPECTS)}, got {s.video.aspect!r}")
-    if s.video.length not in LENGTHS:
-        raise SettingsError(f"video.length must be one of {', '.join(LENGTHS)}")
-    if s.video.mode not in MODES:
-        raise SettingsError(f"video.mode must be one of {', '.join(MODES)}")
     if s.video.preset == "ultrafast":
         raise SettingsError("video.preset 'ultrafast' makes files 5-6x larger; use veryfast or slower")
     for name in ("image_concurrency", "voice_concurrency", "fps"):
@@ -389,8 +413,6 @@ def _check(s: Settings) -> None:
             if name not in known:
                 raise SettingsError(f"stages.{stage.value} names unknown provider {name!r}")
     for rname, route in s.routes.items():
-        if route.mode not in MODES:
-            raise SettingsError(f"routes.{rname}.mode must be one of {', '.join(MODES)}")
         for stage in (Stage.SCRIPT, Stage.IMAGE, Stage.CLIP, Stage.VOICE):
             for name in getattr(route, stage.value):
                 if name not in known:

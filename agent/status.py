@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from agent.backends import Backends
+from agent.choices import Mode
 from agent.health import HealthBoard
 from agent.routes import route_status
 from agent.settings import Settings
@@ -143,7 +144,7 @@ async def collect_status(
             _health(row, health, now)
         backends.append(row)
 
-    stage_list = [Stage.SCRIPT, Stage.CLIP if settings.video.mode == "video" else Stage.IMAGE, Stage.VOICE]
+    stage_list = [Stage.SCRIPT, Stage.CLIP if settings.video.mode == Mode.VIDEO else Stage.IMAGE, Stage.VOICE]
     rows = {b.name: b for b in backends}
     serves = []
     for stage in stage_list:

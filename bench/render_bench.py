@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import math
 import os
 import resource
@@ -262,6 +263,9 @@ def main() -> None:
                         help="project and floor runs, alternated; the fastest of each counts "
                              "(a shared machine makes single wall times noisy)")
     args = parser.parse_args()
+    if not args.child and not args.skip_naive and importlib.util.find_spec("moviepy") is None:
+        parser.error("the naive baseline needs moviepy, which is only in the bench extra: "
+                     "pip install -e '.[bench]' (or pass --skip-naive)")
     if args.child:
         {"project": run_project, "naive": run_naive, "dump": dump_frames}[args.child](args.work, args.duration)
         return

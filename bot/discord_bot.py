@@ -21,7 +21,8 @@ from discord.ext import commands
 
 from bot import wording
 from bot.agent_client import AgentError
-from bot.flow import ASPECTS, LENGTHS, Flow, NotAllowed, ParseError, UploadTooLarge, make_request, request_id_for
+from agent.choices import Aspect, Length  # stdlib only, like agent.protocol
+from bot.flow import Flow, NotAllowed, ParseError, UploadTooLarge, make_request, request_id_for
 from bot.media import VideoMeta
 from bot.store import Delivery
 from bot.throttle import MessageGone, RetryLater
@@ -171,10 +172,8 @@ class VideoCommands(commands.Cog):
         aspect="Frame shape", voice="Narration voice", length="About how long",
     )
     @app_commands.choices(
-        aspect=[app_commands.Choice(name=n, value=v) for n, v in
-                zip(("9:16 tall (phones)", "16:9 wide", "1:1 square"), ASPECTS)],
-        length=[app_commands.Choice(name=n, value=v) for n, v in
-                zip(("short (~25 s)", "medium (~45 s)", "long (~90 s)"), LENGTHS)],
+        aspect=[app_commands.Choice(name=a.label, value=a.value) for a in Aspect],
+        length=[app_commands.Choice(name=n.label, value=n.value) for n in Length],
     )
     async def video(
         self,

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from agent.choices import Aspect, InvalidChoice, Length, Mode, parse_choice  # stdlib only, like agent.protocol
 from bot import wording
 from bot.agent_client import AgentClient, AgentError, AgentUnreachable, JobNotFound, VideoExpired, VideoTooLarge
 from bot.media import ASPECT_SIZES, VideoMeta, probe_video
@@ -36,23 +37,19 @@ __all__ = [
     "NotAllowed",
     "Flow",
     "MAX_TOPIC_CHARS",
-    "ASPECTS",
-    "LENGTHS",
 ]
 
 log = logging.getLogger(__name__)
 
 MAX_TOPIC_CHARS = 300  # agent.validation.MAX_TOPIC_CHARS
 MAX_NAME_CHARS = 128  # agent.api: user.name, 0-128 characters, no control or format characters
-ASPECTS = ("9:16", "16:9", "1:1")
-LENGTHS = ("short", "medium", "long")
-MODES = ("slideshow", "video")
 ACTIVITY_EVERY_S = 4.0  # Telegram's chat action lasts 5 s
 TICK_S = 10.0  # refresh the elapsed time when no event came for this long
 _FLAG_ALIASES = {"a": "aspect", "m": "model", "v": "voice", "l": "length", "ratio": "aspect"}
-_SHORTCUTS = {**{a: ("aspect", a) for a in ASPECTS}, "wide": ("aspect", "16:9"), "tall": ("aspect", "9:16"),
-              "square": ("aspect", "1:1"), **{n: ("length", n) for n in LENGTHS},
-              **{m: ("mode", m) for m in MODES}}
+_CHOICES: dict[str, type[Aspect | Length | Mode]] = {"aspect": Aspect, "length": Length, "mode": Mode}
+# --16:9 and --wide, --long, --video: every value, and every member's name, is a flag of its own
+_SHORTCUTS = {flag: (key, member.value) for key, kind in _CHOICES.items() for member in kind
+              for flag in (member.value, member.name.lower())}
 
 
 class ParseError(ValueError):
@@ -74,9 +71,12 @@ class VideoRequest:
 
 
 def _check_option(key: str, value: str) -> None:
-    allowed = {"aspect": ASPECTS, "length": LENGTHS, "mode": MODES}.get(key)
-    if allowed and value not in allowed:
-        raise ParseError(f"--{key} must be one of {', '.join(allowed)} (got {value!r})")
+    kind = _CHOICES.get(key)
+    if kind is not None:
+        try:
+            parse_choice(kind, value, f"--{key}")
+        except InvalidChoice as exc:
+            raise ParseError(str(exc)) from None
 
 
 def make_request(topic: str, options: Mapping[str, str | None]) -> VideoRequest:

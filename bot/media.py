@@ -12,11 +12,13 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from agent.choices import Aspect  # stdlib only, like agent.protocol
+
 __all__ = ["VideoMeta", "probe_video", "ASPECT_SIZES"]
 
 log = logging.getLogger(__name__)
 
-ASPECT_SIZES = {"9:16": (1080, 1920), "16:9": (1920, 1080), "1:1": (1080, 1080)}
+ASPECT_SIZES = {aspect.value: aspect.size for aspect in Aspect}  # what the agent renders at full quality
 THUMB_MAX_PX = 320  # Telegram: JPEG under 200 kB, at most 320 px a side
 PROBE_TIMEOUT_S = 20.0
 _SIZE_RE = re.compile(r"Video:.*?(\d{2,5})x(\d{2,5})")

@@ -22,7 +22,7 @@ from telegram import (
     ReplyParameters,
     Update,
 )
-from telegram.constants import ChatAction
+from telegram.constants import ChatAction, FileSizeLimit
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 from telegram.ext import (
     AIORateLimiter,
@@ -44,8 +44,9 @@ __all__ = ["TelegramFrontEnd", "TelegramSurface", "CLOUD_UPLOAD_BYTES", "LOCAL_U
 
 log = logging.getLogger(__name__)
 
-CLOUD_UPLOAD_BYTES = 50 * 1000 * 1000  # api.telegram.org multipart limit
-LOCAL_UPLOAD_BYTES = 2000 * 1000 * 1000  # a local Bot API server (--local)
+# Telegram's upload limits, as python-telegram-bot knows them (not typed by hand here)
+CLOUD_UPLOAD_BYTES = int(FileSizeLimit.FILESIZE_UPLOAD)  # api.telegram.org: 50 MB
+LOCAL_UPLOAD_BYTES = int(FileSizeLimit.FILESIZE_UPLOAD_LOCAL_MODE)  # a local Bot API server (--local): 2000 MB
 CANCEL_PREFIX = "cancel:"
 STATUS_DOTS = {"self-hosted": "🟢", "cloud": "🟡", "offline": "🔴"}
 

@@ -8,15 +8,22 @@ then applies environment overrides:
   `LOCAL_AI_SERVER` for Ollama's `url`);
 * `secret_env` maps a field to the *only* place its value may come from. A secret field found in
   the file is an error: secrets never live in files in the repo.
+
+A field with a fixed set of values is typed `Literal[...]` (such as `GpuSharing`): the loader
+refuses anything else, naming the key and the allowed values, so providers need not check again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Literal
 
-__all__ = ["ProviderConfig"]
+__all__ = ["ProviderConfig", "GpuSharing"]
+
+# When a GPU-heavy backend gives its memory back after its step (agent.gpu decides):
+# "auto" when another GPU-heavy backend shares its host, "always", or "never".
+GpuSharing = Literal["auto", "always", "never"]
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 import aiohttp
 
 from providers.base import ProviderDeps, Script, ScriptRequest, Stage, StageContext, Tier
-from providers.config import ProviderConfig
+from providers.config import GpuSharing, ProviderConfig
 from providers.errors import BadOutput, Misconfigured, ProviderError, RateLimited, Unavailable
 from providers.http import (
     SELF_HOSTED,
@@ -50,7 +50,7 @@ class OllamaConfig(ProviderConfig):
     temperature: float = 0.8
     num_ctx: int = 4096  # context window; the script prompt needs ~1-2k tokens
     keep_alive: str = "5m"  # how long Ollama keeps the model loaded: "5m", "1h", "0", "-1" (forever)
-    share_gpu: str = "auto"  # unload after the script: auto (ComfyUI on the same host), always, never
+    share_gpu: GpuSharing = "auto"  # unload after the script: auto (ComfyUI on the same host), always, never
     timeout_s: float = 300.0  # one chat call; the first call after idle pays the model load
     connect_timeout_s: float = 5.0
     probe_timeout_s: float = 2.0
@@ -78,11 +78,6 @@ class OllamaScriptWriter:
     gpu_heavy: ClassVar[bool] = True
 
     def __init__(self, config: OllamaConfig, deps: ProviderDeps) -> None:
-        if config.share_gpu not in ("auto", "always", "never"):
-            raise Misconfigured(
-                f"providers.ollama.share_gpu must be auto, always or never, got {config.share_gpu!r}",
-                provider=self.name, hint="fix providers.ollama.share_gpu in config.toml",
-            )
         self.config = config
         self.deps = deps
         self.url = base_url(config.url)

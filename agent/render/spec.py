@@ -9,16 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from agent.choices import Aspect, X264Preset
 from providers.base import WordTiming
 
 __all__ = ["ASPECTS", "RenderScene", "RenderSpec", "RenderResult", "size_for_aspect"]
 
-# Output sizes per aspect ratio at full quality. Tests and benches may ask for smaller.
-ASPECTS: dict[str, tuple[int, int]] = {
-    "9:16": (1080, 1920),
-    "16:9": (1920, 1080),
-    "1:1": (1080, 1080),
-}
+# Output sizes per aspect ratio at full quality (agent.choices.Aspect). Tests and benches may ask for smaller.
+ASPECTS: dict[str, tuple[int, int]] = {aspect.value: aspect.size for aspect in Aspect}
 
 
 def size_for_aspect(aspect: str) -> tuple[int, int]:
@@ -50,7 +47,7 @@ class RenderSpec:
     title_card_s: float = 2.0  # the opening title card
     crossfade_s: float = 0.5
     scene_pad_s: float = 0.35  # breathing room after each scene's narration
-    preset: str = "veryfast"  # x264 preset; never ultrafast (files 5-6x larger)
+    preset: X264Preset = "veryfast"  # x264 preset; never ultrafast (files 5-6x larger)
     crf: int = 23
     audio_kbps: int = 128
     subtitles: bool = True

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from providers.config import ProviderConfig
+from providers.config import GpuSharing, ProviderConfig
 
 __all__ = ["ComfyConfig", "ComfyWorkflowConfig"]
 
@@ -39,7 +39,7 @@ class ComfyConfig(ProviderConfig):
     env: ClassVar[dict[str, str]] = {"url": "COMFYUI_SERVER"}
 
     url: str = ""  # e.g. "http://gpu-box:8188"; "" = not used
-    share_gpu: str = "auto"  # POST /free before the voice: auto (Ollama on the same host), always, never
+    share_gpu: GpuSharing = "auto"  # POST /free before the voice: auto (Ollama on the same host), always, never
     connect_timeout_s: float = 5.0
     request_timeout_s: float = 60.0  # one HTTP call (submit, history, download); a job has the stage timeout
     poll_interval_s: float = 1.0  # history polling when the websocket is down, and its liveness check

@@ -47,9 +47,6 @@ class _ComfyProvider:
     stage_key: ClassVar[str] = ""
 
     def __init__(self, config: ComfyConfig, deps: ProviderDeps) -> None:
-        if config.share_gpu not in ("auto", "always", "never"):
-            raise Misconfigured(f"providers.comfyui.share_gpu must be auto, always or never, got {config.share_gpu!r}",
-                                provider=self.name, hint="fix providers.comfyui.share_gpu in config.toml")
         self.config = config
         self.deps = deps
         self.wcfg: ComfyWorkflowConfig = getattr(config, self.stage_key)

@@ -23,8 +23,8 @@ import sys
 import time
 from pathlib import Path
 
-from agent.render.spec import ASPECTS
-from agent.settings import LENGTHS, MODES, Settings, SettingsError, load_settings
+from agent.choices import Aspect, InvalidChoice, Length, Mode, parse_choice
+from agent.settings import Settings, SettingsError, load_settings
 from agent.validation import InvalidInput, clean_topic
 from reelbot.logs import configure_logging
 from reelbot.progress import ProgressPrinter
@@ -40,12 +40,12 @@ class UsageError(Exception):
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("topic", help="what the video is about (1-300 characters)")
-    p.add_argument("--aspect", help="9:16 (default), 16:9 or 1:1")
-    p.add_argument("--length", help="short (~25 s), medium (~45 s) or long (~90 s)")
-    p.add_argument("--mode", help="slideshow (stills with motion) or video (a motion clip per scene)")
+    p.add_argument("--aspect", help=", ".join(a.label for a in Aspect) + " (default: config.toml's [video])")
+    p.add_argument("--length", help=", ".join(n.label for n in Length))
+    p.add_argument("--mode", help=", ".join(m.label for m in Mode))
     p.add_argument("--model", metavar="ROUTE",
                    help="what makes the pictures, as in the chat /video model option: self-hosted (default), "
-                        "flux-slideshow, cogvideox, dalle-slideshow, sora (routes in config.toml)")
+                        "flux-slideshow, cogvideox, dalle-slideshow, sora, or a route added in config.toml")
     p.add_argument("--voice", help="a voice name for the narration")
     p.add_argument("--music", type=Path, help="background music file, ducked under the voice")
     p.add_argument("--max-bytes", type=int, help="the finished file must fit this many bytes")
@@ -82,15 +82,12 @@ def _resolve(args: argparse.Namespace, settings: Settings) -> dict[str, object]:
     except InvalidInput as exc:
         raise UsageError(str(exc)) from None
     v = settings.video
-    aspect = args.aspect or v.aspect
-    if aspect not in ASPECTS:
-        raise UsageError(f"unknown aspect {aspect!r}; choose one of {', '.join(ASPECTS)}")
-    length = args.length or v.length
-    if length not in LENGTHS:
-        raise UsageError(f"unknown length {length!r}; choose one of {', '.join(LENGTHS)}")
-    mode = args.mode or v.mode
-    if mode not in MODES:
-        raise UsageError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    try:
+        aspect = parse_choice(Aspect, args.aspect or v.aspect, "--aspect")
+        length = parse_choice(Length, args.length or v.length, "--length")
+        mode = parse_choice(Mode, args.mode or v.mode, "--mode")
+    except InvalidChoice as exc:
+        raise UsageError(str(exc)) from None
     if args.max_bytes is not None and args.max_bytes < 100_000:
         raise UsageError("--max-bytes must be at least 100000 (a video needs room)")
     if args.music is not None and not args.music.is_file():
@@ -123,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _make(args: argparse.Namespace, settings: Settings, r: dict[str, object]) -> int:
+    from agent.cascade import Outcome
     from agent.pipeline import JobSpec
     from agent.routes import RouteUnavailable, plan_route
     from agent.runtime import open_runtime
@@ -134,8 +132,8 @@ async def _make(args: argparse.Namespace, settings: Settings, r: dict[str, objec
     assert isinstance(out, Path)
     workdir = out.parent / f".reelbot-work-{job_id}"
     job = JobSpec(
-        job_id=job_id, topic=str(r["topic"]), aspect=str(r["aspect"]), length=str(r["length"]),
-        mode=str(r["mode"]), voice=args.voice or "", max_bytes=args.max_bytes, music=args.music,
+        job_id=job_id, topic=str(r["topic"]), aspect=Aspect(r["aspect"]), length=Length(r["length"]),
+        mode=Mode(r["mode"]), voice=args.voice or "", max_bytes=args.max_bytes, music=args.music,
         seed=int(r["seed"]),  # type: ignore[call-overload]
         size=r["size"],  # type: ignore[arg-type]
         out=out,
@@ -151,7 +149,7 @@ async def _make(args: argparse.Namespace, settings: Settings, r: dict[str, objec
                 print(f"reelbot: error: {exc}", file=sys.stderr)
                 return 2
             # the route's mode unless --mode says otherwise; its stage orders never climb a tier
-            job = dataclasses.replace(job, route=plan.name, mode=args.mode or plan.mode)
+            job = dataclasses.replace(job, route=plan.name, mode=job.mode if args.mode else plan.mode)
             result = await rt.pipeline.run(job, workdir, printer, orders=plan.orders)
     except AllProvidersFailed as exc:
         printer.close()
@@ -175,7 +173,7 @@ async def _make(args: argparse.Namespace, settings: Settings, r: dict[str, objec
     for stage, seconds in result.timings_s.items():
         who = ", ".join(f"{name}" + (f" ×{n}" if n > 1 else "") for name, n in result.provenance.get(stage, {}).items())
         print(f"   {stage:<7} {seconds:7.1f} s  {who}", file=err)
-    fell_back = [a for a in result.attempts if a.outcome not in ("ok",)]
+    fell_back = [a for a in result.attempts if a.outcome is not Outcome.OK]
     if fell_back:
         print(f"   {len(fell_back)} fallback(s): " + "; ".join(
             f"{a.stage}/{a.item}: {a.provider} {a.outcome}" for a in fell_back[:6]), file=err)

@@ -173,3 +173,30 @@ async def test_secrets_are_scrubbed_from_recorded_messages(clock):
     await cascade.run("s1", call)
     assert "sk-live" not in attempts[0].message
     assert "sk-live" not in health.get("a", "image").last_error
+
+
+def _subclasses(cls):
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from _subclasses(sub)
+
+
+def test_every_error_kind_is_an_outcome():
+    import providers.registry  # noqa: F401 - every provider module, in case one adds its own error class
+    from agent.cascade import Outcome
+    from providers.errors import ProviderError
+
+    for cls in (ProviderError, *_subclasses(ProviderError)):
+        assert Outcome.of(cls("x")).value == cls.kind, cls
+
+
+async def test_attempt_outcomes_are_enum_members(clock):
+    from agent.cascade import Outcome
+
+    a, b = FakeProvider("a").enqueue(RateLimited("slow down")), FakeProvider("b")
+    cascade, _, attempts = make([a, b], clock)
+    await cascade.run("scene 1", call)
+    await cascade.run("scene 2", call)
+    assert [x.outcome for x in attempts] == [Outcome.RATE_LIMITED, Outcome.OK, Outcome.SKIPPED, Outcome.OK]
+    assert all(isinstance(x.outcome, Outcome) for x in attempts)
+    assert attempts[0].to_json()["outcome"] == "rate_limited"  # stored and shown as before

@@ -1,8 +1,26 @@
+from __future__ import annotations
+
+import dataclasses
+import enum
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar, Literal
 
 import pytest
 
-from agent.settings import Settings, SettingsError, load_settings, settings_from_mapping
+from agent.choices import Aspect, Length, Mode
+from agent.settings import (
+    RouteSettings,
+    Settings,
+    SettingsError,
+    _build,
+    _default_routes,
+    load_settings,
+    settings_from_mapping,
+)
 
 
 def test_empty_config_is_a_working_offline_configuration():
@@ -72,3 +90,135 @@ def test_invalid_toml_and_missing_file_are_clear(tmp_path):
         load_settings(bad, env={})
     with pytest.raises(SettingsError, match="not found"):
         load_settings(tmp_path / "missing.toml", env={})
+
+
+# ---------------------------------------------------------------------------- choices: Literal and Enum fields
+
+
+class Colour(enum.StrEnum):
+    RED = "red"
+    BLUE = "blue"
+
+
+@dataclass(frozen=True)
+class _Section:
+    env: ClassVar[Mapping[str, str]] = {"colour": "TEST_COLOUR"}
+
+    colour: Colour = Colour.RED
+    speed: Literal["slow", "fast"] = "slow"
+
+
+def test_loader_reads_enum_and_literal_fields() -> None:
+    built = _build(_Section, {"colour": "blue", "speed": "fast"}, "section", {})
+    assert built.colour is Colour.BLUE and built.speed == "fast"
+    assert _build(_Section, {}, "section", {"TEST_COLOUR": "blue"}).colour is Colour.BLUE
+
+
+@pytest.mark.parametrize(
+    "table, env, message",
+    [
+        ({"colour": "green"}, {}, "section.colour must be one of red, blue (got 'green')"),
+        ({"colour": 1}, {}, "section.colour must be one of red, blue (got 1)"),
+        ({"speed": "warp"}, {}, "section.speed must be one of slow, fast (got 'warp')"),
+        ({"speed": ["fast"]}, {}, "section.speed must be one of slow, fast (got ['fast'])"),
+        ({}, {"TEST_COLOUR": "green"}, "section.colour (from $TEST_COLOUR) must be one of red, blue (got 'green')"),
+    ],
+)
+def test_loader_refuses_a_value_outside_the_choices(table, env, message) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(SettingsError) as info:
+        _build(_Section, table, "section", env)
+    assert str(info.value) == message
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"video": {"mode": "film"}}, "video.mode must be one of slideshow, video (got 'film')"),
+        ({"video": {"preset": "quick"}}, "video.preset must be one of ultrafast, superfast, veryfast, faster, fast, "
+                                         "medium, slow, slower, veryslow, placebo (got 'quick')"),
+        ({"providers": {"ollama": {"share_gpu": "sometimes"}}},
+         "providers.ollama.share_gpu must be one of auto, always, never (got 'sometimes')"),
+        ({"providers": {"comfyui": {"share_gpu": True}}},
+         "providers.comfyui.share_gpu must be one of auto, always, never (got True)"),
+        ({"routes": {"mine": {"mode": "3d"}}}, "routes.mine.mode must be one of slideshow, video (got '3d')"),
+    ],
+)
+def test_fixed_choice_settings_refuse_other_values(data, message) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(SettingsError) as info:
+        settings_from_mapping(data)
+    assert str(info.value) == message
+
+
+def test_choice_settings_are_enum_members() -> None:
+    s = settings_from_mapping({"video": {"aspect": "16:9", "length": "long", "mode": "video"},
+                               "providers": {"ollama": {"share_gpu": "never"}}})
+    assert (s.video.aspect, s.video.length, s.video.mode) == (Aspect.WIDE, Length.LONG, Mode.VIDEO)
+    assert s.video.aspect is Aspect.WIDE and s.providers["ollama"].share_gpu == "never"
+    with pytest.raises(SettingsError, match="makes files 5-6x larger"):  # valid x264, refused on purpose
+        settings_from_mapping({"video": {"preset": "ultrafast"}})
+
+
+# ---------------------------------------------------------------------------- routes: defaults once, merged
+
+
+def test_a_route_table_adds_a_route_and_keeps_the_built_in_ones() -> None:
+    s = settings_from_mapping({"routes": {"house": {"label": "House style", "price": 5, "image": ["comfyui"]}}})
+    assert list(s.routes) == [*_default_routes(), "house"]
+    assert s.routes["house"] == RouteSettings(label="House style", price=5, image=("comfyui",))
+    assert s.routes["sora"] == _default_routes()["sora"]
+
+
+def test_a_route_table_changes_only_the_fields_it_sets() -> None:
+    s = settings_from_mapping({"routes": {"sora": {"price": 40}, "dalle-slideshow": {"enabled": False}}})
+    default = _default_routes()
+    assert s.routes["sora"] == dataclasses.replace(default["sora"], price=40)
+    assert s.routes["sora"].clip == ("openai",) and s.routes["sora"].mode is Mode.VIDEO
+    assert s.routes["dalle-slideshow"] == dataclasses.replace(default["dalle-slideshow"], enabled=False)
+    assert list(s.routes) == list(default)
+
+
+def test_enabled_false_turns_a_built_in_route_off() -> None:
+    from agent.backends import Backends
+    from agent.routes import RouteUnavailable, available_routes, plan_route, route_status
+    from providers.base import Stage, Tier
+    from tests.fakes import FakeProvider
+
+    openai = FakeProvider("openai", Tier.CLOUD_PREMIUM)
+    openai.stages = frozenset({Stage.IMAGE, Stage.CLIP})  # type: ignore[misc]
+    backends = Backends([openai, FakeProvider("offline", Tier.OFFLINE)], {})
+    on = settings_from_mapping({})
+    off = settings_from_mapping({"routes": {"dalle-slideshow": {"enabled": False}}})
+    assert "dalle-slideshow" in available_routes(on, backends)
+    assert "dalle-slideshow" not in available_routes(off, backends)
+    with pytest.raises(RouteUnavailable, match="model not available here 'dalle-slideshow'"):
+        plan_route(off, backends, "dalle-slideshow")
+    row = next(r for r in route_status(off, backends) if r["route"] == "dalle-slideshow")
+    assert row["why"] == "turned off (enabled = false)" and row["price"] == 20
+
+
+@pytest.mark.parametrize(
+    "routes, needle",
+    [
+        ({"sora": {"prise": 40}}, "unknown key routes.sora.prise"),
+        ({"mine": {"colour": "red"}}, "unknown key routes.mine.colour"),
+        ({"sora": {"price": "free"}}, "routes.sora.price must be an integer"),
+        ({"sora": {"clip": ["nosuch"]}}, "routes.sora.clip names unknown provider 'nosuch'"),
+        ({"sora": 5}, "routes.sora must be a table"),
+        ("sora", "routes must be a table"),
+    ],
+)
+def test_route_tables_stay_strict(routes, needle) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(SettingsError) as info:
+        settings_from_mapping({"routes": routes})
+    assert needle in str(info.value)
+
+
+def test_the_shipped_config_documents_the_built_in_routes_without_repeating_them() -> None:
+    text = (Path(__file__).resolve().parents[2] / "config.toml").read_text(encoding="utf-8")
+    assert "routes" not in tomllib.loads(text)  # the defaults live in code only
+    for name, route in _default_routes().items():
+        line = re.search(rf"^#   {re.escape(name)}\s+(.*)$", text, re.MULTILINE)
+        assert line, f"config.toml does not list the built-in route {name}"
+        price = "free" if route.price == 0 else f"{route.price} credits"
+        assert line[1].startswith(price), (name, line[1])
+        assert ("turned off" in line[1]) is (not route.enabled), (name, line[1])

@@ -252,3 +252,14 @@ async def test_restart_mid_job_still_delivers(tg: FakeTelegram, agent: FakeAgent
         assert [h.get("Last-Event-ID") for m, p, h in agent.requests if p.endswith("/events")][-1] == "2"
     finally:
         await _stopped(second)
+
+
+async def test_upload_limits_are_the_librarys(flow: Flow) -> None:
+    """api.telegram.org takes 50 MB, a local Bot API server 2000 MB: as python-telegram-bot says."""
+    from telegram.constants import FileSizeLimit
+
+    cloud = TelegramFrontEnd(flow, "123:ABC")
+    local = TelegramFrontEnd(flow, "123:ABC", base_url="http://127.0.0.1:8081")
+    assert cloud.max_upload_bytes == FileSizeLimit.FILESIZE_UPLOAD == 50_000_000
+    assert local.max_upload_bytes == FileSizeLimit.FILESIZE_UPLOAD_LOCAL_MODE == 2_000_000_000
+    assert TelegramFrontEnd(flow, "123:ABC", max_upload_bytes=1_000_000).max_upload_bytes == 1_000_000

@@ -71,7 +71,7 @@ def test_routes_available_by_key_and_disabled_rows():
     rows = {r["route"]: r for r in route_status(s, only_free)}
     assert rows["sora"]["why"] == "not configured (clip: openai)" and rows["sora"]["price"] == 50
     assert rows["runway"] == {"route": "runway", "label": "Runway", "price": 60, "mode": "video",
-                              "available": False, "why": "no provider exists yet"}
+                              "available": False, "why": "turned off (enabled = false)"}
     assert {rows[n]["price"] for n in ("pika", "luma")} == {30, 45}
     assert {rows[n]["price"] for n in ("self-hosted", "flux-slideshow", "cogvideox")} == {0}
 
