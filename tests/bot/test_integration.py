@@ -329,6 +329,8 @@ async def test_out_of_credits_names_the_reset_time(tmp_path: Path, mp4s: dict[tu
 
 @pytest.mark.parametrize(("text", "reason"), [
     ("/video cats\x07in space", "the topic must not contain control characters"),
+    ("/video \u200b\u2060", "the topic has no visible characters"),
+    ("/video Cats \u202egnp.exe", "the topic must not contain text-direction controls (it has U+202E)"),
     ("/video cats in space --model sora", "model not available here 'sora'; available now: self-hosted"),
     ("/video cats in space --voice " + "v" * 65, "options.voice is longer than 64 characters"),
 ])

@@ -15,6 +15,9 @@ from reelbot.cli import main
         (["make", "x" * 301], "301 characters"),
         (["make", "cats\nin space"], "control characters"),
         (["make", "cats\x07"], "control characters"),
+        (["make", "\u200b\u2060"], "no visible characters"),
+        (["make", "Cats \u202egnp.exe"], "U+202E"),
+        (["make", "cats \udcff"], "not valid text"),  # an undecodable byte in argv
         (["make", "cats", "--aspect", "4:3"], "unknown aspect"),
         (["make", "cats", "--length", "epic"], "unknown length"),
         (["make", "cats", "--mode", "3d"], "unknown mode"),
