@@ -72,3 +72,13 @@ def test_invalid_toml_and_missing_file_are_clear(tmp_path):
         load_settings(bad, env={})
     with pytest.raises(SettingsError, match="not found"):
         load_settings(tmp_path / "missing.toml", env={})
+
+
+def test_secrets_with_surrounding_whitespace_are_refused():
+    for value in ("  ", " tok-12345", "tok-12345\n"):
+        with pytest.raises(SettingsError, match=r"\$REELBOT_AGENT_TOKEN") as info:
+            settings_from_mapping({}, {"REELBOT_AGENT_TOKEN": value})
+        assert "tok-12345" not in str(info.value)
+    with pytest.raises(SettingsError, match=r"\$HF_TOKEN"):
+        settings_from_mapping({}, {"HF_TOKEN": "hf_abc "})
+    assert settings_from_mapping({}, {"REELBOT_AGENT_TOKEN": ""}).agent.token == ""  # empty is unset
