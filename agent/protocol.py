@@ -72,6 +72,7 @@ class ErrorCode(str, enum.Enum):
     NOT_READY = "not_ready"  # 409: the video does not exist yet
     ALREADY_FINISHED = "already_finished"  # 409: cancel on a job that is done or failed
     PAYLOAD_TOO_LARGE = "payload_too_large"  # 413
+    RANGE_NOT_SATISFIABLE = "range_not_satisfiable"  # 416: the Range asks for bytes the video does not have
     QUOTA_EXCEEDED = "quota_exceeded"  # 429: not enough credits; retry_after_s = until the reset
     TOO_MANY_JOBS = "too_many_jobs"  # 429: the user's in-flight limit; retry_after_s = a guess
     QUEUE_FULL = "queue_full"  # 503: the agent's queue is full; retry_after_s
