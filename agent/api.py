@@ -1,18 +1,21 @@
 """HTTP handlers for /v1 (the contract in agent.protocol and DESIGN.md), with auth and errors.
 
 Handlers are thin: they validate what the client sent, then ask the `JobRunner`, the `QuotaLedger`
-or the status function. Every error leaves as `{"error": {"code", "message", ...}}`. Client input
-never becomes part of a file path: job ids are matched against a strict pattern and only ever used
-as keys; the files served are those the runner derives from the stored job id.
+or the status function. Every error leaves as `{"error": {"code", "message", ...}}`; client errors
+are 4xx answers without a traceback in the log (the untrusted parts of a request are parsed in
+agent.http_input). Client input never becomes part of a file path: job ids are matched against a
+strict pattern and only ever used as keys; the files served are those the runner derives from the
+stored job id. GETs never write: asking about a user nobody has seen yet creates nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import logging
+import os
 import re
+import stat
 import unicodedata
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -20,11 +23,13 @@ from typing import Any
 from aiohttp import web
 
 from agent.choices import Aspect, InvalidChoice, Length, Mode, parse_choice
+from agent.http_input import BadInput, parse_event_id, parse_json_body, range_satisfiable
 from agent.jobs import JobRunner, QueueFull, QuotaExceeded, SubmitData, TooManyJobs
-from agent.protocol import API_PREFIX, ErrorCode, JobStatus, format_sse
+from agent.protocol import API_PREFIX, ErrorCode, JobStatus
 from agent.quota import QuotaPolicy
 from agent.routes import plan_route
 from agent.settings import Settings
+from agent.sse import open_stream, send_stream
 from agent.validation import InvalidInput, clean_topic
 from storage import QuotaLedger
 
@@ -40,13 +45,22 @@ MAX_MAX_BYTES = 4 * 1024**3
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: ErrorCode, message: str, **extra: Any) -> None:
+    def __init__(self, status: int, code: ErrorCode, message: str, *, headers: Mapping[str, str] | None = None,
+                 **extra: Any) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.extra = status, code, message, extra
+        self.headers = dict(headers or {})
 
 
-def error_response(status: int, code: ErrorCode | str, message: str, **extra: Any) -> web.Response:
-    headers = {}
+class UnreadableBody(ApiError):
+    """The body could not be read (it does not decode as its Content-Encoding says). The answer is
+    sent and the connection closed at once: aiohttp would otherwise drain the rest of the body after
+    the handler, meet the same error again, and log it as an unhandled exception."""
+
+
+def error_response(status: int, code: ErrorCode | str, message: str, *, headers: Mapping[str, str] | None = None,
+                   **extra: Any) -> web.Response:
+    headers = dict(headers or {})
     if "retry_after_s" in extra:
         headers["Retry-After"] = str(int(extra["retry_after_s"]))
     code_value = code.value if isinstance(code, ErrorCode) else code
@@ -60,7 +74,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _HTTP_CODES = {
     400: ErrorCode.BAD_REQUEST, 401: ErrorCode.UNAUTHORIZED, 404: ErrorCode.NOT_FOUND,
-    405: ErrorCode.BAD_REQUEST, 413: ErrorCode.PAYLOAD_TOO_LARGE,
+    405: ErrorCode.BAD_REQUEST, 413: ErrorCode.PAYLOAD_TOO_LARGE, 416: ErrorCode.RANGE_NOT_SATISFIABLE,
 }
 
 
@@ -68,8 +82,15 @@ _HTTP_CODES = {
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
+    except UnreadableBody as exc:
+        response = error_response(exc.status, exc.code, exc.message, headers=exc.headers, **exc.extra)
+        response.force_close()
+        await response.prepare(request)
+        await response.write_eof()
+        request.protocol.force_close()  # the answer is written; closing flushes it, then ends the connection
+        return response
     except ApiError as exc:
-        return error_response(exc.status, exc.code, exc.message, **exc.extra)
+        return error_response(exc.status, exc.code, exc.message, headers=exc.headers, **exc.extra)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -91,7 +112,11 @@ def auth_middleware(token: str) -> Any:
         if expected:
             header = request.headers.get("Authorization", "")
             scheme, _, given = header.partition(" ")
-            if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):
+            try:  # header bytes that are not UTF-8 arrive as surrogate escapes: back to the bytes sent
+                sent = given.strip().encode("utf-8", "surrogateescape")
+            except UnicodeEncodeError:
+                sent = b""
+            if scheme.lower() != "bearer" or not hmac.compare_digest(sent, expected):
                 raise ApiError(401, ErrorCode.UNAUTHORIZED, "missing or wrong bearer token")
         return await handler(request)
 
@@ -133,7 +158,7 @@ def parse_submission(body: Any, settings: Settings, runtime_backends: Any) -> Su
     if not isinstance(user, Mapping):
         raise ApiError(400, ErrorCode.BAD_REQUEST, "user must be an object {platform, id, name?}", field="user")
     platform = _text(user.get("platform"), "user.platform", 32)
-    if not PLATFORM.match(platform):
+    if not PLATFORM.fullmatch(platform):
         raise ApiError(400, ErrorCode.BAD_REQUEST, "user.platform must be 1-32 of a-z 0-9 _ -", field="user.platform")
     user_id = _text(user.get("id"), "user.id", 64)
     name = _text(user.get("name"), "user.name", 128, required=False)
@@ -183,15 +208,15 @@ def parse_submission(body: Any, settings: Settings, runtime_backends: Any) -> Su
 
 def _job_id(request: web.Request) -> str:
     job_id = request.match_info["job_id"]
-    if not JOB_ID.match(job_id):
+    if not JOB_ID.fullmatch(job_id):  # fullmatch: `$` alone would let a trailing newline through
         raise ApiError(404, ErrorCode.NOT_FOUND, "no such job")
     return job_id
 
 
 def _user_path(request: web.Request) -> tuple[str, str]:
     platform, user_id = request.match_info["platform"], request.match_info["user_id"]
-    if not PLATFORM.match(platform) or not 1 <= len(user_id) <= 64 or any(
-        unicodedata.category(ch) in ("Cc", "Cf") for ch in user_id
+    if not PLATFORM.fullmatch(platform) or not 1 <= len(user_id) <= 64 or any(
+        unicodedata.category(ch) in ("Cc", "Cf", "Cs") for ch in user_id
     ):
         raise ApiError(404, ErrorCode.NOT_FOUND, "no such user")
     return platform, user_id
@@ -202,10 +227,12 @@ async def _json_body(request: web.Request) -> Any:
         raw = await request.read()  # capped by client_max_size (agent.max_body_bytes): 413 beyond
     except web.HTTPRequestEntityTooLarge:
         raise ApiError(413, ErrorCode.PAYLOAD_TOO_LARGE, "request body too large") from None
+    except web.RequestPayloadError:
+        raise UnreadableBody(400, ErrorCode.BAD_REQUEST, "the body does not decode as its Content-Encoding says") from None
     try:
-        return json.loads(raw or b"null")
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, ErrorCode.BAD_REQUEST, "the body is not valid JSON") from None
+        return parse_json_body(raw)
+    except BadInput as exc:
+        raise ApiError(400, ErrorCode.BAD_REQUEST, str(exc)) from None
 
 
 # ---------------------------------------------------------------------------- handlers
@@ -266,8 +293,10 @@ def routes(svc: Services) -> list[web.RouteDef]:
                 raise ApiError(404, ErrorCode.NOT_FOUND, f"the job {job['status']}: there is no video")
             raise ApiError(409, ErrorCode.NOT_READY, "the video is not ready yet", job_status=job["status"])
         path = svc.runner.video_file(job_id)
-        if job.get("video_expired") or not path.is_file():
+        st = None if job.get("video_expired") else await asyncio.to_thread(_file_stat, path)
+        if st is None:
             raise ApiError(404, ErrorCode.VIDEO_EXPIRED, "the video was deleted after the retention period")
+        _check_range(request, st)
         title = (job.get("title") or "video").encode("ascii", "ignore").decode()
         safe = re.sub(r"[^A-Za-z0-9 _.-]+", "", title).strip()[:60] or "video"
         return web.FileResponse(path, headers={
@@ -276,36 +305,14 @@ def routes(svc: Services) -> list[web.RouteDef]:
 
     async def events(request: web.Request) -> web.StreamResponse:
         job_id = _job_id(request)
-        last = _last_event_id(request)
-        live = svc.runner.live(job_id)
-        if live is None and await svc.runner.store.get(job_id) is None:
+        try:
+            last = parse_event_id(request.headers.get("Last-Event-ID") or request.query.get("last_event_id"))
+        except BadInput as exc:
+            raise ApiError(400, ErrorCode.BAD_REQUEST, str(exc)) from None
+        plan = await open_stream(svc.runner, job_id, last)  # may fail: still a plain answer here
+        if plan is None:
             raise ApiError(404, ErrorCode.NOT_FOUND, "no such job")
-        response = web.StreamResponse(headers={
-            "Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no",
-        })
-        await response.prepare(request)
-        if live is None:  # finished: replay what was stored, then end
-            for data in await svc.runner.store.events_after(job_id, last):
-                await response.write(f"id: {json.loads(data)['seq']}\ndata: {data}\n\n".encode())
-            await response.write_eof()
-            return response
-        if last < live.first_seq - 1:  # older events than memory holds (a resumed job): from the store
-            for data in await svc.runner.store.events_after(job_id, last):
-                seq = int(json.loads(data)["seq"])
-                if seq >= live.first_seq:
-                    break
-                await response.write(f"id: {seq}\ndata: {data}\n\n".encode())
-                last = seq
-        keepalive = settings.agent.sse_keepalive_s
-        while True:
-            for event in live.events_after(last):
-                await response.write(format_sse(event))  # type: ignore[arg-type]
-                last = int(event["seq"])
-                if event["status"] in ("done", "failed", "cancelled"):
-                    await response.write_eof()
-                    return response
-            if not await live.wait_change(keepalive) and not live.events_after(last):
-                await response.write(b": keep-alive\n\n")
+        return await send_stream(request, plan, svc.runner, settings.agent.sse_keepalive_s)
 
     async def status(request: web.Request) -> web.Response:
         return web.json_response(await svc.status())
@@ -316,9 +323,9 @@ def routes(svc: Services) -> list[web.RouteDef]:
 
     async def _quota(platform: str, user_id: str) -> dict[str, Any]:
         now = svc.policy.wall_clock()
-        user, in_flight = await svc.ledger.quota(platform, user_id, day=svc.policy.day(now), daily=svc.policy.daily,
-                                                 now=now)
-        balance = user.balance
+        # read only: a user not seen yet is answered as a new one (the full allowance), and not created
+        balance, in_flight = await svc.ledger.peek_quota(platform, user_id, day=svc.policy.day(now),
+                                                         daily=svc.policy.daily)
         out = dict(svc.policy.quota_json(platform, user_id, balance, in_flight, svc.backends))
         out["credits_left"] = balance
         return out
@@ -352,10 +359,24 @@ def routes(svc: Services) -> list[web.RouteDef]:
     ]
 
 
-def _last_event_id(request: web.Request) -> int:
-    raw = request.headers.get("Last-Event-ID") or request.query.get("last_event_id") or "0"
+def _file_stat(path: os.PathLike[str]) -> os.stat_result | None:
     try:
-        return max(0, int(raw.strip()))
-    except ValueError:
-        raise ApiError(400, ErrorCode.BAD_REQUEST, "Last-Event-ID must be a sequence number") from None
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st if stat.S_ISREG(st.st_mode) else None
 
+
+def _check_range(request: web.Request, st: os.stat_result) -> None:
+    """416 with `Content-Range: bytes */SIZE` for a Range the file cannot satisfy (agent.http_input
+    says why FileResponse is not left to decide); satisfiable ranges are FileResponse's to serve."""
+    header = request.headers.get("Range")
+    if header is None:
+        return
+    if_range = request.if_range
+    if if_range is not None and st.st_mtime > if_range.timestamp():
+        return  # the file changed since: FileResponse ignores the Range and sends it whole
+    if not range_satisfiable(header, st.st_size):
+        raise ApiError(416, ErrorCode.RANGE_NOT_SATISFIABLE,
+                       f"the requested range is not within the video, which is {st.st_size} bytes long",
+                       headers={"Content-Range": f"bytes */{st.st_size}"})

@@ -6,16 +6,18 @@ that match them.
 
     POST   /v1/jobs                              -> 202 Job            (idempotent on request_id)
     GET    /v1/jobs/{id}                         -> 200 Job
-    GET    /v1/jobs/{id}/events                  -> text/event-stream of Event (id: = seq)
-    GET    /v1/jobs/{id}/video                   -> video/mp4 (Range) | 404 | 409 not_ready
+    GET    /v1/jobs/{id}/events                  -> text/event-stream of Event (id: = seq), ending with
+                                                    the terminal Event (Last-Event-ID: 0..2^63-1)
+    GET    /v1/jobs/{id}/video                   -> video/mp4 (Range) | 404 | 409 not_ready | 416
     DELETE /v1/jobs/{id}                         -> 202 Job (cancelled) | 409 already_finished
     GET    /v1/status                            -> 200 status
-    GET    /v1/users/{platform}/{id}/quota       -> 200 Quota
+    GET    /v1/users/{platform}/{id}/quota       -> 200 Quota          (read only: an unknown user is new)
     POST   /v1/users/{platform}/{id}/credits     -> 200 Quota          (admin grant {amount, note?})
 
 Every error is `{"error": {"code": ErrorCode, "message": str, ...}}`; 429s and the 503 `queue_full`
 add `retry_after_s` (and a `Retry-After` header), `quota_exceeded` also `balance`, `price` and
-`resets_at`, 409s `job_status`, and 400s add `field` when one input is at fault.
+`resets_at`, 409s `job_status`, and 400s add `field` when one input is at fault; the 416
+`range_not_satisfiable` has a `Content-Range: bytes */SIZE` header.
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ class ErrorCode(str, enum.Enum):
     NOT_READY = "not_ready"  # 409: the video does not exist yet
     ALREADY_FINISHED = "already_finished"  # 409: cancel on a job that is done or failed
     PAYLOAD_TOO_LARGE = "payload_too_large"  # 413
+    RANGE_NOT_SATISFIABLE = "range_not_satisfiable"  # 416: the Range asks for bytes the video does not have
     QUOTA_EXCEEDED = "quota_exceeded"  # 429: not enough credits; retry_after_s = until the reset
     TOO_MANY_JOBS = "too_many_jobs"  # 429: the user's in-flight limit; retry_after_s = a guess
     QUEUE_FULL = "queue_full"  # 503: the agent's queue is full; retry_after_s

@@ -343,8 +343,20 @@ def _values(cls: type, table: Any, where: str, env: Mapping[str, str]) -> dict[s
         values[key] = _coerce(hints[key], value, f"{where}.{key}")
     for key, var in {**plain_env, **secret_env}.items():
         if env.get(var):
+            if key in secret_env:
+                _check_secret(var, env[var])
             values[key] = _coerce(hints[key], env[var], f"{where}.{key} (from ${var})")
     return values
+
+
+def _check_secret(var: str, value: str) -> None:
+    """A token of spaces, or with spaces or a newline around it (a paste, an env file), would be used
+    as is: an agent that refuses every request, or a bot refused by its platform, with no clue why.
+    Refused at load time, naming the variable and never showing the value."""
+    if not value.strip():
+        raise SettingsError(f"${var} is set but holds only whitespace; set the real value or unset it")
+    if value != value.strip():
+        raise SettingsError(f"${var} has whitespace (spaces or a newline) before or after it; remove it")
 
 
 def _coerce(tp: Any, value: Any, where: str) -> Any:

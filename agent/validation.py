@@ -21,6 +21,7 @@ from providers.errors import BadOutput
 __all__ = [
     "InvalidInput",
     "MAX_TOPIC_CHARS",
+    "BIDI_CONTROLS",
     "clean_topic",
     "validate_script",
     "validate_image",
@@ -40,16 +41,43 @@ class InvalidInput(ValueError):
         self.field = field
 
 
+# Bidirectional controls (embeddings, overrides, isolates, marks): invisible, yet they reorder what
+# follows, so "Cats \u202egnp.exe" shows as "Cats exe.png". They never belong in a title.
+BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# Letters and symbols that draw nothing (Hangul fillers, the blank braille pattern, Khmer inherent
+# vowels): the usual way to make a "blank" name that passes a whitespace check.
+_BLANK = frozenset("\u115f\u1160\u17b4\u17b5\u2800\u3164\uffa0")
+# Categories that show nothing on their own: format (ZWSP, ZWJ, word joiner, BOM...), separators,
+# and combining marks, which only decorate the character before them.
+_INVISIBLE_CATEGORIES = frozenset({"Cf", "Zs", "Zl", "Zp", "Mn", "Me", "Mc"})
+
+
+def _visible(ch: str) -> bool:
+    return ch not in _BLANK and unicodedata.category(ch) not in _INVISIBLE_CATEGORIES
+
+
 def clean_topic(topic: str) -> str:
-    """Return the topic, trimmed, or raise InvalidInput saying what is wrong with it."""
+    """Return the topic, trimmed, or raise InvalidInput saying what is wrong with it.
+
+    Shared by the API (which the bots use) and the CLI. Zero-width joiners and non-joiners stay
+    allowed beside visible text: emoji sequences and Indic and Persian spelling need them."""
     if not isinstance(topic, str):
         raise InvalidInput("the topic must be text")
     for ch in topic:
-        if unicodedata.category(ch) == "Cc" and ch not in " ":
+        category = unicodedata.category(ch)
+        if category == "Cc":
             raise InvalidInput("the topic must not contain control characters (such as newlines or tabs)")
+        if category == "Cs":  # a lone surrogate: an undecodable byte on the command line, or bad JSON
+            raise InvalidInput("the topic is not valid text (it has a lone surrogate or an undecodable byte)")
+        if ch in BIDI_CONTROLS:
+            raise InvalidInput(
+                f"the topic must not contain text-direction controls (it has U+{ord(ch):04X}): they make the "
+                "title read differently from what it says")
     stripped = " ".join(topic.split())
     if not stripped:
         raise InvalidInput("the topic is empty: say what the video should be about")
+    if not any(_visible(ch) for ch in stripped):
+        raise InvalidInput("the topic has no visible characters: say what the video should be about")
     if len(stripped) > MAX_TOPIC_CHARS:
         raise InvalidInput(
             f"the topic is {len(stripped)} characters long; the limit is {MAX_TOPIC_CHARS}"

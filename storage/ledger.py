@@ -157,6 +157,21 @@ class QuotaLedger:
 
         return await self._db.write(work, retry_conflict=True)
 
+    async def peek_quota(self, platform: str, platform_user_id: str, *, day: str, daily: int) -> tuple[int, int]:
+        """(balance, jobs in flight) as `quota` would find them, without writing anything: a user not
+        seen yet has a new user's balance (the allowance), and today's top-up is counted, not made."""
+        def read(session: Session) -> tuple[int, int]:
+            row = session.execute(_USER_BY_PLATFORM, {"platform": platform, "puid": platform_user_id}
+                                  ).scalar_one_or_none()
+            if row is None:
+                return max(0, daily), 0
+            balance = row.balance
+            if row.allowance_day != day and daily > 0:  # what refresh_allowance would top up to
+                balance = max(balance, daily)
+            return balance, int(session.execute(_IN_FLIGHT, {"uid": row.id}).scalar_one())
+
+        return await self._db.read(read)
+
     async def grant(self, user_id: int, credits: int, now: float, *, day: str, daily: int, note: str = "") -> int:
         """Add (or with a negative amount, remove down to 0) credits; returns the new balance."""
         def work(session: Session) -> int:

@@ -222,3 +222,13 @@ def test_the_shipped_config_documents_the_built_in_routes_without_repeating_them
         price = "free" if route.price == 0 else f"{route.price} credits"
         assert line[1].startswith(price), (name, line[1])
         assert ("turned off" in line[1]) is (not route.enabled), (name, line[1])
+
+
+def test_secrets_with_surrounding_whitespace_are_refused():
+    for value in ("  ", " tok-12345", "tok-12345\n"):
+        with pytest.raises(SettingsError, match=r"\$REELBOT_AGENT_TOKEN") as info:
+            settings_from_mapping({}, {"REELBOT_AGENT_TOKEN": value})
+        assert "tok-12345" not in str(info.value)
+    with pytest.raises(SettingsError, match=r"\$HF_TOKEN"):
+        settings_from_mapping({}, {"HF_TOKEN": "hf_abc "})
+    assert settings_from_mapping({}, {"REELBOT_AGENT_TOKEN": ""}).agent.token == ""  # empty is unset

@@ -26,7 +26,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from telegram import Update
 
-from agent.app import RUNNER, create_app
+from agent.app import DATABASE, RUNNER, create_app
 from agent.backends import Backends
 from agent.protocol import parse_sse_block
 from agent.render.spec import RenderResult, RenderSpec
@@ -46,6 +46,7 @@ from bot.store import DeliveryStore
 from bot.telegram_bot import CLOUD_UPLOAD_BYTES, TelegramFrontEnd
 from providers.base import Stage, Tier
 from providers.errors import Unavailable
+from storage import QuotaLedger
 from tests.agent.service.conftest import GatedProvider, make_settings
 from tests.bot.conftest import fast_sleep, until
 from tests.bot.fake_agent import FakeAgent
@@ -329,6 +330,8 @@ async def test_out_of_credits_names_the_reset_time(tmp_path: Path, mp4s: dict[tu
 
 @pytest.mark.parametrize(("text", "reason"), [
     ("/video cats\x07in space", "the topic must not contain control characters"),
+    ("/video \u200b\u2060", "the topic has no visible characters"),
+    ("/video Cats \u202egnp.exe", "the topic must not contain text-direction controls (it has U+202E)"),
     ("/video cats in space --model sora", "model not available here 'sora'; available now: self-hosted"),
     ("/video cats in space --voice " + "v" * 65, "options.voice is longer than 64 characters"),
 ])
@@ -338,6 +341,14 @@ async def test_an_invalid_request_says_why(bot: Harness, text: str, reason: str)
     shown = bot.progress().text
     assert reason in shown and "Nothing was charged" in shown
     assert (await bot.agent.quota("telegram", ALICE))["balance"] == 100
+
+
+async def test_quota_of_a_new_user_from_the_real_agent_writes_nothing(bot: Harness) -> None:
+    await bot.send(command("/quota"))
+    await until(lambda: bool(bot.tg.in_chat(ALICE)))
+    assert "Credits left: 100 of 100 a day" in bot.tg.in_chat(ALICE)[0].text
+    totals = await QuotaLedger(bot.agent.app[DATABASE]).totals()
+    assert totals.allowance == 0 and totals.balances == 0  # a GET: no user row, no allowance entry
 
 
 async def test_an_over_long_topic_is_refused_with_the_agents_limit(bot: Harness) -> None:

@@ -15,6 +15,9 @@ from reelbot.cli import main
         (["make", "x" * 301], "301 characters"),
         (["make", "cats\nin space"], "control characters"),
         (["make", "cats\x07"], "control characters"),
+        (["make", "\u200b\u2060"], "no visible characters"),
+        (["make", "Cats \u202egnp.exe"], "U+202E"),
+        (["make", "cats \udcff"], "not valid text"),  # an undecodable byte in argv
         (["make", "cats", "--aspect", "4:3"], "--aspect must be one of 9:16, 16:9, 1:1 (got '4:3')"),
         (["make", "cats", "--length", "epic"], "--length must be one of short, medium, long (got 'epic')"),
         (["make", "cats", "--mode", "3d"], "--mode must be one of slideshow, video (got '3d')"),
