@@ -36,6 +36,7 @@ UNREACHABLE = (
 )
 _BACKENDS_DOWN = ("all_providers", "unavailable", "all_backends", "backends_down", "no_provider", "exhausted", "all_failed")
 _INVALID = ("invalid", "bad_request", "topic", "validation")
+_VOICE_FIELDS = ("voice", "options.voice")  # agent.api: an unknown voice, or a malformed one
 
 
 def _when(resets_at: str, retry_after_s: float | None, now: dt.datetime | None = None) -> str:
@@ -83,6 +84,8 @@ def submit_failed(exc: AgentError, topic: str, now: dt.datetime | None = None) -
         return f"🚦 The video service is busy right now (its queue is full). Nothing was charged; please try again{wait}."
     if isinstance(exc, InvalidRequest):
         why = str(exc) or "the agent refused it"
+        if exc.field in _VOICE_FIELDS:  # the agent's message names voices to pick instead
+            return f"🗣 I can't make that video with that voice: {why}. Nothing was charged."
         return f"✋ I can't make that video: {why}. Nothing was charged."
     if isinstance(exc, AgentUnreachable):
         return UNREACHABLE
