@@ -114,6 +114,9 @@ def job_failed(job: Job, refunded: bool | None = None) -> str:
         return f"✋ The video couldn't be made: {message or code}. {refund}"
     if code == ErrorCode.AGENT_RESTARTED.value:
         return f"🔁 The video service restarted and couldn't pick this video back up. {refund} Please ask again."
+    if code == ErrorCode.QUARANTINED.value:  # it was interrupted too often: it is never rerun
+        return (f"🧯 Making \"{job.topic or 'this video'}\" kept stopping the video service, so it was set aside "
+                f"and won't be tried again. {refund} Please try a different topic or voice. (job `{job.id}`)")
     if "timeout" in code:
         return f"⌛ The video took too long and was stopped. {refund} (job `{job.id}`)"
     detail = f": {message}" if message else ""
