@@ -33,7 +33,7 @@ from providers.offline import espeak
 from providers.offline.base import OfflineBase
 from providers.offline.config import OfflineConfig
 from providers.offline.espeak import SpeechParams, Synthesis, VoiceLists
-from providers.offline.worker import NativeWorker, WorkerClosed, WorkerCrashed, WorkerTimedOut
+from providers.offline.worker import NativeWorker, WorkerCrashed, WorkerError
 
 __all__ = ["OfflineVoice"]
 
@@ -62,7 +62,7 @@ class OfflineVoice(OfflineBase):
     async def probe(self) -> dict[str, Any]:
         try:
             version, rate = await self._in_child(espeak.engine_info_in_child)
-        except (WorkerCrashed, WorkerTimedOut, WorkerClosed) as exc:
+        except WorkerError as exc:
             raise Unavailable(f"eSpeak NG does not start: {exc}", provider=self.name) from None
         return {"version": version, "sample_rate": rate, "voice": self.config.voice}
 
@@ -71,7 +71,7 @@ class OfflineVoice(OfflineBase):
         if self._catalog is None:
             try:
                 lists: VoiceLists = await self._in_child(espeak.voice_lists_in_child)
-            except (WorkerCrashed, WorkerTimedOut, WorkerClosed) as exc:
+            except WorkerError as exc:
                 raise Unavailable(f"cannot list the eSpeak voices: {exc}", provider=self.name) from None
             preferred = (self.config.voice, *EXAMPLE_VOICES)
             catalog = VoiceCatalog(lists.voices, (), lists.variants)
@@ -96,9 +96,7 @@ class OfflineVoice(OfflineBase):
             log.error("job %s: the eSpeak child process crashed on scene %d (%s); the scene falls back",
                       ctx.job_id, request.scene_index + 1, exc)
             raise BadOutput(f"eSpeak crashed on this narration ({exc})", provider=self.name) from None
-        except WorkerTimedOut as exc:
-            raise Unavailable(str(exc), provider=self.name) from None
-        except WorkerClosed as exc:
+        except WorkerError as exc:  # it hung (and was killed), or the provider is closed
             raise Unavailable(str(exc), provider=self.name) from None
         await asyncio.to_thread(write_pcm16_wav, path, result.pcm, result.sample_rate)
         wanted = request.voice or c.voice
