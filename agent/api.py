@@ -31,9 +31,11 @@ from agent.routes import plan_route
 from agent.settings import Settings
 from agent.sse import open_stream, send_stream
 from agent.validation import InvalidInput, clean_topic
+from agent.voices import check_route_voice
 from storage import QuotaLedger
 
-__all__ = ["ApiError", "routes", "auth_middleware", "error_middleware", "parse_submission", "Services"]
+__all__ = ["ApiError", "routes", "auth_middleware", "error_middleware", "parse_submission", "check_submission_voice",
+           "Services"]
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +208,21 @@ def parse_submission(body: Any, settings: Settings, runtime_backends: Any) -> Su
                       topic=topic, options=resolved, route=plan.name, route_price=plan.price)
 
 
+async def check_submission_voice(data: SubmitData, settings: Settings, runtime_backends: Any) -> None:
+    """The voice must be one that a provider of the job's route offers (agent.voices): 400 if not.
+
+    Asynchronous, unlike `parse_submission`: the offline provider lists eSpeak's voices in its
+    child process."""
+    voice = str(data.options.get("voice") or "")
+    if not voice:
+        return
+    try:
+        plan = plan_route(settings, runtime_backends, data.route)
+        await check_route_voice(voice, plan, runtime_backends)
+    except InvalidInput as exc:
+        raise _invalid(exc.field, str(exc)) from None
+
+
 def _job_id(request: web.Request) -> str:
     job_id = request.match_info["job_id"]
     if not JOB_ID.fullmatch(job_id):  # fullmatch: `$` alone would let a trailing newline through
@@ -255,6 +272,7 @@ def routes(svc: Services) -> list[web.RouteDef]:
 
     async def submit(request: web.Request) -> web.Response:
         data = parse_submission(await _json_body(request), settings, svc.backends)
+        await check_submission_voice(data, settings, svc.backends)
         try:
             job, _created = await svc.runner.submit(data)
         except QuotaExceeded as exc:

@@ -9,6 +9,12 @@ GPU-heavy steps are already serialised by the pipeline's GPU lock; `agent.worker
 jobs run at once. On shutdown running jobs are interrupted but stay `running` in the store; at the
 next start `recover()` resumes each one whose work directory holds a manifest (Pipeline.run resumes
 from it) and fails the others with a refund. Queued jobs stay queued, in order.
+
+Quarantine: a job that crashes the agent would crash it again at every restart. So each resume is
+counted in the store (and committed) before the job runs again, and a job that would be resumed
+more than `agent.max_recoveries` times is failed instead, refunded, with the `quarantined` code and
+an operator log line: it never runs again. The store cannot tell a crash from a clean shutdown
+(both leave the job `running`), so every interruption counts.
 """
 
 from __future__ import annotations
@@ -455,10 +461,15 @@ class JobRunner:
     # ------------------------------------------------------------------ recovery and retention
 
     async def recover(self) -> None:
-        resumed = failed = queued = 0
+        resumed = failed = queued = quarantined = 0
+        limit = self.settings.agent.max_recoveries
         for row in await self.store.with_status(JobStatus.RUNNING.value):
             live = await self._live_from_row(row)
             if (self.workdir(row.id) / "manifest.json").is_file():
+                if await self.store.count_recovery(row.id, limit) is None:  # committed before it runs
+                    await self._quarantine(live, row.recoveries)
+                    quarantined += 1
+                    continue
                 live.resumed = True
                 self._live[live.id] = live
                 self._waiting[live.id] = None
@@ -474,9 +485,22 @@ class JobRunner:
             self._enqueue(live)
             queued += 1
         self._refresh_positions()
-        if resumed or failed or queued:
-            log.info("recovered jobs: %d resumed, %d failed (nothing saved), %d still queued",
-                     resumed, failed, queued)
+        if resumed or failed or queued or quarantined:
+            log.info("recovered jobs: %d resumed, %d failed (nothing saved), %d quarantined, %d still queued",
+                     resumed, failed, quarantined, queued)
+
+    async def _quarantine(self, live: LiveJob, recoveries: int) -> None:
+        """Fail, for good and with a refund, a job that was interrupted too often (agent.max_recoveries)."""
+        limit = self.settings.agent.max_recoveries
+        times = recoveries + 1
+        log.error("job %s: quarantined after %d interruptions (resumed %d times, agent.max_recoveries = %d): "
+                  "failed and refunded, it will never run again; its files are in %s",
+                  live.id, times, recoveries, limit, self.workdir(live.id))
+        await self._finish_shielded(live, self._failure(
+            JobStatus.FAILED, ErrorCode.QUARANTINED,
+            f"the video service stopped {times} time{'s' if times != 1 else ''} while making this video, so it "
+            "was set aside and will not be retried; your credits were refunded. Please try again, perhaps "
+            "with a different topic or voice"))
 
     async def _live_from_row(self, row: JobRow) -> LiveJob:
         user = await self.store.user_of(row.user_id)

@@ -84,6 +84,7 @@ class ErrorCode(str, enum.Enum):
     TIMEOUT = "timeout"  # the job ran past agent.job_timeout_s
     CANCELLED = "cancelled"  # cancelled by request
     AGENT_RESTARTED = "agent_restarted"  # interrupted by a restart with nothing on disk to resume
+    QUARANTINED = "quarantined"  # interrupted by crashes more than agent.max_recoveries times: never rerun
     INTERNAL = "internal"  # a bug on our side
 
 

@@ -182,6 +182,7 @@ class AgentSettings:
     event_flush_s: float = 0.2  # job events are stored in batches this often (streamed at once)
     busy_retry_after_s: int = 30  # retry_after_s on a full queue or the per-user in-flight limit
     sse_keepalive_s: float = 15.0  # comment line on an idle event stream, so proxies keep it open
+    max_recoveries: int = 2  # an interrupted job is resumed at most this often; then failed (quarantined)
 
 
 @dataclass(frozen=True)
@@ -429,5 +430,7 @@ def _check(s: Settings) -> None:
             for name in getattr(route, stage.value):
                 if name not in known:
                     raise SettingsError(f"routes.{rname}.{stage.value} names unknown provider {name!r}")
+    if s.agent.max_recoveries < 0:
+        raise SettingsError("agent.max_recoveries must be 0 or more")
     if not 0 <= s.quotas.reset_hour_utc <= 23:
         raise SettingsError("quotas.reset_hour_utc must be 0..23")

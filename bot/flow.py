@@ -124,7 +124,7 @@ def parse_video_text(text: str) -> VideoRequest:
 
 
 def _example(name: str) -> str:
-    return {"aspect": "16:9", "length": "long", "mode": "video", "model": "self-hosted", "voice": "alloy"}[name]
+    return {"aspect": "16:9", "length": "long", "mode": "video", "model": "self-hosted", "voice": "en-us"}[name]
 
 
 def agent_user_name(name: str) -> str:

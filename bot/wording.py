@@ -36,6 +36,7 @@ UNREACHABLE = (
 )
 _BACKENDS_DOWN = ("all_providers", "unavailable", "all_backends", "backends_down", "no_provider", "exhausted", "all_failed")
 _INVALID = ("invalid", "bad_request", "topic", "validation")
+_VOICE_FIELDS = ("voice", "options.voice")  # agent.api: an unknown voice, or a malformed one
 
 
 def _when(resets_at: str, retry_after_s: float | None, now: dt.datetime | None = None) -> str:
@@ -83,6 +84,8 @@ def submit_failed(exc: AgentError, topic: str, now: dt.datetime | None = None) -
         return f"🚦 The video service is busy right now (its queue is full). Nothing was charged; please try again{wait}."
     if isinstance(exc, InvalidRequest):
         why = str(exc) or "the agent refused it"
+        if exc.field in _VOICE_FIELDS:  # the agent's message names voices to pick instead
+            return f"🗣 I can't make that video with that voice: {why}. Nothing was charged."
         return f"✋ I can't make that video: {why}. Nothing was charged."
     if isinstance(exc, AgentUnreachable):
         return UNREACHABLE
@@ -111,6 +114,9 @@ def job_failed(job: Job, refunded: bool | None = None) -> str:
         return f"✋ The video couldn't be made: {message or code}. {refund}"
     if code == ErrorCode.AGENT_RESTARTED.value:
         return f"🔁 The video service restarted and couldn't pick this video back up. {refund} Please ask again."
+    if code == ErrorCode.QUARANTINED.value:  # it was interrupted too often: it is never rerun
+        return (f"🧯 Making \"{job.topic or 'this video'}\" kept stopping the video service, so it was set aside "
+                f"and won't be tried again. {refund} Please try a different topic or voice. (job `{job.id}`)")
     if "timeout" in code:
         return f"⌛ The video took too long and was stopped. {refund} (job `{job.id}`)"
     detail = f": {message}" if message else ""

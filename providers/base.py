@@ -8,6 +8,7 @@ shared dependencies (`ProviderDeps`), and implements one or more of:
     ImageMaker.make_image(ImageRequest, StageContext)      -> ImageResult   (one scene)
     ClipMaker.make_clip(ClipRequest, StageContext)         -> ClipResult    (one scene, video mode)
     VoiceMaker.speak(VoiceRequest, StageContext)           -> VoiceResult   (one scene)
+    VoiceMaker.voices()                                    -> VoiceCatalog  (names it accepts)
 
 Providers write their output files into `request.out_dir` and raise `providers.errors` types on
 failure. They never validate *our* acceptance rules (the cascade does), but they do turn the
@@ -17,7 +18,7 @@ backend's own failure shapes into the error tree.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
@@ -37,6 +38,7 @@ __all__ = [
     "ClipResult",
     "VoiceRequest",
     "VoiceResult",
+    "VoiceCatalog",
     "WordTiming",
     "StageContext",
     "ProviderDeps",
@@ -193,6 +195,39 @@ class VoiceRequest:
 
 
 @dataclass(frozen=True)
+class VoiceCatalog:
+    """The voice names a voice provider accepts in `VoiceRequest.voice`, compared case-insensitively.
+
+    `names` are whole names, lower-cased; `variants` (eSpeak's "+f3") may follow any name after a
+    "+". `examples` are a few names to show a person whose choice was refused. A job may pick a
+    voice only when a provider of its route's voice cascade offers it (agent.voices)."""
+
+    names: frozenset[str]
+    examples: tuple[str, ...] = ()
+    variants: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, names: Iterable[str], examples: Iterable[str] | None = None) -> VoiceCatalog:
+        """A fixed list: every name (blank ones dropped); the examples default to its first few."""
+        by_lower: dict[str, str] = {}
+        for name in names:
+            if name and name.strip():
+                by_lower.setdefault(name.strip().lower(), name.strip())
+        kept = tuple(by_lower.values())
+        shown = kept[:4] if examples is None else tuple(examples)
+        return cls(frozenset(n.lower() for n in kept), shown)
+
+    def offers(self, voice: str) -> bool:
+        key = voice.strip().lower()
+        if not key:
+            return False
+        if key in self.names:
+            return True
+        base, plus, variant = key.partition("+")
+        return bool(plus) and base in self.names and variant in self.variants
+
+
+@dataclass(frozen=True)
 class VoiceResult:
     path: Path  # a WAV file
     duration_s: float
@@ -260,3 +295,7 @@ class ClipMaker(Provider, Protocol):
 @runtime_checkable
 class VoiceMaker(Provider, Protocol):
     async def speak(self, request: VoiceRequest, ctx: StageContext) -> VoiceResult: ...
+
+    async def voices(self) -> VoiceCatalog:
+        """The names this provider accepts as `VoiceRequest.voice` (others get its default voice)."""
+        ...

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import aiohttp
 
 from providers.audio import to_pcm16_mono, write_pcm16_wav
-from providers.base import ProviderDeps, Stage, StageContext, Tier, VoiceRequest, VoiceResult
+from providers.base import ProviderDeps, Stage, StageContext, Tier, VoiceCatalog, VoiceRequest, VoiceResult
 from providers.config import ProviderConfig
 from providers.errors import BadOutput, Misconfigured, ProviderError, Unavailable
 from providers.http import SELF_HOSTED, base_url, classify_status, error_message, read_bounded, transport_errors
@@ -71,10 +71,16 @@ class CoquiVoice:
             raise Unavailable("no HTTP session", provider=self.name)
         return self.deps.session
 
+    async def voices(self) -> VoiceCatalog:
+        """The speaker ids listed in `voices` and the default `speaker`: the operator's list is what a
+        job may pick (the tts-server lists no speaker ids; its MaryTTS `/voices` names the model)."""
+        return VoiceCatalog.of((self.config.speaker, *self.config.voices))
+
     def _form(self, request: VoiceRequest) -> dict[str, str]:
         c = self.config
         form = {"text": request.text}
-        speaker = request.voice if request.voice and request.voice in c.voices else c.speaker
+        by_lower = {v.strip().lower(): v for v in c.voices if v.strip()}
+        speaker = by_lower.get(request.voice.strip().lower(), c.speaker) if request.voice else c.speaker
         if speaker:
             form["speaker_id"] = speaker
         language = request.language if c.language == "job" else c.language

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from providers.audio import save_as_pcm_wav
-from providers.base import ProviderDeps, Stage, StageContext, Tier, VoiceRequest, VoiceResult
+from providers.base import ProviderDeps, Stage, StageContext, Tier, VoiceCatalog, VoiceRequest, VoiceResult
 from providers.config import ProviderConfig
 from providers.errors import BadOutput
 from providers.http import CloudHTTP
@@ -57,6 +57,10 @@ class StreamElementsVoice:
     def _voice(self, wanted: str) -> str:
         by_lower = {v.lower(): v for v in self.config.voices}
         return by_lower.get(wanted.lower(), self.config.voice)
+
+    async def voices(self) -> VoiceCatalog:
+        """The configured `voices` (Polly names; the service has no list to ask) and the default."""
+        return VoiceCatalog.of((self.config.voice, *self.config.voices))
 
     async def _fetch(self, text: str, voice: str) -> bytes:
         headers = {"Authorization": f"Bearer {self.config.token}"} if self.config.token else {}

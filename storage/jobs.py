@@ -125,6 +125,10 @@ _MARK_RUNNING = update(_jobs).where(_jobs.c.id == bindparam("b_id"), _jobs.c.sta
     status="running", started_at=func.coalesce(_jobs.c.started_at, bindparam("b_now")))
 _MOVE = update(_jobs).where(_jobs.c.id == bindparam("b_id"), _jobs.c.status.in_(ACTIVE)).values(
     status=bindparam("b_status"))
+# restart recovery: one more resume of an interrupted job, unless it has had its share
+_COUNT_RECOVERY = update(_jobs).where(
+    _jobs.c.id == bindparam("b_id"), _jobs.c.status == "running", _jobs.c.recoveries < bindparam("b_limit"),
+).values(recoveries=_jobs.c.recoveries + 1)
 _EVENTS_AFTER = select(JobEventRow.data).where(JobEventRow.job_id == bindparam("jid"),
                                                JobEventRow.seq > bindparam("seq")).order_by(JobEventRow.seq)
 
@@ -199,6 +203,7 @@ class JobStore:
                 refunded=0, status="queued", stage="queued", progress=0.0, message=_fit(event.get("message", "")),
                 provider="", last_seq=int(event["seq"]), result=None, error_code=None, error_message=None,
                 created_at=job.created_at, started_at=None, finished_at=None, files_deleted_at=None,
+                recoveries=0,
             )
             session.execute(_INSERT_JOB, [values])
             session.execute(_INSERT_EVENTS, [{"job_id": job.id, "seq": int(event["seq"]), "data": data}])
@@ -283,6 +288,19 @@ class JobStore:
         batches = [b for b in batches if b.events or b.attempts]
         if batches:
             await self._db.write(lambda s: _store_batches(s, batches))
+
+    # ------------------------------------------------------------------ restart recovery
+
+    async def count_recovery(self, job_id: str, limit: int) -> int | None:
+        """Count one more resume of the interrupted (running) job `job_id`, committed before it runs
+        again, so a crash during that run still counts. Returns the new count, or None when the job
+        has been resumed `limit` times already (or is not running): it must not run again."""
+        def work(session: Session) -> int | None:
+            if session.execute(_COUNT_RECOVERY, {"b_id": job_id, "b_limit": limit}).rowcount != 1:
+                return None
+            return int(session.execute(select(JobRow.recoveries).where(JobRow.id == job_id)).scalar_one())
+
+        return await self._db.write(work)
 
     # ------------------------------------------------------------------ finish
 

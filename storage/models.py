@@ -74,6 +74,8 @@ class JobRow(Base):
     started_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     finished_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     files_deleted_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # times restart recovery resumed this job after a crash interrupted it (agent.max_recoveries)
+    recoveries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class JobEventRow(Base):

@@ -30,6 +30,7 @@ from providers.base import (
     Stage,
     StageContext,
     Tier,
+    VoiceCatalog,
     VoiceRequest,
     VoiceResult,
 )
@@ -77,6 +78,7 @@ class FakeProvider:
         self.queue: deque[Any] = deque()
         self.history: list[tuple[str, Any]] = []
         self.scene_count = 3
+        self.voice_names: tuple[str, ...] = ("fake-voice", "other-voice")  # what voices() offers
 
     def enqueue(self, *outcomes: Any) -> FakeProvider:
         self.queue.extend(outcomes)
@@ -125,6 +127,9 @@ class FakeProvider:
             return ClipResult(path, request.seconds, request.width, request.height)
 
         return await self._next(default)
+
+    async def voices(self) -> VoiceCatalog:
+        return VoiceCatalog.of(self.voice_names)
 
     async def speak(self, request: VoiceRequest, ctx: StageContext) -> VoiceResult:
         self.history.append(("voice", request))

@@ -21,3 +21,4 @@ class OfflineConfig(ProviderConfig):
     pitch_range: int = 60  # intonation range, 0..100 (0 is monotone)
     volume: int = 100  # 0..200; above 100 may clip
     grain: float = 0.035  # film grain strength on offline art, 0 disables it
+    synth_timeout_s: float = 30.0  # one scene's synthesis in the eSpeak child; it is killed after this

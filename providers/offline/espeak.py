@@ -7,6 +7,12 @@ torn down (the library is built to live as long as the process), and used by one
 a time. The ctypes callback object is kept on the instance so it is never garbage-collected while
 the library holds its address.
 
+Native code is not trusted with our input: `espeak_SetVoiceByName` crashes the process on some
+names ("!v/m1", 64 "+", "en+" and 37 more characters). So a requested name never reaches it: the
+`VoiceAllowList` (`voice_names`) maps it to an identifier the library listed itself, or refuses it.
+Even so, the whole module runs in a child process (`providers.offline.worker`): the `*_in_child`
+functions at the bottom are what the parent sends it, so a crash costs one call, not the agent.
+
 Structures follow espeak-ng's `speak_lib.h` (API revision 12).
 """
 
@@ -22,8 +28,12 @@ from dataclasses import dataclass
 import espeakng_loader
 
 from providers.errors import BadOutput, Misconfigured
+from providers.offline.voice_names import MAX_VOICE_CHARS, VoiceAllowList, VoiceInfo, VoiceLists
 
-__all__ = ["Espeak", "Synthesis", "VoiceInfo", "get_espeak", "list_voices"]
+__all__ = [
+    "Espeak", "Synthesis", "VoiceInfo", "VoiceLists", "SpeechParams", "get_espeak", "list_voices",
+    "synthesize_in_child", "voice_lists_in_child", "engine_info_in_child", "MAX_VOICE_CHARS",
+]
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +74,7 @@ class _Voice(ctypes.Structure):
 
     _fields_ = [
         ("name", ctypes.c_char_p),
-        ("languages", ctypes.c_char_p),  # (priority byte, language) pairs
+        ("languages", ctypes.c_void_p),  # (priority byte, language, NUL) entries, ending with a 0 byte
         ("identifier", ctypes.c_char_p),
         ("gender", ctypes.c_ubyte),
         ("age", ctypes.c_ubyte),
@@ -81,10 +91,11 @@ _SynthCallback = ctypes.CFUNCTYPE(
 
 
 @dataclass(frozen=True)
-class VoiceInfo:
-    name: str  # "English (America)"
-    language: str  # "en-us": what `speak` accepts as a voice
-    identifier: str  # "gmw/en-US"
+class SpeechParams:
+    rate_wpm: int
+    pitch: int
+    pitch_range: int
+    volume: int
 
 
 @dataclass(frozen=True)
@@ -145,6 +156,8 @@ class Espeak:
         self._callback = _SynthCallback(self._on_synth)  # held: the library keeps its address
         lib.espeak_SetSynthCallback(self._callback)
         self._voice_names: tuple[VoiceInfo, ...] | None = None
+        self._variant_names: tuple[VoiceInfo, ...] | None = None
+        self._allowed: VoiceAllowList | None = None
 
     def _on_synth(self, wav, count: int, events) -> int:  # type: ignore[no-untyped-def]
         capture = self._capture
@@ -163,20 +176,27 @@ class Espeak:
             return 1
         return 0
 
+    def allow_list(self) -> VoiceAllowList:
+        """The names this library lists, and the identifier to hand it for each."""
+        with self._lock:
+            if self._allowed is None:
+                self._allowed = VoiceAllowList(self.voices(), self.variants())
+            return self._allowed
+
+    def resolve(self, name: str) -> str | None:
+        """What to give `espeak_SetVoiceByName` for `name`; None when the library does not list it."""
+        return self.allow_list().resolve(name)
+
+    def voice_lists(self) -> VoiceLists:
+        return self.allow_list().lists()
+
     def _set_voice(self, name: str) -> bool:
-        """Select a voice by name, identifier or language ("en-gb"); False when none matches."""
-        if not name or "\0" in name:
+        """Select a voice by language ("en-gb"), identifier or name, optionally "+variant"; False
+        when the library does not list it. Only `resolve()`'s answer reaches native code."""
+        spec = self.resolve(name)
+        if spec is None:
             return False
-        if self._lib.espeak_SetVoiceByName(name.encode("utf-8")) == EE_OK:
-            return True
-        # A language tag that is not a file name ("en-gb" lives in "gmw/en"): look it up.
-        # (espeak_SetVoiceByProperties would "succeed" for any string, so it cannot tell us.)
-        base, plus, variant = name.partition("+")
-        for info in self.voices():
-            if info.language.lower() == base.lower():
-                return self._lib.espeak_SetVoiceByName(
-                    f"{info.identifier}{plus}{variant}".encode("utf-8")) == EE_OK
-        return False
+        return bool(self._lib.espeak_SetVoiceByName(spec.encode("utf-8")) == EE_OK)
 
     def synthesize(self, text: str, voices: tuple[str, ...], *, rate_wpm: int, pitch: int,
                    pitch_range: int, volume: int) -> Synthesis:
@@ -190,10 +210,11 @@ class Espeak:
                 if self._set_voice(candidate):
                     used = candidate
                     break
-                log.debug("espeak voice %r not found, trying the next fallback", candidate)
+                log.debug("espeak voice %r not listed, trying the next fallback", candidate[:MAX_VOICE_CHARS])
             if not used:
-                raise Misconfigured(f"no eSpeak voice among {voices!r}", provider="offline",
-                                    hint="set [providers.offline] voice to one of list_voices()")
+                tried = tuple(v[:MAX_VOICE_CHARS] for v in voices)
+                raise Misconfigured(f"no eSpeak voice among {tried!r}", provider="offline",
+                                    hint="set [providers.offline] voice to an eSpeak voice such as en-us")
             for param, value, lo, hi in ((RATE, rate_wpm, 80, 450), (PITCH, pitch, 0, 100),
                                          (RANGE, pitch_range, 0, 100), (VOLUME, volume, 0, 200)):
                 self._lib.espeak_SetParameter(param, max(lo, min(hi, int(value))), 0)
@@ -213,22 +234,50 @@ class Espeak:
         return Synthesis(pcm, self.sample_rate, _word_timings(clean, capture.events, duration_s), used)
 
     def voices(self) -> tuple[VoiceInfo, ...]:
+        """Every voice of the bundled data (variants excluded)."""
         with self._lock:
             if self._voice_names is None:
-                found = []
-                listing = self._lib.espeak_ListVoices(None)
-                i = 0
-                while listing and listing[i]:
-                    v = listing[i].contents
-                    langs = v.languages or b"\x05"
-                    found.append(VoiceInfo(
-                        name=(v.name or b"").decode("utf-8", "replace"),
-                        language=langs[1:].split(b"\0")[0].decode("utf-8", "replace"),
-                        identifier=(v.identifier or b"").decode("utf-8", "replace"),
-                    ))
-                    i += 1
-                self._voice_names = tuple(found)
+                self._voice_names = self._list(None)
             return self._voice_names
+
+    def variants(self) -> tuple[VoiceInfo, ...]:
+        """Every voice variant ("!v/f3"): pitch and timbre applied over a voice with "+f3"."""
+        with self._lock:
+            if self._variant_names is None:
+                language = ctypes.create_string_buffer(b"variant")  # alive for the whole call
+                spec = _Voice()
+                spec.languages = ctypes.addressof(language)
+                self._variant_names = self._list(spec)
+            return self._variant_names
+
+    def _list(self, spec: _Voice | None) -> tuple[VoiceInfo, ...]:
+        listing = self._lib.espeak_ListVoices(ctypes.byref(spec) if spec is not None else None)
+        found = []
+        i = 0
+        while listing and listing[i]:
+            v = listing[i].contents
+            languages = _languages(v.languages)
+            found.append(VoiceInfo(
+                name=(v.name or b"").decode("utf-8", "replace"),
+                language=languages[0][1] if languages else "",
+                identifier=(v.identifier or b"").decode("utf-8", "replace"),
+                languages=languages,
+            ))
+            i += 1
+        return tuple(found)
+
+
+def _languages(address: int | None) -> tuple[tuple[int, str], ...]:
+    """espeak_VOICE.languages: entries of (priority byte, language, NUL), ended by a 0 byte."""
+    out: list[tuple[int, str]] = []
+    while address and len(out) < 32:
+        priority = ctypes.string_at(address, 1)[0]
+        if priority == 0:
+            break
+        language = ctypes.string_at(address + 1)  # up to its NUL
+        out.append((priority, language.decode("utf-8", "replace")))
+        address += 2 + len(language)
+    return tuple(out)
 
 
 def _event_spans(events: list[tuple[int, int, int, int]],
@@ -306,5 +355,24 @@ def get_espeak() -> Espeak:
 
 
 def list_voices() -> tuple[VoiceInfo, ...]:
-    """Every voice the bundled eSpeak NG data provides. Blocking."""
+    """Every voice the bundled eSpeak NG data provides. Blocking, native: call it in the child."""
     return get_espeak().voices()
+
+
+# ---------------------------------------------------------------------------- run in the child
+# What the offline voice sends its child process (providers.offline.worker): module-level, so
+# they pickle by name.
+
+
+def synthesize_in_child(text: str, voices: tuple[str, ...], params: SpeechParams) -> Synthesis:
+    return get_espeak().synthesize(text, voices, rate_wpm=params.rate_wpm, pitch=params.pitch,
+                                   pitch_range=params.pitch_range, volume=params.volume)
+
+
+def voice_lists_in_child() -> VoiceLists:
+    return get_espeak().voice_lists()
+
+
+def engine_info_in_child() -> tuple[str, int]:
+    engine = get_espeak()
+    return engine.version, engine.sample_rate

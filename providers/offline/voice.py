@@ -1,71 +1,115 @@
 """The offline narrator: eSpeak NG (see `espeak`) to a 16-bit mono WAV with word timings.
 
-The voice is the request's, else the configured one; a name eSpeak does not know (a cloud
+The voice is the request's, else the configured one; a name eSpeak does not list (a cloud
 provider's voice, a typo) falls back to the configured voice and then to plain "en", with a
-warning, because the offline provider must always produce narration.
+warning, because the offline provider must always produce narration. The names it offers
+(`voices()`) are eSpeak's own: every language it lists ("en-us", "fr"), identifier ("gmw/en-US")
+or voice name, optionally with "+" and one of its variants ("en-us+f3").
+
+eSpeak runs in a child process (`worker.NativeWorker`) that this provider owns: started on first
+use, reused for every call, closed by `aclose()`. A crash in native code costs one scene (a
+`BadOutput` the cascade records before it moves on) and the next call starts a fresh child; a call
+that hangs is killed after `synth_timeout_s` (`Unavailable`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from pathlib import Path
 from typing import Any, ClassVar
 
 from providers.audio import write_pcm16_wav
 from providers.base import (
+    ProviderDeps,
     Stage,
     StageContext,
+    VoiceCatalog,
     VoiceRequest,
     VoiceResult,
     WordTiming,
 )
+from providers.errors import BadOutput, Unavailable
+from providers.offline import espeak
 from providers.offline.base import OfflineBase
-from providers.offline.espeak import Synthesis, get_espeak
+from providers.offline.config import OfflineConfig
+from providers.offline.espeak import SpeechParams, Synthesis, VoiceLists
+from providers.offline.worker import NativeWorker, WorkerCrashed, WorkerError
 
 __all__ = ["OfflineVoice"]
 
 log = logging.getLogger(__name__)
 
 LAST_RESORT_VOICE = "en"
+EXAMPLE_VOICES = ("en-us", "en-gb", "en-us+f3", "fr-fr", "de", "es")  # shown when a name is refused
 
 
 class OfflineVoice(OfflineBase):
-    """Narrates with the bundled eSpeak NG. Always available, never calls out."""
+    """Narrates with the bundled eSpeak NG, in a child process. Always available, never calls out."""
 
     stages: ClassVar[frozenset[Stage]] = frozenset({Stage.VOICE})
+    # what runs in the child for one scene; a module-level function (it is sent by name)
+    synthesize_in_child = staticmethod(espeak.synthesize_in_child)
+
+    def __init__(self, config: OfflineConfig, deps: ProviderDeps) -> None:
+        super().__init__(config, deps)
+        self._worker = NativeWorker("espeak")
+        self._catalog: VoiceCatalog | None = None
+
+    async def _in_child(self, fn: Any, *args: Any) -> Any:
+        """Run `fn(*args)` in the child, off the event loop. WorkerError subclasses pass through."""
+        return await asyncio.to_thread(self._worker.call, fn, *args, timeout_s=self.config.synth_timeout_s)
 
     async def probe(self) -> dict[str, Any]:
-        engine = await asyncio.to_thread(get_espeak)
-        return {"version": engine.version, "sample_rate": engine.sample_rate,
-                "voice": self.config.voice}
+        try:
+            version, rate = await self._in_child(espeak.engine_info_in_child)
+        except WorkerError as exc:
+            raise Unavailable(f"eSpeak NG does not start: {exc}", provider=self.name) from None
+        return {"version": version, "sample_rate": rate, "voice": self.config.voice}
+
+    async def voices(self) -> VoiceCatalog:
+        """eSpeak's own voices and variants, as the library lists them (asked once, in the child)."""
+        if self._catalog is None:
+            try:
+                lists: VoiceLists = await self._in_child(espeak.voice_lists_in_child)
+            except WorkerError as exc:
+                raise Unavailable(f"cannot list the eSpeak voices: {exc}", provider=self.name) from None
+            preferred = (self.config.voice, *EXAMPLE_VOICES)
+            catalog = VoiceCatalog(lists.voices, (), lists.variants)
+            examples = tuple(dict.fromkeys(v for v in preferred if v and catalog.offers(v)))
+            self._catalog = VoiceCatalog(lists.voices, examples, lists.variants)
+        return self._catalog
 
     def _voices(self, requested: str) -> tuple[str, ...]:
         chain = (requested.strip(), self.config.voice.strip(), LAST_RESORT_VOICE)
         return tuple(dict.fromkeys(v for v in chain if v))  # ordered, without repeats
 
-    def _synthesize(self, request: VoiceRequest, path: Path) -> Synthesis:
-        result = get_espeak().synthesize(
-            request.text,
-            self._voices(request.voice),
-            rate_wpm=self.config.words_per_minute,
-            pitch=self.config.pitch,
-            pitch_range=self.config.pitch_range,
-            volume=self.config.volume,
-        )
-        write_pcm16_wav(path, result.pcm, result.sample_rate)
-        return result
-
     async def speak(self, request: VoiceRequest, ctx: StageContext) -> VoiceResult:
         path = request.out_dir / f"voice_{request.scene_index:02d}.wav"
-        result = await asyncio.to_thread(self._synthesize, request, path)
-        wanted = request.voice or self.config.voice
+        c = self.config
+        params = SpeechParams(c.words_per_minute, c.pitch, c.pitch_range, c.volume)
+        try:
+            result: Synthesis = await self._in_child(
+                self.synthesize_in_child, request.text, self._voices(request.voice), params)
+        except WorkerCrashed as exc:
+            # one scene lost, not the agent: the cascade records it and moves on; a fresh child
+            # serves the next call
+            log.error("job %s: the eSpeak child process crashed on scene %d (%s); the scene falls back",
+                      ctx.job_id, request.scene_index + 1, exc)
+            raise BadOutput(f"eSpeak crashed on this narration ({exc})", provider=self.name) from None
+        except WorkerError as exc:  # it hung (and was killed), or the provider is closed
+            raise Unavailable(str(exc), provider=self.name) from None
+        await asyncio.to_thread(write_pcm16_wav, path, result.pcm, result.sample_rate)
+        wanted = request.voice or c.voice
         if result.voice != wanted:
             log.warning("job %s: offline voice %r unavailable, spoke with %r",
-                        ctx.job_id, wanted, result.voice)
+                        ctx.job_id, wanted[:64], result.voice)
         ctx.report(1.0, f"spoken offline ({result.voice})")
         return VoiceResult(
             path=path,
             duration_s=result.duration_s,
             words=tuple(WordTiming(w, start, end) for w, start, end in result.words),
         )
+
+    async def aclose(self) -> None:
+        """Stop the child process (the runtime calls this at shutdown)."""
+        await asyncio.to_thread(self._worker.close)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from providers.audio import save_as_pcm_wav
-from providers.base import Stage, StageContext, VoiceRequest, VoiceResult
+from providers.base import Stage, StageContext, VoiceCatalog, VoiceRequest, VoiceResult
 from providers.openai.client import OPENAI_VOICES, OpenAIProvider
 
 __all__ = ["OpenAIVoice"]
@@ -20,6 +20,11 @@ MAX_AUDIO_BYTES = 50 * 1024 * 1024
 
 class OpenAIVoice(OpenAIProvider):
     stages: ClassVar[frozenset[Stage]] = frozenset({Stage.VOICE})
+
+    async def voices(self) -> VoiceCatalog:
+        """OpenAI's documented fixed list (OPENAI_VOICES); the default first."""
+        shown = dict.fromkeys(v for v in (self.config.voice.lower(), "alloy", "nova") if v in OPENAI_VOICES)
+        return VoiceCatalog.of(OPENAI_VOICES, examples=tuple(shown))
 
     async def speak(self, request: VoiceRequest, ctx: StageContext) -> VoiceResult:
         c = self.config

@@ -122,9 +122,11 @@ def run(args: argparse.Namespace) -> int:
 async def _make(args: argparse.Namespace, settings: Settings, r: dict[str, object]) -> int:
     from agent.cascade import Outcome
     from agent.pipeline import JobSpec
-    from agent.routes import RouteUnavailable, plan_route
+    from agent.routes import plan_route
     from agent.runtime import open_runtime
     from agent.render.errors import RenderError
+    from agent.validation import InvalidInput
+    from agent.voices import check_route_voice
     from providers.errors import AllProvidersFailed, ProviderError
 
     job_id = secrets.token_hex(6)
@@ -138,16 +140,19 @@ async def _make(args: argparse.Namespace, settings: Settings, r: dict[str, objec
         size=r["size"],  # type: ignore[arg-type]
         out=out,
     )
-    printer = ProgressPrinter(sys.stderr, topic=job.topic)
+    printer = ProgressPrinter(sys.stderr)  # its header waits until the input is accepted
     started = time.monotonic()
     try:
         async with open_runtime(settings) as rt:
             try:
                 plan = plan_route(settings, rt.backends, getattr(args, "model", None))
-            except RouteUnavailable as exc:
-                printer.close()
-                print(f"reelbot: error: {exc}", file=sys.stderr)
+                # a voice no provider of the route offers never reaches a provider (nor eSpeak)
+                await check_route_voice(job.voice, plan, rt.backends)
+            except InvalidInput as exc:  # RouteUnavailable too
+                flag = "--voice: " if exc.field == "voice" else ""
+                print(f"reelbot: error: {flag}{exc}", file=sys.stderr)
                 return 2
+            printer = ProgressPrinter(sys.stderr, topic=job.topic)
             # the route's mode unless --mode says otherwise; its stage orders never climb a tier
             job = dataclasses.replace(job, route=plan.name, mode=job.mode if args.mode else plan.mode)
             result = await rt.pipeline.run(job, workdir, printer, orders=plan.orders)

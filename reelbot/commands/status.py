@@ -56,8 +56,14 @@ async def gather(settings: Settings):  # type: ignore[no-untyped-def]
         deps = ProviderDeps(session=session, clock=time.monotonic, data_dir=Path(settings.agent.data_dir))
         providers, errors = build_for_status(settings, deps)
         health = HealthBoard(settings.cascade, time.monotonic)
-        return await collect_status(settings, providers, health, construction_errors=errors,
-                                    gpu_shared=plan_gpu_sharing(providers))
+        try:
+            return await collect_status(settings, providers, health, construction_errors=errors,
+                                        gpu_shared=plan_gpu_sharing(providers))
+        finally:
+            for provider in providers:  # the offline voice's eSpeak child process, for one
+                close = getattr(provider, "aclose", None)
+                if close is not None:
+                    await close()
 
 
 def _fmt_bytes(n: Any) -> str:

@@ -35,6 +35,7 @@ def test_the_shipped_config_toml_loads():
     root = Path(__file__).resolve().parents[2]
     s = load_settings(root / "config.toml", env={})
     assert s.source.endswith("config.toml")
+    assert s.agent.max_recoveries == 2 and s.providers["offline"].synth_timeout_s == 30.0  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(
@@ -52,6 +53,8 @@ def test_the_shipped_config_toml_loads():
         ({"video": {"aspect": "4:3"}}, "video.aspect"),
         ({"video": {"preset": "ultrafast"}}, "ultrafast"),
         ({"quotas": {"reset_hour_utc": 24}}, "reset_hour_utc"),
+        ({"agent": {"max_recoveries": -1}}, "agent.max_recoveries"),
+        ({"agent": {"max_recoveries": 1.5}}, "agent.max_recoveries"),
         ({"routes": {"x": {"price": "free"}}}, "routes.x.price"),
     ],
 )

@@ -97,6 +97,28 @@ async def test_invalid_topic_says_why(flow: Flow) -> None:
     assert "content policy" in wording.submit_failed(info.value, "x")
 
 
+def test_a_refused_voice_is_worded_as_a_voice_problem() -> None:
+    unknown = InvalidRequest("there is no voice called 'x' here; voices you can pick include en-us, en-gb "
+                             "(or leave the voice out for the default one)", field="voice")
+    assert wording.submit_failed(unknown, "cats") == (
+        "🗣 I can't make that video with that voice: there is no voice called 'x' here; voices you can pick "
+        "include en-us, en-gb (or leave the voice out for the default one). Nothing was charged.")
+    malformed = InvalidRequest("options.voice is longer than 64 characters", "bad_request", field="options.voice")
+    assert wording.submit_failed(malformed, "cats").startswith("🗣 I can't make that video with that voice: ")
+    topic = InvalidRequest("the topic must not be empty", field="topic")
+    assert wording.submit_failed(topic, "").startswith("✋ I can't make that video: the topic")
+
+
+def test_a_quarantined_job_says_it_will_not_be_retried() -> None:
+    from bot.wire import ErrorInfo, Job
+
+    job = Job(id="j1", status="failed", topic="cats", reserved=5, cost=0, refunded=True,
+              error=ErrorInfo("quarantined", "the video service stopped 3 times while making this video"))
+    assert wording.job_failed(job) == (
+        "🧯 Making \"cats\" kept stopping the video service, so it was set aside and won't be tried again. "
+        "Your credits were refunded. Please try a different topic or voice. (job `j1`)")
+
+
 async def test_agent_unreachable_retries_then_says_so(session: aiohttp.ClientSession) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -351,6 +351,22 @@ async def test_quota_of_a_new_user_from_the_real_agent_writes_nothing(bot: Harne
     assert totals.allowance == 0 and totals.balances == 0  # a GET: no user row, no allowance entry
 
 
+@pytest.mark.parametrize("voice", ["!v/m1", "+" * 64, "en+" + "a" * 37, "alloy"])
+async def test_an_unknown_voice_says_which_voices_to_pick(bot: Harness, voice: str) -> None:
+    """Issue 9: a voice name that crashed eSpeak gets a chat message a user can act on, not a dead agent."""
+    await bot.send(command(f"/video cats in space --voice {voice}"))
+    await until(lambda: bool(bot.tg.in_chat(ALICE)) and "with that voice" in bot.progress().text)
+    assert bot.progress().text == (
+        f"🗣 I can't make that video with that voice: there is no voice called '{voice[:39] + '…' if len(voice) > 40 else voice}' "
+        "here; voices you can pick include fake-voice, other-voice (or leave the voice out for the default one). "
+        "Nothing was charged.")
+    assert bot.progress().reply_markup is None  # no job, nothing to cancel
+    assert (await bot.agent.quota("telegram", ALICE))["balance"] == 100
+    await bot.send(command("/video cats in space --voice Other-Voice"))  # a voice the route offers
+    job_id = await bot.wait_job_id(n=1)
+    assert (await bot.agent.job(job_id))["options"]["voice"] == "Other-Voice"
+
+
 async def test_an_over_long_topic_is_refused_with_the_agents_limit(bot: Harness) -> None:
     assert BOT_MAX_TOPIC_CHARS == AGENT_MAX_TOPIC_CHARS
     await bot.send(command("/video " + "x" * (AGENT_MAX_TOPIC_CHARS + 1)))

@@ -32,6 +32,16 @@ def test_bad_input_exits_2_with_one_line(argv, needle, capsys, tmp_path):
     assert err.count("\n") == 1 and needle in err, err
 
 
+@pytest.mark.parametrize("voice", ["!v/m1", "+" * 64, "en+" + "a" * 37, "no-such-voice"])
+def test_a_voice_no_provider_offers_exits_2_with_one_line(voice, capsys, tmp_path):
+    """Issue 9: these names crashed `reelbot make` with exit 139 inside eSpeak."""
+    code = main(["make", "cats", "--voice", voice, "--out", str(tmp_path / "v.mp4")])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.count("\n") == 1 and err.startswith("reelbot: error: --voice: there is no voice called"), err
+    assert "en-us" in err and not (tmp_path / "v.mp4").exists()
+
+
 def test_unwritable_out_exits_2(capsys, tmp_path):
     blocker = tmp_path / "file.txt"
     blocker.write_text("x")
@@ -58,7 +68,7 @@ def test_make_renders_offline_video_end_to_end(capsys, tmp_path, monkeypatch):
 
     monkeypatch.chdir(tmp_path)  # no config.toml here: the offline tier on a bare machine
     out = tmp_path / "star.mp4"
-    code = main(["make", "the life cycle of a star", "--size", "360x640", "--out", str(out)])
+    code = main(["make", "the life cycle of a star", "--size", "360x640", "--voice", "en-us+f3", "--out", str(out)])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert captured.out.strip().splitlines()[-1] == str(out)

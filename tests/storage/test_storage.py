@@ -28,7 +28,7 @@ from storage.engine import create_engine
 from storage.migrate import current_revision, upgrade
 
 DAY = "2025-03-01"
-HEAD = "0002"
+HEAD = "0003_recoveries"
 
 
 def _job(i: int | str, user_id: int = 0, price: int = 5, created_at: float = 1.0, request_id: str | None = None) -> NewJob:
@@ -355,6 +355,21 @@ async def test_restart_recovery_queries(db_url):
         await store.mark_files_deleted([], 201.0)
         assert await store.expired(finished_before=300.0) == []
         assert (await store.get("job2")).files_deleted_at == 201.0
+
+
+async def test_recoveries_are_counted_and_committed_up_to_the_limit(db_url):
+    async with open_database(db_url) as db:
+        store = JobStore(db)
+        key = UserKey("discord", "1")
+        for i in (0, 1):
+            assert (await _submit(store, _job(i), user=key, daily=100)).created
+        await store.mark_running("job0", 5.0, ProgressBatch("job0"))
+        assert (await store.get("job0")).recoveries == 0
+        assert [await store.count_recovery("job0", 2) for _ in range(3)] == [1, 2, None]
+        assert await store.count_recovery("job1", 2) is None  # queued, not interrupted
+    async with open_database(db_url) as db:  # committed: a crash right after cannot lose it
+        store = JobStore(db)
+        assert (await store.get("job0")).recoveries == 2 and (await store.get("job1")).recoveries == 0
 
 
 async def test_negative_grant_racing_submissions_never_goes_below_zero(db_url):

@@ -43,3 +43,61 @@ async def test_restart_resumes_fails_or_keeps_queued(tmp_path):
         assert (await b.quota())["balance"] == 90  # two done (5 each), one refunded
         totals = await QuotaLedger(b.app[__import__("agent.app", fromlist=["DATABASE"]).DATABASE]).totals()
         assert totals.balanced and totals.reserved == totals.settled + totals.refunded
+
+
+async def test_a_job_interrupted_too_often_is_quarantined_and_refunded(tmp_path, caplog):
+    """Issue 9: a job that crashes the agent was resumed at every restart, forever. Now each resume
+    is counted before it runs; past agent.max_recoveries the job fails, refunded, and never runs."""
+    settings = make_settings(tmp_path, agent={"max_recoveries": 2})
+    async with run_agent(tmp_path, settings) as a:
+        a.provider.hold("image")
+        job = await a.submit("the poison", request_id="p")
+        await asyncio.wait_for(a.provider.entered["image"].wait(), 5)  # scene 2 is being drawn: interrupted
+    job_id = job["id"]
+    for run in (1, 2):  # each start resumes it (counted first), and it is interrupted again
+        resumed = GatedProvider()
+        resumed.hold("image")
+        async with run_agent(tmp_path, settings, provider=resumed) as b:
+            await asyncio.wait_for(resumed.entered["image"].wait(), 5)
+            assert (await b.runner.store.get(job_id)).recoveries == run
+            assert (await b.job(job_id))["status"] == "running"
+    idle = GatedProvider()
+    with caplog.at_level("ERROR", logger="agent.jobs"):
+        async with run_agent(tmp_path, settings, provider=idle) as c:
+            failed = await c.wait_status(job_id, "failed")
+            assert failed["error"]["code"] == "quarantined" and failed["error"]["refunded"] is True
+            assert "set aside" in failed["error"]["message"] and "refunded" in failed["error"]["message"]
+            assert idle.history == [], "the quarantined job did not run again"
+            assert (await c.quota())["balance"] == 100  # the 5 reserved came back
+            other = await c.submit("another user's video", request_id="o", user="77")  # the agent works on
+            await c.wait_status(other["id"], "done")
+            assert (await c.quota("77"))["balance"] == 95
+            db = c.app[__import__("agent.app", fromlist=["DATABASE"]).DATABASE]
+            totals = await QuotaLedger(db).totals()
+            assert totals.balanced and totals.reserved == totals.settled + totals.refunded
+            from sqlalchemy import select
+
+            from storage.models import LedgerEntry
+
+            entries = await db.read(lambda s: [(e.kind, e.amount, e.credits) for e in s.execute(
+                select(LedgerEntry).where(LedgerEntry.job_id == job_id).order_by(LedgerEntry.id)).scalars()])
+            assert entries == [("reserve", -5, 5), ("refund", 5, 5)]
+            events = await read_sse(await c.client.get(f"/v1/jobs/{job_id}/events", headers=AUTH))
+            assert events[-1]["status"] == "failed" and events[-1]["error"]["code"] == "quarantined"
+    assert f"job {job_id}: quarantined after 3 interruptions" in caplog.text
+    async with run_agent(tmp_path, settings, provider=GatedProvider()) as d:  # and never again
+        await asyncio.sleep(0.2)
+        assert (await d.job(job_id))["status"] == "failed" and d.provider.history == []
+        assert (await d.runner.store.get(job_id)).recoveries == 2
+
+
+async def test_max_recoveries_0_never_resumes(tmp_path):
+    settings = make_settings(tmp_path, agent={"max_recoveries": 0})
+    async with run_agent(tmp_path, settings) as a:
+        a.provider.hold("image")
+        job = await a.submit("interrupted once", request_id="q")
+        await asyncio.wait_for(a.provider.entered["image"].wait(), 5)
+    async with run_agent(tmp_path, settings, provider=GatedProvider()) as b:
+        failed = await b.wait_status(job["id"], "failed")
+        assert failed["error"]["code"] == "quarantined" and "stopped 1 time " in failed["error"]["message"]
+        assert b.provider.history == [] and (await b.quota())["balance"] == 100

@@ -1,4 +1,4 @@
-"""The offline narrator: eSpeak NG through ctypes, to a WAV with word timings."""
+"""The offline narrator: eSpeak NG through ctypes (in its child process), to a WAV with word timings."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 import wave
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import numpy as np
@@ -13,13 +14,26 @@ import pytest
 
 from providers.base import ProviderDeps, StageContext, VoiceRequest
 from providers.errors import BadOutput
-from providers.offline import OfflineConfig, OfflineVoice, list_voices
+from providers.offline import OfflineConfig, OfflineVoice
 
 TEXT = "Picture this: the life cycle of a star, seen for the very first time."
 
+MakeVoice = Callable[..., OfflineVoice]
 
-def make_voice(**config: object) -> OfflineVoice:
-    return OfflineVoice(OfflineConfig(**config), ProviderDeps(None, time.monotonic, Path(".")))  # type: ignore[arg-type]
+
+@pytest.fixture
+async def make_voice() -> AsyncIterator[MakeVoice]:
+    """OfflineVoice(config): each owns an eSpeak child process, closed after the test."""
+    made: list[OfflineVoice] = []
+
+    def make(**config: object) -> OfflineVoice:
+        voice = OfflineVoice(OfflineConfig(**config), ProviderDeps(None, time.monotonic, Path(".")))  # type: ignore[arg-type]
+        made.append(voice)
+        return voice
+
+    yield make
+    for voice in made:
+        await voice.aclose()
 
 
 def read_wav(path: Path) -> tuple[np.ndarray, int]:
@@ -34,12 +48,12 @@ async def speak(voice: OfflineVoice, out: Path, text: str = TEXT, name: str = ""
                              StageContext("job-1"))
 
 
-async def test_probe_reports_the_version() -> None:
+async def test_probe_reports_the_version(make_voice: MakeVoice) -> None:
     info = await make_voice().probe()
     assert info["version"].count(".") >= 1 and info["sample_rate"] > 8000
 
 
-async def test_writes_an_audible_wav_of_plausible_length(tmp_path: Path) -> None:
+async def test_writes_an_audible_wav_of_plausible_length(make_voice: MakeVoice, tmp_path: Path) -> None:
     result = await speak(make_voice(), tmp_path, index=4)
     assert result.path == tmp_path / "voice_04.wav"
     samples, rate = read_wav(result.path)
@@ -52,7 +66,7 @@ async def test_writes_an_audible_wav_of_plausible_length(tmp_path: Path) -> None
     assert [p.name for p in tmp_path.iterdir()] == ["voice_04.wav"]
 
 
-async def test_word_timings_are_monotonic_and_cover_the_text(tmp_path: Path) -> None:
+async def test_word_timings_are_monotonic_and_cover_the_text(make_voice: MakeVoice, tmp_path: Path) -> None:
     result = await speak(make_voice(), tmp_path)
     assert result.words
     spoken = [w.word for w in result.words]
@@ -66,7 +80,7 @@ async def test_word_timings_are_monotonic_and_cover_the_text(tmp_path: Path) -> 
     assert result.words[-1].end_s > 0.7 * result.duration_s
 
 
-async def test_numbers_and_symbols_keep_one_timing_per_word(tmp_path: Path) -> None:
+async def test_numbers_and_symbols_keep_one_timing_per_word(make_voice: MakeVoice, tmp_path: Path) -> None:
     text = 'Give me 25 seconds: "black holes" 🚀 {braces} & more.'
     result = await speak(make_voice(), tmp_path, text=text)
     assert result.words is not None
@@ -76,13 +90,13 @@ async def test_numbers_and_symbols_keep_one_timing_per_word(tmp_path: Path) -> N
     assert starts == sorted(starts)
 
 
-async def test_rate_changes_duration(tmp_path: Path) -> None:
+async def test_rate_changes_duration(make_voice: MakeVoice, tmp_path: Path) -> None:
     slow = await speak(make_voice(words_per_minute=120), tmp_path / "slow")
     fast = await speak(make_voice(words_per_minute=260), tmp_path / "fast")
     assert fast.duration_s < 0.75 * slow.duration_s
 
 
-async def test_voice_selection_changes_output(tmp_path: Path) -> None:
+async def test_voice_selection_changes_output(make_voice: MakeVoice, tmp_path: Path) -> None:
     us = await speak(make_voice(), tmp_path / "us", name="en-us")
     female = await speak(make_voice(), tmp_path / "f", name="en-us+f3")
     gb = await speak(make_voice(), tmp_path / "gb", name="en-gb")  # a language tag, not a file name
@@ -92,7 +106,7 @@ async def test_voice_selection_changes_output(tmp_path: Path) -> None:
         assert len(a) != len(b) or not np.array_equal(a, b)
 
 
-async def test_unknown_voice_falls_back_with_a_warning(tmp_path: Path,
+async def test_unknown_voice_falls_back_with_a_warning(make_voice: MakeVoice, tmp_path: Path,
                                                        caplog: pytest.LogCaptureFixture) -> None:
     default = await speak(make_voice(), tmp_path / "a")
     with caplog.at_level(logging.WARNING, logger="providers.offline"):
@@ -105,7 +119,7 @@ async def test_unknown_voice_falls_back_with_a_warning(tmp_path: Path,
     assert read_wav(broken.path)[0].size > 0
 
 
-async def test_concurrent_calls_do_not_mix(tmp_path: Path) -> None:
+async def test_concurrent_calls_do_not_mix(make_voice: MakeVoice, tmp_path: Path) -> None:
     voice = make_voice()
     short_text, long_text = "Hello there.", TEXT + " " + TEXT
     alone_short = await speak(voice, tmp_path / "alone", text=short_text)
@@ -120,12 +134,17 @@ async def test_concurrent_calls_do_not_mix(tmp_path: Path) -> None:
     assert [w.word for w in results[2].words or ()] == ["Hello", "there"]
 
 
-async def test_empty_text_is_refused(tmp_path: Path) -> None:
+async def test_empty_text_is_refused(make_voice: MakeVoice, tmp_path: Path) -> None:
     with pytest.raises(BadOutput):
         await speak(make_voice(), tmp_path, text="   ")
 
 
-def test_list_voices() -> None:
-    voices = list_voices()
-    assert len(voices) > 50
-    assert any(v.language == "en-us" for v in voices)
+async def test_voice_catalog_is_espeaks_own_list(make_voice: MakeVoice) -> None:
+    catalog = await make_voice(voice="en-gb").voices()
+    assert len(catalog.names) > 100 and len(catalog.variants) > 50
+    for name in ("en-us", "EN-GB", "en", "fr", "gmw/en-US", "English (America)", "en-us+f3", "en+Annie",
+                 "en+mr serious"):
+        assert catalog.offers(name), name
+    for name in ("alloy", "!v/m1", "+" * 64, "en+" + "a" * 37, "en-us+", "+f3", "en+!v/m1", "../en", ""):
+        assert not catalog.offers(name), name
+    assert catalog.examples[:3] == ("en-gb", "en-us", "en-us+f3")  # the configured voice first
