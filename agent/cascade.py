@@ -20,7 +20,8 @@ from typing import Generic, TypeVar
 
 from agent.health import HealthBoard
 from providers.base import Clock, Stage, Tier
-from providers.errors import AllProvidersFailed, BadOutput, ProviderError, Unavailable, scrub
+from providers.errors import AllProvidersFailed, BadOutput, ProviderError, Unavailable
+from providers.scrub import scrub
 
 __all__ = ["Attempt", "Served", "Cascade"]
 

@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 
 from agent.render.spec import ASPECTS
 from providers.base import Stage
-from providers.config import ProviderConfig
+from providers.config import ProviderConfig, config_secrets
 from providers.registry import config_classes
 
 __all__ = [
@@ -227,11 +227,8 @@ class Settings:
         """Every secret value in force, for scrubbing logs and error text."""
         found: list[str] = []
         for section in (self.agent, self.bot, *self.providers.values()):
-            for name in getattr(section, "secret_env", {}):
-                value = getattr(section, name, "")
-                if value:
-                    found.append(str(value))
-        return tuple(found)
+            found.extend(config_secrets(section))  # secret fields, and passwords in URLs (database_url too)
+        return tuple(dict.fromkeys(found))
 
 
 # ---------------------------------------------------------------------------- loading

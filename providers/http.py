@@ -22,8 +22,9 @@ Classification of a non-2xx answer (`classify_status`), first match wins:
 Messages read "HTTP <status>: <message>". A self-hosted server's own words for 401/402/403/429 are
 kept bare (`Edge.quote_status`); a content-policy refusal reads "refused by the content policy: ...".
 The message comes from the body (`error_message`: `{"error": {...}}` envelopes, `{"error": "..."}`,
-`{"message"}`, `{"detail"}`, an HTML page's title, or the first characters of the text), with
-secrets scrubbed. `retry_after_s` comes from `retry-after-ms`, then `Retry-After` (seconds or an HTTP
+`{"message"}`, `{"detail"}`, an HTML page's title, or the first characters of the text), scrubbed
+(`providers.scrub`: known secrets, URL user-info, echoed credentials) before it is cut to length.
+`retry_after_s` comes from `retry-after-ms`, then `Retry-After` (seconds or an HTTP
 date), then, on CLOUD, the "try again in 5.289s" sentence OpenAI and Groq put in the message.
 
 Transport failures (`transport_errors`) are `Unavailable`: refused, reset, DNS, dropped mid-body,
@@ -54,8 +55,8 @@ from providers.errors import (
     ProviderError,
     RateLimited,
     Unavailable,
-    scrub,
 )
+from providers.scrub import clip, drop_partial_tail, scrub
 
 __all__ = [
     "Edge",
@@ -77,6 +78,7 @@ __all__ = [
 DEFAULT_MAX_JSON_BYTES = 8 * 1024 * 1024  # a chat completion or an image as base64
 DEFAULT_MAX_MEDIA_BYTES = 200 * 1024 * 1024  # a video clip
 _SNIPPET_CHARS = 300
+_MAX_ERROR_BODY = 65536  # an error body is read this far for its message
 _POLICY_MARKERS = ("content_policy_violation", "moderation_blocked", "safety system", "content_filter",
                    "content policy")
 _PAYMENT_MARKERS = ("insufficient_quota", "exceeded your monthly included credits", "credits exceeded",
@@ -210,11 +212,20 @@ async def read_bounded(resp: aiohttp.ClientResponse, max_bytes: int, provider: s
 # ---------------------------------------------------------------------------- error bodies
 
 
-def error_message(body: bytes, content_type: str = "") -> tuple[str, str]:
+def error_message(body: bytes, content_type: str = "", secrets: Iterable[str] = ()) -> tuple[str, str]:
     """(message, code) from an error body: OpenAI/Groq `{"error": {...}}`, Ollama/HF `{"error": "..."}`,
     StreamElements/Pollinations `{"error", "message"}`, FastAPI `{"detail"}`, an HTML page's title,
-    or the first characters of the text."""
-    text = body[:65536].decode("utf-8", "replace")
+    or the first characters of the text. The message is scrubbed of `secrets`, URL user-info and
+    credentials BEFORE it is cut to its length, so a secret across the cut leaves nothing behind."""
+    known = tuple(secrets)
+    text = body[:_MAX_ERROR_BODY].decode("utf-8", "replace")
+    if len(body) > _MAX_ERROR_BODY:  # cut before scrubbing: drop a secret's beginning at the end
+        text = drop_partial_tail(text, known)
+    message, code = _error_fields(text, content_type)
+    return clip(message, _SNIPPET_CHARS, known), code
+
+
+def _error_fields(text: str, content_type: str) -> tuple[str, str]:
     try:
         data = json.loads(text)
     except ValueError:
@@ -223,17 +234,17 @@ def error_message(body: bytes, content_type: str = "") -> tuple[str, str]:
         err = data.get("error")
         if isinstance(err, dict):
             message = err.get("message") or err.get("code") or err.get("type") or json.dumps(err)
-            return str(message)[:_SNIPPET_CHARS], str(err.get("code") or err.get("type") or "")
+            return str(message), str(err.get("code") or err.get("type") or "")
         message = data.get("message")
         if isinstance(err, str) and isinstance(message, str):
-            return f"{err}: {message}"[:_SNIPPET_CHARS], str(data.get("code", ""))
+            return f"{err}: {message}", str(data.get("code", ""))
         if isinstance(err, str):
-            return err[:_SNIPPET_CHARS], ""
+            return err, ""
         if isinstance(message, str):
-            return message[:_SNIPPET_CHARS], str(data.get("code", ""))
+            return message, str(data.get("code", ""))
         if isinstance(data.get("detail"), str):
-            return data["detail"][:_SNIPPET_CHARS], ""
-    return (_page_text(text)[:_SNIPPET_CHARS] or f"empty {content_type or 'body'}"), ""
+            return data["detail"], ""
+    return (_page_text(text) or f"empty {content_type or 'body'}"), ""
 
 
 def _page_text(text: str) -> str:
@@ -287,9 +298,10 @@ def classify_status(
     """The error for a non-2xx answer (the table in the module docstring). Never raises; the caller
     raises what it returns. `message` replaces the body's words when the caller knows better."""
     code = ""
+    known = tuple(secrets)
     if message is None:
-        message, code = error_message(body, headers.get("content-type", ""))
-    message = scrub(message, tuple(secrets))
+        message, code = error_message(body, headers.get("content-type", ""), known)
+    message = scrub(message, known)
     quoted = f"HTTP {status}: {message}"
     plain = quoted if edge.quote_status else message
     words = f"{code} {message}".lower() if edge.reads_envelope else ""

@@ -128,6 +128,10 @@ async def _make(args: argparse.Namespace, settings: Settings, r: dict[str, objec
     from agent.runtime import open_runtime
     from agent.render.errors import RenderError
     from providers.errors import AllProvidersFailed, ProviderError
+    from providers.scrub import scrub
+
+    def said(exc: BaseException) -> str:  # an error's words may quote a URL with its password
+        return scrub(str(exc), settings.secrets())
 
     job_id = secrets.token_hex(6)
     out = r["out"]
@@ -148,23 +152,24 @@ async def _make(args: argparse.Namespace, settings: Settings, r: dict[str, objec
                 plan = plan_route(settings, rt.backends, getattr(args, "model", None))
             except RouteUnavailable as exc:
                 printer.close()
-                print(f"reelbot: error: {exc}", file=sys.stderr)
+                print(f"reelbot: error: {said(exc)}", file=sys.stderr)
                 return 2
             # the route's mode unless --mode says otherwise; its stage orders never climb a tier
             job = dataclasses.replace(job, route=plan.name, mode=args.mode or plan.mode)
             result = await rt.pipeline.run(job, workdir, printer, orders=plan.orders)
     except AllProvidersFailed as exc:
         printer.close()
-        print(f"reelbot: failed: {exc} (work kept in {workdir})", file=sys.stderr)
+        print(f"reelbot: failed: {said(exc)} (work kept in {workdir})", file=sys.stderr)
         return 1
     except RenderError as exc:
         printer.close()
-        print(f"reelbot: render failed: {exc} (work kept in {workdir})", file=sys.stderr)
+        print(f"reelbot: render failed: {said(exc)} (work kept in {workdir})", file=sys.stderr)
         return 1
     except ProviderError as exc:  # a provider refused its configuration at start-up
         printer.close()
         hint = getattr(exc, "hint", "")
-        print(f"reelbot: error: {exc}" + (f" ({hint})" if hint else ""), file=sys.stderr)
+        print(f"reelbot: error: {said(exc)}" + (f" ({scrub(hint, settings.secrets())})" if hint else ""),
+              file=sys.stderr)
         return 2
     printer.close()
     shutil.rmtree(workdir, ignore_errors=True)
