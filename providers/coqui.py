@@ -22,11 +22,19 @@ from providers.audio import to_pcm16_mono, write_pcm16_wav
 from providers.base import ProviderDeps, Stage, StageContext, Tier, VoiceRequest, VoiceResult
 from providers.config import ProviderConfig
 from providers.errors import BadOutput, Misconfigured, ProviderError, Unavailable
-from providers.http import SELF_HOSTED, base_url, classify_status, error_message, read_bounded, transport_errors
+from providers.http import (
+    DEFAULT_MAX_AUDIO_BYTES,
+    SELF_HOSTED,
+    base_url,
+    classify_status,
+    error_message,
+    read_bounded,
+    transport_errors,
+)
 
 __all__ = ["CoquiConfig", "CoquiVoice"]
 
-MAX_AUDIO_BYTES = 100_000_000
+MAX_AUDIO_BYTES = DEFAULT_MAX_AUDIO_BYTES  # one scene of narration; checked while reading
 
 
 @dataclass(frozen=True)

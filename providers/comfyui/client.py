@@ -27,8 +27,14 @@ import aiohttp
 
 from providers.base import StageContext
 from providers.errors import BadOutput, Misconfigured, ProviderError, Unavailable
-from providers.http import SELF_HOSTED, classify_status, error_message, read_bounded, transport_errors
-from providers.media import write_atomic
+from providers.http import (
+    SELF_HOSTED,
+    classify_status,
+    error_message,
+    read_bounded,
+    read_bounded_to_file,
+    transport_errors,
+)
 
 __all__ = ["ComfyClient", "OutputFile", "describe_node_errors"]
 
@@ -50,13 +56,18 @@ class OutputFile:
     def suffix(self) -> str:
         return Path(self.filename).suffix.lower()
 
+    @property
+    def is_video(self) -> bool:
+        return self.animated or self.suffix in VIDEO_EXTS
+
 
 class ComfyClient:
     """One ComfyUI server. Holds no per-job state."""
 
     def __init__(self, name: str, url: str, session: Callable[[], aiohttp.ClientSession], *,
                  connect_timeout_s: float, request_timeout_s: float, poll_interval_s: float,
-                 max_output_bytes: int, secrets: Sequence[str] = ()) -> None:
+                 max_output_bytes: int, max_image_bytes: int | None = None,
+                 secrets: Sequence[str] = ()) -> None:
         self.name = name
         self.url = url
         self._secrets = tuple(secrets)  # scrubbed from error text (a password in the url, say)
@@ -65,6 +76,7 @@ class ComfyClient:
         self._connect_timeout_s = connect_timeout_s
         self._poll_s = poll_interval_s
         self._max_output_bytes = max_output_bytes
+        self._max_image_bytes = min(max_output_bytes, max_image_bytes or max_output_bytes)
 
     # ------------------------------------------------------------------ a job
 
@@ -198,8 +210,9 @@ class ComfyClient:
                         raise BadOutput(f"ComfyUI has no output file {output.filename!r}", provider=self.name)
                     raise classify_status(self.name, resp.status, resp.headers, raw, edge=SELF_HOSTED,
                                           secrets=self._secrets)
-                data = await read_bounded(resp, self._max_output_bytes, self.name, f"output {output.filename}")
-        await asyncio.to_thread(write_atomic, dest, data)
+                # streamed to disk under a limit per kind: a still is far smaller than a clip
+                limit = self._max_output_bytes if output.is_video else self._max_image_bytes
+                await read_bounded_to_file(resp, dest, limit, self.name, f"output {output.filename}")
         return dest
 
     async def get_json(self, path: str, *, timeout_s: float | None = None) -> dict[str, Any]:
