@@ -28,7 +28,7 @@ from typing import Any
 from agent.backends import Backends
 from agent.cascade import Attempt
 from agent.events import ProgressEvent
-from agent.live import LiveJob
+from agent.live import SEQ_RESERVE_BLOCK, LiveJob
 from agent.pipeline import JobResult, JobSpec, Pipeline
 from agent.protocol import ErrorCode, JobStatus
 from agent.quota import QuotaPolicy, WallClock
@@ -109,6 +109,8 @@ class JobRunner:
     async def start(self) -> None:
         (self.data_dir / "jobs").mkdir(parents=True, exist_ok=True)
         await self.recover()
+        with contextlib.suppress(Exception):  # reserve seq numbers for the recovered jobs now
+            await self.flush(every_job=True)
         a = self.settings.agent
         self._workers = [asyncio.create_task(self._worker(), name=f"job-worker-{i}") for i in range(a.workers)]
         self._background = [
@@ -125,7 +127,7 @@ class JobRunner:
         if self._admitting or self._finishing:
             await asyncio.gather(*self._admitting, *self._finishing, return_exceptions=True)
         with contextlib.suppress(Exception):
-            await self.flush()
+            await self.flush(every_job=True, release=True)  # all streamed events are stored now
         log.info("job runner stopped: %d job(s) left queued or running for the next start", len(self._live))
 
     def workdir(self, job_id: str) -> Path:
@@ -194,7 +196,7 @@ class JobRunner:
                 first_event=lambda: first,
                 max_in_flight=self.policy.max_in_flight(data.platform, data.user_id),
                 day=self.policy.day(now), daily=self.policy.daily,
-                user=UserKey(data.platform, data.user_id, data.user_name),
+                user=UserKey(data.platform, data.user_id, data.user_name), seq_reserved=1 + SEQ_RESERVE_BLOCK,
             )
         finally:
             self._claims -= 1
@@ -202,6 +204,7 @@ class JobRunner:
             assert outcome.job is not None
             live.user_id = outcome.job.user_id
             live.publish_stored(first)
+            live.reserved(outcome.job.seq_reserved)
             self._enqueue(live)
             log.info("job %s: queued for %s:%s (%s, %d credits) at #%s", live.id, data.platform,
                      data.user_id, data.route, price, live.position)
@@ -267,11 +270,13 @@ class JobRunner:
                 live.position = position
                 self.emit(live, stage="queued", message=f"queued: #{position} in line")
 
-    async def flush(self) -> None:
-        """Store every pending event and attempt (one transaction for all jobs)."""
+    async def flush(self, *, every_job: bool = False, release: bool = False) -> None:
+        """Store every pending event and attempt (one transaction for all jobs), reserving the next
+        block of seq numbers of each job written (`every_job`: of all jobs; `release`: shutting down,
+        reserve nothing beyond the last event)."""
         async with self._write_lock:
-            batches = [live.take_pending() for live in self._live.values()
-                       if live.pending_events or live.pending_attempts]
+            batches = [live.take_pending(release=release) for live in self._live.values()
+                       if every_job or live.pending_events or live.pending_attempts]
             if not batches:
                 return
             try:
@@ -284,6 +289,10 @@ class JobRunner:
                         live.pending_events[:0] = batch.events
                         live.pending_attempts[:0] = batch.attempts
                 raise
+            for batch in batches:
+                live = self._live.get(batch.job_id)
+                if live is not None:
+                    live.reserved(batch.reserve_seq)
 
     async def _flusher(self) -> None:
         interval = self.settings.agent.event_flush_s
@@ -328,7 +337,9 @@ class JobRunner:
         timeout = asyncio.timeout(self.settings.agent.job_timeout_s)
         try:
             async with self._write_lock:
-                await self.store.mark_running(live.id, now, live.take_pending())
+                batch = live.take_pending()
+                await self.store.mark_running(live.id, now, batch)
+                live.reserved(batch.reserve_seq)
             plan = plan_route(self.settings, self.backends, live.route)
             spec = self._spec(live, plan.mode)
             async with timeout:

@@ -133,3 +133,17 @@ async def test_admins_are_exempt(tmp_path):
         a.provider.release("script")
         done = await a.wait_status(jobs[0]["id"], "done")
         assert done["credits_left"] is None
+
+
+async def test_events_beyond_the_reserved_seqs_wait_for_the_next_flush_and_all_arrive(agent_factory, monkeypatch):
+    import agent.live
+
+    monkeypatch.setattr(agent.live, "SEQ_RESERVE_BLOCK", 1)  # a block that runs out at every event
+    async with agent_factory() as a:
+        job = await a.submit()
+        events = await asyncio.wait_for(read_sse(await a.client.get(f"/v1/jobs/{job['id']}/events",
+                                                                    headers=AUTH)), 20)
+        seqs = [e["seq"] for e in events]
+        assert seqs == list(range(1, len(seqs) + 1)) and events[-1]["status"] == "done", seqs
+        stored = await a.runner.store.get(job["id"])
+        assert stored.last_seq == seqs[-1]

@@ -43,3 +43,42 @@ async def test_restart_resumes_fails_or_keeps_queued(tmp_path):
         assert (await b.quota())["balance"] == 90  # two done (5 each), one refunded
         totals = await QuotaLedger(b.app[__import__("agent.app", fromlist=["DATABASE"]).DATABASE]).totals()
         assert totals.balanced and totals.reserved == totals.settled + totals.refunded
+
+
+async def test_after_a_crash_no_streamed_seq_is_reused_and_a_resuming_client_misses_nothing(tmp_path):
+    """kill -9 in miniature: the database is copied as it is on disk while events stream faster than
+    they are stored (event_flush_s is long), and a new agent starts on the copy."""
+    import shutil
+
+    settings = make_settings(tmp_path, agent={"event_flush_s": 60.0})
+    crash_dir = tmp_path / "after-crash"
+    async with run_agent(tmp_path, settings) as a:
+        a.provider.hold("image")
+        job = await a.submit()
+        await asyncio.wait_for(a.provider.entered["image"].wait(), 5)
+        seen = await read_sse(await a.client.get(f"/v1/jobs/{job['id']}/events", headers=AUTH), stop_after=6)
+        stored = (await a.runner.store.get(job["id"])).last_seq
+        assert seen[-1]["seq"] > stored, "the test needs events that were streamed but not stored"
+        crash_dir.mkdir()
+        for suffix in ("", "-wal"):  # the file as a crash leaves it (WAL mode: the log holds the commits)
+            source = tmp_path / f"agent.db{suffix}"
+            if source.exists():
+                shutil.copy(source, crash_dir / f"agent.db{suffix}")
+        a.provider.release("image")
+
+    async with run_agent(crash_dir, make_settings(crash_dir)) as b:
+        last = seen[-1]["seq"]
+        rest = await read_sse(await b.client.get(f"/v1/jobs/{job['id']}/events",
+                                                 headers={**AUTH, "Last-Event-ID": str(last)}))
+        assert rest and rest[-1]["status"] in ("done", "failed"), rest
+        seqs = [e["seq"] for e in rest]
+        assert seqs == sorted(set(seqs)) and seqs[0] > last, seqs
+        # every stored event: a seq the client saw before the crash still means the same event
+        replay = await read_sse(await b.client.get(f"/v1/jobs/{job['id']}/events", headers=AUTH))
+        by_seq = {e["seq"]: e for e in seen}
+        for event in replay:
+            if event["seq"] in by_seq:
+                assert event == by_seq[event["seq"]], f"seq {event['seq']} was reused for a different event"
+        assert [e for e in replay if e["seq"] > last] == rest  # the resuming client missed nothing
+        totals = await QuotaLedger(b.app[__import__("agent.app", fromlist=["DATABASE"]).DATABASE]).totals()
+        assert totals.balanced and totals.reserved == totals.settled + totals.refunded
