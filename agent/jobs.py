@@ -8,7 +8,9 @@
 GPU-heavy steps are already serialised by the pipeline's GPU lock; `agent.workers` bounds how many
 jobs run at once. On shutdown running jobs are interrupted but stay `running` in the store; at the
 next start `recover()` resumes each one whose work directory holds a manifest (Pipeline.run resumes
-from it) and fails the others with a refund. Queued jobs stay queued, in order.
+from it) and fails the others with a refund. Queued jobs stay queued, in order. Before that, the
+start sweeps what a killed agent leaves in the job folders: render temp folders with partial MP4s,
+and the hidden temp files of writes that never finished.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from agent.live import SEQ_RESERVE_BLOCK, LiveJob
 from agent.pipeline import JobResult, JobSpec, Pipeline
 from agent.protocol import ErrorCode, JobStatus
 from agent.quota import QuotaPolicy, WallClock
+from agent.render import remove_stale_temp_dirs
 from agent.render.errors import BudgetTooSmall, RenderError
 from agent.routes import RouteUnavailable, charged_price, plan_route
 from agent.settings import Settings
@@ -45,6 +48,9 @@ __all__ = ["JobRunner", "SubmitData", "QuotaExceeded", "TooManyJobs", "QueueFull
 log = logging.getLogger(__name__)
 
 SSE_FLUSH_RETRIES = 3
+# hidden temp files of atomic writes (providers.media, providers.http, providers.audio): renamed into
+# place when complete, so one found at start-up is a partial write of a killed process
+PARTIAL_FILE_GLOBS = (".*.tmp", ".*.part", ".*.src", ".*.tmp.wav")
 
 
 class QuotaExceeded(Exception):
@@ -108,6 +114,9 @@ class JobRunner:
 
     async def start(self) -> None:
         (self.data_dir / "jobs").mkdir(parents=True, exist_ok=True)
+        removed = await asyncio.to_thread(remove_leftovers, self.data_dir / "jobs")
+        if removed:
+            log.info("removed %d temp file(s) and folder(s) left by an earlier run", removed)
         await self.recover()
         with contextlib.suppress(Exception):  # reserve seq numbers for the recovered jobs now
             await self.flush(every_job=True)
@@ -511,6 +520,18 @@ class JobRunner:
             except Exception:
                 log.exception("retention cleanup failed")
             await asyncio.sleep(self.settings.agent.retention_check_s)
+
+
+def remove_leftovers(jobs_dir: Path) -> int:
+    """Remove render temp folders and partial temp files under `jobs_dir` (blocking; at start-up,
+    before any job runs); returns how many."""
+    removed = remove_stale_temp_dirs(jobs_dir)
+    for pattern in PARTIAL_FILE_GLOBS:
+        for path in jobs_dir.rglob(pattern):
+            if path.is_file():
+                path.unlink(missing_ok=True)
+                removed += 1
+    return removed
 
 
 def _human_duration(seconds: int) -> str:

@@ -82,3 +82,17 @@ async def test_after_a_crash_no_streamed_seq_is_reused_and_a_resuming_client_mis
         assert [e for e in replay if e["seq"] > last] == rest  # the resuming client missed nothing
         totals = await QuotaLedger(b.app[__import__("agent.app", fromlist=["DATABASE"]).DATABASE]).totals()
         assert totals.balanced and totals.reserved == totals.settled + totals.refunded
+
+
+async def test_start_sweeps_render_temp_folders_and_partial_files_a_crash_left(tmp_path):
+    job_dir = tmp_path / "data" / "jobs" / "crashed-job-1"
+    render_dir = job_dir / ".video-render-k2j4x9"
+    render_dir.mkdir(parents=True)
+    (render_dir / "out.mp4").write_bytes(b"\x00" * 1000)  # a partial MP4
+    (job_dir / ".image_00.0123456789ab.tmp").write_bytes(b"half")
+    (job_dir / ".voice_00.0123456789ab.part").write_bytes(b"half")
+    kept = job_dir / "image_00.png"
+    kept.write_bytes(b"finished work stays")
+    async with run_agent(tmp_path):
+        assert not render_dir.exists()
+        assert sorted(p.name for p in job_dir.iterdir()) == ["image_00.png"]
