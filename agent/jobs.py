@@ -36,6 +36,7 @@ from agent.protocol import ErrorCode, JobStatus
 from agent.quota import QuotaPolicy, WallClock
 from agent.render import remove_stale_temp_dirs
 from agent.render.errors import BudgetTooSmall, RenderError
+from agent.render.spec import size_for_aspect
 from agent.routes import RouteUnavailable, charged_price, plan_route
 from agent.settings import Settings
 from agent.views import live_job_json, make_event, row_job_json, video_path
@@ -391,10 +392,14 @@ class JobRunner:
     def _spec(self, live: LiveJob, route_mode: str) -> JobSpec:
         o = live.options
         seed = int.from_bytes(hashlib.sha256(live.topic.encode()).digest()[:4], "big")
+        scale = self.settings.video.size_scale
+        size = None
+        if scale < 1.0:  # previews and tests: the aspect kept, even sides, at least 64 px
+            size = tuple(max(64, int(side * scale) // 2 * 2) for side in size_for_aspect(o["aspect"]))
         return JobSpec(
             job_id=live.id, topic=live.topic, aspect=o["aspect"], length=o["length"],
             mode=o.get("mode") or route_mode, voice=o.get("voice", ""), max_bytes=o.get("max_bytes"),
-            seed=seed, route=live.route,
+            seed=seed, route=live.route, size=size,  # type: ignore[arg-type]
         )
 
     def _failure(self, status: JobStatus, code: ErrorCode, message: str) -> Finish:

@@ -124,6 +124,7 @@ class VideoSettings:
     voice_concurrency: int = 2
     render_timeout_s: float = 1800.0
     output_dir: str = "out"
+    size_scale: float = 1.0  # the agent renders at this fraction of the aspect's size (previews, tests)
 
 
 @dataclass(frozen=True)
@@ -378,6 +379,8 @@ def _check(s: Settings) -> None:
     for name in ("image_concurrency", "voice_concurrency", "fps"):
         if getattr(s.video, name) < 1:
             raise SettingsError(f"video.{name} must be at least 1")
+    if not 0.05 <= s.video.size_scale <= 1.0:
+        raise SettingsError(f"video.size_scale must be between 0.05 and 1, got {s.video.size_scale}")
     known = set(s.providers)
     for stage in Stage:
         if stage is Stage.RENDER:
