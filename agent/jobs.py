@@ -22,10 +22,10 @@ import logging
 import secrets
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from agent.backends import Backends
 from agent.cascade import Attempt
@@ -41,12 +41,13 @@ from agent.routes import RouteUnavailable, charged_price, plan_route
 from agent.settings import Settings
 from agent.views import live_job_json, make_event, row_job_json, video_path
 from providers.errors import AllProvidersFailed
-from storage import AttemptRecord, Finish, JobStore, NewJob, QuotaLedger, UserKey
+from storage import AttemptRecord, Finish, JobStore, NewJob, ProgressBatch, QuotaLedger, UserKey
 from storage.models import JobRow, User
 
 __all__ = ["JobRunner", "SubmitData", "QuotaExceeded", "TooManyJobs", "QueueFull"]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SSE_FLUSH_RETRIES = 3
 # hidden temp files of atomic writes (providers.media, providers.http, providers.audio): renamed into
@@ -289,20 +290,37 @@ class JobRunner:
                        if every_job or live.pending_events or live.pending_attempts]
             if not batches:
                 return
-            try:
-                await self.store.save_progress(batches)
-            except Exception:
-                log.exception("storing job events failed; will retry")
-                for batch in batches:  # put them back, in front of anything newer
-                    live = self._live.get(batch.job_id)
-                    if live is not None:
-                        live.pending_events[:0] = batch.events
-                        live.pending_attempts[:0] = batch.attempts
-                raise
-            for batch in batches:
-                live = self._live.get(batch.job_id)
-                if live is not None:
-                    live.reserved(batch.reserve_seq)
+            await self._store_taken(self.store.save_progress(batches), batches)
+
+    async def _store_taken(self, write: Awaitable[T], batches: list[ProgressBatch]) -> T:
+        """Run a store write of `batches` (taken from their jobs) to its end, even when the caller is
+        cancelled meanwhile (shutdown): cancelling a write still queued for the database would drop
+        events that may have been streamed. Stored: their seq reservations apply; failed: they go
+        back to their jobs, in front of anything newer, for the next flush."""
+        save = asyncio.ensure_future(write)
+        try:
+            return await asyncio.shield(save)
+        except asyncio.CancelledError:
+            await asyncio.wait({save})
+            raise
+        finally:
+            self._settle_taken(batches, save)
+
+    def _settle_taken(self, batches: list[ProgressBatch], save: asyncio.Future[Any]) -> None:
+        if not save.done():  # cancelled twice: the write goes on alone and decides (never both ways)
+            return
+        failed = save.cancelled() or save.exception() is not None
+        if failed and not save.cancelled():
+            log.error("storing job events failed; will retry", exc_info=save.exception())
+        for batch in batches:
+            live = self._live.get(batch.job_id)
+            if live is None:
+                continue
+            if failed:
+                live.pending_events[:0] = batch.events
+                live.pending_attempts[:0] = batch.attempts
+            else:
+                live.reserved(batch.reserve_seq)
 
     async def _flusher(self) -> None:
         interval = self.settings.agent.event_flush_s
@@ -348,8 +366,7 @@ class JobRunner:
         try:
             async with self._write_lock:
                 batch = live.take_pending()
-                await self.store.mark_running(live.id, now, batch)
-                live.reserved(batch.reserve_seq)
+                await self._store_taken(self.store.mark_running(live.id, now, batch), [batch])
             plan = plan_route(self.settings, self.backends, live.route)
             spec = self._spec(live, plan.mode)
             async with timeout:
