@@ -33,7 +33,7 @@ MIN_SECRET_CHARS = 4
 
 # scheme://<user-info>@ : user-info is everything up to the LAST "@" before the host, which may
 # itself contain "@" (an unencoded password); it never contains a path, query, fragment or space
-_USERINFO = re.compile(r"""(?i)\b([a-z][a-z0-9+.\-]*://)[^\s/?#"'<>\\]*@""")
+_USERINFO = re.compile(r"""(?i)\b([a-z][a-z0-9+.\-]{0,31}://)[^\s/?#"'<>\\]*@""")
 # an Authorization header as text, JSON or a Python dict repr; the value up to the line's end or
 # a closing quote, keeping its scheme word for the reader
 _AUTH_HEADER = re.compile(

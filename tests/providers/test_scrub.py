@@ -69,3 +69,12 @@ def test_display_url_and_json() -> None:
     data = {"problem": f"401 from {URL}", "list": [f"Basic {BASIC}"], "n": 3}
     assert scrub_json(data, [PASSWORD]) == {"problem": "401 from http://***@gpu-box:11434", "list": ["Basic ***"],
                                             "n": 3}
+
+
+def test_scrubbing_a_hostile_64k_body_takes_linear_time() -> None:
+    import time
+
+    body = "see http://x " + "a." * 16000 + " " + "A" * 16000 + " Basic " + "Q" * 16000 + "@"
+    started = time.perf_counter()
+    scrub(body, [PASSWORD])
+    assert time.perf_counter() - started < 1.0
