@@ -31,7 +31,7 @@ async def test_status_shows_the_url_without_user_info_and_no_echoed_secret(tmp_p
     row = next(b for b in json.loads(as_json)["backends"] if b["name"] == "ollama")
     assert row["url"] == base and "refused for user admin with password ***" in row["problem"]
     _assert_clean(as_json)
-    assert "problem: Authorization: Basic *** refused" in as_text
+    assert f"at {base}\n" in as_text and "problem: Authorization: Basic *** refused" in as_text
     _assert_clean(as_text)
 
 
