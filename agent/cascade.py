@@ -30,8 +30,8 @@ from providers.errors import (
     ProviderError,
     RateLimited,
     Unavailable,
-    scrub,
 )
+from providers.scrub import scrub
 
 __all__ = ["Attempt", "Outcome", "Served", "Cascade"]
 

@@ -8,7 +8,10 @@
 GPU-heavy steps are already serialised by the pipeline's GPU lock; `agent.workers` bounds how many
 jobs run at once. On shutdown running jobs are interrupted but stay `running` in the store; at the
 next start `recover()` resumes each one whose work directory holds a manifest (Pipeline.run resumes
-from it) and fails the others with a refund. Queued jobs stay queued, in order.
+from it) and fails the others with a refund. Queued jobs stay queued, in order. Before that, the
+start sweeps what a killed agent leaves in the job folders: render temp folders with partial MP4s,
+and the hidden temp files of writes that never finished.
+
 
 Quarantine: a job that crashes the agent would crash it again at every restart. So each resume is
 counted in the store (and committed) before the job runs again, and a job that would be resumed
@@ -26,32 +29,38 @@ import logging
 import secrets
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from agent.backends import Backends
 from agent.cascade import Attempt, Outcome
 from agent.choices import Aspect, Length, Mode
 from agent.events import ProgressEvent
-from agent.live import LiveJob
+from agent.live import SEQ_RESERVE_BLOCK, LiveJob
 from agent.pipeline import JobResult, JobSpec, Pipeline
 from agent.protocol import ErrorCode, JobStatus
 from agent.quota import QuotaPolicy, WallClock
+from agent.render import remove_stale_temp_dirs
 from agent.render.errors import BudgetTooSmall, RenderError
+from agent.render.spec import size_for_aspect
 from agent.routes import RouteUnavailable, charged_price, plan_route
 from agent.settings import Settings
 from agent.views import live_job_json, make_event, row_job_json, video_path
 from providers.errors import AllProvidersFailed
-from storage import AttemptRecord, Finish, JobStore, NewJob, QuotaLedger, UserKey
+from storage import AttemptRecord, Finish, JobStore, NewJob, ProgressBatch, QuotaLedger, UserKey
 from storage.models import JobRow, User
 
 __all__ = ["JobRunner", "SubmitData", "QuotaExceeded", "TooManyJobs", "QueueFull"]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SSE_FLUSH_RETRIES = 3
+# hidden temp files of atomic writes (providers.media, providers.http, providers.audio): renamed into
+# place when complete, so one found at start-up is a partial write of a killed process
+PARTIAL_FILE_GLOBS = (".*.tmp", ".*.part", ".*.src", ".*.tmp.wav")
 
 
 class QuotaExceeded(Exception):
@@ -115,7 +124,12 @@ class JobRunner:
 
     async def start(self) -> None:
         (self.data_dir / "jobs").mkdir(parents=True, exist_ok=True)
+        removed = await asyncio.to_thread(remove_leftovers, self.data_dir / "jobs")
+        if removed:
+            log.info("removed %d temp file(s) and folder(s) left by an earlier run", removed)
         await self.recover()
+        with contextlib.suppress(Exception):  # reserve seq numbers for the recovered jobs now
+            await self.flush(every_job=True)
         a = self.settings.agent
         self._workers = [asyncio.create_task(self._worker(), name=f"job-worker-{i}") for i in range(a.workers)]
         self._background = [
@@ -132,7 +146,7 @@ class JobRunner:
         if self._admitting or self._finishing:
             await asyncio.gather(*self._admitting, *self._finishing, return_exceptions=True)
         with contextlib.suppress(Exception):
-            await self.flush()
+            await self.flush(every_job=True, release=True)  # all streamed events are stored now
         log.info("job runner stopped: %d job(s) left queued or running for the next start", len(self._live))
 
     def workdir(self, job_id: str) -> Path:
@@ -201,7 +215,7 @@ class JobRunner:
                 first_event=lambda: first,
                 max_in_flight=self.policy.max_in_flight(data.platform, data.user_id),
                 day=self.policy.day(now), daily=self.policy.daily,
-                user=UserKey(data.platform, data.user_id, data.user_name),
+                user=UserKey(data.platform, data.user_id, data.user_name), seq_reserved=1 + SEQ_RESERVE_BLOCK,
             )
         finally:
             self._claims -= 1
@@ -209,6 +223,7 @@ class JobRunner:
             assert outcome.job is not None
             live.user_id = outcome.job.user_id
             live.publish_stored(first)
+            live.reserved(outcome.job.seq_reserved)
             self._enqueue(live)
             log.info("job %s: queued for %s:%s (%s, %d credits) at #%s", live.id, data.platform,
                      data.user_id, data.route, price, live.position)
@@ -274,23 +289,46 @@ class JobRunner:
                 live.position = position
                 self.emit(live, stage="queued", message=f"queued: #{position} in line")
 
-    async def flush(self) -> None:
-        """Store every pending event and attempt (one transaction for all jobs)."""
+    async def flush(self, *, every_job: bool = False, release: bool = False) -> None:
+        """Store every pending event and attempt (one transaction for all jobs), reserving the next
+        block of seq numbers of each job written (`every_job`: of all jobs; `release`: shutting down,
+        reserve nothing beyond the last event)."""
         async with self._write_lock:
-            batches = [live.take_pending() for live in self._live.values()
-                       if live.pending_events or live.pending_attempts]
+            batches = [live.take_pending(release=release) for live in self._live.values()
+                       if every_job or live.pending_events or live.pending_attempts]
             if not batches:
                 return
-            try:
-                await self.store.save_progress(batches)
-            except Exception:
-                log.exception("storing job events failed; will retry")
-                for batch in batches:  # put them back, in front of anything newer
-                    live = self._live.get(batch.job_id)
-                    if live is not None:
-                        live.pending_events[:0] = batch.events
-                        live.pending_attempts[:0] = batch.attempts
-                raise
+            await self._store_taken(self.store.save_progress(batches), batches)
+
+    async def _store_taken(self, write: Awaitable[T], batches: list[ProgressBatch]) -> T:
+        """Run a store write of `batches` (taken from their jobs) to its end, even when the caller is
+        cancelled meanwhile (shutdown): cancelling a write still queued for the database would drop
+        events that may have been streamed. Stored: their seq reservations apply; failed: they go
+        back to their jobs, in front of anything newer, for the next flush."""
+        save = asyncio.ensure_future(write)
+        try:
+            return await asyncio.shield(save)
+        except asyncio.CancelledError:
+            await asyncio.wait({save})
+            raise
+        finally:
+            self._settle_taken(batches, save)
+
+    def _settle_taken(self, batches: list[ProgressBatch], save: asyncio.Future[Any]) -> None:
+        if not save.done():  # cancelled twice: the write goes on alone and decides (never both ways)
+            return
+        failed = save.cancelled() or save.exception() is not None
+        if failed and not save.cancelled():
+            log.error("storing job events failed; will retry", exc_info=save.exception())
+        for batch in batches:
+            live = self._live.get(batch.job_id)
+            if live is None:
+                continue
+            if failed:
+                live.pending_events[:0] = batch.events
+                live.pending_attempts[:0] = batch.attempts
+            else:
+                live.reserved(batch.reserve_seq)
 
     async def _flusher(self) -> None:
         interval = self.settings.agent.event_flush_s
@@ -335,7 +373,8 @@ class JobRunner:
         timeout = asyncio.timeout(self.settings.agent.job_timeout_s)
         try:
             async with self._write_lock:
-                await self.store.mark_running(live.id, now, live.take_pending())
+                batch = live.take_pending()
+                await self._store_taken(self.store.mark_running(live.id, now, batch), [batch])
             plan = plan_route(self.settings, self.backends, live.route)
             spec = self._spec(live, plan.mode)
             async with timeout:
@@ -378,10 +417,14 @@ class JobRunner:
     def _spec(self, live: LiveJob, route_mode: Mode) -> JobSpec:
         o = live.options  # checked by agent.api.parse_submission before they were stored
         seed = int.from_bytes(hashlib.sha256(live.topic.encode()).digest()[:4], "big")
+        scale = self.settings.video.size_scale
+        size = None
+        if scale < 1.0:  # previews and tests: the aspect kept, even sides, at least 64 px
+            size = tuple(max(64, int(side * scale) // 2 * 2) for side in size_for_aspect(o["aspect"]))
         return JobSpec(
             job_id=live.id, topic=live.topic, aspect=Aspect(o["aspect"]), length=Length(o["length"]),
             mode=Mode(o.get("mode") or route_mode), voice=o.get("voice", ""), max_bytes=o.get("max_bytes"),
-            seed=seed, route=live.route,
+            seed=seed, route=live.route, size=size,  # type: ignore[arg-type]
         )
 
     def _failure(self, status: JobStatus, code: ErrorCode, message: str) -> Finish:
@@ -525,6 +568,18 @@ class JobRunner:
             except Exception:
                 log.exception("retention cleanup failed")
             await asyncio.sleep(self.settings.agent.retention_check_s)
+
+
+def remove_leftovers(jobs_dir: Path) -> int:
+    """Remove render temp folders and partial temp files under `jobs_dir` (blocking; at start-up,
+    before any job runs); returns how many."""
+    removed = remove_stale_temp_dirs(jobs_dir)
+    for pattern in PARTIAL_FILE_GLOBS:
+        for path in jobs_dir.rglob(pattern):
+            if path.is_file():
+                path.unlink(missing_ok=True)
+                removed += 1
+    return removed
 
 
 def _human_duration(seconds: int) -> str:

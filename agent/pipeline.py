@@ -48,6 +48,7 @@ from providers.base import (
     WordTiming,
 )
 from providers.errors import AllProvidersFailed
+from providers.scrub import scrub
 
 __all__ = ["JobSpec", "JobResult", "Pipeline", "Renderer"]
 
@@ -182,8 +183,12 @@ class Pipeline:
             timeout_s=self.settings.cascade.timeout_for(stage),
             job_id=job_id,
             record=record,
-            secrets=(*self.settings.secrets(), *self.backends.secrets()),
+            secrets=self.secrets(),
         )
+
+    def secrets(self) -> tuple[str, ...]:
+        """What to scrub from attempt and event text: the settings' and every provider's secrets."""
+        return (*self.settings.secrets(), *self.backends.secrets())
 
     @contextlib.asynccontextmanager
     async def gpu(self, provider: object):  # type: ignore[no-untyped-def]
@@ -220,6 +225,7 @@ class _JobRun:
         self.width, self.height = job.size or size_for_aspect(job.aspect)
         self.manifest = _Manifest.load(workdir / "manifest.json")
         self.stills: dict[int, Path] = {}  # video mode: scenes whose clip failed
+        self.secrets = pipeline.secrets()  # progress text may quote a provider's words
 
     # ------------------------------------------------------------------ plumbing
 
@@ -231,7 +237,8 @@ class _JobRun:
     def emit(self, stage: str, done: int, total: int, *, provider: str = "", message: str = "",
              stage_done: bool = False, within: float = 0.0) -> None:
         frac = (done + within) / total if total else 1.0
-        self.sink(ProgressEvent(stage, done, total, overall_fraction(stage, frac), provider, message, stage_done))
+        self.sink(ProgressEvent(stage, done, total, overall_fraction(stage, frac), provider,
+                                scrub(message, self.secrets), stage_done))
 
     def note(self, stage: str, provider: str, tier: Tier) -> None:
         self.served.setdefault(stage, []).append((provider, tier))

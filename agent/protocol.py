@@ -133,7 +133,7 @@ class JobErrorInfo(TypedDict, total=False):
 
 
 class Event(TypedDict, total=False):
-    seq: int  # 1, 2, 3... per job; the SSE `id:`
+    seq: int  # 1, 2, 3... per job, the SSE `id:`; after an agent crash it jumps ahead, never repeats
     job_id: str
     status: str  # JobStatus
     stage: str  # queued | script | image | clip | voice | render | done | failed | cancelled

@@ -38,7 +38,7 @@ from agent.choices import (
     parse_literal,
 )
 from providers.base import Stage
-from providers.config import ProviderConfig
+from providers.config import ProviderConfig, config_secrets
 from providers.registry import config_classes
 
 __all__ = [
@@ -126,6 +126,7 @@ class VideoSettings:
     voice_concurrency: int = 2
     render_timeout_s: float = 1800.0
     output_dir: str = "out"
+    size_scale: float = 1.0  # the agent renders at this fraction of the aspect's size (previews, tests)
 
 
 @dataclass(frozen=True)
@@ -234,11 +235,8 @@ class Settings:
         """Every secret value in force, for scrubbing logs and error text."""
         found: list[str] = []
         for section in (self.agent, self.bot, *self.providers.values()):
-            for name in getattr(section, "secret_env", {}):
-                value = getattr(section, name, "")
-                if value:
-                    found.append(str(value))
-        return tuple(found)
+            found.extend(config_secrets(section))  # secret fields, and passwords in URLs (database_url too)
+        return tuple(dict.fromkeys(found))
 
 
 # ---------------------------------------------------------------------------- loading
@@ -418,6 +416,8 @@ def _check(s: Settings) -> None:
     for name in ("image_concurrency", "voice_concurrency", "fps"):
         if getattr(s.video, name) < 1:
             raise SettingsError(f"video.{name} must be at least 1")
+    if not 0.05 <= s.video.size_scale <= 1.0:
+        raise SettingsError(f"video.size_scale must be between 0.05 and 1, got {s.video.size_scale}")
     known = set(s.providers)
     for stage in Stage:
         if stage is Stage.RENDER:

@@ -31,6 +31,7 @@ from agent.settings import Settings
 from providers.base import ProviderDeps, Stage, Tier
 from providers.errors import Misconfigured, ProviderError
 from providers.registry import PROVIDER_CLASSES
+from providers.scrub import clip, redact_url, scrub, scrub_json
 
 __all__ = ["BackendStatus", "StageServe", "StatusReport", "collect_status", "build_for_status", "PROBE_TIMEOUT_S"]
 
@@ -44,6 +45,7 @@ class BackendStatus:
     tier: str
     stages: list[str]
     configured: bool
+    url: str = ""  # where it is served from, without user-info (a password never shows)
     up: bool | None = None  # None: not probed (not configured)
     ready: bool = False  # up and no problem reported
     latency_ms: float | None = None
@@ -76,6 +78,17 @@ class StatusReport:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+    def scrubbed(self, secrets: Sequence[str]) -> StatusReport:
+        """The same report with every text scrubbed (`providers.scrub`): probe errors, hints and
+        details may quote a backend's URL or echo its credentials."""
+        for row in self.backends:
+            for name in ("url", "problem", "hint", "last_error", "version"):
+                setattr(row, name, scrub(getattr(row, name), secrets))
+            row.details = scrub_json(row.details, secrets)
+            row.cooldown_reasons = scrub_json(row.cooldown_reasons, secrets)
+        self.routes = scrub_json(self.routes, secrets)
+        return self
 
 
 def build_for_status(settings: Settings, deps: ProviderDeps) -> tuple[list[object], dict[str, str]]:
@@ -118,8 +131,11 @@ async def collect_status(
     gpu_shared: Iterable[str] = (),
     timeout_s: float = PROBE_TIMEOUT_S,
 ) -> StatusReport:
+    """Probe every provider and say who serves what; every text in the report is scrubbed of the
+    settings' and providers' secrets (and of URL user-info) before anything is cut or shown."""
     started = time.perf_counter()
     construction_errors = construction_errors or {}
+    secrets = (*settings.secrets(), *(s for p in providers for s in p.secrets()))  # type: ignore[attr-defined]
     by_name: dict[str, list[object]] = {}
     for p in providers:
         by_name.setdefault(p.name, []).append(p)  # type: ignore[attr-defined]
@@ -134,14 +150,17 @@ async def collect_status(
             continue
         seen.add(cls.name)
         stages = sorted({s.value for c in PROVIDER_CLASSES if c.name == cls.name for s in c.stages})
-        row = BackendStatus(cls.name, cls.tier.label, stages, configured=settings.providers[cls.name].configured())
+        config = settings.providers[cls.name]
+        row = BackendStatus(cls.name, cls.tier.label, stages, configured=config.configured())
+        if row.configured:
+            row.url = redact_url(str(getattr(config, "url", "") or getattr(config, "base_url", "") or ""))
         if cls.name in construction_errors:
             row.up, row.problem = None, construction_errors[cls.name]
         instances = by_name.get(cls.name, [])
         if instances:
             _merge(row, [(p, probed[id(p)]) for p in instances])
         if health is not None:
-            _health(row, health, now)
+            _health(row, health, now, secrets)
         backends.append(row)
 
     stage_list = [Stage.SCRIPT, Stage.CLIP if settings.video.mode == Mode.VIDEO else Stage.IMAGE, Stage.VOICE]
@@ -164,8 +183,9 @@ async def collect_status(
     else:
         mode = "offline"
     routes = route_status(settings, Backends(providers, {}))
-    return StatusReport(mode, backends, serves, sorted(set(gpu_shared)), round((time.perf_counter() - started) * 1000, 1),
-                        routes)
+    report = StatusReport(mode, backends, serves, sorted(set(gpu_shared)),
+                          round((time.perf_counter() - started) * 1000, 1), routes)
+    return report.scrubbed(secrets)
 
 
 def _tier(label: str | None) -> Tier | None:
@@ -210,12 +230,12 @@ def _merge(row: BackendStatus, probes: list[tuple[object, tuple[dict[str, Any] |
     row.ready = not problems
 
 
-def _health(row: BackendStatus, health: HealthBoard, now: float | None) -> None:
+def _health(row: BackendStatus, health: HealthBoard, now: float | None, secrets: Sequence[str]) -> None:
     for entry in health.for_provider(row.name):
         t = now if now is not None else health._clock()  # noqa: SLF001 - the board's own clock
         if entry.cooling(t):
             row.cooldowns[entry.stage] = round(entry.remaining_s(t), 1)
-            row.cooldown_reasons[entry.stage] = f"{entry.cooldown_reason}: {entry.last_error}"[:240]
+            row.cooldown_reasons[entry.stage] = clip(f"{entry.cooldown_reason}: {entry.last_error}", 240, secrets)
         if entry.last_success_at is not None:
             ago = round(t - entry.last_success_at, 1)
             row.last_success_s_ago = ago if row.last_success_s_ago is None else min(ago, row.last_success_s_ago)

@@ -69,7 +69,7 @@ def live_job_json(job: LiveJob) -> dict[str, Any]:
         id=job.id, request_id=job.request_id, platform=job.platform, platform_user_id=job.platform_user_id,
         user_name=job.user_name, topic=job.topic, options=job.options, route=job.route, price=job.price,
         status=job.status.value, stage=job.stage, progress=job.progress, message=job.message,
-        provider=job.provider, position=job.position, last_seq=job.last_seq, created_at=job.created_at,
+        provider=job.provider, position=job.position, last_seq=job.published_seq, created_at=job.created_at,
         started_at=job.started_at, finished_at=None, providers=job.provenance, charged=None, refunded=0,
         result=None, error=None,
     )

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from providers.children import child_options
 from providers.errors import BadOutput
 from providers.media import atomic_file, write_atomic
 
@@ -170,7 +171,7 @@ async def _transcode(data: bytes, out: Path, *, provider: str, sample_rate: int,
             ffmpeg_path(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i", str(src),
             "-vn", "-ac", "1", "-ar", str(sample_rate), "-c:a", "pcm_s16le", "-f", "wav", str(tmp),
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE, **child_options(),  # dies with us, even on a kill -9
         )
         try:
             async with asyncio.timeout(timeout_s):

@@ -11,15 +11,20 @@ then applies environment overrides:
 
 A field with a fixed set of values is typed `Literal[...]` (such as `GpuSharing`): the loader
 refuses anything else, naming the key and the allowed values, so providers need not check again.
+
+A URL field may carry a password (`http://admin:pass@gpu-box:11434`): `secrets()` registers it, so
+it is scrubbed wherever it appears, bare or inside a URL.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import ClassVar, Literal
 
-__all__ = ["ProviderConfig", "GpuSharing"]
+from providers.scrub import url_secrets
+
+__all__ = ["ProviderConfig", "GpuSharing", "config_secrets"]
 
 # When a GPU-heavy backend gives its memory back after its step (agent.gpu decides):
 # "auto" when another GPU-heavy backend shares its host, "always", or "never".
@@ -37,5 +42,17 @@ class ProviderConfig:
         return True
 
     def secrets(self) -> tuple[str, ...]:
-        """Secret values held by this config, to scrub from error text and logs."""
-        return tuple(str(getattr(self, f)) for f in self.secret_env if getattr(self, f, None))
+        """Secret values held by this config, to scrub from error text and logs: the secret fields,
+        and the password of any URL field (`http://user:pass@host`, as LOCAL_AI_SERVER may be)."""
+        return config_secrets(self)
+
+
+def config_secrets(config: object) -> tuple[str, ...]:
+    """The secrets of any settings dataclass: its `secret_env` fields' values, and what
+    `providers.scrub.url_secrets` finds in each of its text fields."""
+    found = [str(getattr(config, f)) for f in getattr(config, "secret_env", {}) if getattr(config, f, None)]
+    for f in fields(config):  # type: ignore[arg-type]
+        value = getattr(config, f.name, None)
+        if isinstance(value, str) and "@" in value:
+            found.extend(url_secrets(value))
+    return tuple(dict.fromkeys(found))

@@ -22,11 +22,19 @@ from providers.audio import to_pcm16_mono, write_pcm16_wav
 from providers.base import ProviderDeps, Stage, StageContext, Tier, VoiceCatalog, VoiceRequest, VoiceResult
 from providers.config import ProviderConfig
 from providers.errors import BadOutput, Misconfigured, ProviderError, Unavailable
-from providers.http import SELF_HOSTED, base_url, classify_status, error_message, read_bounded, transport_errors
+from providers.http import (
+    DEFAULT_MAX_AUDIO_BYTES,
+    SELF_HOSTED,
+    base_url,
+    classify_status,
+    error_message,
+    read_bounded,
+    transport_errors,
+)
 
 __all__ = ["CoquiConfig", "CoquiVoice"]
 
-MAX_AUDIO_BYTES = 100_000_000
+MAX_AUDIO_BYTES = DEFAULT_MAX_AUDIO_BYTES  # one scene of narration; checked while reading
 
 
 @dataclass(frozen=True)
@@ -94,7 +102,7 @@ class CoquiVoice:
         timeout = aiohttp.ClientTimeout(total=self.config.timeout_s, sock_connect=self.config.connect_timeout_s)
         # Form-encoded POST: the server reads query or form values, never JSON; a form body has no
         # URL-length limit for long narration.
-        with transport_errors(self.name, "Coqui /api/tts"):
+        with transport_errors(self.name, "Coqui /api/tts", secrets=self.secrets()):
             async with self._session.post(f"{self.url}/api/tts", data=self._form(request), timeout=timeout) as resp:
                 raw = await read_bounded(resp, MAX_AUDIO_BYTES, self.name, "Coqui's audio")
                 status, headers = resp.status, resp.headers
@@ -109,7 +117,7 @@ class CoquiVoice:
         return VoiceResult(path=path, duration_s=round(duration_s, 3), words=None)
 
     def _error(self, status: int, raw: bytes, headers: Any) -> ProviderError:
-        message = error_message(raw)[0]
+        message = error_message(raw, secrets=self.secrets())[0]
         is_json = raw.lstrip().startswith(b"{")
         if status == 400 and is_json:  # fork: "Text parameter is required"
             return BadOutput(f"Coqui refused the text: {message}", provider=self.name, status=status)
@@ -124,20 +132,20 @@ class CoquiVoice:
         if status == 500:  # the archived server's HTML page says nothing; its log has the reason
             return Unavailable(f"HTTP 500 from Coqui ({message or 'Internal Server Error'}); "
                                "see the tts-server log", provider=self.name, status=status)
-        return classify_status(self.name, status, headers, raw, edge=SELF_HOSTED)
+        return classify_status(self.name, status, headers, raw, edge=SELF_HOSTED, secrets=self.secrets())
 
     async def probe(self) -> dict[str, Any]:
         """GET / (the demo page) and /details where the server has it."""
         timeout = aiohttp.ClientTimeout(total=self.config.probe_timeout_s)
-        with transport_errors(self.name, "Coqui /"):
+        with transport_errors(self.name, "Coqui /", secrets=self.secrets()):
             async with self._session.get(f"{self.url}/", timeout=timeout) as resp:
                 await read_bounded(resp, 1_000_000, self.name, "/")
                 if resp.status != 200:
                     raise classify_status(self.name, resp.status, resp.headers, b"", edge=SELF_HOSTED,
-                                          message=f"GET / answered {resp.status}")
+                                          secrets=self.secrets(), message=f"GET / answered {resp.status}")
         info: dict[str, Any] = {"speaker": self.config.speaker or "(default)"}
         try:
-            with transport_errors(self.name, "Coqui /details"):
+            with transport_errors(self.name, "Coqui /details", secrets=self.secrets()):
                 async with self._session.get(f"{self.url}/details", timeout=timeout) as resp:
                     await read_bounded(resp, 1_000_000, self.name, "/details")
                     info["details"] = "available" if resp.status == 200 else f"HTTP {resp.status}"

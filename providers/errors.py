@@ -18,13 +18,13 @@ never returns an error string: it raises one of these.
 
 `asyncio.CancelledError` is never wrapped: it passes straight through every layer.
 
-Error messages may be shown to operators; `scrub()` removes secrets from them before they are
-stored or logged.
+Error messages may be shown to operators; `scrub()` (the one scrubber, `providers.scrub`, re-exported
+here) removes secrets from them before they are stored or logged.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from providers.scrub import scrub
 
 __all__ = [
     "ProviderError",
@@ -37,14 +37,6 @@ __all__ = [
     "AllProvidersFailed",
     "scrub",
 ]
-
-
-def scrub(text: str, secrets: Iterable[str | None]) -> str:
-    """Replace every secret (of 4+ characters) found in `text` with a redaction marker."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "***")
-    return text
 
 
 class ProviderError(Exception):

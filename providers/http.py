@@ -22,8 +22,9 @@ Classification of a non-2xx answer (`classify_status`), first match wins:
 Messages read "HTTP <status>: <message>". A self-hosted server's own words for 401/402/403/429 are
 kept bare (`Edge.quote_status`); a content-policy refusal reads "refused by the content policy: ...".
 The message comes from the body (`error_message`: `{"error": {...}}` envelopes, `{"error": "..."}`,
-`{"message"}`, `{"detail"}`, an HTML page's title, or the first characters of the text), with
-secrets scrubbed. `retry_after_s` comes from `retry-after-ms`, then `Retry-After` (seconds or an HTTP
+`{"message"}`, `{"detail"}`, an HTML page's title, or the first characters of the text), scrubbed
+(`providers.scrub`: known secrets, URL user-info, echoed credentials) before it is cut to length.
+`retry_after_s` comes from `retry-after-ms`, then `Retry-After` (seconds or an HTTP
 date), then, on CLOUD, the "try again in 5.289s" sentence OpenAI and Groq put in the message.
 
 Transport failures (`transport_errors`) are `Unavailable`: refused, reset, DNS, dropped mid-body,
@@ -34,14 +35,18 @@ message names the call; CLOUD messages say "cannot reach the service" / "timed o
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import email.utils
 import json
+import os
 import re
 import time
+import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -54,8 +59,8 @@ from providers.errors import (
     ProviderError,
     RateLimited,
     Unavailable,
-    scrub,
 )
+from providers.scrub import clip, drop_partial_tail, scrub
 
 __all__ = [
     "Edge",
@@ -67,16 +72,26 @@ __all__ = [
     "host_of",
     "transport_errors",
     "read_bounded",
+    "read_bounded_to_file",
     "error_message",
     "parse_retry_after",
     "classify_status",
     "DEFAULT_MAX_JSON_BYTES",
+    "DEFAULT_MAX_IMAGE_BYTES",
+    "DEFAULT_MAX_AUDIO_BYTES",
     "DEFAULT_MAX_MEDIA_BYTES",
 ]
 
-DEFAULT_MAX_JSON_BYTES = 8 * 1024 * 1024  # a chat completion or an image as base64
+# Every body is read under a limit (`read_bounded`, `read_bounded_to_file`); these are the defaults
+# per kind of answer, and a call may pass its own.
+DEFAULT_MAX_JSON_BYTES = 8 * 1024 * 1024  # a chat completion, a status answer
+DEFAULT_MAX_IMAGE_BYTES = 32 * 1024 * 1024  # one still, raw or base64 in JSON (a 4K PNG is ~20 MB)
+DEFAULT_MAX_AUDIO_BYTES = 32 * 1024 * 1024  # one scene's narration (6 min of 48 kHz 16-bit stereo WAV)
 DEFAULT_MAX_MEDIA_BYTES = 200 * 1024 * 1024  # a video clip
+_CHUNK_BYTES = 1 << 16
+_FILE_BUFFER_BYTES = 1 << 20  # media is written to disk in pieces of about this size
 _SNIPPET_CHARS = 300
+_MAX_ERROR_BODY = 65536  # an error body is read this far for its message
 _POLICY_MARKERS = ("content_policy_violation", "moderation_blocked", "safety system", "content_filter",
                    "content policy")
 _PAYMENT_MARKERS = ("insufficient_quota", "exceeded your monthly included credits", "credits exceeded",
@@ -193,13 +208,15 @@ def _transport_text(edge: Edge, situation: str, what: str, exc: BaseException, t
 
 
 async def read_bounded(resp: aiohttp.ClientResponse, max_bytes: int, provider: str, what: str = "answer") -> bytes:
-    """Read a response body, refusing one larger than `max_bytes` (declared or streamed) as BadOutput."""
-    declared = resp.content_length
-    if declared is not None and declared > max_bytes:
-        raise BadOutput(f"{what} of {declared} bytes is over the {max_bytes}-byte limit", provider=provider)
+    """Read a response body, refusing one larger than `max_bytes` (declared or streamed) as BadOutput.
+
+    The limit is checked while reading, chunk by chunk, so a backend streaming an endless body costs
+    at most `max_bytes` of memory; raising inside the response's `async with` closes the connection
+    (a half-read body is never put back in the pool)."""
+    _check_declared(resp, max_bytes, provider, what)
     chunks: list[bytes] = []
     total = 0
-    async for chunk in resp.content.iter_chunked(1 << 16):
+    async for chunk in resp.content.iter_chunked(_CHUNK_BYTES):
         total += len(chunk)
         if total > max_bytes:
             raise BadOutput(f"{what} is over the {max_bytes}-byte limit", provider=provider)
@@ -207,14 +224,72 @@ async def read_bounded(resp: aiohttp.ClientResponse, max_bytes: int, provider: s
     return b"".join(chunks)
 
 
+async def read_bounded_to_file(resp: aiohttp.ClientResponse, dest: Path, max_bytes: int, provider: str,
+                               what: str = "answer") -> int:
+    """Stream a response body into `dest` (a hidden temp file beside it, renamed when complete) and
+    return its size; over `max_bytes` is BadOutput and leaves no file. For media: memory stays at
+    one buffer whatever the limit, and the disk writes run off the event loop."""
+    _check_declared(resp, max_bytes, provider, what)
+    tmp = dest.with_name(f".{dest.stem}.{uuid.uuid4().hex[:12]}.part")
+    fh = await asyncio.to_thread(_open_new, tmp)
+    total = 0
+    try:
+        buffer = bytearray()
+        async for chunk in resp.content.iter_chunked(_CHUNK_BYTES):
+            total += len(chunk)
+            if total > max_bytes:
+                raise BadOutput(f"{what} is over the {max_bytes}-byte limit", provider=provider)
+            buffer += chunk
+            if len(buffer) >= _FILE_BUFFER_BYTES:
+                data, buffer = bytes(buffer), bytearray()
+                await asyncio.to_thread(fh.write, data)
+        await asyncio.to_thread(_finish_file, fh, bytes(buffer), tmp, dest)
+    except BaseException:
+        # shielded: a second cancellation must not leave the temp file behind
+        await asyncio.shield(asyncio.to_thread(_discard_file, fh, tmp))
+        raise
+    return total
+
+
+def _check_declared(resp: aiohttp.ClientResponse, max_bytes: int, provider: str, what: str) -> None:
+    declared = resp.content_length
+    if declared is not None and declared > max_bytes:
+        raise BadOutput(f"{what} of {declared} bytes is over the {max_bytes}-byte limit", provider=provider)
+
+
+def _open_new(path: Path) -> BinaryIO:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return open(path, "xb")
+
+
+def _finish_file(fh: BinaryIO, tail: bytes, tmp: Path, dest: Path) -> None:
+    with fh:
+        fh.write(tail)
+    os.replace(tmp, dest)
+
+
+def _discard_file(fh: BinaryIO, tmp: Path) -> None:
+    fh.close()
+    tmp.unlink(missing_ok=True)
+
+
 # ---------------------------------------------------------------------------- error bodies
 
 
-def error_message(body: bytes, content_type: str = "") -> tuple[str, str]:
+def error_message(body: bytes, content_type: str = "", secrets: Iterable[str] = ()) -> tuple[str, str]:
     """(message, code) from an error body: OpenAI/Groq `{"error": {...}}`, Ollama/HF `{"error": "..."}`,
     StreamElements/Pollinations `{"error", "message"}`, FastAPI `{"detail"}`, an HTML page's title,
-    or the first characters of the text."""
-    text = body[:65536].decode("utf-8", "replace")
+    or the first characters of the text. The message is scrubbed of `secrets`, URL user-info and
+    credentials BEFORE it is cut to its length, so a secret across the cut leaves nothing behind."""
+    known = tuple(secrets)
+    text = body[:_MAX_ERROR_BODY].decode("utf-8", "replace")
+    if len(body) > _MAX_ERROR_BODY:  # cut before scrubbing: drop a secret's beginning at the end
+        text = drop_partial_tail(text, known)
+    message, code = _error_fields(text, content_type)
+    return clip(message, _SNIPPET_CHARS, known), code
+
+
+def _error_fields(text: str, content_type: str) -> tuple[str, str]:
     try:
         data = json.loads(text)
     except ValueError:
@@ -223,17 +298,17 @@ def error_message(body: bytes, content_type: str = "") -> tuple[str, str]:
         err = data.get("error")
         if isinstance(err, dict):
             message = err.get("message") or err.get("code") or err.get("type") or json.dumps(err)
-            return str(message)[:_SNIPPET_CHARS], str(err.get("code") or err.get("type") or "")
+            return str(message), str(err.get("code") or err.get("type") or "")
         message = data.get("message")
         if isinstance(err, str) and isinstance(message, str):
-            return f"{err}: {message}"[:_SNIPPET_CHARS], str(data.get("code", ""))
+            return f"{err}: {message}", str(data.get("code", ""))
         if isinstance(err, str):
-            return err[:_SNIPPET_CHARS], ""
+            return err, ""
         if isinstance(message, str):
-            return message[:_SNIPPET_CHARS], str(data.get("code", ""))
+            return message, str(data.get("code", ""))
         if isinstance(data.get("detail"), str):
-            return data["detail"][:_SNIPPET_CHARS], ""
-    return (_page_text(text)[:_SNIPPET_CHARS] or f"empty {content_type or 'body'}"), ""
+            return data["detail"], ""
+    return (_page_text(text) or f"empty {content_type or 'body'}"), ""
 
 
 def _page_text(text: str) -> str:
@@ -287,9 +362,10 @@ def classify_status(
     """The error for a non-2xx answer (the table in the module docstring). Never raises; the caller
     raises what it returns. `message` replaces the body's words when the caller knows better."""
     code = ""
+    known = tuple(secrets)
     if message is None:
-        message, code = error_message(body, headers.get("content-type", ""))
-    message = scrub(message, tuple(secrets))
+        message, code = error_message(body, headers.get("content-type", ""), known)
+    message = scrub(message, known)
     quoted = f"HTTP {status}: {message}"
     plain = quoted if edge.quote_status else message
     words = f"{code} {message}".lower() if edge.reads_envelope else ""

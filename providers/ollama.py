@@ -32,6 +32,7 @@ from providers.http import (
     read_bounded,
     transport_errors,
 )
+from providers.scrub import redact_url
 from providers.script_schema import parse_script, repair_message, script_messages, script_schema
 
 __all__ = ["OllamaConfig", "OllamaScriptWriter"]
@@ -150,7 +151,7 @@ class OllamaScriptWriter:
             "keep_alive": keep_alive,
         }
         timeout = aiohttp.ClientTimeout(total=self.config.timeout_s, sock_connect=self.config.connect_timeout_s)
-        with transport_errors(self.name, "Ollama /api/chat"):
+        with transport_errors(self.name, "Ollama /api/chat", secrets=self.secrets()):
             async with self._session.post(f"{self.url}/api/chat", json=body, timeout=timeout) as resp:
                 raw = await read_bounded(resp, MAX_REPLY_BYTES, self.name, "Ollama's reply")
                 if resp.status != 200:
@@ -182,20 +183,20 @@ class OllamaScriptWriter:
 
     def _error(self, status: int, raw: bytes, headers: Any) -> ProviderError:
         model = self.config.model
-        message = error_message(raw)[0]
+        message = error_message(raw, secrets=self.secrets())[0]
         if status == 404 and "not found" in message:
-            return Misconfigured(f"model {model!r} not found on {self.url}", provider=self.name,
+            return Misconfigured(f"model {model!r} not found on {redact_url(self.url)}", provider=self.name,
                                  status=status, hint=f"run `ollama pull {model}`")
         if status == 503:  # "server busy ... maximum pending requests exceeded": the queue is full
             return RateLimited(message, provider=self.name, status=status)
         if status == 400:
             return Misconfigured(f"Ollama refused the request: {message}", provider=self.name, status=status,
                                  hint=f"check providers.ollama.model ({model!r}) supports chat and JSON output")
-        return classify_status(self.name, status, headers, raw, edge=SELF_HOSTED)
+        return classify_status(self.name, status, headers, raw, edge=SELF_HOSTED, secrets=self.secrets())
 
     async def _get_json(self, path: str) -> dict[str, Any]:
         timeout = aiohttp.ClientTimeout(total=self.config.probe_timeout_s)
-        with transport_errors(self.name, f"Ollama {path}"):
+        with transport_errors(self.name, f"Ollama {path}", secrets=self.secrets()):
             async with self._session.get(f"{self.url}{path}", timeout=timeout) as resp:
                 raw = await read_bounded(resp, MAX_REPLY_BYTES, self.name, path)
                 if resp.status != 200:

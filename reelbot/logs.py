@@ -5,28 +5,30 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from providers.errors import scrub
+from providers.scrub import scrub
 
 __all__ = ["configure_logging", "SecretFilter"]
 
 
 class SecretFilter(logging.Filter):
-    """Replace secret values in a record's final message before any handler sees it."""
+    """Scrub a record's final message and traceback before any handler sees it: the known secrets,
+    and URL user-info and credentials even when no secret is known (`providers.scrub`)."""
 
     def __init__(self, secrets: Sequence[str]) -> None:
         super().__init__()
-        self._secrets = tuple(s for s in secrets if s and len(s) >= 4)
+        self._secrets = tuple(s for s in secrets if s)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if self._secrets:
-            message = record.getMessage()
-            cleaned = scrub(message, self._secrets)
-            if cleaned != message:
-                record.msg, record.args = cleaned, None
-            if record.exc_info and record.exc_info[1] is not None:
-                text = logging.Formatter().formatException(record.exc_info)
-                record.exc_text = scrub(text, self._secrets)
-                record.exc_info = None
+        message = record.getMessage()
+        cleaned = scrub(message, self._secrets)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        if record.exc_info and record.exc_info[1] is not None:
+            text = logging.Formatter().formatException(record.exc_info)
+            record.exc_text = scrub(text, self._secrets)
+            record.exc_info = None
+        elif record.exc_text:
+            record.exc_text = scrub(record.exc_text, self._secrets)
         return True
 
 

@@ -6,7 +6,11 @@ the job, its first event and the ledger entry inserted. Finishing a job is a con
 an active status, so a job is settled or refunded exactly once however a cancel and a completion
 race. Events are stored as the exact JSON that was streamed, keyed by (job_id, seq), so a late or
 reconnecting subscriber replays them verbatim; progress of many jobs is stored in one unit of work
-with one multi-row statement per table.
+with one multi-row statement per table and purpose.
+
+Sequence numbers: a batch may carry `reserve_seq`, written to `jobs.seq_reserved` in the same unit
+of work. The agent streams an event only once its seq is reserved, so after a crash every seq that
+may have been streamed is known, and none is given to a different event (agent.live).
 """
 
 from __future__ import annotations
@@ -75,6 +79,7 @@ class ProgressBatch:
     job_id: str
     events: list[Mapping[str, Any]] = field(default_factory=list)
     attempts: list[AttemptRecord] = field(default_factory=list)
+    reserve_seq: int | None = None  # set jobs.seq_reserved to this, with the events (None: leave it)
 
 
 @dataclass(frozen=True)
@@ -123,6 +128,8 @@ _PROGRESS = update(_jobs).where(_jobs.c.id == bindparam("b_id"), _IS_ACTIVE).val
     provider=bindparam("b_provider"), last_seq=bindparam("b_seq"))
 _MARK_RUNNING = update(_jobs).where(_jobs.c.id == bindparam("b_id"), _jobs.c.status.in_(ACTIVE)).values(
     status="running", started_at=func.coalesce(_jobs.c.started_at, bindparam("b_now")))
+_RESERVE_SEQ = update(_jobs).where(_jobs.c.id == bindparam("b_id"), _IS_ACTIVE).values(
+    seq_reserved=bindparam("b_reserved"))
 _MOVE = update(_jobs).where(_jobs.c.id == bindparam("b_id"), _jobs.c.status.in_(ACTIVE)).values(
     status=bindparam("b_status"))
 # restart recovery: one more resume of an interrupted job, unless it has had its share
@@ -138,7 +145,10 @@ def _store_batches(session: Session, batches: Iterable[ProgressBatch]) -> None:
     events: list[dict[str, Any]] = []
     states: list[dict[str, Any]] = []
     attempts: list[dict[str, Any]] = []
+    reserves: list[dict[str, Any]] = []
     for batch in batches:
+        if batch.reserve_seq is not None:
+            reserves.append({"b_id": batch.job_id, "b_reserved": int(batch.reserve_seq)})
         if batch.events:
             last = batch.events[-1]
             states.append({"b_id": batch.job_id, "b_stage": _fit(last.get("stage", ""), 16),
@@ -155,6 +165,9 @@ def _store_batches(session: Session, batches: Iterable[ProgressBatch]) -> None:
         # two multi-job writes can never wait on each other in a cycle
         states.sort(key=lambda state: state["b_id"])
         session.execute(_PROGRESS, states)
+    if reserves:
+        reserves.sort(key=lambda reserve: reserve["b_id"])
+        session.execute(_RESERVE_SEQ, reserves)
     if events:
         session.execute(_INSERT_EVENTS, events)
     if attempts:
@@ -169,12 +182,14 @@ class JobStore:
 
     async def submit(
         self, job: NewJob, *, first_event: Callable[[], Mapping[str, Any]], max_in_flight: int | None,
-        day: str, daily: int, user: UserKey | None = None,
+        day: str, daily: int, user: UserKey | None = None, seq_reserved: int | None = None,
     ) -> SubmitOutcome:
         """Reserve `job.price` and create the job, atomically, in one unit of work; or say why not.
 
         With `user`, the submitter is created or found (and renamed) in the same transaction and
-        `job.user_id` is ignored. A repeated request id returns the existing job, charged once."""
+        `job.user_id` is ignored. A repeated request id returns the existing job, charged once.
+        `seq_reserved` (default: the first event's seq) is the job's first reservation of event
+        sequence numbers."""
         event = dict(first_event())
         data = _dump(event)
 
@@ -201,7 +216,8 @@ class JobStore:
                 id=job.id, request_id=job.request_id, user_id=uid, topic=_fit(job.topic),
                 options=json.dumps(dict(job.options)), route=job.route, price=job.price, charged=None,
                 refunded=0, status="queued", stage="queued", progress=0.0, message=_fit(event.get("message", "")),
-                provider="", last_seq=int(event["seq"]), result=None, error_code=None, error_message=None,
+                provider="", last_seq=int(event["seq"]), seq_reserved=max(int(event["seq"]), seq_reserved or 0),
+                result=None, error_code=None, error_message=None,
                 created_at=job.created_at, started_at=None, finished_at=None, files_deleted_at=None,
                 recoveries=0,
             )
@@ -285,7 +301,7 @@ class JobStore:
 
     async def save_progress(self, batches: Iterable[ProgressBatch]) -> None:
         """Store pending events and attempts of many jobs in one unit of work."""
-        batches = [b for b in batches if b.events or b.attempts]
+        batches = [b for b in batches if b.events or b.attempts or b.reserve_seq is not None]
         if batches:
             await self._db.write(lambda s: _store_batches(s, batches))
 

@@ -5,11 +5,17 @@
 Frames are drawn and encoded on a worker thread feeding an ffmpeg child; the event loop only polls
 progress. On timeout (RenderTimeout) or cancellation every ffmpeg child is killed and reaped and the
 temp files removed before the exception propagates. The output appears atomically.
+
+Temp files live in a hidden folder beside the output (`.video-render-*` for `video.mp4`): the worker
+removes it as its last step, whatever the outcome (success, failure, abort), so it goes even when
+the event loop has stopped waiting. A process killed outright leaves it: `remove_stale_temp_dirs`
+sweeps them at the next start. ffmpeg children die with the process (`providers.children`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import shutil
 import tempfile
@@ -42,7 +48,11 @@ __all__ = [
     "BudgetTooSmall",
     "EncodeError",
     "RenderTimeout",
+    "TEMP_DIR_GLOB",
+    "remove_stale_temp_dirs",
 ]
+
+TEMP_DIR_GLOB = ".*-render-*"  # the folders `render` makes beside its output
 
 log = logging.getLogger(__name__)
 
@@ -59,12 +69,16 @@ async def render(spec: RenderSpec, on_progress: Callable[[float], None] | None =
     done: asyncio.Future[RenderResult] = loop.create_future()
 
     def work() -> None:
+        result: RenderResult | None = None
+        error: BaseException | None = None
         try:
             result = job.run()
         except BaseException as exc:  # handed to the event loop, which decides
-            loop.call_soon_threadsafe(_settle, done, None, exc)
-        else:
-            loop.call_soon_threadsafe(_settle, done, result, None)
+            error = exc
+        # its own temp folder goes before anyone hears the outcome (the output is already moved out)
+        shutil.rmtree(workdir, ignore_errors=True)
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody is waiting any more
+            loop.call_soon_threadsafe(_settle, done, result, error)
 
     thread = threading.Thread(target=work, name=f"render-{Path(spec.out).name}", daemon=True)
     thread.start()
@@ -82,6 +96,17 @@ async def render(spec: RenderSpec, on_progress: Callable[[float], None] | None =
             await asyncio.shield(asyncio.to_thread(thread.join, 5.0))
         if not thread.is_alive():
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def remove_stale_temp_dirs(folder: Path) -> int:
+    """Remove the render temp folders a killed process left under `folder` (at start-up, when no
+    render runs); returns how many. Blocking: call it off the event loop."""
+    removed = 0
+    for stale in folder.rglob(TEMP_DIR_GLOB):
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+            removed += 1
+    return removed
 
 
 async def _await_with_progress(

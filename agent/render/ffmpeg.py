@@ -1,4 +1,7 @@
-"""Locating and running the ffmpeg binary shipped by imageio-ffmpeg."""
+"""Locating and running the ffmpeg binary shipped by imageio-ffmpeg.
+
+Every ffmpeg child is started with `providers.children.child_options()`: it dies with the agent even
+on a kill -9, and leads its own process group, which `ProcessSet.abort` kills on cancel or timeout."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from typing import Any
 import imageio_ffmpeg
 
 from agent.render.errors import EncodeError
+from providers.children import child_options, kill_group
 
 __all__ = ["ffmpeg_exe", "run_ffmpeg", "stderr_tail", "ProcessSet", "Aborted"]
 
@@ -34,7 +38,7 @@ def run_ffmpeg(
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", *args]
     try:
         proc = subprocess.run(
-            cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout_s, check=False
+            cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout_s, check=False, **child_options()
         )
     except subprocess.TimeoutExpired as exc:
         raise EncodeError(f"ffmpeg took longer than {timeout_s:.0f} s") from exc
@@ -56,7 +60,7 @@ class ProcessSet:
         with self._lock:
             if self.aborted.is_set():
                 raise Aborted()
-            proc = subprocess.Popen([ffmpeg_exe(), "-hide_banner", "-nostdin", *args], **kwargs)
+            proc = subprocess.Popen([ffmpeg_exe(), "-hide_banner", "-nostdin", *args], **child_options(), **kwargs)
             self._procs.append(proc)
             return proc
 
@@ -67,13 +71,13 @@ class ProcessSet:
                 self._procs.remove(proc)
 
     def abort(self) -> None:
-        """Kill and reap every live child; later `popen` calls raise Aborted."""
+        """Kill (each one's process group) and reap every live child; later `popen` calls raise Aborted."""
         with self._lock:
             self.aborted.set()
             procs, self._procs = self._procs, []
         for proc in procs:
             if proc.poll() is None:
-                proc.kill()
+                kill_group(proc)
             proc.wait()
 
     @property

@@ -18,7 +18,7 @@ import contextlib
 import json
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,8 +27,14 @@ import aiohttp
 
 from providers.base import StageContext
 from providers.errors import BadOutput, Misconfigured, ProviderError, Unavailable
-from providers.http import SELF_HOSTED, classify_status, error_message, read_bounded, transport_errors
-from providers.media import write_atomic
+from providers.http import (
+    SELF_HOSTED,
+    classify_status,
+    error_message,
+    read_bounded,
+    read_bounded_to_file,
+    transport_errors,
+)
 
 __all__ = ["ComfyClient", "OutputFile", "describe_node_errors"]
 
@@ -50,20 +56,27 @@ class OutputFile:
     def suffix(self) -> str:
         return Path(self.filename).suffix.lower()
 
+    @property
+    def is_video(self) -> bool:
+        return self.animated or self.suffix in VIDEO_EXTS
+
 
 class ComfyClient:
     """One ComfyUI server. Holds no per-job state."""
 
     def __init__(self, name: str, url: str, session: Callable[[], aiohttp.ClientSession], *,
                  connect_timeout_s: float, request_timeout_s: float, poll_interval_s: float,
-                 max_output_bytes: int) -> None:
+                 max_output_bytes: int, max_image_bytes: int | None = None,
+                 secrets: Sequence[str] = ()) -> None:
         self.name = name
         self.url = url
+        self._secrets = tuple(secrets)  # scrubbed from error text (a password in the url, say)
         self._session = session
         self._timeout = aiohttp.ClientTimeout(total=request_timeout_s, sock_connect=connect_timeout_s)
         self._connect_timeout_s = connect_timeout_s
         self._poll_s = poll_interval_s
         self._max_output_bytes = max_output_bytes
+        self._max_image_bytes = min(max_output_bytes, max_image_bytes or max_output_bytes)
 
     # ------------------------------------------------------------------ a job
 
@@ -95,14 +108,14 @@ class ComfyClient:
 
     async def _submit(self, graph: dict[str, Any], client_id: str) -> str:
         body = {"prompt": graph, "client_id": client_id}
-        with transport_errors(self.name, "ComfyUI /prompt"):
+        with transport_errors(self.name, "ComfyUI /prompt", secrets=self._secrets):
             async with self._session().post(f"{self.url}/prompt", json=body, timeout=self._timeout) as resp:
                 raw = await read_bounded(resp, MAX_JSON_BYTES, self.name, "/prompt answer")
                 status, headers = resp.status, resp.headers
         if status == 400:
-            raise rejected(raw, self.name)
+            raise rejected(raw, self.name, self._secrets)
         if status != 200:
-            raise classify_status(self.name, status, headers, raw, edge=SELF_HOSTED)
+            raise classify_status(self.name, status, headers, raw, edge=SELF_HOSTED, secrets=self._secrets)
         data = _json(raw, self.name, "/prompt")
         prompt_id = data.get("prompt_id")
         if not isinstance(prompt_id, str) or not prompt_id:
@@ -189,32 +202,36 @@ class ComfyClient:
 
     async def download(self, output: OutputFile, dest: Path) -> Path:
         params = {"filename": output.filename, "subfolder": output.subfolder, "type": output.type}
-        with transport_errors(self.name, "ComfyUI /view"):
+        with transport_errors(self.name, "ComfyUI /view", secrets=self._secrets):
             async with self._session().get(f"{self.url}/view", params=params, timeout=self._timeout) as resp:
                 if resp.status != 200:
                     raw = await read_bounded(resp, 65536, self.name, "/view error")
                     if resp.status == 404:
                         raise BadOutput(f"ComfyUI has no output file {output.filename!r}", provider=self.name)
-                    raise classify_status(self.name, resp.status, resp.headers, raw, edge=SELF_HOSTED)
-                data = await read_bounded(resp, self._max_output_bytes, self.name, f"output {output.filename}")
-        await asyncio.to_thread(write_atomic, dest, data)
+                    raise classify_status(self.name, resp.status, resp.headers, raw, edge=SELF_HOSTED,
+                                          secrets=self._secrets)
+                # streamed to disk under a limit per kind: a still is far smaller than a clip
+                limit = self._max_output_bytes if output.is_video else self._max_image_bytes
+                await read_bounded_to_file(resp, dest, limit, self.name, f"output {output.filename}")
         return dest
 
     async def get_json(self, path: str, *, timeout_s: float | None = None) -> dict[str, Any]:
         timeout = self._timeout if timeout_s is None else aiohttp.ClientTimeout(total=timeout_s)
-        with transport_errors(self.name, f"ComfyUI {path}"):
+        with transport_errors(self.name, f"ComfyUI {path}", secrets=self._secrets):
             async with self._session().get(f"{self.url}{path}", timeout=timeout) as resp:
                 raw = await read_bounded(resp, MAX_JSON_BYTES, self.name, path)
                 if resp.status != 200:
-                    raise classify_status(self.name, resp.status, resp.headers, raw, edge=SELF_HOSTED)
+                    raise classify_status(self.name, resp.status, resp.headers, raw, edge=SELF_HOSTED,
+                                          secrets=self._secrets)
         return _json(raw, self.name, path)
 
     async def post_json(self, path: str, body: dict[str, Any]) -> None:
-        with transport_errors(self.name, f"ComfyUI {path}"):
+        with transport_errors(self.name, f"ComfyUI {path}", secrets=self._secrets):
             async with self._session().post(f"{self.url}{path}", json=body, timeout=self._timeout) as resp:
                 raw = await read_bounded(resp, MAX_JSON_BYTES, self.name, path)
                 if resp.status != 200:
-                    raise classify_status(self.name, resp.status, resp.headers, raw, edge=SELF_HOSTED)
+                    raise classify_status(self.name, resp.status, resp.headers, raw, edge=SELF_HOSTED,
+                                          secrets=self._secrets)
 
 
 # ---------------------------------------------------------------------------- shapes -> errors
@@ -242,7 +259,7 @@ def describe_node_errors(node_errors: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def rejected(raw: bytes, provider: str) -> Misconfigured:
+def rejected(raw: bytes, provider: str, secrets: Sequence[str] = ()) -> Misconfigured:
     """A 400 from /prompt: the workflow does not validate on this box."""
     try:
         data = json.loads(raw)
@@ -255,7 +272,7 @@ def rejected(raw: bytes, provider: str) -> Misconfigured:
         if isinstance(error, dict):
             detail = f"{error.get('message', '')} {error.get('details', '')}".strip()
         else:
-            detail = error_message(raw)[0]
+            detail = error_message(raw, secrets=secrets)[0]
     missing_model = b"value_not_in_list" in raw
     hint = ("put the model file in ComfyUI's models folder, or name one it has in "
             "[providers.comfyui.image]/[providers.comfyui.clip] (checkpoint, models)"

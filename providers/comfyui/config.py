@@ -44,7 +44,8 @@ class ComfyConfig(ProviderConfig):
     request_timeout_s: float = 60.0  # one HTTP call (submit, history, download); a job has the stage timeout
     poll_interval_s: float = 1.0  # history polling when the websocket is down, and its liveness check
     probe_timeout_s: float = 2.0
-    max_output_bytes: int = 300_000_000  # largest image or clip accepted from /view
+    max_output_bytes: int = 300_000_000  # largest clip accepted from /view (streamed to disk)
+    max_image_bytes: int = 32 * 1024 * 1024  # largest still image accepted from /view
     image: ComfyWorkflowConfig = field(default_factory=ComfyWorkflowConfig)
     clip: ComfyWorkflowConfig = field(default_factory=ComfyWorkflowConfig)
 

@@ -70,7 +70,8 @@ class _ComfyProvider:
         self.client = ComfyClient(
             self.name, self.url, self._session, connect_timeout_s=config.connect_timeout_s,
             request_timeout_s=config.request_timeout_s, poll_interval_s=config.poll_interval_s,
-            max_output_bytes=config.max_output_bytes,
+            max_output_bytes=config.max_output_bytes, max_image_bytes=config.max_image_bytes,
+            secrets=config.secrets(),
         )
 
     def _models(self, where: str) -> dict[str, str]:

@@ -10,12 +10,13 @@ from typing import ClassVar
 
 from providers.audio import save_as_pcm_wav
 from providers.base import Stage, StageContext, VoiceCatalog, VoiceRequest, VoiceResult
+from providers.http import DEFAULT_MAX_AUDIO_BYTES
 from providers.openai.client import OPENAI_VOICES, OpenAIProvider
 
 __all__ = ["OpenAIVoice"]
 
 MAX_INPUT_CHARS = 4096
-MAX_AUDIO_BYTES = 50 * 1024 * 1024
+MAX_AUDIO_BYTES = DEFAULT_MAX_AUDIO_BYTES
 
 
 class OpenAIVoice(OpenAIProvider):

@@ -128,6 +128,10 @@ async def _make(args: argparse.Namespace, settings: Settings, r: dict[str, objec
     from agent.validation import InvalidInput
     from agent.voices import check_route_voice
     from providers.errors import AllProvidersFailed, ProviderError
+    from providers.scrub import scrub
+
+    def said(exc: BaseException) -> str:  # an error's words may quote a URL with its password
+        return scrub(str(exc), settings.secrets())
 
     job_id = secrets.token_hex(6)
     out = r["out"]
@@ -149,8 +153,9 @@ async def _make(args: argparse.Namespace, settings: Settings, r: dict[str, objec
                 # a voice no provider of the route offers never reaches a provider (nor eSpeak)
                 await check_route_voice(job.voice, plan, rt.backends)
             except InvalidInput as exc:  # RouteUnavailable too
+                printer.close()
                 flag = "--voice: " if exc.field == "voice" else ""
-                print(f"reelbot: error: {flag}{exc}", file=sys.stderr)
+                print(f"reelbot: error: {flag}{said(exc)}", file=sys.stderr)
                 return 2
             printer = ProgressPrinter(sys.stderr, topic=job.topic)
             # the route's mode unless --mode says otherwise; its stage orders never climb a tier
@@ -158,16 +163,17 @@ async def _make(args: argparse.Namespace, settings: Settings, r: dict[str, objec
             result = await rt.pipeline.run(job, workdir, printer, orders=plan.orders)
     except AllProvidersFailed as exc:
         printer.close()
-        print(f"reelbot: failed: {exc} (work kept in {workdir})", file=sys.stderr)
+        print(f"reelbot: failed: {said(exc)} (work kept in {workdir})", file=sys.stderr)
         return 1
     except RenderError as exc:
         printer.close()
-        print(f"reelbot: render failed: {exc} (work kept in {workdir})", file=sys.stderr)
+        print(f"reelbot: render failed: {said(exc)} (work kept in {workdir})", file=sys.stderr)
         return 1
     except ProviderError as exc:  # a provider refused its configuration at start-up
         printer.close()
         hint = getattr(exc, "hint", "")
-        print(f"reelbot: error: {exc}" + (f" ({hint})" if hint else ""), file=sys.stderr)
+        print(f"reelbot: error: {said(exc)}" + (f" ({scrub(hint, settings.secrets())})" if hint else ""),
+              file=sys.stderr)
         return 2
     printer.close()
     shutil.rmtree(workdir, ignore_errors=True)

@@ -96,6 +96,8 @@ def format_report(report: Any) -> str:
         lines.append(f"{b.name:<15}{b.tier:<15}{'yes' if b.configured else 'no':<12}{state:<8}{latency:>9}  "
                      f"{(b.version or '')[:10]:<10}{extra}")
         pad = " " * 15
+        if getattr(b, "url", "") and b.configured:
+            lines.append(f"{pad}at {b.url}")  # without user-info: a password in the URL never shows
         if b.problem:
             lines.append(f"{pad}problem: {b.problem}")
         if b.hint:

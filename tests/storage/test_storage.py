@@ -28,7 +28,7 @@ from storage.engine import create_engine
 from storage.migrate import current_revision, upgrade
 
 DAY = "2025-03-01"
-HEAD = "0003_recoveries"
+HEAD = "0004_seq"
 
 
 def _job(i: int | str, user_id: int = 0, price: int = 5, created_at: float = 1.0, request_id: str | None = None) -> NewJob:
@@ -76,8 +76,8 @@ async def test_upgrade_in_place_keeps_data(db_url):
                 "VALUES ('discord', '7', 'Old', 33, '2025-01-01', 1.0)"))
             uid = (await conn.execute(text("SELECT id FROM users WHERE platform_user_id = '7'"))).scalar_one()
             await conn.execute(text(
-                "INSERT INTO jobs (id, request_id, user_id, topic, route, status, created_at, finished_at) "
-                "VALUES ('oldjob12345', 'r', :uid, 'kept', 'self-hosted', 'done', 1.0, 2.0)"), {"uid": uid})
+                "INSERT INTO jobs (id, request_id, user_id, topic, route, status, created_at, finished_at, last_seq) "
+                "VALUES ('oldjob12345', 'r', :uid, 'kept', 'self-hosted', 'done', 1.0, 2.0, 7)"), {"uid": uid})
             await conn.execute(text(
                 "INSERT INTO ledger_entries (user_id, job_id, kind, amount, credits, at) "
                 "VALUES (:uid, NULL, 'grant', 33, 33, 1.0)"), {"uid": uid})
@@ -88,6 +88,7 @@ async def test_upgrade_in_place_keeps_data(db_url):
         store, ledger = JobStore(db), QuotaLedger(db)
         row = await store.get("oldjob12345")
         assert row is not None and row.topic == "kept" and row.files_deleted_at is None and row.progress == 0.0
+        assert row.seq_reserved == row.last_seq == 7  # 0003: what was stored is what was reserved
         user = await ledger.ensure_user("discord", "7", "Old", 2.0)
         assert user.id == uid and user.balance == 33
         assert await store.expired(finished_before=3.0) == ["oldjob12345"]

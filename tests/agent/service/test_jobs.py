@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from providers.errors import Unavailable
 from tests.agent.service.conftest import AUTH, make_settings, read_sse, run_agent
 
@@ -133,3 +135,45 @@ async def test_admins_are_exempt(tmp_path):
         a.provider.release("script")
         done = await a.wait_status(jobs[0]["id"], "done")
         assert done["credits_left"] is None
+
+
+async def test_events_beyond_the_reserved_seqs_wait_for_the_next_flush_and_all_arrive(agent_factory, monkeypatch):
+    import agent.live
+
+    monkeypatch.setattr(agent.live, "SEQ_RESERVE_BLOCK", 1)  # a block that runs out at every event
+    async with agent_factory() as a:
+        job = await a.submit()
+        events = await asyncio.wait_for(read_sse(await a.client.get(f"/v1/jobs/{job['id']}/events",
+                                                                    headers=AUTH)), 20)
+        seqs = [e["seq"] for e in events]
+        assert seqs == list(range(1, len(seqs) + 1)) and events[-1]["status"] == "done", seqs
+        stored = await a.runner.store.get(job["id"])
+        assert stored.last_seq == seqs[-1]
+
+
+async def test_a_flush_cancelled_while_its_write_waits_still_stores_the_events(tmp_path):
+    """At shutdown the flusher is cancelled; its write may still be queued behind another one. The
+    events it took were streamed already: they must be stored, not dropped."""
+    import time
+
+    from agent.app import DATABASE
+
+    async with run_agent(tmp_path, make_settings(tmp_path, agent={"event_flush_s": 60.0})) as a:
+        a.provider.hold("image")
+        job = await a.submit()
+        await asyncio.wait_for(a.provider.entered["image"].wait(), 5)
+        live = a.runner.live(job["id"])
+        assert live.pending_events, "the test needs events not yet stored"
+        busy = asyncio.ensure_future(a.app[DATABASE].write(lambda session: time.sleep(0.5)))  # holds the writer
+        await asyncio.sleep(0.05)
+        taken = live.pending_events[-1]["seq"]
+        flush = asyncio.ensure_future(a.runner.flush())
+        await asyncio.sleep(0.05)
+        flush.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await flush
+        await busy
+        stored = await a.runner.store.get(job["id"])
+        assert stored.last_seq >= taken, "the events the cancelled flush took were dropped"
+        a.provider.release("image")
+        await a.wait_status(job["id"], "done")

@@ -101,3 +101,56 @@ async def test_max_recoveries_0_never_resumes(tmp_path):
         failed = await b.wait_status(job["id"], "failed")
         assert failed["error"]["code"] == "quarantined" and "stopped 1 time " in failed["error"]["message"]
         assert b.provider.history == [] and (await b.quota())["balance"] == 100
+
+
+async def test_after_a_crash_no_streamed_seq_is_reused_and_a_resuming_client_misses_nothing(tmp_path):
+    """kill -9 in miniature: the database is copied as it is on disk while events stream faster than
+    they are stored (event_flush_s is long), and a new agent starts on the copy."""
+    import shutil
+
+    settings = make_settings(tmp_path, agent={"event_flush_s": 60.0})
+    crash_dir = tmp_path / "after-crash"
+    async with run_agent(tmp_path, settings) as a:
+        a.provider.hold("image")
+        job = await a.submit()
+        await asyncio.wait_for(a.provider.entered["image"].wait(), 5)
+        seen = await read_sse(await a.client.get(f"/v1/jobs/{job['id']}/events", headers=AUTH), stop_after=6)
+        stored = (await a.runner.store.get(job["id"])).last_seq
+        assert seen[-1]["seq"] > stored, "the test needs events that were streamed but not stored"
+        crash_dir.mkdir()
+        for suffix in ("", "-wal"):  # the file as a crash leaves it (WAL mode: the log holds the commits)
+            source = tmp_path / f"agent.db{suffix}"
+            if source.exists():
+                shutil.copy(source, crash_dir / f"agent.db{suffix}")
+        a.provider.release("image")
+
+    async with run_agent(crash_dir, make_settings(crash_dir)) as b:
+        last = seen[-1]["seq"]
+        rest = await read_sse(await b.client.get(f"/v1/jobs/{job['id']}/events",
+                                                 headers={**AUTH, "Last-Event-ID": str(last)}))
+        assert rest and rest[-1]["status"] in ("done", "failed"), rest
+        seqs = [e["seq"] for e in rest]
+        assert seqs == sorted(set(seqs)) and seqs[0] > last, seqs
+        # every stored event: a seq the client saw before the crash still means the same event
+        replay = await read_sse(await b.client.get(f"/v1/jobs/{job['id']}/events", headers=AUTH))
+        by_seq = {e["seq"]: e for e in seen}
+        for event in replay:
+            if event["seq"] in by_seq:
+                assert event == by_seq[event["seq"]], f"seq {event['seq']} was reused for a different event"
+        assert [e for e in replay if e["seq"] > last] == rest  # the resuming client missed nothing
+        totals = await QuotaLedger(b.app[__import__("agent.app", fromlist=["DATABASE"]).DATABASE]).totals()
+        assert totals.balanced and totals.reserved == totals.settled + totals.refunded
+
+
+async def test_start_sweeps_render_temp_folders_and_partial_files_a_crash_left(tmp_path):
+    job_dir = tmp_path / "data" / "jobs" / "crashed-job-1"
+    render_dir = job_dir / ".video-render-k2j4x9"
+    render_dir.mkdir(parents=True)
+    (render_dir / "out.mp4").write_bytes(b"\x00" * 1000)  # a partial MP4
+    (job_dir / ".image_00.0123456789ab.tmp").write_bytes(b"half")
+    (job_dir / ".voice_00.0123456789ab.part").write_bytes(b"half")
+    kept = job_dir / "image_00.png"
+    kept.write_bytes(b"finished work stays")
+    async with run_agent(tmp_path):
+        assert not render_dir.exists()
+        assert sorted(p.name for p in job_dir.iterdir()) == ["image_00.png"]

@@ -113,3 +113,12 @@ async def test_probe_is_whoami(cloud, deps):
     cloud.default("GET", "/api/whoami-v2", json_response({"name": "operator", "type": "user"}))
     assert await HuggingFaceImageMaker(config(cloud), deps).probe() == {"user": "operator"}
     assert not HuggingFaceConfig().configured()
+
+
+async def test_a_token_straddling_the_message_cut_leaves_nothing_of_itself(cloud, deps, ctx, tmp_path):
+    # the message is cut to 300 characters: scrubbing after the cut used to keep "hf_test_S..."
+    echoed = "y" * 290 + f" token {TOKEN} is not allowed here"
+    cloud.default("POST", MODEL_PATH, json_response({"error": echoed}, 400))
+    with pytest.raises(BadOutput) as info:
+        await HuggingFaceImageMaker(config(cloud), deps).make_image(image_request(tmp_path), ctx)
+    assert "hf_test" not in info.value.message and "***" in info.value.message

@@ -13,9 +13,10 @@ from aiohttp import web
 
 from tests.providers.fake_servers.comfyui import FakeComfy
 from tests.providers.fake_servers.coqui import FakeCoqui
+from tests.providers.fake_servers.echo import EchoAuth
 from tests.providers.fake_servers.ollama import FakeOllama
 
-__all__ = ["FakeOllama", "FakeComfy", "FakeCoqui", "serve"]
+__all__ = ["FakeOllama", "FakeComfy", "FakeCoqui", "EchoAuth", "serve"]
 
 
 @contextlib.asynccontextmanager
