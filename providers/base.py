@@ -17,13 +17,16 @@ backend's own failure shapes into the error tree.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     import aiohttp
+
+    from providers.config import ProviderConfig
 
 __all__ = [
     "Tier",
@@ -46,6 +49,7 @@ __all__ = [
     "ClipMaker",
     "VoiceMaker",
     "Clock",
+    "STAGE_PROTOCOLS",
 ]
 
 Clock = Callable[[], float]
@@ -227,11 +231,17 @@ class ProviderDeps:
 
 @runtime_checkable
 class Provider(Protocol):
-    """What every provider has. `name` is its config key; `tier` places it in the cascade."""
+    """What every provider has. `name` is its config key; `tier` places it in the cascade;
+    `config_class` is the frozen dataclass its `[providers.NAME]` table builds. A class is built as
+    `cls(config, deps)`. `providers.contract` checks all of this when a class is registered."""
 
     name: ClassVar[str]
     tier: ClassVar[Tier]
     stages: ClassVar[frozenset[Stage]]
+    config_class: ClassVar[type[ProviderConfig]]
+
+    # Not part of the structural check (isinstance and mypy skip __init__); it types `cls(config, deps)`.
+    def __init__(self, config: Any, deps: ProviderDeps) -> None: ...
 
     def secrets(self) -> tuple[str, ...]:
         """Values to scrub from any error text (API keys, tokens)."""
@@ -260,3 +270,12 @@ class ClipMaker(Provider, Protocol):
 @runtime_checkable
 class VoiceMaker(Provider, Protocol):
     async def speak(self, request: VoiceRequest, ctx: StageContext) -> VoiceResult: ...
+
+
+STAGE_PROTOCOLS: Mapping[Stage, type] = MappingProxyType({
+    Stage.SCRIPT: ScriptWriter,
+    Stage.IMAGE: ImageMaker,
+    Stage.CLIP: ClipMaker,
+    Stage.VOICE: VoiceMaker,
+})
+"""The protocol a class declaring each stage must implement (render is local, not a provider's)."""
