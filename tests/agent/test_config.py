@@ -64,14 +64,18 @@ def _config(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def test_reelbot_bot_with_a_remote_agent_reads_only_its_tables(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_reelbot_bot_with_a_remote_agent_reads_only_its_tables(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A typo in a provider table is the remote agent's business: the bot gets as far as its tokens."""
     cfg = _config(tmp_path, '[bot]\nagent_url = "http://127.0.0.1:9"\n[providers.ollama]\nmodle = "x"\n')
     assert main(["bot", "--config", str(cfg)]) == 2
     assert "no front-end configured" in capsys.readouterr().err
 
 
-def test_reelbot_bot_embedding_the_agent_checks_the_whole_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_reelbot_bot_embedding_the_agent_checks_the_whole_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     cfg = _config(tmp_path, '[providers.ollama]\nmodle = "x"\n')
     assert main(["bot", "--config", str(cfg)]) == 2
     assert "unknown key providers.ollama.modle" in capsys.readouterr().err
