@@ -3,9 +3,15 @@
 For one item (the script, or one scene's image or voice) the cascade walks the stage's ordered
 providers, skipping those cooling down, calling each under the stage's timeout and validating what
 it returns. Every attempt, skip included, is recorded. Failures are classified by type and fed to
-the `HealthBoard`, which decides cooldowns. Anything a provider raises that is not in the error tree
-is a bug on our side or a backend shape we did not expect: it is logged with its traceback and
-counted as bad output, so one broken client cannot take a job down.
+the `HealthBoard`, which decides cooldowns. What a provider raises outside the error tree is one of:
+
+* a programming error (`agent.bugs.PROGRAMMING_ERRORS`: `AttributeError`, `TypeError`, `KeyError`...):
+  a bug in our code, logged as such (`reelbot.bugs`, with the traceback, job id, provider and stage)
+  and recorded as a `bug` attempt; the test suite fails on it;
+* anything else (`ValueError`, `OSError`...): a backend shape or an environment we did not expect,
+  logged with its traceback and counted as bad output.
+
+Either way the cascade moves on to the next provider: one broken client cannot take a job down.
 
 `asyncio.CancelledError` is never caught here: cancelling a job cancels the provider call.
 """
@@ -19,14 +25,16 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from agent.bugs import PROGRAMMING_ERRORS, log_bug
 from agent.health import HealthBoard
-from providers.base import Clock, Stage, Tier
+from providers.base import Clock, Provider, Stage, Tier
 from providers.errors import (
     AllProvidersFailed,
     AuthFailed,
     BadOutput,
     Misconfigured,
     PaymentRequired,
+    ProviderBug,
     ProviderError,
     RateLimited,
     Unavailable,
@@ -38,7 +46,7 @@ __all__ = ["Attempt", "Outcome", "Served", "Cascade"]
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-P = TypeVar("P")
+P = TypeVar("P", bound=Provider)
 
 
 class Outcome(enum.StrEnum):
@@ -53,6 +61,7 @@ class Outcome(enum.StrEnum):
     PAYMENT_REQUIRED = PaymentRequired.kind
     MISCONFIGURED = Misconfigured.kind
     BAD_OUTPUT = BadOutput.kind  # answered, but unusable (or our client met a shape it did not expect)
+    BUG = ProviderBug.kind  # a programming error escaped the provider (agent.bugs): logged as a bug
     ERROR = ProviderError.kind  # a ProviderError of no finer kind
 
     @classmethod
@@ -98,14 +107,15 @@ class Served(Generic[T]):
     tier: Tier
 
 
-class Cascade:
-    """Runs one stage's items through its ordered providers. One per (job, stage)."""
+class Cascade(Generic[P]):
+    """Runs one stage's items through its ordered providers (typed by the stage's protocol, e.g.
+    `Cascade[VoiceMaker]`). One per (job, stage)."""
 
     def __init__(
         self,
         *,
         stage: Stage,
-        providers: Sequence[object],
+        providers: Sequence[P],
         health: HealthBoard,
         clock: Clock,
         timeout_s: float,
@@ -114,7 +124,7 @@ class Cascade:
         secrets: Sequence[str] = (),
     ) -> None:
         self.stage = stage
-        self.providers = list(providers)
+        self.providers: list[P] = list(providers)
         self._health = health
         self._clock = clock
         self._timeout_s = timeout_s
@@ -132,8 +142,7 @@ class Cascade:
         attempts: list[Attempt] = []
         stage = self.stage.value
         for provider in self.providers:
-            name: str = provider.name  # type: ignore[attr-defined]
-            tier: Tier = provider.tier  # type: ignore[attr-defined]
+            name, tier = provider.name, provider.tier
             started = self._clock()
             health = self._health.get(name, stage)
             if health.cooling(started):
@@ -144,15 +153,21 @@ class Cascade:
                 )
                 attempts.append(attempt)
                 continue
+            where = "the call"  # or "validation": a bug there is ours too, but not the provider's
             try:
                 async with asyncio.timeout(self._timeout_s):
-                    value = await call(provider)  # type: ignore[arg-type]
+                    value = await call(provider)
                     if validate is not None:
+                        where = "validation"
                         await validate(value)
             except ProviderError as exc:
                 error = exc
             except TimeoutError:
                 error = Unavailable(f"timed out after {self._timeout_s:.0f}s", provider=name)
+            except PROGRAMMING_ERRORS as exc:
+                # A bug, not an outage: loud in the log (and fatal in tests), but the job goes on.
+                log_bug(exc, job_id=self._job_id, provider=name, stage=stage, where=f"{where} for {item}")
+                error = ProviderBug(f"programming error in {where}: {type(exc).__name__}: {exc}", provider=name)
             except Exception as exc:  # noqa: BLE001 - an unexpected shape must not sink the job
                 log.exception("job %s: %s %s raised unexpectedly on %s", self._job_id, name, stage, item)
                 error = BadOutput(f"unexpected {type(exc).__name__}: {exc}", provider=name)

@@ -23,6 +23,7 @@ import typing
 from collections import defaultdict
 from collections.abc import Iterable
 
+from providers.base import Provider
 from providers.config import GpuSharing
 from providers.errors import ProviderError
 
@@ -34,43 +35,43 @@ SHARE_POLICIES: tuple[str, ...] = typing.get_args(GpuSharing)
 RELEASE_TIMEOUT_S = 10.0
 
 
-def plan_gpu_sharing(providers: Iterable[object]) -> frozenset[str]:
+def plan_gpu_sharing(providers: Iterable[Provider]) -> frozenset[str]:
     """Names of the GPU-heavy providers that should release the GPU after their step."""
     heavy = [p for p in providers if getattr(p, "gpu_heavy", False)]
     names_by_host: dict[str, set[str]] = defaultdict(set)
     for p in heavy:
         host = getattr(p, "gpu_host", "")
         if host:
-            names_by_host[host].add(p.name)  # type: ignore[attr-defined]
+            names_by_host[host].add(p.name)
     shared: set[str] = set()
     for p in heavy:
         policy = getattr(p, "share_gpu", "never")
         host = getattr(p, "gpu_host", "")
         if policy == "always" or (policy == "auto" and host and len(names_by_host[host]) > 1):
-            shared.add(p.name)  # type: ignore[attr-defined]
+            shared.add(p.name)
     return frozenset(shared)
 
 
-def apply_gpu_sharing(providers: Iterable[object]) -> frozenset[str]:
+def apply_gpu_sharing(providers: Iterable[Provider]) -> frozenset[str]:
     """Decide, tell each provider that wants to know, and return the shared names."""
     providers = list(providers)
     shared = plan_gpu_sharing(providers)
     for p in providers:
         setter = getattr(p, "set_gpu_shared", None)
         if setter is not None:
-            setter(p.name in shared)  # type: ignore[attr-defined]
+            setter(p.name in shared)
     if shared:
         log.info("GPU shared between %s: models are released between steps", ", ".join(sorted(shared)))
     return shared
 
 
-async def release_gpu(providers: Iterable[object], served: Iterable[str], shared: frozenset[str]) -> None:
+async def release_gpu(providers: Iterable[Provider], served: Iterable[str], shared: frozenset[str]) -> None:
     """Ask the providers in `served` that share the GPU to release it. Failures only log."""
     names = set(served) & shared
     done: set[str] = set()  # the classes of one backend share a name: release it once
     for p in providers:
         release = getattr(p, "release_gpu", None)
-        name: str = p.name  # type: ignore[attr-defined]
+        name = p.name
         if release is None or name not in names or name in done:
             continue
         done.add(name)

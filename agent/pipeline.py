@@ -18,10 +18,10 @@ import logging
 import os
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from agent.backends import Backends
 from agent.cascade import Attempt, Cascade, Served
@@ -38,6 +38,7 @@ from providers.base import (
     Clock,
     ImageRequest,
     ImageResult,
+    Provider,
     Script,
     ScriptRequest,
     Stage,
@@ -55,6 +56,8 @@ __all__ = ["JobSpec", "JobResult", "Pipeline", "Renderer"]
 log = logging.getLogger(__name__)
 
 Renderer = Callable[[RenderSpec, Callable[[float], None] | None], Awaitable[RenderResult]]
+P = TypeVar("P", bound=Provider)
+T = TypeVar("T")
 WORDS_PER_SECOND = 2.6  # spoken pace, for estimating a clip's length before the voice exists
 
 
@@ -174,10 +177,12 @@ class Pipeline:
         return await run.execute()
 
     # used by _JobRun
-    def cascade(self, stage: Stage, job_id: str, order: Sequence[str] | None, record: Callable[[Attempt], None]) -> Cascade:
+    def cascade(
+        self, stage: Stage, providers: Sequence[P], job_id: str, record: Callable[[Attempt], None]
+    ) -> Cascade[P]:
         return Cascade(
             stage=stage,
-            providers=self.backends.for_stage(stage, order),
+            providers=providers,
             health=self.health,
             clock=self._clock,
             timeout_s=self.settings.cascade.timeout_for(stage),
@@ -191,7 +196,7 @@ class Pipeline:
         return (*self.settings.secrets(), *self.backends.secrets())
 
     @contextlib.asynccontextmanager
-    async def gpu(self, provider: object):  # type: ignore[no-untyped-def]
+    async def gpu(self, provider: Provider) -> AsyncIterator[None]:
         """Serialise GPU-heavy calls: one at a time on the operator's box."""
         if getattr(provider, "gpu_heavy", False):
             async with self._gpu_lock:
@@ -243,8 +248,12 @@ class _JobRun:
     def note(self, stage: str, provider: str, tier: Tier) -> None:
         self.served.setdefault(stage, []).append((provider, tier))
 
-    def cascade(self, stage: Stage) -> Cascade:
-        return self.p.cascade(stage, self.job.job_id, self.orders.get(stage), self.record)
+    def cascade(self, stage: Stage, providers: Sequence[P]) -> Cascade[P]:
+        return self.p.cascade(stage, providers, self.job.job_id, self.record)
+
+    def order(self, stage: Stage) -> Sequence[str] | None:
+        """The route's order for `stage`, or None for the stage's configured default."""
+        return self.orders.get(stage)
 
     def ctx(self, report: Callable[[float, str], None] | None = None, last_call: bool = False) -> StageContext:
         return StageContext(job_id=self.job.job_id, report=report or (lambda f, m: None), last_call=last_call)
@@ -298,7 +307,8 @@ class _JobRun:
         )
         self.emit("script", 0, 1, message="writing the script")
         # Ollama may unload its model after the script when the GPU is shared (last_call).
-        served: Served[Script] = await self.cascade(Stage.SCRIPT).run(
+        writers = self.p.backends.for_stage(Stage.SCRIPT, self.order(Stage.SCRIPT))
+        served: Served[Script] = await self.cascade(Stage.SCRIPT, writers).run(
             "script",
             lambda prov: self._gpu_call(prov, prov.write_script(request, self.ctx(last_call=True))),
             lambda script: validate_script(script, request),
@@ -310,7 +320,7 @@ class _JobRun:
         self.emit("script", 1, 1, provider=served.provider, message=f"script by {served.provider}", stage_done=True)
         return served.value
 
-    async def _gpu_call(self, provider: object, coro: Awaitable[Any]) -> Any:
+    async def _gpu_call(self, provider: Provider, coro: Awaitable[T]) -> T:
         async with self.p.gpu(provider):
             return await coro
 
@@ -321,7 +331,7 @@ class _JobRun:
         out_dir.mkdir(exist_ok=True)
         sem = asyncio.Semaphore(self.s.video.image_concurrency)
         results: dict[int, Path] = {}
-        cascade = self.cascade(Stage.IMAGE)
+        cascade = self.cascade(Stage.IMAGE, self.p.backends.for_stage(Stage.IMAGE, self.order(Stage.IMAGE)))
         finished = 0
         self.emit("image", 0, len(indices), message="drawing scenes")
 
@@ -362,7 +372,7 @@ class _JobRun:
         n = len(script.scenes)
         out_dir = self.dir / "clips"
         out_dir.mkdir(exist_ok=True)
-        cascade = self.cascade(Stage.CLIP)
+        cascade = self.cascade(Stage.CLIP, self.p.backends.for_stage(Stage.CLIP, self.order(Stage.CLIP)))
         results: dict[int, Path] = {}
         failed: list[int] = []
         finished = 0
@@ -409,7 +419,7 @@ class _JobRun:
         out_dir = self.dir / "voice"
         out_dir.mkdir(exist_ok=True)
         sem = asyncio.Semaphore(self.s.video.voice_concurrency)
-        cascade = self.cascade(Stage.VOICE)
+        cascade = self.cascade(Stage.VOICE, self.p.backends.for_stage(Stage.VOICE, self.order(Stage.VOICE)))
         results: dict[int, VoiceResult] = {}
         finished = 0
         voice = self.job.voice or self.s.video.voice

@@ -1,45 +1,46 @@
 """Typed, frozen settings: `config.toml` read once at start-up, then environment overrides.
 
-Every section is a frozen dataclass with a default for each field, so an empty file is a working
-configuration (the offline tier). The loader is strict: an unknown key or a value of the wrong type
-is a `SettingsError` that names the key (`video.aspect`, `providers.ollama.model`, ...). A field typed
-with a choice enum (`agent.choices`) or a `Literal[...]` accepts only those values, and the error
-lists them.
+The whole configuration, as the engine and the agent service read it: the sections of the light core
+(`agent.config`: [video], [agent], [quotas], [bot], read by every process and checked by the same
+strict loader) plus the stage orders, the cascade policy, the routes and every provider's
+`[providers.NAME]` table. Every section is a frozen dataclass with a default for each field, so an
+empty file is a working configuration (the offline tier). The loader is strict: an unknown key or
+a value of the wrong type is a `SettingsError` that names the key (`video.aspect`,
+`providers.ollama.model`, ...); `agent.config` says how choices, secrets and overrides are read.
 
 Routes are defined once, here (`_default_routes`). A `[routes.NAME]` table in config.toml adds a
 route, or changes only the fields it names of a built-in one (`enabled = false` turns one off).
 
-Secrets (API keys, bot tokens, the agent token) come only from the environment: a dataclass lists
-them in its `secret_env` class attribute, and the loader refuses them in the file. `env` lists plain
-overrides such as the seed's `LOCAL_AI_SERVER`.
+The provider registry (and with it every provider module) is imported only when the provider
+tables are built, so importing this module costs no more than its dataclasses.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import enum
 import os
-import tomllib
 import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
-from agent.choices import (
-    Aspect,
-    InvalidChoice,
-    Length,
-    LengthPreset,
-    Mode,
-    X264Preset,
-    parse_choice,
-    parse_literal,
+from agent.choices import Length, LengthPreset, Mode
+from agent.config import (
+    AgentSettings,
+    BotSettings,
+    QuotaSettings,
+    SettingsError,
+    VideoSettings,
+    build_section,
+    check_sections,
+    read_config,
+    section_secrets,
+    section_values,
 )
 from providers.base import Stage
-from providers.config import ProviderConfig, config_secrets
-from providers.registry import config_classes
+from providers.config import ProviderConfig
 
 __all__ = [
     "SettingsError",
@@ -56,10 +57,6 @@ __all__ = [
     "load_settings",
     "settings_from_mapping",
 ]
-
-
-class SettingsError(ValueError):
-    """config.toml (or an override) is invalid. The message names the offending key."""
 
 
 # Kept for callers that look a length up by its string; the presets live on `agent.choices.Length`.
@@ -102,34 +99,6 @@ class CascadeSettings:
 
 
 @dataclass(frozen=True)
-class VideoSettings:
-    """Defaults for a job, and how the renderer encodes."""
-
-    aspect: Aspect = Aspect.TALL
-    length: Length = Length.SHORT
-    mode: Mode = Mode.SLIDESHOW
-    voice: str = ""  # "" = each provider's configured default voice
-    language: str = "en"
-    max_bytes: int = 0  # 0 = no size budget
-    music: str = ""  # a default background music file, "" = none
-    style: str = "cinematic still, coherent colour palette, soft volumetric light, highly detailed"
-    negative: str = "text, letters, watermark, logo, blurry, lowres, deformed, extra limbs"
-    fps: int = 30
-    crf: int = 23
-    preset: X264Preset = "veryfast"  # "ultrafast" is refused in _check
-    audio_kbps: int = 128
-    title_card_s: float = 2.0
-    crossfade_s: float = 0.5
-    scene_pad_s: float = 0.35
-    music_gain_db: float = -18.0
-    image_concurrency: int = 2
-    voice_concurrency: int = 2
-    render_timeout_s: float = 1800.0
-    output_dir: str = "out"
-    size_scale: float = 1.0  # the agent renders at this fraction of the aspect's size (previews, tests)
-
-
-@dataclass(frozen=True)
 class RouteSettings:
     """A named choice a user can pick (the seed's model dropdown): stage preferences and a price."""
 
@@ -163,60 +132,6 @@ def _default_routes() -> Mapping[str, RouteSettings]:
 
 
 @dataclass(frozen=True)
-class AgentSettings:
-    """The agent service (issue: agent service)."""
-
-    secret_env: ClassVar[Mapping[str, str]] = {"token": "REELBOT_AGENT_TOKEN"}
-
-    host: str = "127.0.0.1"
-    port: int = 8765
-    token: str = ""  # from REELBOT_AGENT_TOKEN only
-    data_dir: str = "data"
-    database_url: str = "sqlite+aiosqlite:///data/reelbot.db"
-    public_url: str = ""  # where users can download videos, "" = not offered
-    workers: int = 2
-    queue_size: int = 100
-    job_timeout_s: float = 1800.0
-    retention_h: float = 48.0
-    max_body_bytes: int = 16384
-    retention_check_s: float = 600.0  # how often finished jobs' files are checked for expiry
-    event_flush_s: float = 0.2  # job events are stored in batches this often (streamed at once)
-    busy_retry_after_s: int = 30  # retry_after_s on a full queue or the per-user in-flight limit
-    sse_keepalive_s: float = 15.0  # comment line on an idle event stream, so proxies keep it open
-    max_recoveries: int = 2  # an interrupted job is resumed at most this often; then failed (quarantined)
-
-
-@dataclass(frozen=True)
-class QuotaSettings:
-    daily_credits: int = 100
-    reset_hour_utc: int = 0
-    max_in_flight: int = 2
-    admins: tuple[str, ...] = ()  # "platform:user_id", e.g. "discord:1234"
-
-
-@dataclass(frozen=True)
-class BotSettings:
-    """The chat front-ends (issue: chat front-ends)."""
-
-    env: ClassVar[Mapping[str, str]] = {"telegram_api_base_url": "TELEGRAM_API_BASE_URL"}
-    secret_env: ClassVar[Mapping[str, str]] = {
-        "discord_token": "DISCORD_TOKEN",
-        "telegram_token": "TELEGRAM_TOKEN",
-    }
-
-    agent_url: str = ""  # "" = embed the agent in the bot's process
-    discord_token: str = ""
-    discord_guild_id: int = 0  # sync commands to this guild for development; 0 = global
-    discord_admin_ids: tuple[int, ...] = ()
-    telegram_token: str = ""
-    telegram_api_base_url: str = ""  # a local Bot API server allows 2000 MB uploads
-    telegram_admin_ids: tuple[int, ...] = ()
-    state_file: str = "data/bot-deliveries.json"  # active deliveries, resumed after a restart
-    edit_interval_s: float = 1.5  # at most one progress edit per message this often
-    discord_handoff_s: float = 780.0  # move to a channel message before the 15-min token dies
-
-
-@dataclass(frozen=True)
 class Settings:
     video: VideoSettings = field(default_factory=VideoSettings)
     stages: StageOrders = field(default_factory=StageOrders)
@@ -233,10 +148,7 @@ class Settings:
 
     def secrets(self) -> tuple[str, ...]:
         """Every secret value in force, for scrubbing logs and error text."""
-        found: list[str] = []
-        for section in (self.agent, self.bot, *self.providers.values()):
-            found.extend(config_secrets(section))  # secret fields, and passwords in URLs (database_url too)
-        return tuple(dict.fromkeys(found))
+        return section_secrets(self.agent, self.bot, *self.providers.values())
 
 
 # ---------------------------------------------------------------------------- loading
@@ -244,38 +156,19 @@ class Settings:
 
 def load_settings(path: Path | str | None = None, env: Mapping[str, str] | None = None) -> Settings:
     """Read `path` (default: ./config.toml when it exists), apply `env` (default os.environ)."""
-    env = os.environ if env is None else env
-    data: dict[str, Any] = {}
-    source = "<defaults>"
-    if path is None and Path("config.toml").is_file():
-        path = Path("config.toml")
-    if path is not None:
-        path = Path(path)
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise SettingsError(f"config file not found: {path}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise SettingsError(f"{path}: not valid TOML: {exc}") from None
-        source = str(path)
-    return settings_from_mapping(data, env, source=source)
+    data, source = read_config(path)
+    return settings_from_mapping(data, os.environ if env is None else env, source=source)
 
 
 def settings_from_mapping(
     data: Mapping[str, Any], env: Mapping[str, str] | None = None, *, source: str = "<mapping>"
 ) -> Settings:
     env = {} if env is None else env
-    data = dict(data)
+    check_sections(data, source)
     kwargs: dict[str, Any] = {"source": source}
-    sections = {f.name for f in dataclasses.fields(Settings)} - {"source"}
-    for key in data:
-        if key not in sections:
-            raise SettingsError(
-                f"unknown section or key {key!r} in {source}; known: {', '.join(sorted(sections))}"
-            )
     hints = typing.get_type_hints(Settings)
     for name in ("video", "stages", "cascade", "agent", "quotas", "bot"):
-        kwargs[name] = _build(hints[name], data.get(name, {}), name, env)
+        kwargs[name] = build_section(hints[name], data.get(name, {}), name, env)
     kwargs["routes"] = _build_routes(data.get("routes"), env)
     kwargs["providers"] = _build_providers(data.get("providers", {}), env)
     settings = Settings(**kwargs)
@@ -294,13 +187,15 @@ def _build_routes(raw: Any, env: Mapping[str, str]) -> Mapping[str, RouteSetting
     routes = dict(_default_routes())
     for name, table in raw.items():
         where = f"routes.{name}"
-        changes = _values(RouteSettings, table, where, env)
+        changes = section_values(RouteSettings, table, where, env)
         base = routes.get(str(name))
         routes[str(name)] = RouteSettings(**changes) if base is None else dataclasses.replace(base, **changes)
     return types.MappingProxyType(routes)
 
 
 def _build_providers(raw: Any, env: Mapping[str, str]) -> Mapping[str, ProviderConfig]:
+    from providers.registry import config_classes  # every provider module: only for the whole config
+
     if not isinstance(raw, Mapping):
         raise SettingsError("providers must be a table of [providers.NAME] tables")
     classes = config_classes()
@@ -311,102 +206,10 @@ def _build_providers(raw: Any, env: Mapping[str, str]) -> Mapping[str, ProviderC
             )
     return types.MappingProxyType(
         {
-            name: _build(cls, raw.get(name, {}), f"providers.{name}", env)
+            name: build_section(cls, raw.get(name, {}), f"providers.{name}", env)
             for name, cls in classes.items()
         }
     )
-
-
-def _build(cls: type, table: Any, where: str, env: Mapping[str, str]) -> Any:
-    """Build dataclass `cls` from a TOML table, strictly, then apply env overrides."""
-    return cls(**_values(cls, table, where, env))
-
-
-def _values(cls: type, table: Any, where: str, env: Mapping[str, str]) -> dict[str, Any]:
-    """The fields a TOML table (and the environment) set for dataclass `cls`, checked and coerced."""
-    if not isinstance(table, Mapping):
-        raise SettingsError(f"{where} must be a table, got {type(table).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    hints = typing.get_type_hints(cls)
-    secret_env: Mapping[str, str] = getattr(cls, "secret_env", {})
-    plain_env: Mapping[str, str] = getattr(cls, "env", {})
-    values: dict[str, Any] = {}
-    for key, value in table.items():
-        if key not in fields:
-            raise SettingsError(f"unknown key {where}.{key}")
-        if key in secret_env:
-            raise SettingsError(
-                f"{where}.{key} is a secret: set it in the environment as {secret_env[key]}, "
-                "never in a file"
-            )
-        values[key] = _coerce(hints[key], value, f"{where}.{key}")
-    for key, var in {**plain_env, **secret_env}.items():
-        if env.get(var):
-            if key in secret_env:
-                _check_secret(var, env[var])
-            values[key] = _coerce(hints[key], env[var], f"{where}.{key} (from ${var})")
-    return values
-
-
-def _check_secret(var: str, value: str) -> None:
-    """A token of spaces, or with spaces or a newline around it (a paste, an env file), would be used
-    as is: an agent that refuses every request, or a bot refused by its platform, with no clue why.
-    Refused at load time, naming the variable and never showing the value."""
-    if not value.strip():
-        raise SettingsError(f"${var} is set but holds only whitespace; set the real value or unset it")
-    if value != value.strip():
-        raise SettingsError(f"${var} has whitespace (spaces or a newline) before or after it; remove it")
-
-
-def _coerce(tp: Any, value: Any, where: str) -> Any:
-    origin = typing.get_origin(tp)
-    if origin is typing.Literal:
-        allowed = typing.get_args(tp)
-        if not all(isinstance(a, str) for a in allowed):
-            raise SettingsError(f"{where}: unsupported setting type {tp!r} (Literal of strings only)")
-        try:
-            return parse_literal(allowed, value, where)
-        except InvalidChoice as exc:
-            raise SettingsError(str(exc)) from None
-    if isinstance(tp, type) and issubclass(tp, enum.Enum):
-        try:
-            return parse_choice(tp, value, where)
-        except InvalidChoice as exc:
-            raise SettingsError(str(exc)) from None
-    if origin in (types.UnionType, typing.Union):
-        options = [a for a in typing.get_args(tp) if a is not type(None)]
-        return _coerce(options[0], value, where)
-    if origin is tuple:
-        (item_tp, *_rest) = typing.get_args(tp)
-        if not isinstance(value, list):
-            raise SettingsError(f"{where} must be a list, got {type(value).__name__}")
-        return tuple(_coerce(item_tp, v, f"{where}[{i}]") for i, v in enumerate(value))
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise SettingsError(f"{where} must be true or false, got {value!r}")
-        return value
-    if tp is int:
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-            return int(value)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise SettingsError(f"{where} must be an integer, got {value!r}")
-        return value
-    if tp is float:
-        if isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                raise SettingsError(f"{where} must be a number, got {value!r}") from None
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise SettingsError(f"{where} must be a number, got {value!r}")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise SettingsError(f"{where} must be a string, got {value!r}")
-        return value
-    if isinstance(tp, type) and isinstance(value, Mapping) and dataclasses.is_dataclass(tp):
-        return _build(tp, value, where, {})
-    raise SettingsError(f"{where}: unsupported setting type {tp!r}")
 
 
 def _check(s: Settings) -> None:

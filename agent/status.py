@@ -24,11 +24,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from agent.backends import Backends
+from agent.bugs import PROGRAMMING_ERRORS, log_bug
 from agent.choices import Mode
 from agent.health import HealthBoard
 from agent.routes import route_status
 from agent.settings import Settings
-from providers.base import ProviderDeps, Stage, Tier
+from providers.base import Provider, ProviderDeps, Stage, Tier
 from providers.errors import Misconfigured, ProviderError
 from providers.registry import PROVIDER_CLASSES
 from providers.scrub import clip, redact_url, scrub, scrub_json
@@ -91,9 +92,9 @@ class StatusReport:
         return self
 
 
-def build_for_status(settings: Settings, deps: ProviderDeps) -> tuple[list[object], dict[str, str]]:
+def build_for_status(settings: Settings, deps: ProviderDeps) -> tuple[list[Provider], dict[str, str]]:
     """Build every configured provider, keeping construction errors (a rejected workflow) to show."""
-    instances: list[object] = []
+    instances: list[Provider] = []
     errors: dict[str, str] = {}
     for cls in PROVIDER_CLASSES:
         config = settings.providers[cls.name]
@@ -107,14 +108,17 @@ def build_for_status(settings: Settings, deps: ProviderDeps) -> tuple[list[objec
     return instances, errors
 
 
-async def _probe(provider: object, timeout_s: float) -> tuple[dict[str, Any] | BaseException, float]:
+async def _probe(provider: Provider, timeout_s: float) -> tuple[dict[str, Any] | BaseException, float]:
     started = time.perf_counter()
     try:
         async with asyncio.timeout(timeout_s):
-            result: dict[str, Any] | BaseException = await provider.probe()  # type: ignore[attr-defined]
+            result: dict[str, Any] | BaseException = await provider.probe()
     except TimeoutError:
         result = TimeoutError(f"no answer within {timeout_s:.1f}s")
     except ProviderError as exc:
+        result = exc
+    except PROGRAMMING_ERRORS as exc:  # a bug in the probe: logged as one, shown as a problem
+        log_bug(exc, job_id="", provider=provider.name, stage="status", where="probe()")
         result = exc
     except Exception as exc:  # noqa: BLE001 - one broken probe must not break the status page
         result = exc
@@ -123,7 +127,7 @@ async def _probe(provider: object, timeout_s: float) -> tuple[dict[str, Any] | B
 
 async def collect_status(
     settings: Settings,
-    providers: Sequence[object],
+    providers: Sequence[Provider],
     health: HealthBoard | None = None,
     *,
     now: float | None = None,
@@ -136,9 +140,9 @@ async def collect_status(
     started = time.perf_counter()
     construction_errors = construction_errors or {}
     secrets = (*settings.secrets(), *(s for p in providers for s in p.secrets()))  # type: ignore[attr-defined]
-    by_name: dict[str, list[object]] = {}
+    by_name: dict[str, list[Provider]] = {}
     for p in providers:
-        by_name.setdefault(p.name, []).append(p)  # type: ignore[attr-defined]
+        by_name.setdefault(p.name, []).append(p)
     flat = [p for group in by_name.values() for p in group]
     results = await asyncio.gather(*(_probe(p, timeout_s) for p in flat))
     probed = dict(zip(map(id, flat), results, strict=True))
@@ -192,7 +196,7 @@ def _tier(label: str | None) -> Tier | None:
     return next((t for t in Tier if t.label == label), None)
 
 
-def _merge(row: BackendStatus, probes: list[tuple[object, tuple[dict[str, Any] | BaseException, float]]]) -> None:
+def _merge(row: BackendStatus, probes: list[tuple[Provider, tuple[dict[str, Any] | BaseException, float]]]) -> None:
     """One row from the probes of a backend's classes (ComfyUI has an image and a clip class).
     A problem reported by one class blocks only that class's stages."""
     results = [r for _, r in probes]
@@ -211,7 +215,7 @@ def _merge(row: BackendStatus, probes: list[tuple[object, tuple[dict[str, Any] |
     for provider, (info, _) in probes:
         assert isinstance(info, dict)
         if info.get("problem"):
-            row.unready_stages.extend(sorted(s.value for s in provider.stages))  # type: ignore[attr-defined]
+            row.unready_stages.extend(sorted(s.value for s in provider.stages))
         for key, value in info.items():
             if key == "version":
                 row.version = str(value)

@@ -2,7 +2,8 @@
 
 User input errors are `InvalidInput` (the CLI exits 2 with its message; the agent answers 400).
 Provider outputs that fail are `BadOutput`, which the cascade turns into a fallback to the next
-provider for that item. Heavy checks (decoding images and audio) run off the event loop.
+provider for that item. Heavy checks (decoding images and audio) run off the event loop, and
+Pillow and numpy are imported by them, not with this module: the API imports it for `clean_topic`.
 """
 
 from __future__ import annotations
@@ -11,9 +12,6 @@ import asyncio
 import unicodedata
 import wave
 from pathlib import Path
-
-import numpy as np
-from PIL import Image, ImageStat
 
 from providers.base import ClipResult, ImageResult, Script, ScriptRequest, VoiceResult
 from providers.errors import BadOutput
@@ -108,6 +106,8 @@ async def validate_script(script: Script, request: ScriptRequest) -> None:
 
 
 def _check_image(path: Path) -> None:
+    from PIL import Image, ImageStat
+
     if not path.is_file() or path.stat().st_size < 1024:
         raise BadOutput(f"image {path.name} is missing or too small to be real")
     try:
@@ -131,6 +131,8 @@ async def validate_image(result: ImageResult) -> None:
 
 
 def _check_voice(path: Path, text: str) -> float:
+    import numpy as np
+
     try:
         with wave.open(str(path), "rb") as w:
             frames = w.readframes(w.getnframes())

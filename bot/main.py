@@ -1,8 +1,11 @@
 """`reelbot bot`: every configured front-end in one process, one owner per resource.
 
-With `bot.agent_url` set the bots talk to that agent over HTTP with the bearer token. Without it the
-agent is embedded: its app factory runs in this event loop behind a loopback port, so the bots use
-exactly the same HTTP contract either way.
+With `bot.agent_url` set the bots talk to that agent over HTTP with the bearer token, and this
+process needs only the light settings (`agent.config.FrontEndSettings`): no engine, no providers.
+Without it the agent is embedded: its app factory runs in this event loop behind a loopback port, so
+the bots use exactly the same HTTP contract either way; that needs the whole configuration
+(`agent.settings.Settings`), and only `embedded_agent` imports the agent. The chat libraries are
+imported when their front-end starts.
 """
 
 from __future__ import annotations
@@ -15,9 +18,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
-from aiohttp import web
 
-from agent.settings import Settings
+from agent.config import FrontEndView
 from bot.agent_client import AgentClient
 from bot.flow import Flow
 from bot.store import DeliveryStore
@@ -32,11 +34,20 @@ class NoFrontEnd(RuntimeError):
 
 
 @contextlib.asynccontextmanager
-async def embedded_agent(settings: Settings) -> AsyncIterator[tuple[str, str]]:
-    """Serve the agent's app on 127.0.0.1 (a free port) for the life of the block: (url, token)."""
+async def embedded_agent(settings: FrontEndView) -> AsyncIterator[tuple[str, str]]:
+    """Serve the agent's app on 127.0.0.1 (a free port) for the life of the block: (url, token).
+    `settings` must be the whole configuration (`agent.settings.load_settings`): the agent runs here."""
     import dataclasses
 
+    from aiohttp import web
+
+    # The one place the bot imports the agent (tests/test_layering.py allows exactly this).
     from agent.app import create_app
+    from agent.settings import Settings
+
+    if not isinstance(settings, Settings):
+        raise TypeError("embedding the agent needs the whole configuration (agent.settings.load_settings), "
+                        f"not {type(settings).__name__}")
 
     token = settings.agent.token or secrets.token_urlsafe(24)  # loopback only, but still not open
     settings = dataclasses.replace(settings, agent=dataclasses.replace(settings.agent, token=token))
@@ -52,7 +63,9 @@ async def embedded_agent(settings: Settings) -> AsyncIterator[tuple[str, str]]:
         await runner.cleanup()
 
 
-async def run_bot(settings: Settings, stop: asyncio.Event | None = None) -> None:
+async def run_bot(settings: FrontEndView, stop: asyncio.Event | None = None) -> None:
+    """Run the configured front-ends until `stop` is set. With no `bot.agent_url`, `settings` must be
+    the whole configuration, since the agent runs in this process (`embedded_agent`)."""
     b = settings.bot
     if not b.telegram_token and not b.discord_token:
         raise NoFrontEnd("no front-end configured: set TELEGRAM_TOKEN and/or DISCORD_TOKEN")

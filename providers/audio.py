@@ -8,6 +8,7 @@ byte for byte, another WAV at the target rate (say, a streamed WAV's bogus heade
 reader, and anything else (MP3, OGG, a WAV to resample) through the ffmpeg binary shipped by
 imageio-ffmpeg, in a subprocess with a timeout, so the event loop never blocks.
 A backend whose wire format is WAV (Coqui) uses the reader and writer directly: no ffmpeg involved.
+numpy is imported by the reader when it runs (in a worker thread), not with this module.
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ import struct
 import wave
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from providers.children import child_options
 from providers.errors import BadOutput
 from providers.media import atomic_file, write_atomic
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["to_pcm16_mono", "write_pcm16_wav", "save_as_pcm_wav", "wav_duration_s", "ffmpeg_path"]
 
@@ -82,6 +85,8 @@ def _is_clean(wav: _Wav) -> bool:
 
 def to_pcm16_mono(data: bytes) -> tuple[np.ndarray, int]:
     """Decode a RIFF WAV of any common sample format into int16 mono samples and the rate."""
+    import numpy as np
+
     wav = _parse_wav(data)
     tag, channels, rate, bits, payload = wav.tag, wav.channels, wav.rate, wav.bits, wav.payload
     if channels < 1 or rate < 1000:
@@ -119,7 +124,7 @@ def to_pcm16_mono(data: bytes) -> tuple[np.ndarray, int]:
 def write_pcm16_wav(path: Path, pcm: np.ndarray | bytes, rate: int) -> float:
     """Write 16-bit mono samples (an int16 array or little-endian bytes) as a WAV, atomically
     (blocking); return the duration in seconds."""
-    frames = pcm.astype("<i2").tobytes() if isinstance(pcm, np.ndarray) else bytes(pcm)
+    frames = bytes(pcm) if isinstance(pcm, bytes | bytearray | memoryview) else pcm.astype("<i2").tobytes()
     with atomic_file(path) as fh, wave.open(fh, "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)

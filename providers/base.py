@@ -18,13 +18,16 @@ backend's own failure shapes into the error tree.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     import aiohttp
+
+    from providers.config import ProviderConfig
 
 __all__ = [
     "Tier",
@@ -48,6 +51,7 @@ __all__ = [
     "ClipMaker",
     "VoiceMaker",
     "Clock",
+    "STAGE_PROTOCOLS",
 ]
 
 Clock = Callable[[], float]
@@ -262,11 +266,17 @@ class ProviderDeps:
 
 @runtime_checkable
 class Provider(Protocol):
-    """What every provider has. `name` is its config key; `tier` places it in the cascade."""
+    """What every provider has. `name` is its config key; `tier` places it in the cascade;
+    `config_class` is the frozen dataclass its `[providers.NAME]` table builds. A class is built as
+    `cls(config, deps)`. `providers.contract` checks all of this when a class is registered."""
 
     name: ClassVar[str]
     tier: ClassVar[Tier]
     stages: ClassVar[frozenset[Stage]]
+    config_class: ClassVar[type[ProviderConfig]]
+
+    # Not part of the structural check (isinstance and mypy skip __init__); it types `cls(config, deps)`.
+    def __init__(self, config: Any, deps: ProviderDeps) -> None: ...
 
     def secrets(self) -> tuple[str, ...]:
         """Values to scrub from any error text (API keys, tokens)."""
@@ -299,3 +309,11 @@ class VoiceMaker(Provider, Protocol):
     async def voices(self) -> VoiceCatalog:
         """The names this provider accepts as `VoiceRequest.voice` (others get its default voice)."""
         ...
+
+STAGE_PROTOCOLS: Mapping[Stage, type] = MappingProxyType({
+    Stage.SCRIPT: ScriptWriter,
+    Stage.IMAGE: ImageMaker,
+    Stage.CLIP: ClipMaker,
+    Stage.VOICE: VoiceMaker,
+})
+"""The protocol a class declaring each stage must implement (render is local, not a provider's)."""

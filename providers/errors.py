@@ -11,7 +11,9 @@ never returns an error string: it raises one of these.
     ├── Misconfigured             an operator error on the backend: missing model, unknown checkpoint,
     │                             workflow rejected. Carries a hint that says how to fix it.
     └── BadOutput                 it answered, but the result failed validation (unparseable script,
-                                  placeholder image, silent audio, content-policy refusal)
+        │                         placeholder image, silent audio, content-policy refusal)
+        └── ProviderBug           raised by the cascade (not by a provider) in place of a programming
+                                  error that escaped a provider (agent.bugs): counted like bad output
 
     AllProvidersFailed            raised by the cascade (not by a provider) when every provider of a
                                   stage failed for one item; carries the attempts.
@@ -34,6 +36,7 @@ __all__ = [
     "PaymentRequired",
     "Misconfigured",
     "BadOutput",
+    "ProviderBug",
     "AllProvidersFailed",
     "scrub",
 ]
@@ -105,6 +108,14 @@ class BadOutput(ProviderError):
     """The backend answered but the result is unusable for this item. Not an outage."""
 
     kind = "bad_output"
+
+
+class ProviderBug(BadOutput):
+    """A programming error escaped the provider (a missing method, a `KeyError`...). The cascade
+    logs it as a bug and records this in the attempt; like bad output, only a run of them cools the
+    provider down."""
+
+    kind = "bug"
 
 
 class AllProvidersFailed(Exception):

@@ -1,7 +1,8 @@
 """Writing what providers produce: images decoded (off the event loop) before they are kept, clips
 checked for an MP4 signature, and every file written atomically (`atomic_file` / `write_atomic`: a
 uniquely named hidden temp file beside the target, then a rename), so a crash, a cancellation or two
-writers at once never leave half a file where the renderer looks."""
+writers at once never leave half a file where the renderer looks. Pillow is imported by the decoders
+when they run, not with this module."""
 
 from __future__ import annotations
 
@@ -13,8 +14,6 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
-
-from PIL import Image, UnidentifiedImageError
 
 from providers.errors import BadOutput
 
@@ -46,6 +45,8 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 def decode_image(data: bytes, provider: str) -> tuple[str, int, int]:
     """(format, width, height) of an encoded image, or BadOutput when it does not decode."""
+    from PIL import Image, UnidentifiedImageError
+
     try:
         with Image.open(io.BytesIO(data)) as img:
             img.load()
@@ -66,6 +67,8 @@ async def save_image(data: bytes, out_dir: Path, stem: str, provider: str) -> tu
     fmt, width, height = await asyncio.to_thread(decode_image, data, provider)
     if fmt not in _EXT:  # keep the renderer's life simple: re-encode exotic formats as PNG
         def _to_png() -> bytes:
+            from PIL import Image
+
             with Image.open(io.BytesIO(data)) as img:
                 buf = io.BytesIO()
                 img.convert("RGB").save(buf, "PNG")

@@ -1,16 +1,25 @@
-"""Shared fixtures. The network guard: any connection outside loopback fails the test.
+"""Shared fixtures. Two guards run around every test:
 
-The guard patches `socket.connect`/`connect_ex` (which asyncio and aiohttp use underneath) and
-`getaddrinfo`. The offending call raises, and because code under test may swallow that as an
-outage, the attempt is also recorded and the test fails at teardown.
+* the network guard: any connection outside loopback fails the test. It patches
+  `socket.connect`/`connect_ex` (which asyncio and aiohttp use underneath) and `getaddrinfo`. The
+  offending call raises, and because code under test may swallow that as an outage, the attempt is
+  also recorded and the test fails at teardown;
+* the bug guard: a programming error inside a provider (`agent.bugs`) does not stop a job in
+  production, it is logged as a bug and the cascade moves on. Here it fails the test during which
+  it was logged, so a provider that forgot a method or indexes an unchecked shape is found by the
+  suite. A test that means to provoke one asks for the `bugs` fixture (and asserts on it).
 """
 
 from __future__ import annotations
 
 import ipaddress
+import logging
 import socket
+from collections.abc import Iterator
 
 import pytest
+
+from agent.bugs import BUG_LOGGER
 
 _violations: list[str] = []
 
@@ -78,6 +87,43 @@ def _network_guard():  # type: ignore[no-untyped-def]
         found = ", ".join(_violations)
         _violations.clear()
         pytest.fail(f"test reached outside loopback: {found}")
+
+
+class _BugRecords(logging.Handler):
+    """Keeps the records logged as bugs while one test runs."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+        self.expected = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if getattr(record, "reelbot_bug", False):
+            self.records.append(record)
+
+
+@pytest.fixture(autouse=True)
+def _bug_guard() -> Iterator[_BugRecords]:
+    # On the bug logger itself: entry points (`configure_logging`) replace the root's handlers.
+    handler = _BugRecords()
+    logger = logging.getLogger(BUG_LOGGER)
+    logger.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+    if handler.records and not handler.expected:
+        formatter = logging.Formatter()
+        found = "\n".join(formatter.format(r) for r in handler.records)
+        pytest.fail(f"a provider raised a programming error (logged as a bug):\n{found}", pytrace=False)
+
+
+@pytest.fixture
+def bugs(_bug_guard: _BugRecords) -> list[logging.LogRecord]:
+    """For a test that provokes a bug on purpose: the bug records logged so far (the guard then
+    leaves the test alone; the test asserts on them)."""
+    _bug_guard.expected = True
+    return _bug_guard.records
 
 
 @pytest.fixture(autouse=True)

@@ -10,18 +10,24 @@ Temp files live in a hidden folder beside the output (`.video-render-*` for `vid
 removes it as its last step, whatever the outcome (success, failure, abort), so it goes even when
 the event loop has stopped waiting. A process killed outright leaves it: `remove_stale_temp_dirs`
 sweeps them at the next start. ffmpeg children die with the process (`providers.children`).
+
+The frame and encoding machinery (`agent.render.job`: numpy, OpenCV, Pillow) is imported on a worker
+thread by the first render, not with this package: the pipeline and the API import the spec and the
+errors from here, and a process that never renders (a status check, a bot) never pays for it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import shutil
 import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agent.render.errors import (
     BudgetTooSmall,
@@ -32,7 +38,6 @@ from agent.render.errors import (
     RenderTimeout,
 )
 from agent.render.ffmpeg import Aborted
-from agent.render.job import RenderJob
 from agent.render.spec import ASPECTS, RenderResult, RenderScene, RenderSpec, size_for_aspect
 
 __all__ = [
@@ -54,6 +59,9 @@ __all__ = [
 
 TEMP_DIR_GLOB = ".*-render-*"  # the folders `render` makes beside its output
 
+if TYPE_CHECKING:
+    from agent.render.job import RenderJob
+
 log = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL_S = 0.1
@@ -63,8 +71,9 @@ async def render(spec: RenderSpec, on_progress: Callable[[float], None] | None =
     """Render `spec` to `spec.out`; raises RenderError subclasses, RenderTimeout after timeout_s."""
     out_dir = Path(spec.out).parent
     out_dir.mkdir(parents=True, exist_ok=True)
+    job_module = await asyncio.to_thread(importlib.import_module, "agent.render.job")  # once: cached after
     workdir = Path(tempfile.mkdtemp(prefix=f".{Path(spec.out).stem}-render-", dir=out_dir))
-    job = RenderJob(spec, workdir)
+    job: RenderJob = job_module.RenderJob(spec, workdir)
     loop = asyncio.get_running_loop()
     done: asyncio.Future[RenderResult] = loop.create_future()
 

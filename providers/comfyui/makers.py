@@ -12,7 +12,6 @@ import asyncio
 from typing import Any, ClassVar
 
 import aiohttp
-from PIL import Image
 
 from providers.base import (
     ClipRequest,
@@ -219,6 +218,8 @@ class ComfyImageMaker(_ComfyProvider):
 
 
 def _image_size(path: Any) -> tuple[int, int]:
+    from PIL import Image  # only when an image arrives (not for `reelbot status`)
+
     with Image.open(path) as img:
         return img.size
 

@@ -15,7 +15,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from providers.offline.art import OfflineImageMaker
+    from providers.offline.images import OfflineImageMaker
     from providers.offline.config import OfflineConfig
     from providers.offline.storyboard import OfflineScriptWriter
     from providers.offline.voice import OfflineVoice
@@ -30,7 +30,7 @@ __all__ = [
 _WHERE = {
     "OfflineConfig": "providers.offline.config",
     "OfflineScriptWriter": "providers.offline.storyboard",
-    "OfflineImageMaker": "providers.offline.art",
+    "OfflineImageMaker": "providers.offline.images",
     "OfflineVoice": "providers.offline.voice",
 }
 

@@ -6,27 +6,26 @@ as a title block in the upper middle. Everything follows from the request: the p
 topic, the composition from the topic and scene index, the details from the seed, so the same
 request gives the same PNG. Shapes are drawn at half size and scaled up (they are soft anyway);
 fine lines, stars and type are drawn at full size. A 1080x1920 frame takes well under a second.
+The provider class is `providers.offline.images.OfflineImageMaker`, which imports this module (and
+with it Pillow and numpy) when it first draws.
 """
 
 from __future__ import annotations
 
-import asyncio
 import random
 from pathlib import Path
-from typing import Any, ClassVar
 
 import numpy as np
 from PIL import Image, ImageChops, ImageFilter
 
-from providers.base import ImageRequest, ImageResult, Stage, StageContext
+from providers.base import ImageRequest
 from providers.errors import BadOutput
 from providers.media import atomic_file
-from providers.offline.base import OfflineBase
 from providers.offline.motifs import MOTIFS, TEXT_Y, Layers, Palette, palette_for
 from providers.offline.topic import stable_seed
 from providers.offline.typography import TitleBlock, draw_title_block
 
-__all__ = ["OfflineImageMaker", "render_scene_art", "write_png_atomic"]
+__all__ = ["render_scene_art", "write_png_atomic"]
 
 SOFT_SCALE = 2  # soft layers are drawn at 1/SOFT_SCALE of the output size
 MAX_SIDE = 4096  # refuse absurd sizes rather than allocate gigabytes
@@ -134,22 +133,3 @@ def write_png_atomic(img: Image.Image, path: Path) -> None:
     """Write `img` as a PNG to `path`, atomically."""
     with atomic_file(path) as fh:
         img.save(fh, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
-
-
-class OfflineImageMaker(OfflineBase):
-    """Draws a title-slide still per scene. Always available, never calls out."""
-
-    stages: ClassVar[frozenset[Stage]] = frozenset({Stage.IMAGE})
-
-    async def probe(self) -> dict[str, Any]:
-        return {"pillow": Image.__version__, "motifs": len(MOTIFS)}
-
-    async def make_image(self, request: ImageRequest, ctx: StageContext) -> ImageResult:
-        path = request.out_dir / f"scene_{request.scene_index:02d}.png"
-
-        def work() -> None:
-            write_png_atomic(render_scene_art(request, self.config.grain), path)
-
-        await asyncio.to_thread(work)
-        ctx.report(1.0, "drawn offline")
-        return ImageResult(path=path, width=request.width, height=request.height)

@@ -13,7 +13,7 @@ __all__ = ["OfflineBase"]
 class OfflineBase:
     name: ClassVar[str] = "offline"
     tier: ClassVar[Tier] = Tier.OFFLINE
-    config_class: ClassVar[type[OfflineConfig]] = OfflineConfig
+    config_class: ClassVar[type] = OfflineConfig
 
     def __init__(self, config: OfflineConfig, deps: ProviderDeps) -> None:
         self.config = config

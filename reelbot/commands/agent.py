@@ -13,7 +13,7 @@ import logging
 import sys
 from pathlib import Path
 
-from agent.settings import SettingsError, load_settings
+from agent.config import SettingsError
 from reelbot.logs import configure_logging
 
 __all__ = ["add_arguments", "run"]
@@ -30,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from agent.app import BindRefused, check_bind, create_app
+    from agent.settings import load_settings
 
     try:
         settings = load_settings(args.config)

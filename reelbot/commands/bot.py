@@ -3,6 +3,10 @@
     reelbot bot [--config FILE] [--verbose]
 
 Tokens come from DISCORD_TOKEN / TELEGRAM_TOKEN (and REELBOT_AGENT_TOKEN for a remote agent).
+
+With `bot.agent_url` set only the [agent] and [bot] tables are read (strictly; the rest is the
+remote agent's to check), and the engine is never imported. Without it this process runs the agent
+too, so the whole configuration is loaded and checked, as `reelbot agent` does.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import os
 import sys
 from pathlib import Path
 
-from agent.settings import SettingsError, load_settings
+from agent.config import FrontEndView, SettingsError, load_front_end_settings
 from reelbot.logs import configure_logging
 
 __all__ = ["add_arguments", "run"]
@@ -29,7 +33,11 @@ def run(args: argparse.Namespace) -> int:
     from bot.main import NoFrontEnd, run_bot
 
     try:
-        settings = load_settings(args.config)
+        settings: FrontEndView = load_front_end_settings(args.config)
+        if not settings.bot.agent_url:  # embedded: this process runs the agent
+            from agent.settings import load_settings
+
+            settings = load_settings(args.config)
     except SettingsError as exc:
         print(f"reelbot: error: {exc}", file=sys.stderr)
         return 2

@@ -22,12 +22,15 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agent.choices import Aspect, InvalidChoice, Length, Mode, parse_choice
-from agent.settings import Settings, SettingsError, load_settings
-from agent.validation import InvalidInput, clean_topic
+from agent.config import SettingsError
 from reelbot.logs import configure_logging
 from reelbot.progress import ProgressPrinter
+
+if TYPE_CHECKING:
+    from agent.settings import Settings
 
 __all__ = ["add_arguments", "run"]
 
@@ -77,6 +80,8 @@ def _check_out(out: Path) -> Path:
 
 
 def _resolve(args: argparse.Namespace, settings: Settings) -> dict[str, object]:
+    from agent.validation import InvalidInput, clean_topic
+
     try:
         topic = clean_topic(args.topic)
     except InvalidInput as exc:
@@ -105,6 +110,9 @@ def _resolve(args: argparse.Namespace, settings: Settings) -> dict[str, object]:
 
 
 def run(args: argparse.Namespace) -> int:
+    # The engine is imported when the command runs, not when `reelbot --help` builds the parser.
+    from agent.settings import load_settings
+
     try:
         settings = load_settings(args.config)
         resolved = _resolve(args, settings)

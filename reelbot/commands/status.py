@@ -15,11 +15,14 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from agent.settings import Settings, SettingsError, load_settings
+from agent.config import SettingsError
+
+if TYPE_CHECKING:
+    from agent.settings import Settings
 
 __all__ = ["add_arguments", "run", "format_report"]
 
@@ -32,6 +35,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from agent.settings import load_settings
+
     try:
         settings = load_settings(args.config)
     except SettingsError as exc:

@@ -2,7 +2,7 @@ import asyncio
 
 import pytest
 
-from agent.cascade import Cascade
+from agent.cascade import Cascade, Outcome
 from agent.health import HealthBoard
 from agent.settings import CascadeSettings
 from providers.base import Stage, Tier
@@ -125,11 +125,70 @@ async def test_timeout_counts_as_unavailable(clock):
     assert attempts[0].outcome == "unavailable" and "timed out" in attempts[0].message
 
 
-async def test_unexpected_exception_is_bad_output_not_a_crash(clock):
+async def test_a_programming_error_is_logged_as_a_bug_and_the_job_goes_on(clock, bugs):
+    """Production behaviour: a bug in one provider is loud (ERROR, traceback, ids) but the cascade
+    still serves the item from the next one. (The `bugs` fixture tells the suite's guard that this
+    test provokes one on purpose.)"""
     a = FakeProvider("a").enqueue(KeyError("choices"))
+    cascade, health, attempts = make([a, FakeProvider("b")], clock)
+    served = await cascade.run("scene 1", call)
+    assert served.provider == "b"
+    assert attempts[0].outcome is Outcome.BUG and "KeyError" in attempts[0].message
+    assert health.get("a", "image").last_error_kind == "bug"
+    [record] = bugs
+    assert record.name == "reelbot.bugs" and record.levelname == "ERROR"
+    assert (record.job_id, record.provider, record.stage) == ("j1", "a", "image")
+    assert record.exc_info and record.exc_info[0] is KeyError
+    assert "j1" in record.getMessage() and "scene 1" in record.getMessage()
+
+
+async def test_a_provider_without_its_stage_method_is_a_bug_not_bad_output(clock, bugs):
+    """The issue's case: a provider declaring the voice stage without `speak()`. The registry and
+    `Backends` refuse such a class at start-up; a cascade given one anyway logs a bug."""
+
+    class NoSpeak:
+        name, tier = "mute", Tier.CLOUD_FREE
+
+    async def speak(p):
+        assert callable(p.speak)  # the stage method, looked up as the pipeline does
+        return await call(p)
+
+    cascade, _, attempts = make([NoSpeak(), FakeProvider("b")], clock)
+    served = await cascade.run("scene 1", speak)
+    assert served.provider == "b" and attempts[0].outcome is Outcome.BUG
+    assert bugs and bugs[0].exc_info[0] is AttributeError and bugs[0].provider == "mute"
+
+
+async def test_a_bug_in_validation_is_a_bug_too(clock, bugs):
+    async def validate(value):
+        return value.no_such_attribute
+
+    cascade, _, attempts = make([FakeProvider("a"), FakeProvider("b")], clock)
+    with pytest.raises(AllProvidersFailed):
+        await cascade.run("s1", call, validate)
+    assert [x.outcome for x in attempts] == [Outcome.BUG, Outcome.BUG]
+    assert "validation" in attempts[0].message and len(bugs) == 2
+
+
+async def test_other_unexpected_exceptions_are_bad_output_not_bugs(clock, caplog):
+    """A ValueError or OSError is data or environment (a backend's odd bytes, a full disk): bad
+    output, logged with its traceback, and not a bug (the guard would fail this test if it were)."""
+    a = FakeProvider("a").enqueue(ValueError("not a PNG"), OSError(28, "No space left on device"))
     cascade, _, attempts = make([a, FakeProvider("b")], clock)
-    served = await cascade.run("s1", call)
-    assert served.provider == "b" and attempts[0].outcome == "bad_output"
+    await cascade.run("s1", call)
+    await cascade.run("s2", call)
+    assert [x.outcome for x in attempts] == ["bad_output", "ok", "bad_output", "ok"]
+    assert any(r.exc_info for r in caplog.records if r.name == "agent.cascade")
+
+
+@pytest.mark.parametrize("error", [AttributeError("x"), TypeError("x"), NameError("x"), KeyError("x"),
+                                   IndexError("x"), AssertionError("x"), NotImplementedError("x"),
+                                   ImportError("x"), ZeroDivisionError("x")])
+async def test_every_programming_error_is_a_bug(clock, bugs, error):
+    a = FakeProvider("a").enqueue(error)
+    cascade, _, attempts = make([a, FakeProvider("b")], clock)
+    await cascade.run("s1", call)
+    assert attempts[0].outcome is Outcome.BUG and len(bugs) == 1
 
 
 async def test_all_failed_raises_with_attempts(clock):

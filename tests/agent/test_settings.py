@@ -12,11 +12,11 @@ from typing import ClassVar, Literal
 import pytest
 
 from agent.choices import Aspect, Length, Mode
+from agent.config import build_section as _build
 from agent.settings import (
     RouteSettings,
     Settings,
     SettingsError,
-    _build,
     _default_routes,
     load_settings,
     settings_from_mapping,

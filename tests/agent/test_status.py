@@ -83,3 +83,18 @@ async def test_unconfigured_backends_are_not_probed(deps):
     assert {p.name for p in providers} == {"offline"}
     report = await collect_status(s, providers)
     assert report.mode == "offline"
+
+
+async def test_a_probe_that_raises_a_programming_error_is_a_bug_shown_as_a_problem(deps, bugs):
+    """Status still answers (the row says what broke), and the bug is logged as one."""
+    from tests.fakes import FakeProvider
+
+    class BrokenProbe(FakeProvider):
+        async def probe(self):  # type: ignore[no-untyped-def]
+            return self.no_such_attribute
+
+    s = settings_for()
+    report = await collect_status(s, [BrokenProbe("offline")])
+    rows = {b.name: b for b in report.backends}
+    assert rows["offline"].up is False and "no_such_attribute" in rows["offline"].problem
+    assert [(r.provider, r.stage, r.exc_info[0]) for r in bugs] == [("offline", "status", AttributeError)]
