@@ -45,6 +45,7 @@ class LiveJob:
     started_at: float | None = None
     resumed: bool = False  # running when the agent stopped; resumed from its work directory
     cancel_requested: bool = False
+    final_pending: str | None = None  # finished (done/failed/cancelled), but not stored yet: retried
     task: asyncio.Task[None] | None = None
     provenance: dict[str, dict[str, int]] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)

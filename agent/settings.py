@@ -174,7 +174,10 @@ class AgentSettings:
     max_body_bytes: int = 16384
     retention_check_s: float = 600.0  # how often finished jobs' files are checked for expiry
     event_flush_s: float = 0.2  # job events are stored in batches this often (streamed at once)
-    busy_retry_after_s: int = 30  # retry_after_s on a full queue or the per-user in-flight limit
+    busy_retry_after_s: int = 30  # retry_after_s on a full queue, the in-flight limit or a full disk
+    min_free_disk_mb: int = 500  # below this free in data_dir no job starts and submits are refused
+    max_data_mb: int = 10240  # job files in data_dir at most; the oldest finished go first; 0 = no bound
+    events_retention_h: float = 720.0  # stored events of jobs finished this long ago are pruned (not the last)
     sse_keepalive_s: float = 15.0  # comment line on an idle event stream, so proxies keep it open
 
 
@@ -397,3 +400,8 @@ def _check(s: Settings) -> None:
                     raise SettingsError(f"routes.{rname}.{stage.value} names unknown provider {name!r}")
     if not 0 <= s.quotas.reset_hour_utc <= 23:
         raise SettingsError("quotas.reset_hour_utc must be 0..23")
+    for name in ("min_free_disk_mb", "max_data_mb"):
+        if getattr(s.agent, name) < 0:
+            raise SettingsError(f"agent.{name} must be 0 or more")
+    if s.agent.events_retention_h <= 0:
+        raise SettingsError("agent.events_retention_h must be more than 0")

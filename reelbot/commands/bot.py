@@ -27,6 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from bot.main import NoFrontEnd, run_bot
+    from storage import StorageError
 
     try:
         settings = load_settings(args.config)
@@ -40,6 +41,9 @@ def run(args: argparse.Namespace) -> int:
     except NoFrontEnd as exc:
         print(f"reelbot: error: {exc}", file=sys.stderr)
         return 2
+    except StorageError as exc:  # the embedded agent's database: in use by another agent, or damaged
+        print(f"reelbot: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 0
     return 0

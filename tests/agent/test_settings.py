@@ -17,6 +17,9 @@ def test_the_shipped_config_toml_loads():
     root = Path(__file__).resolve().parents[2]
     s = load_settings(root / "config.toml", env={})
     assert s.source.endswith("config.toml")
+    defaults = settings_from_mapping({}).agent
+    for key in ("min_free_disk_mb", "max_data_mb", "events_retention_h"):  # the file shows the defaults
+        assert getattr(s.agent, key) == getattr(defaults, key)
 
 
 @pytest.mark.parametrize(
@@ -35,6 +38,10 @@ def test_the_shipped_config_toml_loads():
         ({"video": {"preset": "ultrafast"}}, "ultrafast"),
         ({"quotas": {"reset_hour_utc": 24}}, "reset_hour_utc"),
         ({"routes": {"x": {"price": "free"}}}, "routes.x.price"),
+        ({"agent": {"min_free_disk_mb": -1}}, "agent.min_free_disk_mb"),
+        ({"agent": {"max_data_mb": "lots"}}, "agent.max_data_mb"),
+        ({"agent": {"max_data_mb": -5}}, "agent.max_data_mb"),
+        ({"agent": {"events_retention_h": 0}}, "agent.events_retention_h"),
     ],
 )
 def test_bad_config_names_the_key(data, needle):
