@@ -42,7 +42,7 @@ async def test_a_second_agent_exits_in_one_line_and_the_first_loses_nothing(tmp_
             assert second.stdout == ""
 
             after = event_rows(database)
-            assert after[:len(before)] == before and all(row in after for row in before)
+            assert set(before) <= set(after), "nothing the first agent stored was removed or rewritten"
             statuses = [(await agent.call("GET", f"/v1/jobs/{j}"))[1]["status"] for j in jobs]
             assert statuses == ["running", "queued", "queued"]
 
