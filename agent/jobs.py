@@ -60,7 +60,8 @@ FINISH_RETRY_FIRST_S = 0.5  # storing a final state that failed is tried again a
 FINISH_RETRY_MAX_S = 30.0  # ...doubling up to this, for as long as the process lives
 STOP_FINISH_GRACE_S = 10.0  # at shutdown, how long unstored final states may still try
 CANCEL_WAIT_S = 30.0  # how long a DELETE waits for the job to stop before it answers
-DISK_FULL_MESSAGE = "the video service is out of disk space right now; your credits were refunded, please try again later"
+DISK_FULL_MESSAGE = ("the video service is out of disk space right now; your credits were refunded, please try "
+                     "again later")
 STORE_PENDING_MESSAGE = ("finished, but the agent cannot save the result yet (its storage is full); it will "
                          "arrive as soon as it is saved")
 
@@ -329,20 +330,14 @@ class JobRunner:
                 return
             try:
                 await _outlasting_cancel(self.store.save_progress(batches))
-            except asyncio.CancelledError as exc:
-                if not exc.args or exc.args[0] is not _STORED:
+            except BaseException as exc:
+                if not _stored_anyway(exc):
+                    if isinstance(exc, Exception) and not isinstance(exc, StorageUnavailable):
+                        log.exception("storing job events failed; will retry")  # the database logs its own faults
                     for batch in batches:
                         live = self._live.get(batch.job_id)
                         if live is not None:
-                            _put_back(live, batch)
-                raise
-            except Exception as exc:
-                if not isinstance(exc, StorageUnavailable):  # the database logs its own faults once
-                    log.exception("storing job events failed; will retry")
-                for batch in batches:  # put them back, in front of anything newer
-                    live = self._live.get(batch.job_id)
-                    if live is not None:
-                        _put_back(live, batch)
+                            live.put_back(batch)
                 raise
 
     async def _flusher(self) -> None:
@@ -455,8 +450,8 @@ class JobRunner:
             try:
                 return await _outlasting_cancel(write(batch))
             except BaseException as exc:
-                if not isinstance(exc, asyncio.CancelledError) or not exc.args or exc.args[0] is not _STORED:
-                    _put_back(live, batch)
+                if not _stored_anyway(exc):
+                    live.put_back(batch)
                 raise
 
     def _spec(self, live: LiveJob, route_mode: str) -> JobSpec:
@@ -651,10 +646,8 @@ async def _outlasting_cancel(write: Awaitable[T]) -> T:
         raise
 
 
-def _put_back(live: LiveJob, batch: ProgressBatch) -> None:
-    """Return events and attempts that were not stored, in front of anything newer."""
-    live.pending_events[:0] = batch.events
-    live.pending_attempts[:0] = batch.attempts
+def _stored_anyway(exc: BaseException) -> bool:
+    return isinstance(exc, asyncio.CancelledError) and bool(exc.args) and exc.args[0] is _STORED
 
 
 def _human_duration(seconds: int) -> str:

@@ -104,3 +104,8 @@ class LiveJob:
         batch = ProgressBatch(self.id, self.pending_events, self.pending_attempts)
         self.pending_events, self.pending_attempts = [], []
         return batch
+
+    def put_back(self, batch: ProgressBatch) -> None:
+        """Return what a failed write did not store, in front of anything newer."""
+        self.pending_events[:0] = batch.events
+        self.pending_attempts[:0] = batch.attempts
