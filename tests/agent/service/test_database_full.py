@@ -145,3 +145,25 @@ async def test_a_job_that_cannot_be_marked_running_fails_refunded_once_stored(tm
         assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
         assert events[-1]["status"] == "failed"
         assert (await a.quota())["balance"] == 100
+
+
+async def test_a_cancel_during_a_write_in_flight_neither_loses_nor_duplicates_events(tmp_path):
+    import threading
+
+    settings = make_settings(tmp_path, agent={"event_flush_s": 60.0})  # no flush in between
+    async with run_agent(tmp_path, settings) as a:
+        db = a.app[DATABASE]
+        writer_busy = threading.Event()
+        async with a.runner._write_lock:  # the worker takes the job, then waits to mark it running
+            job = await a.submit("cancelled mid-write", request_id="mid")
+            await _until(lambda: a.runner.running_count() == 1)
+            db._workers.writer.submit(writer_busy.wait, 10)  # the writer thread is busy elsewhere
+        await asyncio.sleep(0.05)  # mark_running's unit is now queued on the writer thread
+        cancel = asyncio.ensure_future(a.client.delete(f"/v1/jobs/{job['id']}", headers=AUTH))
+        await asyncio.sleep(0.1)
+        writer_busy.set()  # the unit the cancelled job left behind commits all the same
+        assert (await asyncio.wait_for(cancel, 10)).status == 202
+        cancelled = await a.wait_status(job["id"], "cancelled")
+        events = await read_sse(await a.client.get(f"/v1/jobs/{job['id']}/events", headers=AUTH))
+        assert [e["seq"] for e in events] == list(range(1, cancelled["last_seq"] + 1))
+        assert (await a.quota())["balance"] == 100
