@@ -24,7 +24,7 @@ from aiohttp import web
 
 from agent.choices import Aspect, InvalidChoice, Length, Mode, parse_choice
 from agent.http_input import BadInput, parse_event_id, parse_json_body, range_satisfiable
-from agent.jobs import JobRunner, QueueFull, QuotaExceeded, SubmitData, TooManyJobs
+from agent.jobs import CancelOutcome, DiskFull, JobRunner, QueueFull, QuotaExceeded, SubmitData, TooManyJobs
 from agent.protocol import API_PREFIX, ErrorCode, JobStatus
 from agent.quota import QuotaPolicy
 from agent.routes import plan_route
@@ -32,7 +32,7 @@ from agent.settings import Settings
 from agent.sse import open_stream, send_stream
 from agent.validation import InvalidInput, clean_topic
 from agent.voices import check_route_voice
-from storage import QuotaLedger
+from storage import QuotaLedger, StorageUnavailable
 
 __all__ = ["ApiError", "routes", "auth_middleware", "error_middleware", "parse_submission", "check_submission_voice",
            "Services"]
@@ -44,6 +44,7 @@ PLATFORM = re.compile(r"^[a-z0-9_-]{1,32}$")
 OPTION_KEYS = frozenset({"mode", "model", "aspect", "voice", "length", "max_bytes"})
 MIN_MAX_BYTES = 100_000
 MAX_MAX_BYTES = 4 * 1024**3
+STORAGE_RETRY_AFTER_S = 30  # a full disk is freed by an operator: minutes, not a client's quick retry
 
 
 class ApiError(Exception):
@@ -93,6 +94,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return response
     except ApiError as exc:
         return error_response(exc.status, exc.code, exc.message, headers=exc.headers, **exc.extra)
+    except StorageUnavailable:  # nothing was written: the unit of work rolled back whole
+        return error_response(503, ErrorCode.STORAGE_UNAVAILABLE, "the video service cannot save anything right "
+                              "now (its storage is full); nothing was changed or charged, please try again later",
+                              retry_after_s=STORAGE_RETRY_AFTER_S)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -282,6 +287,8 @@ def routes(svc: Services) -> list[web.RouteDef]:
             raise ApiError(429, ErrorCode.TOO_MANY_JOBS, str(exc), retry_after_s=exc.retry_after_s) from None
         except QueueFull as exc:
             raise ApiError(503, ErrorCode.QUEUE_FULL, str(exc), retry_after_s=exc.retry_after_s) from None
+        except DiskFull as exc:
+            raise ApiError(503, ErrorCode.DISK_FULL, str(exc), retry_after_s=exc.retry_after_s) from None
         return web.json_response(job, status=202)
 
     async def get_job(request: web.Request) -> web.Response:
@@ -292,10 +299,15 @@ def routes(svc: Services) -> list[web.RouteDef]:
 
     async def cancel(request: web.Request) -> web.Response:
         job_id = _job_id(request)
-        await svc.runner.cancel(job_id)
+        outcome = await svc.runner.cancel(job_id)
         job = await svc.runner.job_json(job_id)
         if job is None:
             raise ApiError(404, ErrorCode.NOT_FOUND, "no such job")
+        if outcome is CancelOutcome.ALREADY_FINISHED:  # finished first; its result waits for the database
+            live = svc.runner.live(job_id)
+            status = live.final_pending if live is not None and live.final_pending else job["status"]
+            raise ApiError(409, ErrorCode.ALREADY_FINISHED, "the job has already finished; its result is being saved",
+                           job_status=status)
         if job["status"] in (JobStatus.DONE.value, JobStatus.FAILED.value):
             raise ApiError(409, ErrorCode.ALREADY_FINISHED, f"the job has already {job['status'].replace('done', 'finished')}",
                            job_status=job["status"])

@@ -1,13 +1,19 @@
 """The agent's aiohttp application: `create_app(settings)` and one cleanup context per resource.
 
-    database  storage.open_database (engine, migrations)          -> DATABASE
+    database  storage.DatabaseLock (one agent per database), then
+              storage.open_database (quick check, engine, migrations) -> DATABASE
     runtime   agent.runtime.open_runtime (HTTP session, providers,
               health board, pipeline) — or test-supplied backends  -> RUNTIME
     runner    agent.jobs.JobRunner (recovery, workers, flusher,
               retention); stopped first, so events are stored      -> RUNNER
 
 Tests pass `backends=` (fake providers) and `renderer=`, a `clock` (monotonic, for cooldowns) and a
-`wall_clock` (UTC epoch seconds, for quota days, timestamps and retention).
+`wall_clock` (UTC epoch seconds, for quota days, timestamps and retention), `disk_usage` (the data
+directory's free space) and `sleep` (the runner's retry backoff).
+
+`reelbot agent` takes the database lock itself, before anything else, and hands it in as
+`database_lock`; without one, the database context takes it, so a second app on the same database
+fails with `storage.DatabaseInUse` before it touches anything.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import shutil
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -25,14 +32,15 @@ from aiohttp import web
 
 from agent.api import Services, auth_middleware, error_middleware, routes
 from agent.backends import Backends
+from agent.disk import MB, DataDisk, DiskUsage, disk_status
 from agent.health import HealthBoard
-from agent.jobs import JobRunner
+from agent.jobs import JobRunner, Sleep
 from agent.pipeline import Pipeline, Renderer
 from agent.quota import QuotaPolicy, WallClock
 from agent.runtime import Runtime, open_runtime
 from agent.settings import Settings
 from providers.base import Clock
-from storage import Database, JobStore, QuotaLedger, open_database
+from storage import Database, DatabaseLock, JobStore, QuotaLedger, open_database
 
 __all__ = ["create_app", "check_bind", "BindRefused", "DATABASE", "RUNTIME", "RUNNER", "SERVICES"]
 
@@ -84,9 +92,14 @@ def create_app(
     backends: Backends | None = None,
     data_dir: Path | None = None,
     database_url: str | None = None,
+    database_lock: DatabaseLock | None = None,
+    disk_usage: DiskUsage = shutil.disk_usage,
+    sleep: Sleep = asyncio.sleep,
 ) -> web.Application:
     a = settings.agent
     data = Path(data_dir or a.data_dir)
+    url = database_url or a.database_url
+    data_disk = DataDisk(data, a.min_free_disk_mb * MB, disk_usage)
     app = web.Application(
         client_max_size=a.max_body_bytes,
         middlewares=[error_middleware, auth_middleware(a.token)],
@@ -96,10 +109,13 @@ def create_app(
     app[SERVICES] = svc
 
     async def database(app: web.Application) -> AsyncIterator[None]:
-        async with open_database(database_url or a.database_url) as db:
-            app[DATABASE] = db
-            svc.ledger = QuotaLedger(db)
-            yield
+        with contextlib.ExitStack() as held:
+            if database_lock is None:  # before the database is opened: a second agent touches nothing
+                held.enter_context(DatabaseLock.acquire(url, data))
+            async with open_database(url) as db:
+                app[DATABASE] = db
+                svc.ledger = QuotaLedger(db)
+                yield
 
     async def runtime(app: web.Application) -> AsyncIterator[None]:
         opened = (
@@ -116,11 +132,12 @@ def create_app(
         job_runner = JobRunner(
             settings=settings, store=JobStore(app[DATABASE]), ledger=svc.ledger, policy=policy,
             pipeline=rt.pipeline, backends=rt.backends, data_dir=data, wall_clock=wall_clock,
+            disk=data_disk, sleep=sleep,
         )
         await job_runner.start()
         app[RUNNER] = job_runner
         svc.runner = job_runner
-        svc.status = lambda: _status(settings, rt, job_runner)
+        svc.status = lambda: _status(settings, rt, job_runner, app[DATABASE], data_disk)
         try:
             yield
         finally:
@@ -131,10 +148,13 @@ def create_app(
     return app
 
 
-async def _status(settings: Settings, rt: Runtime, runner: JobRunner) -> dict[str, Any]:
+async def _status(settings: Settings, rt: Runtime, runner: JobRunner, db: Database,
+                  data_disk: DataDisk) -> dict[str, Any]:
     from agent.status import collect_status
 
-    report = await collect_status(settings, rt.backends.all(), rt.health)
+    report, disks = await asyncio.gather(collect_status(settings, rt.backends.all(), rt.health),
+                                         disk_status(db, data_disk))
     out = report.to_json()
     out["queue"] = runner.queue_json()
+    out.update(disks)  # state, problems, storage, data_dir
     return out

@@ -110,7 +110,10 @@ class AgentSettings:
     max_body_bytes: int = 16384
     retention_check_s: float = 600.0  # how often finished jobs' files are checked for expiry
     event_flush_s: float = 0.2  # job events are stored in batches this often (streamed at once)
-    busy_retry_after_s: int = 30  # retry_after_s on a full queue or the per-user in-flight limit
+    busy_retry_after_s: int = 30  # retry_after_s on a full queue, the in-flight limit or a full disk
+    min_free_disk_mb: int = 500  # below this free in data_dir no job starts and submits are refused
+    max_data_mb: int = 10240  # job files in data_dir at most; the oldest finished go first; 0 = no bound
+    events_retention_h: float = 720.0  # stored events of jobs finished this long ago are pruned (not the last)
     sse_keepalive_s: float = 15.0  # comment line on an idle event stream, so proxies keep it open
     max_recoveries: int = 2  # an interrupted job is resumed at most this often; then failed (quarantined)
 

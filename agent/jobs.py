@@ -3,7 +3,9 @@
     submit  -> credits reserved + job stored (one transaction) -> queued (position events)
     worker  -> running: Pipeline.run in its own task, kept by job id, under agent.job_timeout_s
     finish  -> done (settled, charged the cheaper tier if one served) | failed | cancelled (refunded),
-               written under asyncio.shield so a cancel mid-bookkeeping cannot lose the credits.
+               written under asyncio.shield so a cancel mid-bookkeeping cannot lose the credits, and
+               retried with backoff until it is stored (a full disk delays it, never loses it); a
+               failed or cancelled job's files are deleted as soon as its final state is stored.
 
 GPU-heavy steps are already serialised by the pipeline's GPU lock; `agent.workers` bounds how many
 jobs run at once. On shutdown running jobs are interrupted but stay `running` in the store; at the
@@ -12,24 +14,28 @@ from it) and fails the others with a refund. Queued jobs stay queued, in order. 
 start sweeps what a killed agent leaves in the job folders: render temp folders with partial MP4s,
 and the hidden temp files of writes that never finished.
 
-
 Quarantine: a job that crashes the agent would crash it again at every restart. So each resume is
 counted in the store (and committed) before the job runs again, and a job that would be resumed
 more than `agent.max_recoveries` times is failed instead, refunded, with the `quarantined` code and
 an operator log line: it never runs again. The store cannot tell a crash from a clean shutdown
 (both leave the job `running`), so every interruption counts.
+
+Disks: a job starts only with `agent.min_free_disk_mb` free in the data directory (agent.disk), and a
+submission is refused (503 disk_full) below it; a job that fails while the disk is that full says so
+(`disk_full`) instead of blaming the providers. What stays on disk, and for how long: agent.retention.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import hashlib
 import logging
 import secrets
 import shutil
 import time
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -37,6 +43,7 @@ from typing import Any, TypeVar
 from agent.backends import Backends
 from agent.cascade import Attempt, Outcome
 from agent.choices import Aspect, Length, Mode
+from agent.disk import MB, DataDisk
 from agent.events import ProgressEvent
 from agent.live import SEQ_RESERVE_BLOCK, LiveJob
 from agent.pipeline import JobResult, JobSpec, Pipeline
@@ -45,22 +52,32 @@ from agent.quota import QuotaPolicy, WallClock
 from agent.render import remove_stale_temp_dirs
 from agent.render.errors import BudgetTooSmall, RenderError
 from agent.render.spec import size_for_aspect
+from agent.retention import Retention
 from agent.routes import RouteUnavailable, charged_price, plan_route
 from agent.settings import Settings
 from agent.views import live_job_json, make_event, row_job_json, video_path
 from providers.errors import AllProvidersFailed
-from storage import AttemptRecord, Finish, JobStore, NewJob, ProgressBatch, QuotaLedger, UserKey
+from storage import AttemptRecord, Finish, JobStore, NewJob, ProgressBatch, QuotaLedger, StorageUnavailable, UserKey
 from storage.models import JobRow, User
 
-__all__ = ["JobRunner", "SubmitData", "QuotaExceeded", "TooManyJobs", "QueueFull"]
+__all__ = ["JobRunner", "SubmitData", "QuotaExceeded", "TooManyJobs", "QueueFull", "DiskFull", "CancelOutcome",
+           "Sleep"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-SSE_FLUSH_RETRIES = 3
 # hidden temp files of atomic writes (providers.media, providers.http, providers.audio): renamed into
 # place when complete, so one found at start-up is a partial write of a killed process
 PARTIAL_FILE_GLOBS = (".*.tmp", ".*.part", ".*.src", ".*.tmp.wav")
+Sleep = Callable[[float], Awaitable[None]]
+FINISH_RETRY_FIRST_S = 0.5  # storing a final state that failed is tried again after this...
+FINISH_RETRY_MAX_S = 30.0  # ...doubling up to this, for as long as the process lives
+STOP_FINISH_GRACE_S = 10.0  # at shutdown, how long unstored final states may still try
+CANCEL_WAIT_S = 30.0  # how long a DELETE waits for the job to stop before it answers
+DISK_FULL_MESSAGE = ("the video service is out of disk space right now; your credits were refunded, please try "
+                     "again later")
+STORE_PENDING_MESSAGE = ("finished, but the agent cannot save the result yet (its storage is full); it will "
+                         "arrive as soon as it is saved")
 
 
 class QuotaExceeded(Exception):
@@ -81,6 +98,22 @@ class QueueFull(Exception):
         self.retry_after_s = retry_after_s
 
 
+class DiskFull(Exception):
+    """The data directory is below agent.min_free_disk_mb: nothing was stored or charged."""
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class CancelOutcome(enum.Enum):
+    """What a cancel did."""
+
+    CANCELLED = "cancelled"  # the job is cancelled (stored, or stored as soon as the database can)
+    NOT_ACTIVE = "not_active"  # it is not queued or running here: finished, or unknown
+    ALREADY_FINISHED = "already_finished"  # it finished first; its final state waits to be stored
+
+
 @dataclass(frozen=True)
 class SubmitData:
     """A validated submission (see agent.api): nothing here is used as a path."""
@@ -99,6 +132,7 @@ class JobRunner:
     def __init__(
         self, *, settings: Settings, store: JobStore, ledger: QuotaLedger, policy: QuotaPolicy,
         pipeline: Pipeline, backends: Backends, data_dir: Path, wall_clock: WallClock = time.time,
+        disk: DataDisk | None = None, sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -108,6 +142,10 @@ class JobRunner:
         self.backends = backends
         self.data_dir = data_dir
         self.wall = wall_clock
+        self.disk = disk or DataDisk(data_dir, settings.agent.min_free_disk_mb * MB)
+        self._sleep = sleep
+        self.retention = Retention(settings=settings, store=store, jobs_dir=data_dir / "jobs", wall_clock=wall_clock,
+                                   is_active=lambda job_id: job_id in self._live)
         self._live: dict[str, LiveJob] = {}
         self._waiting: dict[str, None] = {}  # insertion-ordered: the queue
         self._ready: asyncio.Queue[str] = asyncio.Queue()
@@ -143,8 +181,16 @@ class JobRunner:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if self._admitting or self._finishing:
-            await asyncio.gather(*self._admitting, *self._finishing, return_exceptions=True)
+        if self._admitting:
+            await asyncio.gather(*self._admitting, return_exceptions=True)
+        if self._finishing:  # final states still being stored: bounded, the database may be full
+            _done, late = await asyncio.wait(set(self._finishing), timeout=STOP_FINISH_GRACE_S)
+            for task in late:
+                task.cancel()
+            if late:
+                log.warning("job runner stopping: %d final state(s) could not be stored; those jobs stay running "
+                            "for recovery at the next start", len(late))
+                await asyncio.gather(*late, return_exceptions=True)
         with contextlib.suppress(Exception):
             await self.flush(every_job=True, release=True)  # all streamed events are stored now
         log.info("job runner stopped: %d job(s) left queued or running for the next start", len(self._live))
@@ -192,6 +238,12 @@ class JobRunner:
                 return self._existing_json(*existing), False
             raise QueueFull("the agent's queue is full; try again in a little while",
                             self.settings.agent.busy_retry_after_s)
+        if (await self.disk.check()).low:
+            existing = await self.store.by_user_request(data.platform, data.user_id, data.request_id)
+            if existing is not None:
+                return self._existing_json(*existing), False
+            raise DiskFull("the video service is out of disk space right now; nothing was charged, please try "
+                           "again later", self.settings.agent.busy_retry_after_s)
         self._claims += 1
         task = asyncio.ensure_future(self._admit(data))
         self._admitting.add(task)
@@ -298,36 +350,26 @@ class JobRunner:
                        if every_job or live.pending_events or live.pending_attempts]
             if not batches:
                 return
-            await self._store_taken(self.store.save_progress(batches), batches)
+            try:
+                await _outlasting_cancel(self.store.save_progress(batches))
+            except BaseException as exc:
+                if _stored_anyway(exc):
+                    self._reserved(batches)
+                else:
+                    if isinstance(exc, Exception) and not isinstance(exc, StorageUnavailable):
+                        log.exception("storing job events failed; will retry")  # the database logs its own faults
+                    for batch in batches:
+                        live = self._live.get(batch.job_id)
+                        if live is not None:
+                            live.put_back(batch)
+                raise
+            self._reserved(batches)
 
-    async def _store_taken(self, write: Awaitable[T], batches: list[ProgressBatch]) -> T:
-        """Run a store write of `batches` (taken from their jobs) to its end, even when the caller is
-        cancelled meanwhile (shutdown): cancelling a write still queued for the database would drop
-        events that may have been streamed. Stored: their seq reservations apply; failed: they go
-        back to their jobs, in front of anything newer, for the next flush."""
-        save = asyncio.ensure_future(write)
-        try:
-            return await asyncio.shield(save)
-        except asyncio.CancelledError:
-            await asyncio.wait({save})
-            raise
-        finally:
-            self._settle_taken(batches, save)
-
-    def _settle_taken(self, batches: list[ProgressBatch], save: asyncio.Future[Any]) -> None:
-        if not save.done():  # cancelled twice: the write goes on alone and decides (never both ways)
-            return
-        failed = save.cancelled() or save.exception() is not None
-        if failed and not save.cancelled():
-            log.error("storing job events failed; will retry", exc_info=save.exception())
+    def _reserved(self, batches: list[ProgressBatch]) -> None:
+        """Stored: each job may now stream the events up to the seq its batch reserved."""
         for batch in batches:
             live = self._live.get(batch.job_id)
-            if live is None:
-                continue
-            if failed:
-                live.pending_events[:0] = batch.events
-                live.pending_attempts[:0] = batch.attempts
-            else:
+            if live is not None:
                 live.reserved(batch.reserve_seq)
 
     async def _flusher(self) -> None:
@@ -372,9 +414,11 @@ class JobRunner:
             self.emit(live, stage="starting", message="started")
         timeout = asyncio.timeout(self.settings.agent.job_timeout_s)
         try:
-            async with self._write_lock:
-                batch = live.take_pending()
-                await self._store_taken(self.store.mark_running(live.id, now, batch), [batch])
+            disk = await self.disk.check()
+            if disk.low:
+                log.error("job %s: not started: %s", live.id, disk.describe())
+                raise _NotStarted(ErrorCode.DISK_FULL, DISK_FULL_MESSAGE)
+            await self._mark_running(live, now)
             plan = plan_route(self.settings, self.backends, live.route)
             spec = self._spec(live, plan.mode)
             async with timeout:
@@ -386,6 +430,8 @@ class JobRunner:
             if not live.cancel_requested:
                 raise  # shutdown
             fin = self._failure(JobStatus.CANCELLED, ErrorCode.CANCELLED, "cancelled; your credits were refunded")
+        except _NotStarted as exc:
+            fin = self._failure(JobStatus.FAILED, exc.code, str(exc))
         except RouteUnavailable as exc:
             fin = self._failure(JobStatus.FAILED, ErrorCode.ALL_PROVIDERS_FAILED, str(exc))
         except AllProvidersFailed as exc:
@@ -412,7 +458,37 @@ class JobRunner:
         else:
             charged = 0 if live.admin else min(live.price, charged_price(self.settings, plan, result.provenance))
             fin = Finish("done", self.wall(), charged=charged, result=self._result_json(live, result))
+        if fin.error_code in _DISK_SUSPECT:
+            disk = await self.disk.check()
+            if disk.low:  # the providers did not fail: the disk they write to is full
+                log.error("job %s: failed (%s) while %s", live.id, fin.error_code, disk.describe())
+                fin = self._failure(JobStatus.FAILED, ErrorCode.DISK_FULL, DISK_FULL_MESSAGE)
         await self._finish_shielded(live, fin)
+
+    async def _mark_running(self, live: LiveJob, now: float) -> None:
+        try:
+            await self._store_pending(live, lambda batch: self.store.mark_running(live.id, now, batch))
+        except StorageUnavailable as exc:
+            log.error("job %s: not started: the database cannot store it: %s", live.id, exc)
+            raise _NotStarted(ErrorCode.STORAGE_UNAVAILABLE, "the video service cannot save anything right now "
+                              "(its storage is full); your credits will be refunded, please try again later") from exc
+
+    async def _store_pending(self, live: LiveJob, write: Callable[[ProgressBatch], Awaitable[T]]) -> T:
+        """Run `write` with the job's pending events and attempts; put them back when it fails. Taken
+        under the write lock: taken outside it, a failing flush could put events back after this
+        write stored the events that follow them, and they would never be stored."""
+        async with self._write_lock:
+            batch = live.take_pending()
+            try:
+                result = await _outlasting_cancel(write(batch))
+            except BaseException as exc:
+                if _stored_anyway(exc):
+                    live.reserved(batch.reserve_seq)
+                else:
+                    live.put_back(batch)
+                raise
+            live.reserved(batch.reserve_seq)
+            return result
 
     def _spec(self, live: LiveJob, route_mode: Mode) -> JobSpec:
         o = live.options  # checked by agent.api.parse_submission before they were stored
@@ -442,11 +518,14 @@ class JobRunner:
 
     # ------------------------------------------------------------------ finishing
 
-    async def _finish_shielded(self, live: LiveJob, fin: Finish) -> None:
+    def _start_finish(self, live: LiveJob, fin: Finish) -> asyncio.Task[None]:
         task = asyncio.ensure_future(self._finish(live, fin))
         self._finishing.add(task)
         task.add_done_callback(self._finishing.discard)
-        await asyncio.shield(task)
+        return task
+
+    async def _finish_shielded(self, live: LiveJob, fin: Finish) -> None:
+        await asyncio.shield(self._start_finish(live, fin))
 
     async def _finish(self, live: LiveJob, fin: Finish) -> None:
         def terminal(row: JobRow, balance: int | None) -> dict[str, Any]:
@@ -463,16 +542,7 @@ class JobRunner:
                                      "credits_left": None if live.admin else balance})
             return make_event(live, live.last_seq + 1, fin.now, status=fin.status, **fields)
 
-        for attempt in range(SSE_FLUSH_RETRIES):
-            try:
-                async with self._write_lock:
-                    out = await self.store.finish(live.id, fin, live.take_pending(), terminal)
-                break
-            except Exception:
-                log.exception("job %s: storing the final state failed (try %d)", live.id, attempt + 1)
-                if attempt + 1 == SSE_FLUSH_RETRIES:
-                    raise
-                await asyncio.sleep(0.5 * (attempt + 1))
+        out = await self._store_final(live, fin, terminal)
         self._live.pop(live.id, None)  # from now on the stored row answers for the job
         self._waiting.pop(live.id, None)
         if out is not None:
@@ -480,26 +550,68 @@ class JobRunner:
             live.status = JobStatus(fin.status)
             live.publish_stored(event)
             log.info("job %s: %s (%s)", live.id, fin.status, fin.error_code or "ok")
+            if fin.status != JobStatus.DONE.value:  # nothing of a failed job is needed again
+                await asyncio.to_thread(shutil.rmtree, self.workdir(live.id), True)
+
+    async def _store_final(
+        self, live: LiveJob, fin: Finish, terminal: Callable[[JobRow, int | None], dict[str, Any]],
+    ) -> tuple[JobRow, Any] | None:
+        """Store the final state, trying again with capped backoff until it is stored: a job whose
+        final state is lost keeps its credits reserved and its user's slot taken forever. Logged when
+        it starts failing, when the reason changes, and when it is stored at last."""
+        delay, tries, failing = FINISH_RETRY_FIRST_S, 0, ""
+        while True:
+            tries += 1
+            try:
+                out = await self._store_pending(live, lambda batch: self.store.finish(live.id, fin, batch, terminal))
+            except Exception as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+                if reason != failing:
+                    failing = reason
+                    log.error("job %s: storing its final state (%s) failed: %s; trying again until it is stored",
+                              live.id, fin.status, reason, exc_info=not isinstance(exc, StorageUnavailable))
+                if live.final_pending is None:
+                    live.final_pending = fin.status
+                    self.emit(live, message=STORE_PENDING_MESSAGE)  # streamed now, stored with the final state
+                await self._sleep(delay)
+                delay = min(delay * 2, FINISH_RETRY_MAX_S)
+                continue
+            if failing:
+                log.info("job %s: final state (%s) stored after %d tries", live.id, fin.status, tries)
+            return out
 
     # ------------------------------------------------------------------ cancel
 
-    async def cancel(self, job_id: str) -> bool:
-        """Cancel an active job; False when it is not active here (finished or unknown)."""
+    async def cancel(self, job_id: str) -> CancelOutcome:
+        """Cancel an active job. Waits (bounded) until the job has stopped and its final state is
+        stored, or is waiting to be stored because the database cannot take writes now."""
         live = self._live.get(job_id)
         if live is None:
-            return False
+            return CancelOutcome.NOT_ACTIVE
+        if live.final_pending is not None:  # it finished before this cancel: nothing left to stop
+            return (CancelOutcome.CANCELLED if live.final_pending == JobStatus.CANCELLED.value
+                    else CancelOutcome.ALREADY_FINISHED)
         live.cancel_requested = True
         if job_id in self._waiting:
             del self._waiting[job_id]
             self._positions_dirty = True
             fin = self._failure(JobStatus.CANCELLED, ErrorCode.CANCELLED, "cancelled; your credits were refunded")
-            await self._finish_shielded(live, fin)
-            return True
+            await self._settled(live, self._start_finish(live, fin))
+            return CancelOutcome.CANCELLED
         task = live.task
         if task is not None and not task.done():
             task.cancel()
-            await asyncio.wait({task}, timeout=30)
-        return True
+            await self._settled(live, task)
+        if live.final_pending not in (None, JobStatus.CANCELLED.value):
+            return CancelOutcome.ALREADY_FINISHED
+        return CancelOutcome.CANCELLED
+
+    async def _settled(self, live: LiveJob, task: asyncio.Future[Any], timeout_s: float = CANCEL_WAIT_S) -> None:
+        """Until `task` is done or the job's final state is waiting for the database, at most timeout_s."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while not task.done() and live.final_pending is None and loop.time() < deadline:
+            await asyncio.wait({task}, timeout=min(0.05, max(0.0, deadline - loop.time())))
 
     # ------------------------------------------------------------------ recovery and retention
 
@@ -518,8 +630,9 @@ class JobRunner:
                 self._waiting[live.id] = None
                 self._ready.put_nowait(live.id)
                 resumed += 1
-            else:
-                await self._finish_shielded(live, self._failure(
+            else:  # not awaited: a database that cannot store it yet must not hold up the start
+                self._live[live.id] = live
+                self._start_finish(live, self._failure(
                     JobStatus.FAILED, ErrorCode.AGENT_RESTARTED,
                     "the agent restarted before any of this video was saved; your credits were refunded"))
                 failed += 1
@@ -552,21 +665,11 @@ class JobRunner:
 
     async def cleanup_expired(self) -> int:
         """Delete the files of jobs finished more than agent.retention_h ago; rows stay."""
-        cutoff = self.wall() - self.settings.agent.retention_h * 3600
-        ids = await self.store.expired(cutoff)
-        for job_id in ids:
-            await asyncio.to_thread(shutil.rmtree, self.workdir(job_id), True)
-        await self.store.mark_files_deleted(ids, self.wall())
-        if ids:
-            log.info("retention: deleted the files of %d finished job(s)", len(ids))
-        return len(ids)
+        return await self.retention.expire()
 
     async def _retention(self) -> None:
         while True:
-            try:
-                await self.cleanup_expired()
-            except Exception:
-                log.exception("retention cleanup failed")
+            await self.retention.run()
             await asyncio.sleep(self.settings.agent.retention_check_s)
 
 
@@ -580,6 +683,41 @@ def remove_leftovers(jobs_dir: Path) -> int:
                 path.unlink(missing_ok=True)
                 removed += 1
     return removed
+
+
+class _NotStarted(Exception):
+    """A job that cannot start (disk or database full): it fails at once, refunded."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+# job errors that a full data directory causes too: checked against the disk before they are believed
+_DISK_SUSPECT = frozenset({ErrorCode.ALL_PROVIDERS_FAILED.value, ErrorCode.RENDER_FAILED.value,
+                           ErrorCode.INTERNAL.value})
+
+
+_STORED = object()  # the CancelledError argument of a write that was stored all the same
+
+
+async def _outlasting_cancel(write: Awaitable[T]) -> T:
+    """Await a unit of work that a cancellation cannot stop: it runs on the database's thread and
+    commits or not whatever the caller does. So a cancelled caller waits for its outcome (holding
+    the write lock, so nothing overtakes it) and is cancelled with `_STORED` when it was stored:
+    putting stored events back would store them twice."""
+    task = asyncio.ensure_future(write)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await asyncio.wait({task})
+        if not task.cancelled() and task.exception() is None:
+            raise asyncio.CancelledError(_STORED) from None
+        raise
+
+
+def _stored_anyway(exc: BaseException) -> bool:
+    return isinstance(exc, asyncio.CancelledError) and bool(exc.args) and exc.args[0] is _STORED
 
 
 def _human_duration(seconds: int) -> str:

@@ -55,6 +55,7 @@ class LiveJob:
     started_at: float | None = None
     resumed: bool = False  # running when the agent stopped; resumed from its work directory
     cancel_requested: bool = False
+    final_pending: str | None = None  # finished (done/failed/cancelled), but not stored yet: retried
     task: asyncio.Task[None] | None = None
     provenance: dict[str, dict[str, int]] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
@@ -137,3 +138,8 @@ class LiveJob:
         batch = ProgressBatch(self.id, self.pending_events, self.pending_attempts, reserve_seq=reserve)
         self.pending_events, self.pending_attempts = [], []
         return batch
+
+    def put_back(self, batch: ProgressBatch) -> None:
+        """Return what a failed write did not store, in front of anything newer."""
+        self.pending_events[:0] = batch.events
+        self.pending_attempts[:0] = batch.attempts

@@ -14,7 +14,7 @@ that match them.
     GET    /v1/users/{platform}/{id}/quota       -> 200 Quota          (read only: an unknown user is new)
     POST   /v1/users/{platform}/{id}/credits     -> 200 Quota          (admin grant {amount, note?})
 
-Every error is `{"error": {"code": ErrorCode, "message": str, ...}}`; 429s and the 503 `queue_full`
+Every error is `{"error": {"code": ErrorCode, "message": str, ...}}`; 429s and the 503s
 add `retry_after_s` (and a `Retry-After` header), `quota_exceeded` also `balance`, `price` and
 `resets_at`, 409s `job_status`, and 400s add `field` when one input is at fault; the 416
 `range_not_satisfiable` has a `Content-Range: bytes */SIZE` header.
@@ -78,6 +78,10 @@ class ErrorCode(str, enum.Enum):
     QUOTA_EXCEEDED = "quota_exceeded"  # 429: not enough credits; retry_after_s = until the reset
     TOO_MANY_JOBS = "too_many_jobs"  # 429: the user's in-flight limit; retry_after_s = a guess
     QUEUE_FULL = "queue_full"  # 503: the agent's queue is full; retry_after_s
+    STORAGE_UNAVAILABLE = "storage_unavailable"  # 503: the agent's database cannot store anything now
+    # (its disk is full); nothing was changed or charged; retry_after_s
+    DISK_FULL = "disk_full"  # 503 on submit, or a job error: the agent's data directory is below
+    # agent.min_free_disk_mb; nothing charged / refunded
     # job errors (Event.error.code / Job.error.code); always refunded
     ALL_PROVIDERS_FAILED = "all_providers_failed"  # no backend could serve a stage
     RENDER_FAILED = "render_failed"  # the encoder failed

@@ -237,3 +237,8 @@ def _check(s: Settings) -> None:
         raise SettingsError("agent.max_recoveries must be 0 or more")
     if not 0 <= s.quotas.reset_hour_utc <= 23:
         raise SettingsError("quotas.reset_hour_utc must be 0..23")
+    for name in ("min_free_disk_mb", "max_data_mb"):
+        if getattr(s.agent, name) < 0:
+            raise SettingsError(f"agent.{name} must be 0 or more")
+    if s.agent.events_retention_h <= 0:
+        raise SettingsError("agent.events_retention_h must be more than 0")

@@ -88,5 +88,6 @@ def row_job_json(row: JobRow, user: User) -> dict[str, Any]:
         provider=row.provider, position=None, last_seq=row.last_seq, created_at=row.created_at,
         started_at=row.started_at, finished_at=row.finished_at,
         providers=(result or {}).get("provenance", {}), charged=row.charged, refunded=row.refunded,
-        result=result, error=error, files_deleted=row.files_deleted_at is not None,
+        result=result, error=error,  # a failed job has no video to expire (its files go at once)
+        files_deleted=row.files_deleted_at is not None and row.status == JobStatus.DONE.value,
     )

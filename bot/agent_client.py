@@ -6,7 +6,7 @@ Errors are types the flow words for people::
      ├── AgentUnreachable           connection refused / 5xx gateway, after retries with backoff
      ├── QuotaExceeded              429 quota_exceeded: retry_after_s, resets_at, balance, price
      │   └── TooManyJobs            429 too_many_jobs: the user's in-flight limit, retry_after_s
-     ├── AgentBusy                  503 queue_full: the agent's queue is full, retry_after_s
+     ├── AgentBusy                  503 queue_full / storage_unavailable / disk_full, retry_after_s
      ├── InvalidRequest             400 invalid_input / bad_request: message says why, `field` what
      ├── JobNotFound                404 not_found on a job (expired, or another agent's)
      │   └── VideoExpired           404 video_expired: deleted after the retention period
@@ -53,6 +53,8 @@ log = logging.getLogger(__name__)
 Sleep = Callable[[float], Awaitable[None]]
 DEFAULT_BACKOFF_S: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0)  # ~15 s before "unreachable"
 _RETRY_STATUSES = frozenset({502, 503, 504})
+# 503s the agent itself answers: it is up but cannot take the job now; nothing was charged
+_BUSY_CODES = frozenset({ErrorCode.QUEUE_FULL.value, ErrorCode.STORAGE_UNAVAILABLE.value, ErrorCode.DISK_FULL.value})
 
 
 class AgentError(Exception):
@@ -86,7 +88,7 @@ class TooManyJobs(QuotaExceeded):
 
 
 class AgentBusy(AgentError):
-    """503 queue_full: the agent is up but its queue is full; nothing was charged."""
+    """503 queue_full (or its storage is full): the agent is up but cannot take a job; nothing was charged."""
 
     def __init__(self, message: str, retry_after_s: float | None, code: str = ErrorCode.QUEUE_FULL.value) -> None:
         super().__init__(message, code, 503)
@@ -149,7 +151,7 @@ async def _error_from(resp: aiohttp.ClientResponse) -> AgentError:
         return QuotaExceeded(info.message, retry, str(err.get("resets_at") or ""), code,
                              balance=balance if isinstance(balance, int) else None,
                              price=price if isinstance(price, int) else None)
-    if code == ErrorCode.QUEUE_FULL.value:
+    if code in _BUSY_CODES:
         return AgentBusy(info.message, retry, code)
     if resp.status in (400, 422):
         return InvalidRequest(info.message, code, resp.status, str(err.get("field") or ""))

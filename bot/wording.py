@@ -37,6 +37,7 @@ UNREACHABLE = (
 _BACKENDS_DOWN = ("all_providers", "unavailable", "all_backends", "backends_down", "no_provider", "exhausted", "all_failed")
 _INVALID = ("invalid", "bad_request", "topic", "validation")
 _VOICE_FIELDS = ("voice", "options.voice")  # agent.api: an unknown voice, or a malformed one
+_STORAGE_FULL = (ErrorCode.STORAGE_UNAVAILABLE.value, ErrorCode.DISK_FULL.value)  # before _BACKENDS_DOWN
 
 
 def _when(resets_at: str, retry_after_s: float | None, now: dt.datetime | None = None) -> str:
@@ -81,6 +82,9 @@ def submit_failed(exc: AgentError, topic: str, now: dt.datetime | None = None) -
         )
     if isinstance(exc, AgentBusy):
         wait = f" in {_span(exc.retry_after_s)}" if exc.retry_after_s else " in a little while"
+        if exc.code in _STORAGE_FULL:
+            return (f"💾 The video service is out of storage space right now. Nothing was charged; please try "
+                    f"again{wait}.")
         return f"🚦 The video service is busy right now (its queue is full). Nothing was charged; please try again{wait}."
     if isinstance(exc, InvalidRequest):
         why = str(exc) or "the agent refused it"
@@ -105,6 +109,9 @@ def job_failed(job: Job, refunded: bool | None = None) -> str:
     code = (job.error.code if job.error else "").lower()
     message = job.error.message if job.error else ""
     refund = _refund_note(job, refunded)
+    if code in _STORAGE_FULL:
+        return (f"💾 The video service ran out of storage space, so \"{job.topic or 'your video'}\" couldn't be "
+                f"made. {refund} Please try again later.")
     if any(k in code for k in _BACKENDS_DOWN):
         return (
             f"❌ Every video backend is down right now, so \"{job.topic or 'your video'}\" couldn't be made. "

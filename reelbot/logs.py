@@ -34,9 +34,11 @@ class SecretFilter(logging.Filter):
 
 def configure_logging(level: int = logging.INFO, secrets: Sequence[str] = ()) -> None:
     root = logging.getLogger()
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
+    for old in list(root.handlers):  # ours from an earlier call; a host's (pytest's capture) stay
+        if getattr(old, "reelbot_handler", False):
+            root.removeHandler(old)
     handler = logging.StreamHandler()
+    handler.reelbot_handler = True  # type: ignore[attr-defined]
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(SecretFilter(secrets))
     root.addHandler(handler)

@@ -30,6 +30,11 @@ SQL once and it runs the same way everywhere:
   back and run again (units are plain functions of the session, safe to rerun).
 
 The async engine (`Database.engine`) stays the one the URL names: migrations and ad-hoc queries use it.
+
+Faults: a unit that fails for a storage reason (disk full, I/O error, server gone) raises a
+`storage.errors.StorageUnavailable` (`StorageFull` for a full disk) instead of the driver's error,
+and every write's outcome goes to `Database.health` (storage.health). A SQLite file is checked with
+`PRAGMA quick_check` when it is opened: a damaged one raises `StorageCorrupt` before anything runs.
 """
 
 from __future__ import annotations
@@ -37,20 +42,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import shutil
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, text
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["Database", "create_engine", "open_database", "SQLITE_BUSY_TIMEOUT_MS", "READER_THREADS"]
+from storage.errors import StorageCorrupt, StorageUnavailable, classify, is_corruption
+from storage.health import StorageHealth
+
+__all__ = ["Database", "create_engine", "open_database", "quick_check", "SQLITE_BUSY_TIMEOUT_MS", "READER_THREADS"]
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 READER_THREADS = 2
@@ -58,6 +68,7 @@ READER_THREADS = 2
 # again (40001 serialization_failure, 40P01 deadlock_detected).
 RETRY_SQLSTATES = frozenset({"40001", "40P01"})
 TRANSIENT_RETRIES = 3
+SQLITE_MAX_PAGES = 4294967294  # SQLite's own ceiling for max_page_count: "no limit"
 
 T = TypeVar("T")
 Work = Callable[[Session], T]
@@ -144,6 +155,30 @@ class _SqliteWorkers:
         self.reads = sessionmaker(self.reader_engine, expire_on_commit=False)
         self.writer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
         self.readers = ThreadPoolExecutor(readers, thread_name_prefix="sqlite-reader")
+        self._fill_bytes = 0  # test seam (Database.simulate_full_disk): > 0 while the "disk" is full
+        event.listen(self.writer_engine, "begin", self._fill_on_begin)
+
+    def _fill_on_begin(self, conn: Any) -> None:
+        # On a full disk every write transaction fails when SQLite appends to its journal. The page
+        # limit alone fails only writes that need a new page, so each transaction first writes a
+        # blob larger than any free space: SQLite itself answers SQLITE_FULL, through the real path.
+        if self._fill_bytes:
+            conn.exec_driver_sql("INSERT INTO fault_disk_fill (b) VALUES (zeroblob(?))", (self._fill_bytes,))
+
+    def set_full(self, full: bool) -> None:
+        """Runs on the writer thread: cap the file at its current size (PRAGMA max_page_count)."""
+        with self.writer_engine.connect() as conn:
+            raw = conn.connection.driver_connection
+            assert raw is not None
+            if full:
+                raw.execute("CREATE TABLE IF NOT EXISTS fault_disk_fill (b BLOB)")
+                pages, free, size = (raw.execute(f"PRAGMA {name}").fetchone()[0]
+                                     for name in ("page_count", "freelist_count", "page_size"))
+                raw.execute(f"PRAGMA max_page_count = {int(pages)}")
+                self._fill_bytes = (int(free) + 2) * int(size)
+            else:
+                raw.execute(f"PRAGMA max_page_count = {SQLITE_MAX_PAGES}")
+                self._fill_bytes = 0
 
     def run_write(self, fn: Work[T]) -> T:
         with self.writes() as session, session.begin():
@@ -166,6 +201,8 @@ class Database:
     sessions: async_sessionmaker[AsyncSession]
     _workers: _SqliteWorkers | None = None
     read_sessions: async_sessionmaker[AsyncSession] | None = None  # reads; default `sessions`
+    file: str | None = None  # the SQLite file, when there is one
+    health: StorageHealth = field(default_factory=StorageHealth)
     _write_lock: asyncio.Lock | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
@@ -187,6 +224,18 @@ class Database:
         `retry_conflict`: run `fn` once more when the commit lost a race on a unique key to another
         transaction (PostgreSQL; the second run finds the row the other one inserted). A unit that
         lost a deadlock or serialization check (PostgreSQL) is run again, up to TRANSIENT_RETRIES."""
+        try:
+            result = await self._write_retrying(fn, retry_conflict)
+        except Exception as exc:
+            fault = classify(exc)
+            if fault is None:
+                raise
+            self.health.failed(fault)
+            raise fault from exc
+        self.health.succeeded()
+        return result
+
+    async def _write_retrying(self, fn: Work[T], retry_conflict: bool) -> T:
         conflicts = 1 if retry_conflict else 0
         transient = TRANSIENT_RETRIES
         while True:
@@ -214,12 +263,48 @@ class Database:
 
     async def read(self, fn: Work[T]) -> T:
         """Run `fn(session)` on a consistent snapshot; nothing it writes is kept."""
+        try:
+            return await self._read(fn)
+        except Exception as exc:
+            fault = classify(exc)
+            if fault is None:
+                raise
+            raise fault from exc
+
+    async def _read(self, fn: Work[T]) -> T:
         if self._workers is not None:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._workers.readers, self._workers.run_read, fn)
         assert self.read_sessions is not None
         async with self.read_sessions() as session:
             return await session.run_sync(fn)
+
+    async def probe_write(self) -> bool:
+        """Write one row onto itself (a real page write, so a full disk fails it); True if stored.
+        For the status page while writes are failing: it learns that space came back even when
+        nothing else writes."""
+        try:
+            await self.write(lambda s: s.execute(text("UPDATE alembic_version SET version_num = version_num")))
+        except StorageUnavailable:
+            return False
+        return True
+
+    def free_bytes(self) -> int | None:
+        """Free space on the SQLite file's filesystem (blocking: call off the loop); None if no file."""
+        if self.file is None:
+            return None
+        try:
+            return shutil.disk_usage(Path(self.file).expanduser().absolute().parent).free
+        except OSError:
+            return None
+
+    async def simulate_full_disk(self, full: bool) -> None:
+        """Test seam: the SQLite file behaves as on a full disk (every write fails with SQLite's own
+        SQLITE_FULL) until called again with False, as when space is freed."""
+        if self._workers is None:
+            raise NotImplementedError("simulate_full_disk needs a SQLite file with worker threads")
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._workers.writer, self._workers.set_full, full)
 
     async def close(self) -> None:
         if self._workers is not None:
@@ -232,22 +317,45 @@ async def open_database(url: str, *, migrate: bool = True, threads: bool = True)
     """The database at `url`, migrated. `threads=False` keeps SQLite on the async engine alone."""
     from storage.migrate import upgrade
 
+    file = _sqlite_file(url)
+    if file is not None and Path(file).expanduser().is_file():
+        await asyncio.to_thread(quick_check, file)
     engine = create_engine(url)
     db: Database | None = None
     try:
         if migrate:
             await upgrade(engine)
         workers = None
-        if threads and _sqlite_file(url) is not None:
+        if threads and file is not None:
             workers = await asyncio.to_thread(functools.partial(_SqliteWorkers, url))
         reads = None
         if engine.dialect.name == "postgresql":
             # one snapshot per read unit, like the SQLite readers' BEGIN; read only
             snapshot = engine.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
             reads = async_sessionmaker(snapshot, expire_on_commit=False)
-        db = Database(engine, async_sessionmaker(engine, expire_on_commit=False), workers, reads)
+        db = Database(engine, async_sessionmaker(engine, expire_on_commit=False), workers, reads, file=file)
         yield db
     finally:
         if db is not None:
             await db.close()
         await engine.dispose()
+
+
+def quick_check(file: str) -> None:
+    """SQLite's `PRAGMA quick_check` on `file` (blocking); `StorageCorrupt` unless it says "ok".
+    A damaged file is refused at start: running on it loses data quietly, job by job."""
+    path = Path(file).expanduser().absolute()
+    advice = "restore it from a backup, or move it aside to start with an empty database"
+    try:
+        conn = sqlite3.connect(str(path), timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
+        try:
+            rows = [str(row[0]) for row in conn.execute("PRAGMA quick_check(3)").fetchall()]
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        if is_corruption(exc):
+            raise StorageCorrupt(f"the database {path} is damaged ({' '.join(str(exc).split())}): {advice}") from None
+        raise StorageUnavailable(f"the database {path} cannot be checked ({exc})") from exc
+    if rows != ["ok"]:
+        found = " ".join("; ".join(rows).split())[:300]  # one line, whatever SQLite reported
+        raise StorageCorrupt(f"the database {path} is damaged (quick_check: {found}): {advice}")

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, literal_column, select, update
+from sqlalchemy import bindparam, delete, func, insert, literal_column, select, update
 from sqlalchemy.orm import Session
 
 from storage.engine import Database
@@ -347,6 +347,8 @@ class JobStore:
                 add_entry(session, row.user_id, LedgerKind.REFUND, refund, refund, fin.now, job_id=job_id, note=note)
             balance = balance_of(session, row.user_id)
             row.charged, row.refunded, row.finished_at = charged, refund, fin.now
+            if fin.status != "done":  # the runner deletes a failed job's files as soon as this commits
+                row.files_deleted_at = fin.now
             row.error_code, row.error_message = _fit_opt(fin.error_code, 32), _fit_opt(fin.error_message)
             event = terminal_event(row, balance)
             row.result = json.dumps(fin.result) if fin.result is not None else None
@@ -368,6 +370,33 @@ class JobStore:
             select(JobRow.id).where(JobRow.finished_at.is_not(None), JobRow.finished_at < finished_before,
                                     JobRow.files_deleted_at.is_(None)).limit(limit)
         ).scalars()))
+
+    async def finished_with_files(self, limit: int = 500) -> list[str]:
+        """Finished jobs whose files are still kept, oldest finish first (the size bound's order)."""
+        return await self._db.read(lambda s: list(s.execute(
+            select(JobRow.id).where(JobRow.finished_at.is_not(None), JobRow.files_deleted_at.is_(None))
+            .order_by(JobRow.finished_at, JobRow.id).limit(limit)
+        ).scalars()))
+
+    async def file_states(self, job_ids: Sequence[str]) -> dict[str, tuple[str, bool]]:
+        """job id -> (status, files deleted?) for the ids that have a row; missing ids have none."""
+        ids = list(job_ids)
+        if not ids:
+            return {}
+        return await self._db.read(lambda s: {
+            row.id: (row.status, row.files_deleted_at is not None) for row in s.execute(
+                select(JobRow.id, JobRow.status, JobRow.files_deleted_at).where(JobRow.id.in_(ids)))
+        })
+
+    async def prune_events(self, finished_before: float) -> int:
+        """Delete the stored events of jobs finished before `finished_before`, all but the last one
+        (the terminal event, so a late subscriber's replay still ends). Job rows, ledger entries and
+        provider attempts stay: GET job answers from the row. Returns how many rows went."""
+        old = select(_jobs.c.id).where(_jobs.c.finished_at.is_not(None), _jobs.c.finished_at < finished_before)
+        events = JobEventRow.__table__
+        last = select(_jobs.c.last_seq).where(_jobs.c.id == events.c.job_id).scalar_subquery()
+        statement = delete(events).where(events.c.job_id.in_(old), events.c.seq < last)
+        return await self._db.write(lambda s: int(s.execute(statement).rowcount or 0))
 
     async def mark_files_deleted(self, job_ids: Sequence[str], now: float) -> None:
         if not job_ids:

@@ -89,6 +89,20 @@ def _network_guard():  # type: ignore[no-untyped-def]
         pytest.fail(f"test reached outside loopback: {found}")
 
 
+@pytest.fixture(autouse=True)
+def _root_logging_restored() -> Iterator[None]:
+    """Entry points run in-process (`main([...])`) call `configure_logging`, which installs a stream
+    handler with the secret filter on the root logger; it must not outlive the test (its stream is
+    the test's captured stderr, and its filter rewrites records later tests inspect)."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        if handler not in handlers:
+            root.removeHandler(handler)
+    root.setLevel(level)
+
+
 class _BugRecords(logging.Handler):
     """Keeps the records logged as bugs while one test runs."""
 

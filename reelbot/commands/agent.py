@@ -4,6 +4,10 @@
 
 The bearer token comes from REELBOT_AGENT_TOKEN. Without one the agent serves loopback only and
 refuses any other address.
+
+One agent per database: the first thing it does is take the database's lock (storage.lock), held
+until the process exits. A second agent on the same database says so in one line and exits 1 before
+it opens the database; so does an agent whose database file is damaged.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
 
     from agent.app import BindRefused, check_bind, create_app
     from agent.settings import load_settings
+    from storage import DatabaseLock, StorageError
 
     try:
         settings = load_settings(args.config)
@@ -47,9 +52,20 @@ def run(args: argparse.Namespace) -> int:
     except BindRefused as exc:
         print(f"reelbot: error: {exc}", file=sys.stderr)
         return 2
-    configure_logging(logging.DEBUG if args.verbose else logging.INFO, settings.secrets())
-    if not settings.agent.token:
-        logging.getLogger(__name__).warning("no REELBOT_AGENT_TOKEN: serving loopback without auth")
-    # A chat burst opens many connections at once; the default listen backlog (128) drops them.
-    web.run_app(create_app(settings), host=host, port=port, print=None, access_log=None, backlog=1024)
+    try:
+        lock = DatabaseLock.acquire(settings.agent.database_url, settings.agent.data_dir)
+    except StorageError as exc:
+        print(f"reelbot: error: {exc}", file=sys.stderr)
+        return 1
+    with lock:
+        configure_logging(logging.DEBUG if args.verbose else logging.INFO, settings.secrets())
+        if not settings.agent.token:
+            logging.getLogger(__name__).warning("no REELBOT_AGENT_TOKEN: serving loopback without auth")
+        try:
+            # A chat burst opens many connections at once; the default listen backlog (128) drops them.
+            web.run_app(create_app(settings, database_lock=lock), host=host, port=port, print=None,
+                        access_log=None, backlog=1024)
+        except StorageError as exc:  # a damaged database, refused at start
+            print(f"reelbot: error: {exc}", file=sys.stderr)
+            return 1
     return 0

@@ -31,6 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from bot.main import NoFrontEnd, run_bot
+    from storage import StorageError
 
     try:
         settings: FrontEndView = load_front_end_settings(args.config)
@@ -48,6 +49,9 @@ def run(args: argparse.Namespace) -> int:
     except NoFrontEnd as exc:
         print(f"reelbot: error: {exc}", file=sys.stderr)
         return 2
+    except StorageError as exc:  # the embedded agent's database: in use by another agent, or damaged
+        print(f"reelbot: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 0
     return 0

@@ -36,6 +36,9 @@ def test_the_shipped_config_toml_loads():
     s = load_settings(root / "config.toml", env={})
     assert s.source.endswith("config.toml")
     assert s.agent.max_recoveries == 2 and s.providers["offline"].synth_timeout_s == 30.0  # type: ignore[attr-defined]
+    defaults = settings_from_mapping({}).agent
+    for key in ("min_free_disk_mb", "max_data_mb", "events_retention_h"):  # the file shows the defaults
+        assert getattr(s.agent, key) == getattr(defaults, key)
 
 
 @pytest.mark.parametrize(
@@ -56,6 +59,10 @@ def test_the_shipped_config_toml_loads():
         ({"agent": {"max_recoveries": -1}}, "agent.max_recoveries"),
         ({"agent": {"max_recoveries": 1.5}}, "agent.max_recoveries"),
         ({"routes": {"x": {"price": "free"}}}, "routes.x.price"),
+        ({"agent": {"min_free_disk_mb": -1}}, "agent.min_free_disk_mb"),
+        ({"agent": {"max_data_mb": "lots"}}, "agent.max_data_mb"),
+        ({"agent": {"max_data_mb": -5}}, "agent.max_data_mb"),
+        ({"agent": {"events_retention_h": 0}}, "agent.events_retention_h"),
     ],
 )
 def test_bad_config_names_the_key(data, needle):

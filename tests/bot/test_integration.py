@@ -635,3 +635,26 @@ async def test_fake_agent_matches_the_real_one(tmp_path: Path, mp4s: dict[tuple[
             assert _keys(next(iter(real_quota["prices"].values()))) == _keys(next(iter(fake_quota["prices"].values())))
     finally:
         await fake.stop()
+
+
+async def test_a_full_disk_is_told_as_such_not_as_a_busy_queue_or_dead_backends(
+        tmp_path: Path, mp4s: dict[tuple[int, int], bytes], session: aiohttp.ClientSession) -> None:
+    import dataclasses
+
+    from agent.app import DATABASE
+    from bot.wire import ErrorInfo
+
+    async with real_agent(tmp_path, mp4s, session, agent={"busy_retry_after_s": 45}) as agent:
+        client = agent.client()
+        await agent.app[DATABASE].simulate_full_disk(True)
+        with pytest.raises(AgentBusy) as full:
+            await client.submit("r1", {"platform": "telegram", "id": "1"}, "one", {})
+        assert full.value.code == "storage_unavailable" and full.value.retry_after_s
+        text = wording.submit_failed(full.value, "one")
+        assert "out of storage space" in text and "Nothing was charged" in text and "queue" not in text
+        await agent.app[DATABASE].simulate_full_disk(False)
+
+        job = await client.submit("r2", {"platform": "telegram", "id": "1"}, "two", {})
+        failed = dataclasses.replace(job, status="failed", error=ErrorInfo("disk_full", "out of disk space"))
+        text = wording.job_failed(failed, refunded=True)
+        assert "out of storage space" in text and "backend is down" not in text

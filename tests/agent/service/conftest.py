@@ -127,13 +127,15 @@ class Agent:
 
 @contextlib.asynccontextmanager
 async def run_agent(tmp_path: Path, settings: Settings | None = None, *, provider: GatedProvider | None = None,
-                    wall: WallClock | None = None, renderer: FakeRenderer | None = None) -> AsyncIterator[Agent]:
+                    wall: WallClock | None = None, renderer: FakeRenderer | None = None,
+                    **app_kw: Any) -> AsyncIterator[Agent]:
+    """`app_kw` goes to create_app as it is (disk_usage=, sleep=, ...)."""
     settings = settings or make_settings(tmp_path)
     provider = provider or GatedProvider()
     renderer = renderer or FakeRenderer()
     wall = wall or WallClock()
     backends = Backends([provider], dict(ORDERS))
-    app = create_app(settings, backends=backends, renderer=renderer, wall_clock=wall)
+    app = create_app(settings, backends=backends, renderer=renderer, wall_clock=wall, **app_kw)
     server = TestServer(app, host="127.0.0.1")
     async with TestClient(server) as client:
         yield Agent(client, app, provider, renderer, settings, wall)
