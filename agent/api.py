@@ -269,7 +269,7 @@ def routes(svc: Services) -> list[web.RouteDef]:
                 raise ApiError(404, ErrorCode.NOT_FOUND, f"the job {job['status']}: there is no video")
             raise ApiError(409, ErrorCode.NOT_READY, "the video is not ready yet", job_status=job["status"])
         path = svc.runner.video_file(job_id)
-        if job.get("video_expired") or not path.is_file():
+        if job.get("video_expired") or not await asyncio.to_thread(path.is_file):
             raise ApiError(404, ErrorCode.VIDEO_EXPIRED, "the video was deleted after the retention period")
         title = (job.get("title") or "video").encode("ascii", "ignore").decode()
         safe = re.sub(r"[^A-Za-z0-9 _.-]+", "", title).strip()[:60] or "video"

@@ -107,7 +107,7 @@ class JobRunner:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        (self.data_dir / "jobs").mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread((self.data_dir / "jobs").mkdir, parents=True, exist_ok=True)
         await self.recover()
         a = self.settings.agent
         self._workers = [asyncio.create_task(self._worker(), name=f"job-worker-{i}") for i in range(a.workers)]
@@ -457,7 +457,7 @@ class JobRunner:
         resumed = failed = queued = 0
         for row in await self.store.with_status(JobStatus.RUNNING.value):
             live = await self._live_from_row(row)
-            if (self.workdir(row.id) / "manifest.json").is_file():
+            if await asyncio.to_thread((self.workdir(row.id) / "manifest.json").is_file):
                 live.resumed = True
                 self._live[live.id] = live
                 self._waiting[live.id] = None

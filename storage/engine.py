@@ -232,7 +232,7 @@ async def open_database(url: str, *, migrate: bool = True, threads: bool = True)
     """The database at `url`, migrated. `threads=False` keeps SQLite on the async engine alone."""
     from storage.migrate import upgrade
 
-    engine = create_engine(url)
+    engine = await asyncio.to_thread(create_engine, url)  # it may create the SQLite file's folder
     db: Database | None = None
     try:
         if migrate:
