@@ -94,7 +94,7 @@ class FakeSurface:
 
         if self.refused_size is not None and meta.size_bytes > self.refused_size:
             raise UploadTooLarge()
-        self.videos.append((path.read_bytes(), caption, meta))
+        self.videos.append((await asyncio.to_thread(path.read_bytes), caption, meta))
 
     async def activity(self) -> None:
         self.activities += 1

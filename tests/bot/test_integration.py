@@ -55,6 +55,7 @@ from tests.bot.test_discord import GUILD, interaction
 from tests.bot.test_telegram import ADMIN, ALICE, MALLORY, command, press
 from tests.conftest import FakeClock
 from tests.fakes import FakeProvider
+from tests.support.files import write_file
 
 PUBLIC_URL = "https://reels.example"
 WIDE = (256, 144)  # the stub renderer's real MP4 for --aspect 16:9
@@ -98,8 +99,7 @@ class Mp4Renderer:
             await asyncio.sleep(0)
         size = WIDE if spec.width > spec.height else TALL
         data = self.mp4s[size]
-        spec.out.parent.mkdir(parents=True, exist_ok=True)
-        spec.out.write_bytes(data)
+        await asyncio.to_thread(write_file, spec.out, data)
         return RenderResult(spec.out, len(data), 2.0, size[0], size[1], None, False)
 
 

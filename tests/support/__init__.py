@@ -1,0 +1,7 @@
+"""Helpers shared by the tests (not tests themselves).
+
+    clock         FakeClock, WallClock
+    files         write_file, for fakes that write off the loop
+    network_guard the guard that fails a test reaching beyond loopback
+    blocking      the guard that fails a test whose coroutines block the event loop
+"""
