@@ -19,6 +19,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.support.servers import LocalServer, start_server
+
 FIXTURES = Path("/work/shared/api/fixtures")
 APP_ID = "775799577604522054"
 
@@ -70,7 +72,7 @@ class FakeDiscord:
         self.ephemeral: list[Posted] = []
         self._next = 1300000000000000100
         self.url = ""
-        self._runner: web.AppRunner | None = None
+        self._server: LocalServer | None = None
 
     def expect(self, interaction_id: str, token: str, channel_id: str) -> None:
         self.interactions[token] = Pending(interaction_id, token, channel_id, time.monotonic(), self.clock())
@@ -226,13 +228,10 @@ class FakeDiscord:
         return app
 
     async def start(self) -> str:
-        self._runner = web.AppRunner(self.app(), shutdown_timeout=0.1)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+        self._server = await start_server(self)
+        self.url = self._server.url
         return self.url
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        if self._server is not None:
+            await self._server.close()

@@ -13,6 +13,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.support.servers import LocalServer, start_server
+
 BOT = {"id": 7000000001, "is_bot": True, "first_name": "Fox Bot", "username": "MyFoxBot",
        "can_join_groups": True, "can_read_all_group_messages": False, "supports_inline_queries": False}
 NOT_MODIFIED = ("Bad Request: message is not modified: specified new message content and reply markup are "
@@ -46,7 +48,7 @@ class FakeTelegram:
         self.too_large = 0
         self._next_id = 100
         self.url = ""
-        self._runner: web.AppRunner | None = None
+        self._server: LocalServer | None = None
 
     # ----------------------------------------------------------- what the user sees
 
@@ -175,13 +177,10 @@ class FakeTelegram:
         return app
 
     async def start(self) -> str:
-        self._runner = web.AppRunner(self.app(), shutdown_timeout=0.1)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+        self._server = await start_server(self)
+        self.url = self._server.url
         return self.url
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        if self._server is not None:
+            await self._server.close()

@@ -23,7 +23,6 @@ import aiohttp
 import discord
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 from telegram import Update
 
 from agent.app import RUNNER, create_app
@@ -56,6 +55,7 @@ from tests.bot.test_telegram import ADMIN, ALICE, MALLORY, command, press
 from tests.conftest import FakeClock
 from tests.fakes import FakeProvider
 from tests.support.files import write_file
+from tests.support.servers import start_server
 
 PUBLIC_URL = "https://reels.example"
 WIDE = (256, 144)  # the stub renderer's real MP4 for --aspect 16:9
@@ -172,10 +172,9 @@ async def real_agent(tmp_path: Path, mp4s: dict[tuple[int, int], bytes], session
     orders = {Stage.SCRIPT: ("ollama",), Stage.IMAGE: ("comfyui",), Stage.CLIP: (), Stage.VOICE: ("coqui",)}
     renderer = Mp4Renderer(mp4s)
     app = create_app(settings, backends=Backends(providers, orders), renderer=renderer)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
+    server = await start_server(app)
     try:
-        yield RealAgent(str(server.make_url("")).rstrip("/"), settings.agent.token, images, renderer, session, app)
+        yield RealAgent(server.url, settings.agent.token, images, renderer, session, app)
     finally:
         for gate in images.gates.values():  # never leave a job hanging on a gate at shutdown
             gate.set()

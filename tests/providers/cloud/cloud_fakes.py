@@ -24,6 +24,8 @@ from typing import Any
 from aiohttp import web
 from PIL import Image, ImageDraw
 
+from tests.support.servers import LocalServer, start_server
+
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
@@ -57,7 +59,7 @@ class FakeCloud:
         self.app = web.Application()
         self.app.router.add_route("*", "/{tail:.*}", self._handle)
         self.base = ""
-        self._runner: web.AppRunner | None = None
+        self._server: LocalServer | None = None
 
     def enqueue(self, method: str, path: str, *answers: Any) -> FakeCloud:
         self.queues[(method, path)].extend(answers)
@@ -80,16 +82,12 @@ class FakeCloud:
         return f"{self.base}{path}"
 
     async def start(self) -> None:
-        self._runner = web.AppRunner(self.app, shutdown_timeout=0.2)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = self._runner.addresses[0][1]
-        self.base = f"http://127.0.0.1:{port}"
+        self._server = await start_server(self.app, shutdown_timeout_s=0.2)
+        self.base = self._server.url
 
     async def close(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        if self._server is not None:
+            await self._server.close()
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         form: dict[str, str] = {}
