@@ -25,6 +25,7 @@ from agent.protocol import ErrorCode, format_sse
 from agent.quota import iso_utc
 from agent.views import job_json
 from tests.support.servers import LocalServer, start_server
+from tests.support.waiting import wait_until
 
 RESETS_AT = "2030-01-01T00:00:00.000Z"
 ASPECTS = ("9:16", "16:9", "1:1")
@@ -162,13 +163,9 @@ class FakeAgent:
         await self.emit(job_id, stage="render", provider="local", done=50, total=100)
         await self.finish(job_id)
 
-    async def wait_job(self, n: int = 1, timeout: float = 5.0) -> FakeJob:
-        async def poll() -> FakeJob:
-            while len(self.jobs) < n:
-                await asyncio.sleep(0.01)
-            return list(self.jobs.values())[n - 1]
-
-        return await asyncio.wait_for(poll(), timeout)
+    async def wait_job(self, n: int = 1, timeout_s: float = 5.0) -> FakeJob:
+        await wait_until(lambda: len(self.jobs) >= n, timeout_s)
+        return list(self.jobs.values())[n - 1]
 
     def _left(self, user_id: str) -> int:
         return self.credits.get(user_id, self.daily)

@@ -37,6 +37,20 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
     return web.json_response(body, status=status, headers=headers)
 
 
+# a valid four-scene script, as an OpenAI-compatible chat model would send it
+SCRIPT = {"title": "Cats in Space", "scenes": [
+    {"narration": f"Scene {i} narration about cats.", "visual": f"a cat floating {i}", "key_phrase": "cats float"}
+    for i in range(4)]}
+
+
+def chat_answer(content: str, **message: Any) -> web.Response:
+    """An OpenAI chat completion whose message says `content` (plus any extra message fields)."""
+    body = fixture("openai_chat_completion.json")
+    body["choices"][0]["message"]["content"] = content
+    body["choices"][0]["message"].update(message)
+    return json_response(body)
+
+
 @dataclass
 class Seen:
     method: str
