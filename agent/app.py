@@ -111,7 +111,7 @@ def create_app(
     async def database(app: web.Application) -> AsyncIterator[None]:
         with contextlib.ExitStack() as held:
             if database_lock is None:  # before the database is opened: a second agent touches nothing
-                held.enter_context(DatabaseLock.acquire(url, data))
+                held.enter_context(await asyncio.to_thread(DatabaseLock.acquire, url, data))
             async with open_database(url) as db:
                 app[DATABASE] = db
                 svc.ledger = QuotaLedger(db)

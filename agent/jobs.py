@@ -161,7 +161,7 @@ class JobRunner:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        (self.data_dir / "jobs").mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread((self.data_dir / "jobs").mkdir, parents=True, exist_ok=True)
         removed = await asyncio.to_thread(remove_leftovers, self.data_dir / "jobs")
         if removed:
             log.info("removed %d temp file(s) and folder(s) left by an earlier run", removed)
@@ -620,7 +620,7 @@ class JobRunner:
         limit = self.settings.agent.max_recoveries
         for row in await self.store.with_status(JobStatus.RUNNING.value):
             live = await self._live_from_row(row)
-            if (self.workdir(row.id) / "manifest.json").is_file():
+            if await asyncio.to_thread((self.workdir(row.id) / "manifest.json").is_file):
                 if await self.store.count_recovery(row.id, limit) is None:  # committed before it runs
                     await self._quarantine(live, row.recoveries)
                     quarantined += 1

@@ -126,9 +126,9 @@ class _Manifest:
         async with self._saving:
             await asyncio.to_thread(_write_atomic, self.path, json.dumps(self.data, indent=1))
 
-    def item(self, stage: str, index: int) -> dict[str, Any] | None:
+    async def item(self, stage: str, index: int) -> dict[str, Any] | None:
         entry = self.data.get(stage, {}).get(str(index))
-        if entry and Path(entry["path"]).is_file():
+        if entry and await asyncio.to_thread(Path(entry["path"]).is_file):
             return entry
         return None
 
@@ -228,7 +228,7 @@ class _JobRun:
         self.served: dict[str, list[tuple[str, Tier]]] = {}
         self.timings: dict[str, float] = {}
         self.width, self.height = job.size or size_for_aspect(job.aspect)
-        self.manifest = _Manifest.load(workdir / "manifest.json")
+        self.manifest = _Manifest(workdir / "manifest.json")  # read in execute(), off the loop
         self.stills: dict[int, Path] = {}  # video mode: scenes whose clip failed
         self.secrets = pipeline.secrets()  # progress text may quote a provider's words
 
@@ -261,7 +261,8 @@ class _JobRun:
     # ------------------------------------------------------------------ stages
 
     async def execute(self) -> JobResult:
-        self.dir.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(self.dir.mkdir, parents=True, exist_ok=True)
+        self.manifest = await asyncio.to_thread(_Manifest.load, self.manifest.path)
         log.info("job %s: starting %r (%s, %s, %s)", self.job.job_id, self.job.topic,
                  self.job.aspect, self.job.length, self.job.mode)
         script = await self._timed("script", self.script_stage())
@@ -295,8 +296,8 @@ class _JobRun:
     async def script_stage(self) -> Script:
         done = self.manifest.data.get("script")
         path = self.dir / "script.json"
-        if done and path.is_file():
-            script = Script.from_json(json.loads(path.read_text(encoding="utf-8")))
+        if done and await asyncio.to_thread(path.is_file):
+            script = Script.from_json(json.loads(await asyncio.to_thread(path.read_text, encoding="utf-8")))
             self.note("script", done["provider"], Tier(done["tier"]))
             self.emit("script", 1, 1, provider=done["provider"], message="script (resumed)", stage_done=True)
             return script
@@ -328,7 +329,7 @@ class _JobRun:
         n = len(script.scenes)
         indices = list(range(n)) if only is None else list(only)
         out_dir = self.dir / "images"
-        out_dir.mkdir(exist_ok=True)
+        await asyncio.to_thread(out_dir.mkdir, exist_ok=True)
         sem = asyncio.Semaphore(self.s.video.image_concurrency)
         results: dict[int, Path] = {}
         cascade = self.cascade(Stage.IMAGE, self.p.backends.for_stage(Stage.IMAGE, self.order(Stage.IMAGE)))
@@ -338,7 +339,7 @@ class _JobRun:
         async def one(i: int) -> None:
             nonlocal finished
             scene = script.scenes[i]
-            entry = self.manifest.item("image", i)
+            entry = await self.manifest.item("image", i)
             if entry is None:
                 request = ImageRequest(
                     prompt=scene.visual, style=self.s.video.style, negative=self.s.video.negative,
@@ -371,14 +372,14 @@ class _JobRun:
         """Video mode: a clip per scene; a scene whose clip fails becomes a still with motion."""
         n = len(script.scenes)
         out_dir = self.dir / "clips"
-        out_dir.mkdir(exist_ok=True)
+        await asyncio.to_thread(out_dir.mkdir, exist_ok=True)
         cascade = self.cascade(Stage.CLIP, self.p.backends.for_stage(Stage.CLIP, self.order(Stage.CLIP)))
         results: dict[int, Path] = {}
         failed: list[int] = []
         finished = 0
         self.emit("clip", 0, n, message="making motion clips")
         for i, scene in enumerate(script.scenes):
-            entry = self.manifest.item("clip", i)
+            entry = await self.manifest.item("clip", i)
             if entry is None and not cascade.providers:
                 failed.append(i)
                 continue
@@ -417,7 +418,7 @@ class _JobRun:
     async def voice_stage(self, script: Script) -> dict[int, VoiceResult]:
         n = len(script.scenes)
         out_dir = self.dir / "voice"
-        out_dir.mkdir(exist_ok=True)
+        await asyncio.to_thread(out_dir.mkdir, exist_ok=True)
         sem = asyncio.Semaphore(self.s.video.voice_concurrency)
         cascade = self.cascade(Stage.VOICE, self.p.backends.for_stage(Stage.VOICE, self.order(Stage.VOICE)))
         results: dict[int, VoiceResult] = {}
@@ -428,7 +429,7 @@ class _JobRun:
         async def one(i: int) -> None:
             nonlocal finished
             text = script.scenes[i].narration
-            entry = self.manifest.item("voice", i)
+            entry = await self.manifest.item("voice", i)
             if entry is None:
                 request = VoiceRequest(text=text, voice=voice, scene_index=i, out_dir=out_dir,
                                        language=self.s.video.language)

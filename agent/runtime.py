@@ -47,7 +47,8 @@ async def open_runtime(
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=10)
     async with aiohttp.ClientSession(timeout=timeout, raise_for_status=False) as session:
         deps = ProviderDeps(session=session, clock=clock, data_dir=data_dir or Path(settings.agent.data_dir))
-        backends = build_backends(settings, deps)
+        # provider constructors may read files (ComfyUI workflows): off the loop
+        backends = await asyncio.to_thread(build_backends, settings, deps)
         health = HealthBoard(settings.cascade, clock)
         pipeline = Pipeline(
             settings=settings,

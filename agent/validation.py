@@ -157,9 +157,13 @@ async def validate_voice(result: VoiceResult, text: str) -> None:
     await asyncio.to_thread(_check_voice, result.path, text)
 
 
+def _file_of_at_least(path: Path, min_bytes: int) -> bool:
+    return path.is_file() and path.stat().st_size >= min_bytes
+
+
 async def validate_clip(result: ClipResult) -> None:
     path = result.path
-    if not path.is_file() or path.stat().st_size < 1024:
+    if not await asyncio.to_thread(_file_of_at_least, path, 1024):
         raise BadOutput("clip file is missing or empty")
     if result.seconds <= 0.2:
         raise BadOutput(f"clip is only {result.seconds:.2f}s long")

@@ -295,13 +295,16 @@ class AgentClient:
                     if max_bytes and length and length > max_bytes:
                         raise VideoTooLarge(length, max_bytes)
                     size = 0
-                    with open(tmp, "wb") as fh:
+                    fh = await asyncio.to_thread(open, tmp, "wb")
+                    try:
                         async for chunk in resp.content.iter_chunked(1 << 16):
                             size += len(chunk)
                             if max_bytes and size > max_bytes:
                                 raise VideoTooLarge(length or size, max_bytes)
                             await asyncio.to_thread(fh.write, chunk)
-                    os.replace(tmp, dest)
+                    finally:
+                        await asyncio.to_thread(fh.close)  # flushes the last buffered chunk
+                    await asyncio.to_thread(os.replace, tmp, dest)
                     return size
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
                 if attempt >= len(self._backoff):
@@ -310,8 +313,7 @@ class AgentClient:
                 attempt += 1
                 await self._sleep(delay)
             finally:
-                if tmp.exists():
-                    tmp.unlink()
+                await asyncio.to_thread(tmp.unlink, missing_ok=True)
 
 
 async def _sse(stream: aiohttp.StreamReader) -> AsyncIterator[tuple[int | None, dict[str, Any]]]:

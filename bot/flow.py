@@ -330,7 +330,7 @@ class Flow:
         """Fetch and upload; returns the progress message's final text ("" when the video replaced it)."""
         headline = ProgressState(delivery.topic, 0).headline()
         elapsed = clock_text(self.clock() - delivery.started_at)
-        self.work_dir.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(self.work_dir.mkdir, parents=True, exist_ok=True)
         dest = self.work_dir / f"{_safe(job.id)}.mp4"
         limit = surface.max_upload_bytes
         try:
@@ -354,8 +354,7 @@ class Flow:
                 return f"{headline}\n" + wording.too_large(meta.size_bytes, limit, self._link(job))
             return "" if surface.video_replaces_progress else f"{headline} — ✅ done in {elapsed}. Here it is ⬇️"
         finally:
-            for leftover in (dest, dest.with_suffix(".thumb.jpg")):
-                leftover.unlink(missing_ok=True)
+            await asyncio.to_thread(_remove, dest, dest.with_suffix(".thumb.jpg"))
 
     def _link(self, job: Job) -> str:
         if job.download_url.startswith("http"):
@@ -372,6 +371,11 @@ class Flow:
             with contextlib.suppress(Exception):
                 await surface.activity()
             await self._sleep(self._activity_every_s)
+
+
+def _remove(*paths: Path) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
 
 
 def _safe(job_id: str) -> str:

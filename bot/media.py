@@ -56,11 +56,15 @@ async def _run(*args: str) -> tuple[int, str]:
     return proc.returncode or 0, err.decode("utf-8", "replace")
 
 
+def _small_file(path: Path, max_bytes: int) -> bool:
+    return path.exists() and path.stat().st_size < max_bytes
+
+
 async def probe_video(path: Path, fallback: tuple[int | None, int | None, float | None] = (None, None, None)) -> VideoMeta:
     """Width, height and duration from ffmpeg's banner, plus a JPEG thumbnail next to the file."""
-    size = path.stat().st_size
+    size = (await asyncio.to_thread(path.stat)).st_size
     width, height, duration = fallback
-    exe = _ffmpeg()
+    exe = await asyncio.to_thread(_ffmpeg)  # the first lookup runs `ffmpeg -version`
     if exe is None:
         return VideoMeta(size, width, height, duration)
     thumb = path.with_suffix(".thumb.jpg")
@@ -73,7 +77,7 @@ async def probe_video(path: Path, fallback: tuple[int | None, int | None, float 
         width, height = int(m.group(1)), int(m.group(2))
     if (d := _DURATION_RE.search(err)) is not None:
         duration = int(d.group(1)) * 3600 + int(d.group(2)) * 60 + float(d.group(3))
-    ok_thumb = code == 0 and thumb.exists() and thumb.stat().st_size < 200_000
+    ok_thumb = code == 0 and await asyncio.to_thread(_small_file, thumb, 200_000)
     if code != 0:
         log.info("could not probe %s: %s", path, err[-300:])
     return VideoMeta(size, width, height, duration, thumb if ok_thumb else None)

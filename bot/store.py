@@ -50,7 +50,7 @@ class DeliveryStore:
         self._write_lock = threading.Lock()
 
     async def load(self) -> list[Delivery]:
-        if self._path is not None and self._path.exists():
+        if self._path is not None and await asyncio.to_thread(self._path.exists):
             text = await asyncio.to_thread(self._path.read_text, encoding="utf-8")
             try:
                 rows = json.loads(text) if text.strip() else []

@@ -8,6 +8,7 @@ requests go through `AIORateLimiter`, and one error handler logs what escapes.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import warnings
@@ -19,6 +20,7 @@ from telegram import (
     BotCommand,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    InputFile,
     ReplyParameters,
     Update,
 )
@@ -108,23 +110,23 @@ class TelegramSurface:
 
     async def send_video(self, path: Path, caption: str, meta: VideoMeta) -> None:
         d = self._delivery
-        thumb = meta.thumbnail.open("rb") if meta.thumbnail else None
+        # PTB reads a file object whole, on the loop: read the files in a thread and pass the bytes
+        video = await asyncio.to_thread(path.read_bytes)
+        thumb = None
+        if meta.thumbnail:
+            thumb = InputFile(await asyncio.to_thread(meta.thumbnail.read_bytes), filename=meta.thumbnail.name)
         try:
-            with path.open("rb") as video:
-                await self._bot.send_video(
-                    d.chat_id, video, caption=caption, width=meta.width, height=meta.height,
-                    duration=round(meta.duration_s) if meta.duration_s else None,
-                    supports_streaming=True, thumbnail=thumb, filename=f"{d.topic[:40] or 'video'}.mp4",
-                    reply_parameters=ReplyParameters(d.reply_to, allow_sending_without_reply=True) if d.reply_to else None,
-                    read_timeout=120, write_timeout=600, rate_limit_args=3,
-                )
+            await self._bot.send_video(
+                d.chat_id, video, caption=caption, width=meta.width, height=meta.height,
+                duration=round(meta.duration_s) if meta.duration_s else None,
+                supports_streaming=True, thumbnail=thumb, filename=f"{d.topic[:40] or 'video'}.mp4",
+                reply_parameters=ReplyParameters(d.reply_to, allow_sending_without_reply=True) if d.reply_to else None,
+                read_timeout=120, write_timeout=600, rate_limit_args=3,
+            )
         except NetworkError as exc:
             if "413" in exc.message or "too large" in exc.message.lower():
                 raise UploadTooLarge(exc.message) from exc
             raise
-        finally:
-            if thumb is not None:
-                thumb.close()
 
     async def activity(self) -> None:
         await self._bot.send_chat_action(self._delivery.chat_id, ChatAction.UPLOAD_VIDEO)

@@ -167,13 +167,14 @@ async def save_as_pcm_wav(data: bytes, out: Path, *, provider: str, sample_rate:
 
 async def _transcode(data: bytes, out: Path, *, provider: str, sample_rate: int, timeout_s: float) -> None:
     """ffmpeg in a subprocess: any audio to 16-bit mono WAV at `sample_rate`, killed on timeout or cancel."""
-    out.parent.mkdir(parents=True, exist_ok=True)
+    exe = await asyncio.to_thread(ffmpeg_path)  # the first lookup runs `ffmpeg -version`
+    await asyncio.to_thread(out.parent.mkdir, parents=True, exist_ok=True)
     src = out.with_name(f".{out.name}.src")
     tmp = out.with_name(f".{out.name}.tmp.wav")
     await asyncio.to_thread(src.write_bytes, data)
     try:
         proc = await asyncio.create_subprocess_exec(
-            ffmpeg_path(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i", str(src),
+            exe, "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i", str(src),
             "-vn", "-ac", "1", "-ar", str(sample_rate), "-c:a", "pcm_s16le", "-f", "wav", str(tmp),
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE, **child_options(),  # dies with us, even on a kill -9
@@ -189,10 +190,13 @@ async def _transcode(data: bytes, out: Path, *, provider: str, sample_rate: int,
         if proc.returncode != 0:
             tail = stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
             raise BadOutput(f"audio could not be decoded: {tail[0][:200]}", provider=provider)
-        os.replace(tmp, out)
+        await asyncio.to_thread(os.replace, tmp, out)
     except TimeoutError:
         raise BadOutput(f"audio conversion took longer than {timeout_s:.0f}s", provider=provider) from None
     finally:
-        for leftover in (src, tmp):
-            with contextlib.suppress(FileNotFoundError):
-                leftover.unlink()
+        await asyncio.to_thread(_remove, src, tmp)
+
+
+def _remove(*paths: Path) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)

@@ -318,9 +318,9 @@ async def open_database(url: str, *, migrate: bool = True, threads: bool = True)
     from storage.migrate import upgrade
 
     file = _sqlite_file(url)
-    if file is not None and Path(file).expanduser().is_file():
+    if file is not None and await asyncio.to_thread(Path(file).expanduser().is_file):
         await asyncio.to_thread(quick_check, file)
-    engine = create_engine(url)
+    engine = await asyncio.to_thread(create_engine, url)  # it may create the SQLite file's folder
     db: Database | None = None
     try:
         if migrate:

@@ -1,9 +1,7 @@
-"""Shared fixtures. Two guards run around every test:
+"""Shared fixtures and the guards every test runs under (the helpers live in tests/support/):
 
-* the network guard: any connection outside loopback fails the test. It patches
-  `socket.connect`/`connect_ex` (which asyncio and aiohttp use underneath) and `getaddrinfo`. The
-  offending call raises, and because code under test may swallow that as an outage, the attempt is
-  also recorded and the test fails at teardown;
+* the network guard: any connection outside loopback fails the test (support/network_guard.py);
+* the event-loop guard: a blocking call on the running loop fails the test (support/blocking.py);
 * the bug guard: a programming error inside a provider (`agent.bugs`) does not stop a job in
   production, it is logged as a bug and the cascade moves on. Here it fails the test during which
   it was logged, so a provider that forgot a method or indexes an unchecked shape is found by the
@@ -12,81 +10,52 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
-import socket
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 
 import pytest
 
 from agent.bugs import BUG_LOGGER
+from tests.support import network_guard
+from tests.support.blocking import blocking_guard, take_blocking_calls
+from tests.support.clock import FakeClock
 
-_violations: list[str] = []
+network_guard.install()
 
-
-class OutsideConnection(ConnectionRefusedError):
-    """A test tried to reach beyond 127.0.0.1."""
-
-
-def _is_loopback(host: object) -> bool:
-    if not isinstance(host, str):
-        return False
-    if host in ("localhost", "localhost.localdomain"):
-        return True
-    try:
-        return ipaddress.ip_address(host.split("%")[0]).is_loopback
-    except ValueError:
-        return False
+_REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
 
 
-def _check(address: object) -> None:
-    if isinstance(address, (str, bytes)):  # AF_UNIX path
-        return
-    host = address[0] if isinstance(address, tuple) and address else address
-    if not _is_loopback(host):
-        _violations.append(repr(address))
-        raise OutsideConnection(f"test tried to connect outside loopback: {address!r}")
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Keep each phase's report on the item, so a guard at teardown can tell whether the test failed."""
+    report = yield
+    item.stash.setdefault(_REPORTS, {})[report.when] = report
+    return report
 
 
-_real_connect = socket.socket.connect
-_real_connect_ex = socket.socket.connect_ex
-_real_getaddrinfo = socket.getaddrinfo
-
-
-def _guarded_connect(self: socket.socket, address: object) -> None:
-    if self.family in (socket.AF_INET, socket.AF_INET6):
-        _check(address)
-    return _real_connect(self, address)
-
-
-def _guarded_connect_ex(self: socket.socket, address: object) -> int:
-    if self.family in (socket.AF_INET, socket.AF_INET6):
-        _check(address)
-    return _real_connect_ex(self, address)
-
-
-def _guarded_getaddrinfo(host, *args, **kwargs):  # type: ignore[no-untyped-def]
-    if host is not None:
-        name = host.decode() if isinstance(host, bytes) else str(host)
-        if not _is_loopback(name):
-            _violations.append(f"getaddrinfo({name!r})")
-            raise OutsideConnection(f"test tried to resolve a non-loopback host: {name!r}")
-    return _real_getaddrinfo(host, *args, **kwargs)
-
-
-socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
-socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
-socket.getaddrinfo = _guarded_getaddrinfo
+def _already_failed(request: pytest.FixtureRequest) -> bool:
+    return any(r.failed for r in request.node.stash.get(_REPORTS, {}).values())
 
 
 @pytest.fixture(autouse=True)
-def _network_guard():  # type: ignore[no-untyped-def]
-    _violations.clear()
+def _network_guard() -> Iterator[None]:
+    network_guard.take_violations()
     yield
-    if _violations:
-        found = ", ".join(_violations)
-        _violations.clear()
-        pytest.fail(f"test reached outside loopback: {found}")
+    if found := network_guard.take_violations():
+        pytest.fail(f"test reached outside loopback: {', '.join(found)}")
+
+
+@pytest.fixture(autouse=True)
+def _no_blocking_on_loop(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fails the test if our coroutines blocked the event loop."""
+    take_blocking_calls()
+    with blocking_guard():
+        yield
+    found = take_blocking_calls()
+    if found and not _already_failed(request):  # a failed test already shows the error itself
+        pytest.fail(f"blocking call on the event loop: {', '.join(found)}")
 
 
 @pytest.fixture(autouse=True)
@@ -152,19 +121,6 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
             "DISCORD_TOKEN", "TELEGRAM_TOKEN", "TELEGRAM_API_BASE_URL",
         }:
             monkeypatch.delenv(var, raising=False)
-
-
-class FakeClock:
-    """A monotonic clock tests move by hand."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture

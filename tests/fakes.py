@@ -35,6 +35,7 @@ from providers.base import (
     VoiceResult,
 )
 from providers.config import ProviderConfig
+from tests.support.files import write_file
 
 
 @dataclass(frozen=True)
@@ -91,18 +92,19 @@ class FakeProvider:
         return {}
 
     async def _next(self, default: Callable[[], Any]) -> Any:
+        # the default outputs are files: written off the loop, as a real provider does
         if not self.queue:
-            return default()
+            return await asyncio.to_thread(default)
         outcome = self.queue.popleft()
         if outcome is None:
-            return default()
+            return await asyncio.to_thread(default)
         if isinstance(outcome, BaseException):
             raise outcome
         if callable(outcome):
             result = outcome()
             if asyncio.iscoroutine(result):
                 result = await result
-            return default() if result is None else result
+            return await asyncio.to_thread(default) if result is None else result
         return outcome
 
     async def write_script(self, request: ScriptRequest, ctx: StageContext) -> Script:
@@ -149,7 +151,6 @@ class FakeRenderer:
             if on_progress:
                 on_progress(f)
             await asyncio.sleep(0)
-        spec.out.parent.mkdir(parents=True, exist_ok=True)
-        spec.out.write_bytes(b"\x00" * 2048)
+        await asyncio.to_thread(write_file, spec.out, b"\x00" * 2048)
         duration = spec.title_card_s + sum(s.audio_s + spec.scene_pad_s for s in spec.scenes)
         return RenderResult(spec.out, 2048, duration, spec.width, spec.height, None, False)

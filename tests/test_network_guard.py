@@ -3,7 +3,7 @@ import socket
 import aiohttp
 import pytest
 
-from tests.conftest import OutsideConnection, _violations
+from tests.support.network_guard import OutsideConnection, take_violations
 
 
 def test_outside_connection_is_refused_and_recorded():
@@ -13,16 +13,14 @@ def test_outside_connection_is_refused_and_recorded():
             s.connect(("192.0.2.1", 80))
     finally:
         s.close()
-    assert _violations
-    _violations.clear()  # this test expected it
+    assert take_violations()  # recorded; taken, as this test expected it
 
 
 async def test_aiohttp_to_outside_host_is_refused():
     async with aiohttp.ClientSession() as session:
         with pytest.raises(aiohttp.ClientError):
             await session.get("http://example.invalid/")
-    assert _violations
-    _violations.clear()
+    assert take_violations()
 
 
 def test_loopback_is_allowed():

@@ -69,10 +69,8 @@ PROGRESS_INTERVAL_S = 0.1
 
 async def render(spec: RenderSpec, on_progress: Callable[[float], None] | None = None) -> RenderResult:
     """Render `spec` to `spec.out`; raises RenderError subclasses, RenderTimeout after timeout_s."""
-    out_dir = Path(spec.out).parent
-    out_dir.mkdir(parents=True, exist_ok=True)
+    workdir = await asyncio.to_thread(_make_workdir, Path(spec.out))
     job_module = await asyncio.to_thread(importlib.import_module, "agent.render.job")  # once: cached after
-    workdir = Path(tempfile.mkdtemp(prefix=f".{Path(spec.out).stem}-render-", dir=out_dir))
     job: RenderJob = job_module.RenderJob(spec, workdir)
     loop = asyncio.get_running_loop()
     done: asyncio.Future[RenderResult] = loop.create_future()
@@ -104,7 +102,12 @@ async def render(spec: RenderSpec, on_progress: Callable[[float], None] | None =
         if thread.is_alive():  # past its last statement (it has settled `done`) unless _stop gave up
             await asyncio.shield(asyncio.to_thread(thread.join, 5.0))
         if not thread.is_alive():
-            shutil.rmtree(workdir, ignore_errors=True)
+            await asyncio.to_thread(shutil.rmtree, workdir, ignore_errors=True)
+
+
+def _make_workdir(out: Path) -> Path:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{out.stem}-render-", dir=out.parent))
 
 
 def remove_stale_temp_dirs(folder: Path) -> int:

@@ -184,7 +184,7 @@ async def _make(args: argparse.Namespace, settings: Settings, r: dict[str, objec
               file=sys.stderr)
         return 2
     printer.close()
-    shutil.rmtree(workdir, ignore_errors=True)
+    await asyncio.to_thread(shutil.rmtree, workdir, ignore_errors=True)
     err = sys.stderr
     print(f"\n🎬 {result.title}", file=err)
     print(f"   {result.duration_s:.1f} s, {result.width}x{result.height}, "

@@ -59,7 +59,8 @@ async def gather(settings: Settings):  # type: ignore[no-untyped-def]
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=2)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         deps = ProviderDeps(session=session, clock=time.monotonic, data_dir=Path(settings.agent.data_dir))
-        providers, errors = build_for_status(settings, deps)
+        # provider constructors may read files (ComfyUI workflows): off the loop
+        providers, errors = await asyncio.to_thread(build_for_status, settings, deps)
         health = HealthBoard(settings.cascade, time.monotonic)
         try:
             return await collect_status(settings, providers, health, construction_errors=errors,

@@ -13,7 +13,7 @@ from agent.choices import Aspect, InvalidChoice, Length, Mode, choice_message, p
 from agent.settings import SettingsError, settings_from_mapping
 from bot.flow import ParseError, make_request, parse_video_text
 from reelbot.cli import main
-from tests.agent.service.conftest import AUTH, run_agent
+from tests.support.agent_app import AUTH, run_agent
 
 ROOT = Path(__file__).resolve().parents[2]
 BAD = [(Aspect, "aspect", "4:3"), (Length, "length", "epic"), (Mode, "mode", "3d")]

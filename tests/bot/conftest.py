@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,20 +11,15 @@ import pytest
 
 from bot.agent_client import AgentClient
 from bot.flow import Flow
-from bot.media import VideoMeta
 from bot.store import DeliveryStore
-from bot.throttle import RetryLater
 from tests.bot.fake_agent import FakeAgent
+from tests.support.waiting import fast_sleep
 
 
 @pytest.fixture(autouse=True)
 def _ptb_timedelta(monkeypatch: pytest.MonkeyPatch) -> None:
     """As `reelbot bot` does: PTB 22 warns on int retry_after unless opted in to timedelta."""
     monkeypatch.setenv("PTB_TIMEDELTA", "1")
-
-
-async def fast_sleep(seconds: float) -> None:
-    await asyncio.sleep(min(seconds, 0.01))
 
 
 @pytest.fixture(scope="session")
@@ -67,46 +61,3 @@ def flow(client: AgentClient, tmp_path: Path) -> Flow:
     store = DeliveryStore(tmp_path / "deliveries.json")
     return Flow(client, store, tmp_path / "work", public_url="https://reels.example", edit_interval_s=0.05,
                 tick_s=30, activity_every_s=0.05)
-
-
-class FakeSurface:
-    """Records what a user would see: the progress texts and the uploaded video."""
-
-    platform = "test"
-    video_replaces_progress = False
-
-    def __init__(self, max_upload_bytes: int = 10 * 1024 * 1024, rate_limit_first: int = 0) -> None:
-        self.max_upload_bytes = max_upload_bytes
-        self.edits: list[tuple[str, bool]] = []
-        self.videos: list[tuple[bytes, str, VideoMeta]] = []
-        self.activities = 0
-        self.rate_limit_first = rate_limit_first
-        self.refused_size: int | None = None
-
-    async def edit(self, text: str, *, cancellable: bool) -> None:
-        if self.rate_limit_first > 0:
-            self.rate_limit_first -= 1
-            raise RetryLater(0.02)
-        self.edits.append((text, cancellable))
-
-    async def send_video(self, path: Path, caption: str, meta: VideoMeta) -> None:
-        from bot.flow import UploadTooLarge
-
-        if self.refused_size is not None and meta.size_bytes > self.refused_size:
-            raise UploadTooLarge()
-        self.videos.append((path.read_bytes(), caption, meta))
-
-    async def activity(self) -> None:
-        self.activities += 1
-
-    @property
-    def text(self) -> str:
-        return self.edits[-1][0] if self.edits else ""
-
-
-async def until(predicate, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
-    async def poll() -> None:
-        while not predicate():
-            await asyncio.sleep(0.01)
-
-    await asyncio.wait_for(poll(), timeout)

@@ -24,6 +24,8 @@ from agent.api import error_response
 from agent.protocol import ErrorCode, format_sse
 from agent.quota import iso_utc
 from agent.views import job_json
+from tests.support.servers import LocalServer, start_server
+from tests.support.waiting import wait_until
 
 RESETS_AT = "2030-01-01T00:00:00.000Z"
 ASPECTS = ("9:16", "16:9", "1:1")
@@ -92,7 +94,7 @@ class FakeAgent:
         self._changed = asyncio.Condition()
         self._next = 0
         self.url = ""
-        self._runner: web.AppRunner | None = None
+        self._server: LocalServer | None = None
 
     # ----------------------------------------------------------- driving jobs from the test
 
@@ -161,13 +163,9 @@ class FakeAgent:
         await self.emit(job_id, stage="render", provider="local", done=50, total=100)
         await self.finish(job_id)
 
-    async def wait_job(self, n: int = 1, timeout: float = 5.0) -> FakeJob:
-        async def poll() -> FakeJob:
-            while len(self.jobs) < n:
-                await asyncio.sleep(0.01)
-            return list(self.jobs.values())[n - 1]
-
-        return await asyncio.wait_for(poll(), timeout)
+    async def wait_job(self, n: int = 1, timeout_s: float = 5.0) -> FakeJob:
+        await wait_until(lambda: len(self.jobs) >= n, timeout_s)
+        return list(self.jobs.values())[n - 1]
 
     def _left(self, user_id: str) -> int:
         return self.credits.get(user_id, self.daily)
@@ -347,14 +345,10 @@ class FakeAgent:
         return app
 
     async def start(self) -> str:
-        self._runner = web.AppRunner(self.app(), shutdown_timeout=0.1)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
+        self._server = await start_server(self)
+        self.url = self._server.url
         return self.url
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        if self._server is not None:
+            await self._server.close()

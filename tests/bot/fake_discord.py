@@ -5,11 +5,15 @@
 * `@original` webhook edits die 15 minutes after the interaction, by the injected clock (401 / 50027);
 * `flood_next` answers that many requests with 429 (float `retry_after` + headers);
 * attachments over `upload_limit_bytes` are 413 / 40005.
+
+`interaction(...)` builds the INTERACTION_CREATE payload the gateway would deliver.
 """
 
 from __future__ import annotations
 
 import copy
+import datetime as dt
+import itertools
 import json
 import time
 from collections.abc import Callable
@@ -17,7 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import discord
 from aiohttp import web
+
+from tests.support.servers import LocalServer, start_server
 
 FIXTURES = Path("/work/shared/api/fixtures")
 APP_ID = "775799577604522054"
@@ -31,6 +38,28 @@ def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -
 
 def fixture(name: str) -> dict[str, Any]:
     return json.loads((FIXTURES / name).read_text())
+
+
+# ---------------------------------------------------------------- what the gateway would deliver
+
+USER, STRANGER, ADMIN = "53908232506183680", "53908232506183681", "53908232506183682"
+CHANNEL, GUILD = "645027906669510667", "290926798626357999"
+MEMBER_PERMS = "2048"  # send messages; no Manage Server
+MANAGER_PERMS = str(1 << 5)  # Manage Server
+_tokens = itertools.count(1)
+
+
+def interaction(name: str, options: list[dict[str, Any]] | None = None, *, user: str = USER,
+                perms: str = MEMBER_PERMS, type_: int = 2, data: dict[str, Any] | None = None) -> dict[str, Any]:
+    raw = copy.deepcopy(fixture("discord_interaction_slash_command.json"))
+    raw["id"] = str(discord.utils.time_snowflake(dt.datetime.now(dt.timezone.utc)) + next(_tokens))
+    raw["token"] = f"TOKEN_{next(_tokens)}"
+    raw["member"]["user"]["id"] = user
+    raw["member"]["permissions"] = perms
+    raw["member"]["flags"] = 0  # current Discord always sends it; the docs sample predates it
+    raw["type"] = type_
+    raw["data"] = data or {"type": 1, "name": name, "id": "771825006014889984", "options": options or []}
+    return raw
 
 
 @dataclass
@@ -70,7 +99,7 @@ class FakeDiscord:
         self.ephemeral: list[Posted] = []
         self._next = 1300000000000000100
         self.url = ""
-        self._runner: web.AppRunner | None = None
+        self._server: LocalServer | None = None
 
     def expect(self, interaction_id: str, token: str, channel_id: str) -> None:
         self.interactions[token] = Pending(interaction_id, token, channel_id, time.monotonic(), self.clock())
@@ -226,13 +255,10 @@ class FakeDiscord:
         return app
 
     async def start(self) -> str:
-        self._runner = web.AppRunner(self.app(), shutdown_timeout=0.1)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+        self._server = await start_server(self)
+        self.url = self._server.url
         return self.url
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        if self._server is not None:
+            await self._server.close()

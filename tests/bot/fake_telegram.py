@@ -2,21 +2,62 @@
 
 `ok/result` envelopes; 429 with `parameters.retry_after` (`flood_next` edits); 400 "message is not
 modified" for identical edits; 413 when a multipart upload is over `upload_limit_bytes`.
+
+`command(...)` and `press(...)` build the updates a user's message or button press would bring.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+
+from tests.support.servers import LocalServer, start_server
 
 BOT = {"id": 7000000001, "is_bot": True, "first_name": "Fox Bot", "username": "MyFoxBot",
        "can_join_groups": True, "can_read_all_group_messages": False, "supports_inline_queries": False}
 NOT_MODIFIED = ("Bad Request: message is not modified: specified new message content and reply markup are "
                 "exactly the same as a current content and reply markup of the message")
+
+
+# ---------------------------------------------------------------- what users send
+
+FIXTURES = Path("/work/shared/api/fixtures")
+ALICE, ADMIN, MALLORY = 123456789, 555, 666
+GROUP = -1001234567890
+
+
+def _fixture(name: str) -> dict[str, Any]:
+    return json.loads((FIXTURES / name).read_text())
+
+
+_ids = iter(range(904200000, 904300000))
+
+
+def command(text: str, *, user: int = ALICE, chat: int = ALICE, message_id: int | None = None) -> dict[str, Any]:
+    raw = copy.deepcopy(_fixture("telegram_update_command.json" if chat > 0 else "telegram_update_group_command.json"))
+    uid = next(_ids)
+    raw["update_id"] = uid
+    msg = raw["message"]
+    msg["message_id"] = message_id or uid % 100000
+    msg["from"]["id"] = user
+    msg["chat"]["id"] = chat
+    msg["text"] = text
+    msg["entities"][0]["length"] = len(text.split(" ")[0])
+    return raw
+
+
+def press(data: str, *, user: int, chat: int = ALICE, message_id: int = 1) -> dict[str, Any]:
+    return {"update_id": next(_ids), "callback_query": {
+        "id": str(next(_ids)), "chat_instance": "ci", "data": data,
+        "from": {"id": user, "is_bot": False, "first_name": "User", "username": f"u{user}"},
+        "message": {"message_id": message_id, "date": 1760000001, "chat": {"id": chat, "type": "private"},
+                    "from": {"id": 7000000001, "is_bot": True, "first_name": "Fox Bot"}, "text": "…"}}}
 
 
 @dataclass
@@ -46,7 +87,7 @@ class FakeTelegram:
         self.too_large = 0
         self._next_id = 100
         self.url = ""
-        self._runner: web.AppRunner | None = None
+        self._server: LocalServer | None = None
 
     # ----------------------------------------------------------- what the user sees
 
@@ -175,13 +216,10 @@ class FakeTelegram:
         return app
 
     async def start(self) -> str:
-        self._runner = web.AppRunner(self.app(), shutdown_timeout=0.1)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+        self._server = await start_server(self)
+        self.url = self._server.url
         return self.url
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        if self._server is not None:
+            await self._server.close()

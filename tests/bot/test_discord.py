@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-import datetime as dt
-import itertools
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,29 +10,21 @@ import pytest
 
 from bot.discord_bot import ReelDiscordBot
 from bot.flow import Flow
-from tests.bot.conftest import until
 from tests.bot.fake_agent import FakeAgent
-from tests.bot.fake_discord import FakeDiscord, Posted, fixture
-from tests.conftest import FakeClock
-
-USER, STRANGER, ADMIN = "53908232506183680", "53908232506183681", "53908232506183682"
-CHANNEL, GUILD = "645027906669510667", "290926798626357999"
-MEMBER_PERMS = "2048"  # send messages; no Manage Server
-MANAGER_PERMS = str(1 << 5)  # Manage Server
-_tokens = itertools.count(1)
-
-
-def interaction(name: str, options: list[dict[str, Any]] | None = None, *, user: str = USER,
-                perms: str = MEMBER_PERMS, type_: int = 2, data: dict[str, Any] | None = None) -> dict[str, Any]:
-    raw = copy.deepcopy(fixture("discord_interaction_slash_command.json"))
-    raw["id"] = str(discord.utils.time_snowflake(dt.datetime.now(dt.timezone.utc)) + next(_tokens))
-    raw["token"] = f"TOKEN_{next(_tokens)}"
-    raw["member"]["user"]["id"] = user
-    raw["member"]["permissions"] = perms
-    raw["member"]["flags"] = 0  # current Discord always sends it; the docs sample predates it
-    raw["type"] = type_
-    raw["data"] = data or {"type": 1, "name": name, "id": "771825006014889984", "options": options or []}
-    return raw
+from tests.bot.fake_discord import (
+    ADMIN,
+    GUILD,
+    MANAGER_PERMS,
+    MEMBER_PERMS,
+    STRANGER,
+    USER,
+    FakeDiscord,
+    Posted,
+    fixture,
+    interaction,
+)
+from tests.support.clock import FakeClock
+from tests.support.waiting import wait_until
 
 
 class Harness:
@@ -100,10 +89,10 @@ async def test_full_video_to_upload(discord_bot: Harness, tiny_mp4: bytes) -> No
     assert job.request_id == f"discord:{raw['id']}" and job.options["max_bytes"] == 10485760
     assert ("POST", f"/api/v10/interactions/{raw['id']}/{raw['token']}/callback", 200) in h.fake.calls
     original = h.original(raw)
-    await until(lambda: _button(original) == f"reelbot:cancel:{job.id}")
+    await wait_until(lambda: _button(original) == f"reelbot:cancel:{job.id}")
     assert original.content.startswith('🎬 "a red fox in snow"')
     await h.agent.run_default(job.id)
-    await until(lambda: bool(original.attachments))
+    await wait_until(lambda: bool(original.attachments))
     assert original.attachments[0]["size"] == len(tiny_mp4)
     assert original.content.startswith("🎬 All about a red fox in snow") and "✍️ ollama" in original.content
     assert original.components == []
@@ -115,29 +104,29 @@ async def test_progress_moves_to_a_channel_message_before_15_minutes(discord_bot
     job = await h.agent.wait_job()
     original = h.original(raw)
     await h.agent.emit(job.id, stage="script", provider="ollama")
-    await until(lambda: "script" in original.content)
+    await wait_until(lambda: "script" in original.content)
     h.clock.advance(14 * 60)  # past the 13-minute handoff, before the token dies
     await h.agent.emit(job.id, stage="image", provider="comfyui", done=1, total=3)
-    await until(lambda: bool(h.fake.channel_messages))
+    await wait_until(lambda: bool(h.fake.channel_messages))
     moved = next(iter(h.fake.channel_messages.values()))
-    await until(lambda: "progress moved" in original.content)
+    await wait_until(lambda: "progress moved" in original.content)
     assert _button(moved) == f"reelbot:cancel:{job.id}"
     h.clock.advance(10 * 60)  # the interaction token is dead now
     await h.agent.run_default(job.id)
-    await until(lambda: bool(moved.attachments))
+    await wait_until(lambda: bool(moved.attachments))
     assert moved.content.startswith("🎬 All about a long render")
     assert not any(status == 401 for _, _, status in h.fake.calls)  # never touched the dead token
-    await until(lambda: h.bot.flow.store.all() == [])  # removed right after the upload
+    await wait_until(lambda: h.bot.flow.store.all() == [])  # removed right after the upload
 
 
 async def test_a_token_that_died_early_still_delivers(discord_bot: Harness) -> None:
     h = discord_bot
     raw = h.video("late")
     job = await h.agent.wait_job()
-    await until(lambda: _button(h.original(raw)) != "")
+    await wait_until(lambda: _button(h.original(raw)) != "")
     h.fake.interactions[raw["token"]].created -= 16 * 60  # Discord expired it early (clock skew)
     await h.agent.run_default(job.id)
-    await until(lambda: any(m.attachments for m in h.fake.channel_messages.values()))
+    await wait_until(lambda: any(m.attachments for m in h.fake.channel_messages.values()))
     assert any(status == 401 for _, _, status in h.fake.calls)
 
 
@@ -146,12 +135,12 @@ async def test_cancel_by_a_stranger_then_the_requester(discord_bot: Harness) -> 
     raw = h.video("cancel me")
     job = await h.agent.wait_job()
     stranger = h.press_cancel(job.id, STRANGER)
-    await until(lambda: h.fake.interactions[stranger["token"]].original is not None)
+    await wait_until(lambda: h.fake.interactions[stranger["token"]].original is not None)
     reply = h.original(stranger)
     assert reply.flags & 64 and "Only the person who asked" in reply.content
     assert h.agent.jobs[job.id].status != "cancelled"
     mine = h.press_cancel(job.id, USER)
-    await until(lambda: "Cancelled" in h.original(raw).content)
+    await wait_until(lambda: "Cancelled" in h.original(raw).content)
     assert "Nothing was charged" in h.original(raw).content and h.original(mine).flags & 64  # free route
 
 
@@ -160,7 +149,7 @@ async def test_a_manager_can_cancel(discord_bot: Harness) -> None:
     raw = h.video("manager cancels")
     job = await h.agent.wait_job()
     h.press_cancel(job.id, STRANGER, perms=MANAGER_PERMS)
-    await until(lambda: "Cancelled" in h.original(raw).content)
+    await wait_until(lambda: "Cancelled" in h.original(raw).content)
 
 
 async def test_429_storm_is_obeyed(discord_bot: Harness) -> None:
@@ -169,7 +158,7 @@ async def test_429_storm_is_obeyed(discord_bot: Harness) -> None:
     job = await h.agent.wait_job()
     h.fake.flood_next = 4
     await h.agent.run_default(job.id)
-    await until(lambda: bool(h.original(raw).attachments), timeout=15)
+    await wait_until(lambda: bool(h.original(raw).attachments), timeout_s=15)
     assert sum(1 for *_, s in h.fake.calls if s == 429) == 4
 
 
@@ -177,7 +166,7 @@ async def test_out_of_credits(discord_bot: Harness) -> None:
     h = discord_bot
     h.agent.credits[USER] = 0
     raw = h.video("pricey", model="sora")
-    await until(lambda: h.fake.interactions[raw["token"]].original is not None
+    await wait_until(lambda: h.fake.interactions[raw["token"]].original is not None
                 and "out of credits" in h.original(raw).content)
 
 
@@ -187,7 +176,7 @@ async def test_oversized_video(discord_bot: Harness) -> None:
     raw = h.video("huge")
     job = await h.agent.wait_job()
     await h.agent.run_default(job.id)
-    await until(lambda: "upload limit" in h.original(raw).content)
+    await wait_until(lambda: "upload limit" in h.original(raw).content)
     assert f"https://reels.example/v1/jobs/{job.id}/video" in h.original(raw).content
     assert ("PATCH", f"/api/v10/webhooks/775799577604522054/{raw['token']}/messages/@original", 413) in h.fake.calls
 
@@ -195,10 +184,10 @@ async def test_oversized_video(discord_bot: Harness) -> None:
 async def test_status_is_admin_only_with_a_coloured_embed(discord_bot: Harness) -> None:
     h = discord_bot
     denied = h.send(interaction("status"))
-    await until(lambda: h.fake.interactions[denied["token"]].original is not None)
+    await wait_until(lambda: h.fake.interactions[denied["token"]].original is not None)
     assert h.original(denied).flags & 64 and "🔒" in h.original(denied).content
     allowed = h.send(interaction("status", user=ADMIN))
-    await until(lambda: h.fake.interactions[allowed["token"]].original is not None
+    await wait_until(lambda: h.fake.interactions[allowed["token"]].original is not None
                 and bool(h.original(allowed).embeds))
     embed = h.original(allowed).embeds[0]
     assert h.original(allowed).flags & 64
@@ -206,7 +195,7 @@ async def test_status_is_admin_only_with_a_coloured_embed(discord_bot: Harness) 
     assert "🔴 **comfyui** — connection refused" in embed["description"]
     h.agent.status_body["mode"] = "offline"
     manager = h.send(interaction("status", user=STRANGER, perms=MANAGER_PERMS))
-    await until(lambda: h.fake.interactions[manager["token"]].original is not None
+    await wait_until(lambda: h.fake.interactions[manager["token"]].original is not None
                 and bool(h.original(manager).embeds))
     assert h.original(manager).embeds[0]["color"] == discord.Colour.red().value
 
@@ -214,6 +203,6 @@ async def test_status_is_admin_only_with_a_coloured_embed(discord_bot: Harness) 
 async def test_quota_is_ephemeral(discord_bot: Harness) -> None:
     h = discord_bot
     raw = h.send(interaction("quota"))
-    await until(lambda: h.fake.interactions[raw["token"]].original is not None
+    await wait_until(lambda: h.fake.interactions[raw["token"]].original is not None
                 and "Credits left" in h.original(raw).content)
     assert h.original(raw).flags & 64

@@ -14,8 +14,9 @@ from bot.flow import Flow, ParseError, VideoRequest, parse_video_text, request_i
 from bot.progress import ProgressState
 from bot.store import Delivery, DeliveryStore
 from bot.wire import JobEvent
-from tests.bot.conftest import FakeSurface, until
 from tests.bot.fake_agent import FakeAgent
+from tests.bot.fake_surface import FakeSurface
+from tests.support.waiting import wait_until
 
 
 def _delivery(job_id: str, topic: str = "cats in space") -> Delivery:
@@ -186,7 +187,7 @@ async def test_restart_mid_job_resumes_and_delivers(client: AgentClient, agent: 
     await agent.emit(job.id, stage="script", provider="ollama", done=1, total=1, stage_done=True)
     await agent.emit(job.id, stage="image", provider="comfyui", done=1, total=3)
     # seq 1 is the agent's own "queued" event, stored at submission; 2 and 3 are ours
-    await until(lambda: (first.store.get(job.id) or _delivery("x")).last_event_id == 3)
+    await wait_until(lambda: (first.store.get(job.id) or _delivery("x")).last_event_id == 3)
     await first.aclose()  # the bot process dies
 
     store = DeliveryStore(path)

@@ -23,7 +23,6 @@ import aiohttp
 import discord
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 from telegram import Update
 
 from agent.app import DATABASE, RUNNER, create_app
@@ -47,15 +46,15 @@ from bot.telegram_bot import CLOUD_UPLOAD_BYTES, TelegramFrontEnd
 from providers.base import Stage, Tier
 from providers.errors import Unavailable
 from storage import QuotaLedger
-from tests.agent.service.conftest import GatedProvider, make_settings
-from tests.bot.conftest import fast_sleep, until
 from tests.bot.fake_agent import FakeAgent
-from tests.bot.fake_discord import FakeDiscord
-from tests.bot.fake_telegram import FakeTelegram, Shown
-from tests.bot.test_discord import GUILD, interaction
-from tests.bot.test_telegram import ADMIN, ALICE, MALLORY, command, press
-from tests.conftest import FakeClock
+from tests.bot.fake_discord import GUILD, FakeDiscord, interaction
+from tests.bot.fake_telegram import ADMIN, ALICE, MALLORY, FakeTelegram, Shown, command, press
 from tests.fakes import FakeProvider
+from tests.support.agent_app import GatedProvider, make_settings
+from tests.support.clock import FakeClock
+from tests.support.files import write_file
+from tests.support.servers import start_server
+from tests.support.waiting import fast_sleep, wait_until
 
 PUBLIC_URL = "https://reels.example"
 WIDE = (256, 144)  # the stub renderer's real MP4 for --aspect 16:9
@@ -99,8 +98,7 @@ class Mp4Renderer:
             await asyncio.sleep(0)
         size = WIDE if spec.width > spec.height else TALL
         data = self.mp4s[size]
-        spec.out.parent.mkdir(parents=True, exist_ok=True)
-        spec.out.write_bytes(data)
+        await asyncio.to_thread(write_file, spec.out, data)
         return RenderResult(spec.out, len(data), 2.0, size[0], size[1], None, False)
 
 
@@ -173,10 +171,9 @@ async def real_agent(tmp_path: Path, mp4s: dict[tuple[int, int], bytes], session
     orders = {Stage.SCRIPT: ("ollama",), Stage.IMAGE: ("comfyui",), Stage.CLIP: (), Stage.VOICE: ("coqui",)}
     renderer = Mp4Renderer(mp4s)
     app = create_app(settings, backends=Backends(providers, orders), renderer=renderer)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
+    server = await start_server(app)
     try:
-        yield RealAgent(str(server.make_url("")).rstrip("/"), settings.agent.token, images, renderer, session, app)
+        yield RealAgent(server.url, settings.agent.token, images, renderer, session, app)
     finally:
         for gate in images.gates.values():  # never leave a job hanging on a gate at shutdown
             gate.set()
@@ -198,7 +195,7 @@ class Harness:
 
     async def wait_job_id(self, chat: int = ALICE, n: int = 0) -> str:
         """The job id, from the Cancel button the bot put under the progress message."""
-        await until(lambda: len(self.tg.in_chat(chat)) > n and self.progress(chat, n).reply_markup is not None)
+        await wait_until(lambda: len(self.tg.in_chat(chat)) > n and self.progress(chat, n).reply_markup is not None)
         markup = self.progress(chat, n).reply_markup
         assert markup is not None
         return str(markup["inline_keyboard"][0][0]["callback_data"]).removeprefix("cancel:")
@@ -264,12 +261,12 @@ async def test_full_video_to_upload(bot: Harness, mp4s: dict[tuple[int, int], by
 
     # the real agent's stage events, as the user reads them: stage names, counts and providers
     # (4 scenes for "short"; scene 2 is held at the gate, the other three are drawn)
-    await until(lambda: "🎨 images 3/4" in progress.text)
+    await wait_until(lambda: "🎨 images 3/4" in progress.text)
     assert progress.text.startswith('🎬 "cats in space" — ✍️ script ✔ (ollama) · 🎨 images 3/4 ▰▰▰▱ (comfyui)')
     assert "🗣 voice · 🎞 render" in progress.text and "⏱ " in progress.text
 
     bot.agent.images.release("image")
-    await until(lambda: bool(bot.tg.videos(ALICE)) and "Here it is" in progress.text)
+    await wait_until(lambda: bool(bot.tg.videos(ALICE)) and "Here it is" in progress.text)
     video = bot.tg.videos(ALICE)[0]
     assert video.video is not None and video.video["file_size"] == len(mp4s[WIDE])
     assert (video.video["width"], video.video["height"], video.video["duration"]) == (*WIDE, 2)
@@ -283,7 +280,7 @@ async def test_full_video_to_upload(bot: Harness, mp4s: dict[tuple[int, int], by
     assert any(text.startswith('🎬 "cats in space" — ✍️ script ✔ (ollama) · 🎨 images 3/4') for text in progress.history)
     assert (ALICE, "upload_video") in bot.tg.actions
     assert (await bot.agent.quota("telegram", ALICE))["balance"] == 95
-    await until(lambda: bot.front.flow.store.all() == [])
+    await wait_until(lambda: bot.front.flow.store.all() == [])
 
 
 async def test_cancel_by_the_requester_mid_job(bot: Harness) -> None:
@@ -291,16 +288,16 @@ async def test_cancel_by_the_requester_mid_job(bot: Harness) -> None:
     await bot.send(command("/video to be cancelled"))
     job_id = await bot.wait_job_id()
     progress = bot.progress()
-    await until(lambda: "🎨 images 3/4" in progress.text)
+    await wait_until(lambda: "🎨 images 3/4" in progress.text)
     assert (await bot.agent.quota("telegram", ALICE))["balance"] == 95  # reserved
 
     await bot.send(press(f"cancel:{job_id}", user=MALLORY))
-    await until(lambda: len(bot.tg.answers) == 1)
+    await wait_until(lambda: len(bot.tg.answers) == 1)
     assert "Only the person who asked" in bot.tg.answers[0]["text"]
     assert (await bot.agent.job(job_id))["status"] == "running"
 
     await bot.send(press(f"cancel:{job_id}", user=ALICE))
-    await until(lambda: "Cancelled" in progress.text)
+    await wait_until(lambda: "Cancelled" in progress.text)
     assert "Your credits were refunded" in progress.text and progress.reply_markup is None
     job = await bot.agent.job(job_id)
     assert job["status"] == "cancelled" and job["refunded"] is True
@@ -308,7 +305,7 @@ async def test_cancel_by_the_requester_mid_job(bot: Harness) -> None:
     assert bot.tg.videos(ALICE) == []
 
     await bot.send(press(f"cancel:{job_id}", user=ALICE))  # a second press on a finished job
-    await until(lambda: len(bot.tg.answers) == 3)
+    await wait_until(lambda: len(bot.tg.answers) == 3)
     assert "already finished" in bot.tg.answers[2]["text"]
 
 
@@ -317,10 +314,10 @@ async def test_out_of_credits_names_the_reset_time(tmp_path: Path, mp4s: dict[tu
     async with real_agent(tmp_path, mp4s, session, quotas={"daily_credits": 5}) as agent, \
             telegram_on(agent, tg, tmp_path) as h:
         await h.send(command("/video the first one"))
-        await until(lambda: bool(tg.videos(ALICE)))
+        await wait_until(lambda: bool(tg.videos(ALICE)))
         assert "💳 5 credits charged · 0 left" in tg.videos(ALICE)[0].caption
         await h.send(command("/video one too many"))
-        await until(lambda: len(tg.in_chat(ALICE)) == 3 and "out of credits" in tg.in_chat(ALICE)[2].text)
+        await wait_until(lambda: len(tg.in_chat(ALICE)) == 3 and "out of credits" in tg.in_chat(ALICE)[2].text)
         text = tg.in_chat(ALICE)[2].text
         quota = await agent.quota("telegram", ALICE)
         assert quota["balance"] == 0
@@ -337,7 +334,7 @@ async def test_out_of_credits_names_the_reset_time(tmp_path: Path, mp4s: dict[tu
 ])
 async def test_an_invalid_request_says_why(bot: Harness, text: str, reason: str) -> None:
     await bot.send(command(text))
-    await until(lambda: bool(bot.tg.in_chat(ALICE)) and "can't make that video" in bot.progress().text)
+    await wait_until(lambda: bool(bot.tg.in_chat(ALICE)) and "can't make that video" in bot.progress().text)
     shown = bot.progress().text
     assert reason in shown and "Nothing was charged" in shown
     assert (await bot.agent.quota("telegram", ALICE))["balance"] == 100
@@ -345,7 +342,7 @@ async def test_an_invalid_request_says_why(bot: Harness, text: str, reason: str)
 
 async def test_quota_of_a_new_user_from_the_real_agent_writes_nothing(bot: Harness) -> None:
     await bot.send(command("/quota"))
-    await until(lambda: bool(bot.tg.in_chat(ALICE)))
+    await wait_until(lambda: bool(bot.tg.in_chat(ALICE)))
     assert "Credits left: 100 of 100 a day" in bot.tg.in_chat(ALICE)[0].text
     totals = await QuotaLedger(bot.agent.app[DATABASE]).totals()
     assert totals.allowance == 0 and totals.balances == 0  # a GET: no user row, no allowance entry
@@ -355,7 +352,7 @@ async def test_quota_of_a_new_user_from_the_real_agent_writes_nothing(bot: Harne
 async def test_an_unknown_voice_says_which_voices_to_pick(bot: Harness, voice: str) -> None:
     """Issue 9: a voice name that crashed eSpeak gets a chat message a user can act on, not a dead agent."""
     await bot.send(command(f"/video cats in space --voice {voice}"))
-    await until(lambda: bool(bot.tg.in_chat(ALICE)) and "with that voice" in bot.progress().text)
+    await wait_until(lambda: bool(bot.tg.in_chat(ALICE)) and "with that voice" in bot.progress().text)
     assert bot.progress().text == (
         f"🗣 I can't make that video with that voice: there is no voice called '{voice[:39] + '…' if len(voice) > 40 else voice}' "
         "here; voices you can pick include fake-voice, other-voice (or leave the voice out for the default one). "
@@ -370,7 +367,7 @@ async def test_an_unknown_voice_says_which_voices_to_pick(bot: Harness, voice: s
 async def test_an_over_long_topic_is_refused_with_the_agents_limit(bot: Harness) -> None:
     assert BOT_MAX_TOPIC_CHARS == AGENT_MAX_TOPIC_CHARS
     await bot.send(command("/video " + "x" * (AGENT_MAX_TOPIC_CHARS + 1)))
-    await until(lambda: bool(bot.tg.in_chat(ALICE)))
+    await wait_until(lambda: bool(bot.tg.in_chat(ALICE)))
     assert f"keep it under {AGENT_MAX_TOPIC_CHARS}" in bot.tg.in_chat(ALICE)[0].text
     # and straight to the agent: the same limit, worded for people
     client = bot.front.flow.client
@@ -386,7 +383,7 @@ async def test_a_long_display_name_does_not_break_the_submit(bot: Harness) -> No
     await bot.send(raw)
     job_id = await bot.wait_job_id()
     bot.agent.images.release("image")
-    await until(lambda: bool(bot.tg.videos(ALICE)))
+    await wait_until(lambda: bool(bot.tg.videos(ALICE)))
     job = await bot.agent.job(job_id)
     assert job["status"] == "done" and job["user"]["name"] == ("A" * 64 + " " + "B" * 32)  # cleaned, not refused
 
@@ -395,7 +392,7 @@ async def test_every_backend_down(tmp_path: Path, mp4s: dict[tuple[int, int], by
                                   session: aiohttp.ClientSession, tg: FakeTelegram) -> None:
     async with real_agent(tmp_path, mp4s, session, down=True) as agent, telegram_on(agent, tg, tmp_path) as h:
         await h.send(command("/video nobody home"))
-        await until(lambda: bool(tg.in_chat(ALICE)) and "backend is down" in h.progress().text)
+        await wait_until(lambda: bool(tg.in_chat(ALICE)) and "backend is down" in h.progress().text)
         text = h.progress().text
         found = re.search(r"job `([A-Za-z0-9_-]+)`", text)
         assert found is not None, text
@@ -412,7 +409,7 @@ async def test_an_oversized_upload_offers_the_agents_download_link(
     async with real_agent(tmp_path, mp4s, session) as agent, \
             telegram_on(agent, tg, tmp_path, public_url="") as h:  # the link can only come from the agent
         await h.send(command("/video big"))
-        await until(lambda: bool(tg.in_chat(ALICE)) and "upload limit" in h.progress().text)
+        await wait_until(lambda: bool(tg.in_chat(ALICE)) and "upload limit" in h.progress().text)
         found = re.search(r"/v1/jobs/([A-Za-z0-9_-]+)/video", h.progress().text)
         assert found is not None
         job = await agent.job(found.group(1))
@@ -435,7 +432,7 @@ async def test_too_many_jobs_and_a_full_queue_are_told_apart(tmp_path: Path, mp4
         assert busy_user.value.code == "too_many_jobs" and busy_user.value.retry_after_s == 45
         assert "already have videos in progress" in wording.submit_failed(busy_user.value, "two")
 
-        await until(lambda: agent.images.entered["image"].is_set())  # the only worker is busy
+        await wait_until(lambda: agent.images.entered["image"].is_set())  # the only worker is busy
         await client.submit("r3", {"platform": "telegram", "id": "2"}, "three", {})  # fills the queue
         with pytest.raises(AgentBusy) as full:
             await client.submit("r4", {"platform": "telegram", "id": "3"}, "four", {})
@@ -494,22 +491,22 @@ async def test_discord_full_video_against_the_real_agent(
                                         {"type": 3, "name": "aspect", "value": "16:9"}])
             fake.expect(raw["id"], raw["token"], raw["channel_id"])
             bot._connection.parse_interaction_create(raw)
-            await until(lambda: fake.interactions[raw["token"]].original is not None)
+            await wait_until(lambda: fake.interactions[raw["token"]].original is not None)
             original = fake.interactions[raw["token"]].original
             assert original is not None
-            await until(lambda: "🎨 images 3/4" in original.content and bool(original.components))
+            await wait_until(lambda: "🎨 images 3/4" in original.content and bool(original.components))
             job_id = original.components[0]["components"][0]["custom_id"].removeprefix("reelbot:cancel:")
             job = await agent.job(job_id)
             assert job["request_id"] == f"discord:{raw['id']}" and job["options"]["max_bytes"] == 10 * 1024 * 1024
             assert "✍️ script ✔ (ollama)" in original.content and "(comfyui)" in original.content
 
             agent.images.release("image")
-            await until(lambda: bool(original.attachments))
+            await wait_until(lambda: bool(original.attachments))
             assert original.attachments[0]["size"] == len(mp4s[WIDE])
             assert original.content.splitlines() == [
                 "🎬 About cats in space · 0:02", "✍️ ollama · 🎨 comfyui · 🗣 coqui", "💳 5 credits charged · 95 left"]
             assert original.components == []  # the Cancel button is gone
-            await until(lambda: flow.store.all() == [])
+            await wait_until(lambda: flow.store.all() == [])
         finally:
             await flow.aclose()
             await bot.close()
@@ -604,7 +601,7 @@ async def test_fake_agent_matches_the_real_one(tmp_path: Path, mp4s: dict[tuple[
             (_, rj, _), (_, fj, _) = await both("POST", "/v1/jobs", {"request_id": "c", "user": cancel_user,
                                                                      "topic": "cancel me"})
             cancelled = (rj["id"], fj["id"])
-            await until(lambda: real.images.entered["image"].is_set())
+            await wait_until(lambda: real.images.entered["image"].is_set())
             (rs, real_cancel, _), (fs, fake_cancel, _) = await both("DELETE", "/v1/jobs/{id}", job=cancelled)
             assert rs == fs == 202 and real_cancel["status"] == fake_cancel["status"] == "cancelled"
             assert _keys(real_cancel) == _keys(fake_cancel) and _keys(real_cancel["error"]) == _keys(fake_cancel["error"])

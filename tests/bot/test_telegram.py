@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -16,41 +14,9 @@ from bot.agent_client import AgentClient
 from bot.flow import Flow
 from bot.store import DeliveryStore
 from bot.telegram_bot import CLOUD_UPLOAD_BYTES, TelegramFrontEnd
-from tests.bot.conftest import fast_sleep, until
 from tests.bot.fake_agent import FakeAgent
-from tests.bot.fake_telegram import FakeTelegram
-
-FIXTURES = Path("/work/shared/api/fixtures")
-ALICE, ADMIN, MALLORY = 123456789, 555, 666
-GROUP = -1001234567890
-
-
-def _fixture(name: str) -> dict[str, Any]:
-    return json.loads((FIXTURES / name).read_text())
-
-
-_ids = iter(range(904200000, 904300000))
-
-
-def command(text: str, *, user: int = ALICE, chat: int = ALICE, message_id: int | None = None) -> dict[str, Any]:
-    raw = copy.deepcopy(_fixture("telegram_update_command.json" if chat > 0 else "telegram_update_group_command.json"))
-    uid = next(_ids)
-    raw["update_id"] = uid
-    msg = raw["message"]
-    msg["message_id"] = message_id or uid % 100000
-    msg["from"]["id"] = user
-    msg["chat"]["id"] = chat
-    msg["text"] = text
-    msg["entities"][0]["length"] = len(text.split(" ")[0])
-    return raw
-
-
-def press(data: str, *, user: int, chat: int = ALICE, message_id: int = 1) -> dict[str, Any]:
-    return {"update_id": next(_ids), "callback_query": {
-        "id": str(next(_ids)), "chat_instance": "ci", "data": data,
-        "from": {"id": user, "is_bot": False, "first_name": "User", "username": f"u{user}"},
-        "message": {"message_id": message_id, "date": 1760000001, "chat": {"id": chat, "type": "private"},
-                    "from": {"id": 7000000001, "is_bot": True, "first_name": "Fox Bot"}, "text": "…"}}}
+from tests.bot.fake_telegram import ADMIN, ALICE, GROUP, MALLORY, FakeTelegram, command, press
+from tests.support.waiting import fast_sleep, wait_until
 
 
 class Harness:
@@ -100,10 +66,10 @@ async def test_full_video_to_upload(bot: Harness, tiny_mp4: bytes) -> None:
     assert job.options["aspect"] == "9:16"
     progress = bot.tg.in_chat(ALICE)[0]
     assert progress.reply_to == 42 and progress.text.startswith('🎬 "a red fox in snow"')
-    await until(lambda: progress.reply_markup is not None)
+    await wait_until(lambda: progress.reply_markup is not None)
     assert progress.reply_markup["inline_keyboard"][0][0]["callback_data"] == f"cancel:{job.id}"
     await bot.agent.run_default(job.id)
-    await until(lambda: bot.tg.videos(ALICE) and "Here it is" in progress.text)
+    await wait_until(lambda: bot.tg.videos(ALICE) and "Here it is" in progress.text)
     video = bot.tg.videos(ALICE)[0]
     assert video.video["file_size"] == len(tiny_mp4)
     assert (video.video["width"], video.video["height"], video.video["duration"]) == (144, 256, 1)
@@ -121,13 +87,13 @@ async def test_group_command_with_bot_name_and_flags(bot: Harness) -> None:
     job = await bot.agent.wait_job()
     assert job.topic == "a red fox" and job.options["aspect"] == "16:9" and job.options["length"] == "long"
     await bot.agent.finish(job.id, "failed", {"code": "all_providers_failed", "message": "x"})
-    await until(lambda: "Every video backend is down" in bot.tg.in_chat(GROUP)[0].text)
+    await wait_until(lambda: "Every video backend is down" in bot.tg.in_chat(GROUP)[0].text)
     assert job.id in bot.tg.in_chat(GROUP)[0].text
 
 
 async def test_bad_flags_explain_themselves(bot: Harness) -> None:
     await bot.send(command("/video a fox --aspect 4:3"))
-    await until(lambda: bot.tg.in_chat(ALICE))
+    await wait_until(lambda: bot.tg.in_chat(ALICE))
     assert "--aspect must be one of 9:16, 16:9, 1:1" in bot.tg.in_chat(ALICE)[0].text
     assert bot.agent.jobs == {}
 
@@ -138,7 +104,7 @@ async def test_a_429_storm_still_lands_the_final_state(bot: Harness) -> None:
     bot.tg.flood_next = 2
     await bot.agent.run_default(job.id, images=6)
     progress = bot.tg.in_chat(ALICE)[0]
-    await until(lambda: "Here it is" in progress.text, timeout=10)
+    await wait_until(lambda: "Here it is" in progress.text, timeout_s=10)
     edits = [t for m, t in bot.tg.calls if m == "editMessageText"]
     assert bot.tg.flood_next == 0 and len(bot.tg.videos(ALICE)) == 1
     gaps = [b - a for a, b in zip(edits, edits[1:])]
@@ -161,13 +127,13 @@ async def test_cancel_by_stranger_then_requester(bot: Harness) -> None:
     job = await bot.agent.wait_job()
     await bot.agent.emit(job.id, stage="script", provider="ollama")
     await bot.send(press(f"cancel:{job.id}", user=MALLORY))
-    await until(lambda: len(bot.tg.answers) == 1)
+    await wait_until(lambda: len(bot.tg.answers) == 1)
     assert bot.tg.answers[0]["show_alert"] in ("true", "True", True)
     assert "Only the person who asked" in bot.tg.answers[0]["text"]
     assert bot.agent.jobs[job.id].status == "running"
     await bot.send(press(f"cancel:{job.id}", user=ALICE))
     progress = bot.tg.in_chat(ALICE)[0]
-    await until(lambda: "Cancelled" in progress.text)
+    await wait_until(lambda: "Cancelled" in progress.text)
     assert "Nothing was charged" in progress.text and progress.reply_markup is None  # a free route
 
 
@@ -175,13 +141,13 @@ async def test_admin_can_cancel_anyones_video(bot: Harness) -> None:
     await bot.send(command("/video admin cancels"))
     job = await bot.agent.wait_job()
     await bot.send(press(f"cancel:{job.id}", user=ADMIN))
-    await until(lambda: "Cancelled" in bot.tg.in_chat(ALICE)[0].text)
+    await wait_until(lambda: "Cancelled" in bot.tg.in_chat(ALICE)[0].text)
 
 
 async def test_out_of_credits(bot: Harness) -> None:
     bot.agent.credits[str(ALICE)] = 5
     await bot.send(command("/video pricey --model sora"))
-    await until(lambda: bot.tg.in_chat(ALICE) and "out of credits" in bot.tg.in_chat(ALICE)[0].text)
+    await wait_until(lambda: bot.tg.in_chat(ALICE) and "out of credits" in bot.tg.in_chat(ALICE)[0].text)
     assert "00:00 UTC" in bot.tg.in_chat(ALICE)[0].text
 
 
@@ -193,7 +159,7 @@ async def test_oversized_upload_offers_the_link(tg: FakeTelegram, agent: FakeAge
         await front.app.update_queue.put(Update.de_json(command("/video big"), front.app.bot))
         job = await agent.wait_job()
         await agent.run_default(job.id)
-        await until(lambda: "upload limit" in tg.in_chat(ALICE)[0].text)
+        await wait_until(lambda: "upload limit" in tg.in_chat(ALICE)[0].text)
         assert tg.too_large == 1 and tg.videos(ALICE) == []
         assert f"https://reels.example/v1/jobs/{job.id}/video" in tg.in_chat(ALICE)[0].text
     finally:
@@ -202,20 +168,20 @@ async def test_oversized_upload_offers_the_link(tg: FakeTelegram, agent: FakeAge
 
 async def test_status_is_for_admins(bot: Harness) -> None:
     await bot.send(command("/status", user=MALLORY, chat=MALLORY))
-    await until(lambda: bot.tg.in_chat(MALLORY))
+    await wait_until(lambda: bot.tg.in_chat(MALLORY))
     assert "admins" in bot.tg.in_chat(MALLORY)[0].text
     await bot.send(command("/status", user=ADMIN, chat=ADMIN))
-    await until(lambda: bot.tg.in_chat(ADMIN))
+    await wait_until(lambda: bot.tg.in_chat(ADMIN))
     text = bot.tg.in_chat(ADMIN)[0].text
     assert text.startswith("🟢 SELF-HOSTED") and "🔴 comfyui — connection refused" in text and "🟢 ollama 12 ms" in text
 
 
 async def test_quota_and_help(bot: Harness) -> None:
     await bot.send(command("/quota"))
-    await until(lambda: bot.tg.in_chat(ALICE))
+    await wait_until(lambda: bot.tg.in_chat(ALICE))
     assert "Credits left: 100" in bot.tg.in_chat(ALICE)[0].text and "sora: 50 credits" in bot.tg.in_chat(ALICE)[0].text
     await bot.send(command("/help"))
-    await until(lambda: len(bot.tg.in_chat(ALICE)) == 2)
+    await wait_until(lambda: len(bot.tg.in_chat(ALICE)) == 2)
     assert "--aspect" in bot.tg.in_chat(ALICE)[1].text
 
 
@@ -225,7 +191,7 @@ async def test_agent_unreachable(tg: FakeTelegram, session: aiohttp.ClientSessio
     await _running(front)
     try:
         await front.app.update_queue.put(Update.de_json(command("/video nobody home"), front.app.bot))
-        await until(lambda: tg.in_chat(ALICE) and "isn't answering" in tg.in_chat(ALICE)[0].text)
+        await wait_until(lambda: tg.in_chat(ALICE) and "isn't answering" in tg.in_chat(ALICE)[0].text)
     finally:
         await _stopped(front)
 
@@ -239,7 +205,7 @@ async def test_restart_mid_job_still_delivers(tg: FakeTelegram, agent: FakeAgent
     job = await agent.wait_job()
     await agent.emit(job.id, stage="script", provider="ollama", stage_done=True)
     # seq 1 is the agent's own "queued" event, stored at submission; 2 is the script event
-    await until(lambda: path.exists() and '"last_event_id": 2' in path.read_text())
+    await wait_until(lambda: path.exists() and '"last_event_id": 2' in path.read_text())
     await _stopped(first)
 
     store = DeliveryStore(path)
@@ -248,7 +214,7 @@ async def test_restart_mid_job_still_delivers(tg: FakeTelegram, agent: FakeAgent
     await _running(second)  # resumes from the store
     try:
         await agent.run_default(job.id)
-        await until(lambda: tg.videos(ALICE) and "Here it is" in tg.in_chat(ALICE)[0].text)
+        await wait_until(lambda: tg.videos(ALICE) and "Here it is" in tg.in_chat(ALICE)[0].text)
         assert [h.get("Last-Event-ID") for m, p, h in agent.requests if p.endswith("/events")][-1] == "2"
     finally:
         await _stopped(second)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 
 from bot.throttle import EditThrottle, MessageGone, RetryLater
-from tests.conftest import FakeClock
+from tests.support.clock import FakeClock
+from tests.support.waiting import wait_until
 
 
 def _throttle(
@@ -24,8 +25,7 @@ def _throttle(
             await asyncio.sleep(0)
             return
         target = clock() + seconds
-        while clock() < target - 1e-9:
-            await asyncio.sleep(0)
+        await wait_until(lambda: clock() >= target - 1e-9, interval_s=0)
 
     return EditThrottle(send, interval_s=1.5, clock=clock, sleep=sleep)
 

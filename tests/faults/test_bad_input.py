@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 from agent.app import DATABASE
 from storage import QuotaLedger
 from storage.models import JobRow, LedgerEntry, User
-from tests.agent.service.conftest import AUTH, TOKEN, Agent, run_agent
+from tests.support.agent_app import AUTH, TOKEN, Agent, run_agent
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from agent.protocol import parse_sse_block
-from tests.agent.service.conftest import AUTH, Agent, GatedProvider, make_settings, read_sse, run_agent
+from tests.support.agent_app import AUTH, Agent, GatedProvider, make_settings, read_sse, run_agent
 
 pytestmark = pytest.mark.timeout(120)
 

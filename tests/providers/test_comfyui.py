@@ -8,6 +8,7 @@ from providers.comfyui import ComfyClipMaker, ComfyConfig, ComfyImageMaker, Comf
 from providers.comfyui.workflow import generation_size, load_workflow
 from providers.errors import BadOutput, Misconfigured, Unavailable
 from tests.providers.fake_servers import FakeComfy, serve
+from tests.support.waiting import logged
 
 HOSTILE = 'a "quoted" {brace} \\back\\slash\nnew line {{prompt}} }}{{ \u00e9\u2603'
 
@@ -118,10 +119,11 @@ async def test_falls_back_to_history_polling(deps, tmp_path, outcome):
 async def test_cancel_running_job_interrupts_it(deps, tmp_path):
     fake = FakeComfy()
     fake.outcomes.append("hang")
+    following = asyncio.Event()  # the client reports the job's progress: it holds the prompt id
     async with serve(fake) as url:
-        task = asyncio.create_task(maker(url, deps).make_image(image_request(tmp_path), StageContext("j")))
-        await asyncio.wait_for(fake.started.wait(), 2)
-        await asyncio.sleep(0.05)
+        ctx = StageContext("j", lambda f, m: following.set())
+        task = asyncio.create_task(maker(url, deps).make_image(image_request(tmp_path), ctx))
+        await asyncio.wait_for(following.wait(), 5)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -134,11 +136,11 @@ async def test_cancel_pending_job_removes_it_from_queue(deps, tmp_path):
     fake.outcomes.extend(["hang", "ok"])
     async with serve(fake) as url:
         blocker = asyncio.create_task(maker(url, deps).make_image(image_request(tmp_path), StageContext("a")))
-        await asyncio.wait_for(fake.started.wait(), 2)
-        task = asyncio.create_task(maker(url, deps).make_image(image_request(tmp_path), StageContext("b")))
-        while len(fake.prompts) < 2:
-            await asyncio.sleep(0.01)
-        await asyncio.sleep(0.05)
+        await asyncio.wait_for(fake.started.wait(), 5)
+        # the client logs the prompt id once ComfyUI has queued it: from then on it can cancel it
+        with logged("providers.comfyui.client", "job b: ComfyUI prompt") as queued:
+            task = asyncio.create_task(maker(url, deps).make_image(image_request(tmp_path), StageContext("b")))
+            await asyncio.wait_for(queued.wait(), 5)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task

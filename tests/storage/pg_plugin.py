@@ -26,7 +26,7 @@ def _service_tests_on_postgres(request: pytest.FixtureRequest, monkeypatch: pyte
     if not admin_url() or ("agent", "service") != tuple(parts[-3:-1]):
         yield
         return
-    import tests.agent.service.conftest as service
+    import tests.support.agent_app as service
 
     real = service.settings_from_mapping
     with fresh_database() as url:

@@ -19,6 +19,7 @@ from agent.render import (
 )
 from agent.render.ffmpeg import ProcessSet
 from agent.render.probe import decoded_duration, loudness, probe
+from tests.support.waiting import wait_until
 
 W, H = 360, 640
 NARRATION = [
@@ -157,11 +158,7 @@ def spawned(monkeypatch) -> list[subprocess.Popen]:
 
 
 async def _until_encoding(procs: list[subprocess.Popen]) -> None:
-    for _ in range(400):
-        if any(p.stdin is not None and p.poll() is None for p in procs):
-            return
-        await asyncio.sleep(0.025)
-    raise AssertionError("the encoder never started")
+    await wait_until(lambda: any(p.stdin is not None and p.poll() is None for p in procs), 10, interval_s=0.025)
 
 
 async def test_cancellation_kills_and_reaps_ffmpeg(media, tmp_path, spawned):
@@ -188,9 +185,10 @@ async def test_event_loop_stays_responsive_while_rendering(media, tmp_path):
     task = asyncio.create_task(render(spec))
     worst = 0.0
     loop = asyncio.get_running_loop()
-    while not task.done():
-        t = loop.time()
-        await asyncio.sleep(0.01)
-        worst = max(worst, loop.time() - t - 0.01)
+    async with asyncio.timeout(spec.timeout_s):
+        while not task.done():
+            t = loop.time()
+            await asyncio.sleep(0.01)
+            worst = max(worst, loop.time() - t - 0.01)
     await task
     assert worst < 0.25

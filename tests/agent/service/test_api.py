@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from tests.agent.service.conftest import AUTH, make_settings, read_sse
+from tests.support.agent_app import AUTH, make_settings, read_sse
 
 
 async def test_submit_runs_to_done_with_result_and_charge(agent_factory):
@@ -155,7 +155,7 @@ async def test_status_includes_backends_and_queue(agent_factory):
 
 
 async def test_no_token_on_loopback_is_open(tmp_path):
-    from tests.agent.service.conftest import run_agent
+    from tests.support.agent_app import run_agent
 
     async with run_agent(tmp_path, make_settings(tmp_path, token="")) as a:
         resp = await a.client.get("/v1/status")

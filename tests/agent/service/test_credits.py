@@ -6,7 +6,7 @@ import asyncio
 
 from agent.app import DATABASE
 from storage import QuotaLedger
-from tests.agent.service.conftest import AUTH, make_settings, run_agent
+from tests.support.agent_app import AUTH, make_settings, run_agent
 
 
 async def _post(a, i, user="42"):
@@ -62,8 +62,9 @@ async def test_in_flight_limit(tmp_path):
 
 
 async def test_allowance_resets_at_the_configured_hour(tmp_path):
-    from tests.agent.service.conftest import WallClock
     import datetime as dt
+
+    from tests.support.clock import WallClock
 
     wall = WallClock(dt.datetime(2025, 3, 1, 5, 0, tzinfo=dt.UTC))
     settings = make_settings(tmp_path, quotas={"daily_credits": 10, "reset_hour_utc": 6})

@@ -8,7 +8,7 @@ import asyncio
 from pathlib import Path
 
 from providers.errors import Unavailable
-from tests.agent.service.conftest import AUTH, make_settings, run_agent
+from tests.support.agent_app import AUTH, make_settings, run_agent
 
 MB = 1024 * 1024
 GB = 1024 * MB

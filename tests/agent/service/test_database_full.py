@@ -16,7 +16,7 @@ from typing import Any
 from agent.app import DATABASE
 from agent.jobs import STORE_PENDING_MESSAGE
 from storage import QuotaLedger
-from tests.agent.service.conftest import AUTH, make_settings, read_sse, run_agent
+from tests.support.agent_app import AUTH, make_settings, read_sse, run_agent
 
 
 class FastSleep:

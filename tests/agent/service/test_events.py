@@ -12,7 +12,7 @@ import asyncio
 from sqlalchemy import text
 
 from agent.app import DATABASE
-from tests.agent.service.conftest import AUTH, read_sse
+from tests.support.agent_app import AUTH, read_sse
 
 
 async def test_a_client_past_the_last_event_gets_the_end_of_a_running_job(agent_factory):

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from agent.app import DATABASE
 from storage import QuotaLedger
 from storage.models import LedgerEntry, User
-from tests.agent.service.conftest import AUTH, TOKEN, Agent
+from tests.support.agent_app import AUTH, TOKEN, Agent
 
 JOB = '{"request_id":"r1","user":{"platform":"discord","id":"1"},"topic":%s,"options":%s}'
 

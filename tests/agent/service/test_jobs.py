@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from providers.errors import Unavailable
-from tests.agent.service.conftest import AUTH, make_settings, read_sse, run_agent
+from tests.support.agent_app import AUTH, make_settings, read_sse, run_agent
 
 
 async def _cancel(a, job_id, expect=202):

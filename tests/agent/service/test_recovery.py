@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from storage import JobStore, QuotaLedger, open_database
-from tests.agent.service.conftest import AUTH, GatedProvider, make_settings, read_sse, run_agent
+from tests.support.agent_app import AUTH, GatedProvider, make_settings, read_sse, run_agent
 
 
 async def test_restart_resumes_fails_or_keeps_queued(tmp_path):

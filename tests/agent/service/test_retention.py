@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.agent.service.conftest import AUTH, make_settings, read_sse, run_agent
+from tests.support.agent_app import AUTH, make_settings, read_sse, run_agent
 
 
 async def test_retention_deletes_files_keeps_history(tmp_path):

@@ -12,7 +12,7 @@ from aiohttp import web
 from agent.app import DATABASE, create_app
 from agent.backends import Backends
 from storage import DatabaseInUse, QuotaLedger
-from tests.agent.service.conftest import AUTH, ORDERS, GatedProvider, make_settings, read_sse, run_agent
+from tests.support.agent_app import AUTH, ORDERS, GatedProvider, make_settings, read_sse, run_agent
 from tests.fakes import FakeRenderer
 
 

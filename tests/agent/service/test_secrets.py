@@ -19,7 +19,7 @@ from agent.settings import Settings, settings_from_mapping
 from providers.base import Stage
 from providers.ollama import OllamaScriptWriter
 from reelbot.logs import SecretFilter
-from tests.agent.service.conftest import AUTH, ORDERS, TOKEN, GatedProvider, WallClock, read_sse
+from tests.support.agent_app import AUTH, ORDERS, TOKEN, GatedProvider, WallClock, read_sse
 from tests.fakes import FakeRenderer
 from tests.providers.fake_servers import EchoAuth, serve
 
@@ -66,7 +66,8 @@ async def test_a_password_in_the_backend_url_reaches_no_sink(tmp_path, deps, age
     async with serve(echo) as base:
         url = base.replace("http://", f"http://admin:{PASSWORD}@")
         settings = _settings(tmp_path, url)
-        handler = logging.getLogger().handlers[-1]
+        # this test's own handler (pytest's capture handlers are shared by every test: never filter those)
+        handler = next(h for h in logging.getLogger().handlers if getattr(h, "stream", None) is stream)
         handler.addFilter(SecretFilter(settings.secrets()))  # as configure_logging does
         ollama = OllamaScriptWriter(settings.providers["ollama"], deps)  # type: ignore[arg-type]
         orders = {**ORDERS, Stage.SCRIPT: ("ollama", "offline")}

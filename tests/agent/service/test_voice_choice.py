@@ -19,7 +19,7 @@ from agent.app import create_app
 from agent.backends import Backends
 from providers.base import ProviderDeps, Scene, Script, Stage, Tier
 from providers.offline import OfflineConfig, OfflineVoice
-from tests.agent.service.conftest import AUTH, Agent, GatedProvider, WallClock, make_settings
+from tests.support.agent_app import AUTH, Agent, GatedProvider, WallClock, make_settings
 from tests.fakes import FakeProvider, FakeRenderer
 from tests.providers.offline import child_faults
 

@@ -24,6 +24,8 @@ from typing import Any
 from aiohttp import web
 from PIL import Image, ImageDraw
 
+from tests.support.servers import LocalServer, start_server
+
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
@@ -33,6 +35,20 @@ def fixture(name: str) -> Any:
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     return web.json_response(body, status=status, headers=headers)
+
+
+# a valid four-scene script, as an OpenAI-compatible chat model would send it
+SCRIPT = {"title": "Cats in Space", "scenes": [
+    {"narration": f"Scene {i} narration about cats.", "visual": f"a cat floating {i}", "key_phrase": "cats float"}
+    for i in range(4)]}
+
+
+def chat_answer(content: str, **message: Any) -> web.Response:
+    """An OpenAI chat completion whose message says `content` (plus any extra message fields)."""
+    body = fixture("openai_chat_completion.json")
+    body["choices"][0]["message"]["content"] = content
+    body["choices"][0]["message"].update(message)
+    return json_response(body)
 
 
 @dataclass
@@ -57,7 +73,7 @@ class FakeCloud:
         self.app = web.Application()
         self.app.router.add_route("*", "/{tail:.*}", self._handle)
         self.base = ""
-        self._runner: web.AppRunner | None = None
+        self._server: LocalServer | None = None
 
     def enqueue(self, method: str, path: str, *answers: Any) -> FakeCloud:
         self.queues[(method, path)].extend(answers)
@@ -80,16 +96,12 @@ class FakeCloud:
         return f"{self.base}{path}"
 
     async def start(self) -> None:
-        self._runner = web.AppRunner(self.app, shutdown_timeout=0.2)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = self._runner.addresses[0][1]
-        self.base = f"http://127.0.0.1:{port}"
+        self._server = await start_server(self.app, shutdown_timeout_s=0.2)
+        self.base = self._server.url
 
     async def close(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        if self._server is not None:
+            await self._server.close()
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         form: dict[str, str] = {}

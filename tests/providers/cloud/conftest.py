@@ -5,8 +5,8 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from cloud_fakes import FakeCloud
 from providers.base import ProviderDeps, StageContext
+from tests.providers.cloud.cloud_fakes import FakeCloud
 
 
 @pytest.fixture

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import email.utils
+import json
 
 import pytest
-
-from cloud_fakes import fixture, json_response
 from aiohttp import web
-from providers.http import CloudHTTP, classify_status, error_message, parse_retry_after
+
 from providers.errors import (
     AuthFailed,
     BadOutput,
@@ -17,7 +16,8 @@ from providers.errors import (
     RateLimited,
     Unavailable,
 )
-import json
+from providers.http import CloudHTTP, classify_status, error_message, parse_retry_after
+from tests.providers.cloud.cloud_fakes import fixture, json_response
 
 
 def body(name: str) -> bytes:

@@ -17,15 +17,14 @@ from agent.health import HealthBoard
 from agent.pipeline import JobSpec, Pipeline
 from agent.routes import RouteUnavailable, available_routes, charged_price, plan_route, route_status
 from agent.settings import settings_from_mapping
-from cloud_fakes import fixture, json_response, mp4_bytes
 from providers.base import Stage, Tier
 from providers.errors import Unavailable
 from providers.groq import GroqConfig, GroqScriptWriter
 from providers.huggingface import HuggingFaceConfig, HuggingFaceImageMaker
 from providers.openai import OpenAIClipMaker, OpenAIConfig, OpenAIImageMaker, OpenAIScriptWriter, OpenAIVoice
 from providers.streamelements import StreamElementsConfig, StreamElementsVoice
-from test_openai_provider import SCRIPT, chat_answer
 from tests.fakes import FakeProvider, FakeRenderer
+from tests.providers.cloud.cloud_fakes import SCRIPT, chat_answer, fixture, json_response, mp4_bytes
 
 OPENAI_KEY = "sk-pipeline-SECRET-987654"
 SE_TOKEN = "se-pipeline-SECRET-1234"

@@ -6,11 +6,10 @@ import json
 
 import pytest
 
-from cloud_fakes import fixture, json_response
 from providers.base import ScriptRequest, Tier
 from providers.errors import RateLimited
 from providers.groq import GroqConfig, GroqScriptWriter
-from test_openai_provider import SCRIPT, chat_answer
+from tests.providers.cloud.cloud_fakes import SCRIPT, chat_answer, fixture, json_response
 
 KEY = "gsk_test_SECRET_abcdef"
 

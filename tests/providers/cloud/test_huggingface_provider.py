@@ -8,10 +8,10 @@ from aiohttp import web
 from agent.health import HealthBoard
 from agent.settings import CascadeSettings
 from agent.validation import validate_clip, validate_image
-from cloud_fakes import fixture, json_response, mp4_bytes, png_bytes
 from providers.base import ClipRequest, ImageRequest
 from providers.errors import BadOutput, PaymentRequired, Unavailable
 from providers.huggingface import HuggingFaceClipMaker, HuggingFaceConfig, HuggingFaceImageMaker
+from tests.providers.cloud.cloud_fakes import fixture, json_response, mp4_bytes, png_bytes
 
 TOKEN = "hf_test_SECRET_token"
 MODEL_PATH = "/hf-inference/models/black-forest-labs/FLUX.1-schnell"

@@ -15,26 +15,23 @@ from agent.cascade import Cascade
 from agent.health import HealthBoard
 from agent.settings import CascadeSettings
 from agent.validation import validate_image, validate_voice
-from cloud_fakes import fixture, json_response, mp4_bytes, png_bytes, wav_bytes
 from providers.base import ClipRequest, ImageRequest, ScriptRequest, Stage, Tier, VoiceRequest
 from providers.errors import AllProvidersFailed, AuthFailed, BadOutput, RateLimited, Unavailable
 from providers.openai import OpenAIClipMaker, OpenAIConfig, OpenAIImageMaker, OpenAIScriptWriter, OpenAIVoice
+from tests.providers.cloud.cloud_fakes import (
+    SCRIPT,
+    chat_answer,
+    fixture,
+    json_response,
+    mp4_bytes,
+    png_bytes,
+    wav_bytes,
+)
+from tests.support.waiting import wait_until
 
 KEY = "sk-test-SECRET-0123456789"
-SCRIPT = {"title": "Cats in Space", "scenes": [
-    {"narration": f"Scene {i} narration about cats.", "visual": f"a cat floating {i}", "key_phrase": "cats float"}
-    for i in range(4)]}
-
-
 def config(cloud, **kw):
     return OpenAIConfig(api_key=KEY, base_url=cloud.url("/v1"), clip_poll_s=0.01, **kw)
-
-
-def chat_answer(content, **message):
-    body = fixture("openai_chat_completion.json")
-    body["choices"][0]["message"]["content"] = content
-    body["choices"][0]["message"].update(message)
-    return json_response(body)
 
 
 def script_request():
@@ -232,8 +229,7 @@ async def test_sora_cancelled_job_deletes_the_video(cloud, deps, ctx, tmp_path):
                                                             headers={"openai-poll-after-ms": "5"}))
     cloud.default("DELETE", f"/v1/videos/{vid}", json_response(fixture("openai_video_delete.json")))
     task = asyncio.create_task(OpenAIClipMaker(config(cloud), deps).make_clip(clip_request(tmp_path), ctx))
-    while len(cloud.calls("GET")) < 2:
-        await asyncio.sleep(0.005)
+    await wait_until(lambda: len(cloud.calls("GET")) >= 2, interval_s=0.005)  # polling the job's status
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

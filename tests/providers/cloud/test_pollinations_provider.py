@@ -10,11 +10,10 @@ from urllib.parse import unquote
 import pytest
 from aiohttp import web
 
-from cloud_fakes import fixture, json_response, png_bytes
 from providers.base import ImageRequest, ScriptRequest, Tier
 from providers.errors import AuthFailed, BadOutput, PaymentRequired
 from providers.pollinations import PollinationsConfig, PollinationsImageMaker, PollinationsScriptWriter
-from test_openai_provider import SCRIPT
+from tests.providers.cloud.cloud_fakes import SCRIPT, fixture, json_response, png_bytes
 
 
 def config(cloud, **kw):

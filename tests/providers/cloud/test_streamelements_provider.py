@@ -10,10 +10,10 @@ from aiohttp import web
 from agent.health import HealthBoard
 from agent.settings import CascadeSettings
 from agent.validation import validate_voice
-from cloud_fakes import fixture, json_response, mp3_bytes
 from providers.base import Tier, VoiceRequest
 from providers.errors import AuthFailed, BadOutput, PaymentRequired
 from providers.streamelements import StreamElementsConfig, StreamElementsVoice
+from tests.providers.cloud.cloud_fakes import fixture, json_response, mp3_bytes
 
 TOKEN = "se_SECRET_token_42"
 

@@ -52,6 +52,7 @@ class FakeComfy:
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.started = asyncio.Event()
         self._counter = 0
+        self._one_at_a_time = asyncio.Lock()  # like the real queue: one prompt runs, in order
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -185,8 +186,10 @@ class FakeComfy:
 
     async def _execute(self, pid: str, item: list[Any], cid: str | None, outcome: str) -> None:
         await asyncio.sleep(0)
-        while self.running:  # one at a time, like the real queue
-            await asyncio.sleep(0.01)
+        async with self._one_at_a_time:
+            await self._run(pid, item, cid, outcome)
+
+    async def _run(self, pid: str, item: list[Any], cid: str | None, outcome: str) -> None:
         self.pending = [i for i in self.pending if i[1] != pid]
         self.running.append(item)
         self.started.set()
