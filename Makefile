@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 TOPIC  ?= the life cycle of a star
 
-.PHONY: demo test test-faults bench status clean
+.PHONY: demo test test-faults lint bench status clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	@echo "make test: the slow fault suite (tests/faults) runs with 'make test-faults' and in .ci/run"
 	$(PY) -m pytest -q -p no:cacheprovider --ignore=tests/faults
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 test-faults: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider tests/faults
