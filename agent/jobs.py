@@ -17,8 +17,8 @@ and the hidden temp files of writes that never finished.
 Quarantine: a job that crashes the agent would crash it again at every restart. So each resume is
 counted in the store (and committed) before the job runs again, and a job that would be resumed
 more than `agent.max_recoveries` times is failed instead, refunded, with the `quarantined` code and
-an operator log line: it never runs again. The store cannot tell a crash from a clean shutdown
-(both leave the job `running`), so every interruption counts.
+an operator log line: it never runs again. A clean shutdown takes that count back for the jobs it
+interrupts (`JobStore.forgive_recoveries`), so only crashes (kill -9, a segfault, power loss) add up.
 
 Disks: a job starts only with `agent.min_free_disk_mb` free in the data directory (agent.disk), and a
 submission is refused (503 disk_full) below it; a job that fails while the disk is that full says so
@@ -193,6 +193,11 @@ class JobRunner:
                 await asyncio.gather(*late, return_exceptions=True)
         with contextlib.suppress(Exception):
             await self.flush(every_job=True, release=True)  # all streamed events are stored now
+        interrupted = [job_id for job_id, live in self._live.items() if live.status is JobStatus.RUNNING]
+        try:  # a clean stop is not a crash: these jobs' next resume does not count towards quarantine
+            await self.store.forgive_recoveries(interrupted)
+        except Exception:
+            log.exception("could not record that %d running job(s) were stopped cleanly", len(interrupted))
         log.info("job runner stopped: %d job(s) left queued or running for the next start", len(self._live))
 
     def workdir(self, job_id: str) -> Path:

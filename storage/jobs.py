@@ -318,6 +318,16 @@ class JobStore:
 
         return await self._db.write(work)
 
+    async def forgive_recoveries(self, job_ids: Sequence[str]) -> None:
+        """A clean shutdown interrupted these running jobs: their next resume is not a crash's, so
+        it must not count towards quarantine. One less now, one more when recovery resumes them
+        (a job that started fresh in the stopping process goes to -1, then back to 0)."""
+        if not job_ids:
+            return
+        stmt = update(_jobs).where(_jobs.c.id.in_(list(job_ids)), _jobs.c.status == "running").values(
+            recoveries=_jobs.c.recoveries - 1)
+        await self._db.write(lambda session: session.execute(stmt))
+
     # ------------------------------------------------------------------ finish
 
     async def finish(

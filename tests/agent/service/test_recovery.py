@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+from pathlib import Path
 
 from storage import JobStore, QuotaLedger, open_database
 from tests.support.agent_app import AUTH, GatedProvider, make_settings, read_sse, run_agent
@@ -45,25 +47,43 @@ async def test_restart_resumes_fails_or_keeps_queued(tmp_path):
         assert totals.balanced and totals.reserved == totals.settled + totals.refunded
 
 
+def crash_copy(src: Path, dst: Path) -> Path:
+    """What a kill -9 leaves behind, in a new folder: the database as it is on disk while the agent
+    runs (WAL mode: the log holds the commits) and the data directory. No clean stop ran on it."""
+    dst.mkdir()
+    for suffix in ("", "-wal"):
+        source = src / f"agent.db{suffix}"
+        if source.exists():
+            shutil.copy(source, dst / source.name)
+    if (src / "data").exists():
+        shutil.copytree(src / "data", dst / "data")
+    return dst
+
+
 async def test_a_job_interrupted_too_often_is_quarantined_and_refunded(tmp_path, caplog):
     """Issue 9: a job that crashes the agent was resumed at every restart, forever. Now each resume
     is counted before it runs; past agent.max_recoveries the job fails, refunded, and never runs."""
-    settings = make_settings(tmp_path, agent={"max_recoveries": 2})
-    async with run_agent(tmp_path, settings) as a:
+    limit = {"max_recoveries": 2}
+    here = tmp_path / "run0"
+    here.mkdir()
+    async with run_agent(here, make_settings(here, agent=limit)) as a:
         a.provider.hold("image")
         job = await a.submit("the poison", request_id="p")
-        await asyncio.wait_for(a.provider.entered["image"].wait(), 5)  # scene 2 is being drawn: interrupted
+        await asyncio.wait_for(a.provider.entered["image"].wait(), 5)  # scene 2 is being drawn: killed
+        here = crash_copy(here, tmp_path / "run1")
     job_id = job["id"]
-    for run in (1, 2):  # each start resumes it (counted first), and it is interrupted again
+    for run in (1, 2):  # each start resumes it (counted first), and it crashes again
         resumed = GatedProvider()
         resumed.hold("image")
-        async with run_agent(tmp_path, settings, provider=resumed) as b:
+        async with run_agent(here, make_settings(here, agent=limit), provider=resumed) as b:
             await asyncio.wait_for(resumed.entered["image"].wait(), 5)
             assert (await b.runner.store.get(job_id)).recoveries == run
             assert (await b.job(job_id))["status"] == "running"
+            here = crash_copy(here, tmp_path / f"run{run + 1}")
+    settings = make_settings(here, agent=limit)
     idle = GatedProvider()
     with caplog.at_level("ERROR", logger="agent.jobs"):
-        async with run_agent(tmp_path, settings, provider=idle) as c:
+        async with run_agent(here, settings, provider=idle) as c:
             failed = await c.wait_status(job_id, "failed")
             assert failed["error"]["code"] == "quarantined" and failed["error"]["refunded"] is True
             assert "set aside" in failed["error"]["message"] and "refunded" in failed["error"]["message"]
@@ -85,29 +105,48 @@ async def test_a_job_interrupted_too_often_is_quarantined_and_refunded(tmp_path,
             events = await read_sse(await c.client.get(f"/v1/jobs/{job_id}/events", headers=AUTH))
             assert events[-1]["status"] == "failed" and events[-1]["error"]["code"] == "quarantined"
     assert f"job {job_id}: quarantined after 3 interruptions" in caplog.text
-    async with run_agent(tmp_path, settings, provider=GatedProvider()) as d:  # and never again
+    async with run_agent(here, settings, provider=GatedProvider()) as d:  # and never again
         await asyncio.sleep(0.2)
         assert (await d.job(job_id))["status"] == "failed" and d.provider.history == []
         assert (await d.runner.store.get(job_id)).recoveries == 2
 
 
 async def test_max_recoveries_0_never_resumes(tmp_path):
-    settings = make_settings(tmp_path, agent={"max_recoveries": 0})
-    async with run_agent(tmp_path, settings) as a:
+    first = tmp_path / "run0"
+    first.mkdir()
+    async with run_agent(first, make_settings(first, agent={"max_recoveries": 0})) as a:
         a.provider.hold("image")
         job = await a.submit("interrupted once", request_id="q")
         await asyncio.wait_for(a.provider.entered["image"].wait(), 5)
-    async with run_agent(tmp_path, settings, provider=GatedProvider()) as b:
+        after = crash_copy(first, tmp_path / "run1")
+    settings = make_settings(after, agent={"max_recoveries": 0})
+    async with run_agent(after, settings, provider=GatedProvider()) as b:
         failed = await b.wait_status(job["id"], "failed")
         assert failed["error"]["code"] == "quarantined" and "stopped 1 time " in failed["error"]["message"]
         assert b.provider.history == [] and (await b.quota())["balance"] == 100
 
 
+async def test_clean_restarts_do_not_count_towards_quarantine(tmp_path):
+    """Planned restarts (a deploy, a reboot) stop running jobs cleanly; only crashes may quarantine."""
+    settings = make_settings(tmp_path, agent={"max_recoveries": 1})
+    async with run_agent(tmp_path, settings) as a:
+        a.provider.hold("image")
+        job = await a.submit("a long one", request_id="long")
+        await asyncio.wait_for(a.provider.entered["image"].wait(), 5)
+    for _ in range(3):  # three clean restarts while it runs: each resumes it
+        held = GatedProvider()
+        held.hold("image")
+        async with run_agent(tmp_path, settings, provider=held) as b:
+            await asyncio.wait_for(held.entered["image"].wait(), 5)
+            assert (await b.runner.store.get(job["id"])).recoveries == 0
+    async with run_agent(tmp_path, settings) as c:
+        done = await c.wait_status(job["id"], "done")
+        assert done["status"] == "done" and (await c.quota())["balance"] == 95
+
+
 async def test_after_a_crash_no_streamed_seq_is_reused_and_a_resuming_client_misses_nothing(tmp_path):
     """kill -9 in miniature: the database is copied as it is on disk while events stream faster than
     they are stored (event_flush_s is long), and a new agent starts on the copy."""
-    import shutil
-
     settings = make_settings(tmp_path, agent={"event_flush_s": 60.0})
     crash_dir = tmp_path / "after-crash"
     async with run_agent(tmp_path, settings) as a:
