@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
-import hashlib
 import logging
 import secrets
 import shutil
@@ -48,7 +47,7 @@ from agent.choices import Aspect, Length, Mode
 from agent.disk import MB, DataDisk
 from agent.events import ProgressEvent
 from agent.live import SEQ_RESERVE_BLOCK, LiveJob
-from agent.pipeline import JobResult, JobSpec, Pipeline
+from agent.pipeline import JobResult, JobSpec, Pipeline, topic_seed
 from agent.protocol import ErrorCode, JobStatus
 from agent.quota import QuotaPolicy, WallClock
 from agent.render import remove_stale_temp_dirs
@@ -494,7 +493,7 @@ class JobRunner:
 
     def _spec(self, live: LiveJob, route_mode: Mode) -> JobSpec:
         o = live.options  # checked by agent.api.parse_submission before they were stored
-        seed = int.from_bytes(hashlib.sha256(live.topic.encode()).digest()[:4], "big")
+        seed = topic_seed(live.topic)
         scale = self.settings.video.size_scale
         size = None
         if scale < 1.0:  # previews and tests: the aspect kept, even sides, at least 64 px

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import asyncio
-import hashlib
 import logging
 import os
 import re
@@ -80,6 +79,7 @@ def _check_out(out: Path) -> Path:
 
 
 def _resolve(args: argparse.Namespace, settings: Settings) -> dict[str, object]:
+    from agent.pipeline import topic_seed
     from agent.validation import InvalidInput, clean_topic
 
     try:
@@ -104,7 +104,7 @@ def _resolve(args: argparse.Namespace, settings: Settings) -> dict[str, object]:
             raise UsageError(f"--size {args.size!r}: give even WIDTHxHEIGHT, at least 64, e.g. 360x640")
         size = (int(m[1]), int(m[2]))
     out = _check_out(args.out or Path(v.output_dir) / f"{_slug(topic)}.mp4")
-    seed = args.seed if args.seed is not None else int.from_bytes(hashlib.sha256(topic.encode()).digest()[:4], "big")
+    seed = args.seed if args.seed is not None else topic_seed(topic)
     return {"topic": topic, "aspect": aspect, "length": length, "mode": mode, "out": out, "seed": seed,
             "size": size}
 
