@@ -184,7 +184,7 @@ def test_the_collector_sees_every_kind_of_import() -> None:
     assert ("bot.main", "bot.flow", "top", "") in seen
     assert ("bot.main", "agent.app", "lazy", "embedded_agent") in seen
     assert ("reelbot.commands.make", "agent.settings", "typing", "") in seen
-    assert ("reelbot.commands.make", "agent.settings", "lazy", "run") in seen
+    assert ("reelbot.commands.common", "agent.settings", "lazy", "load_settings_or_fail") in seen
     assert ("agent.runtime", "agent.render", "top", "") in seen  # `from agent import render`: a module
     assert ("providers.offline", "providers.offline.images", "typing", "") in seen
     assert len({i.importer for i in IMPORTS}) > 100  # every module, not a sample

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from agent.choices import Aspect, InvalidChoice, Length, Mode, parse_choice
 from agent.config import SettingsError
+from reelbot.commands.common import fail, load_settings_or_fail
 from reelbot.logs import configure_logging
 from reelbot.progress import ProgressPrinter
 
@@ -111,14 +112,11 @@ def _resolve(args: argparse.Namespace, settings: Settings) -> dict[str, object]:
 
 def run(args: argparse.Namespace) -> int:
     # The engine is imported when the command runs, not when `reelbot --help` builds the parser.
-    from agent.settings import load_settings
-
+    settings = load_settings_or_fail(args.config)
     try:
-        settings = load_settings(args.config)
         resolved = _resolve(args, settings)
     except (SettingsError, UsageError) as exc:
-        print(f"reelbot: error: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc)
     configure_logging(logging.INFO if args.verbose else logging.WARNING, settings.secrets())
     try:
         return asyncio.run(_make(args, settings, resolved))
