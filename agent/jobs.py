@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
-import hashlib
 import logging
 import secrets
 import shutil
@@ -40,13 +39,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import tenacity
+
 from agent.backends import Backends
 from agent.cascade import Attempt, Outcome
 from agent.choices import Aspect, Length, Mode
 from agent.disk import MB, DataDisk
 from agent.events import ProgressEvent
 from agent.live import SEQ_RESERVE_BLOCK, LiveJob
-from agent.pipeline import JobResult, JobSpec, Pipeline
+from agent.pipeline import JobResult, JobSpec, Pipeline, topic_seed
 from agent.protocol import ErrorCode, JobStatus
 from agent.quota import QuotaPolicy, WallClock
 from agent.render import remove_stale_temp_dirs
@@ -497,7 +498,7 @@ class JobRunner:
 
     def _spec(self, live: LiveJob, route_mode: Mode) -> JobSpec:
         o = live.options  # checked by agent.api.parse_submission before they were stored
-        seed = int.from_bytes(hashlib.sha256(live.topic.encode()).digest()[:4], "big")
+        seed = topic_seed(live.topic)
         scale = self.settings.video.size_scale
         size = None
         if scale < 1.0:  # previews and tests: the aspect kept, even sides, at least 64 px
@@ -564,26 +565,35 @@ class JobRunner:
         """Store the final state, trying again with capped backoff until it is stored: a job whose
         final state is lost keeps its credits reserved and its user's slot taken forever. Logged when
         it starts failing, when the reason changes, and when it is stored at last."""
-        delay, tries, failing = FINISH_RETRY_FIRST_S, 0, ""
-        while True:
-            tries += 1
-            try:
+        failing = ""
+
+        def failed(state: tenacity.RetryCallState) -> None:  # before each wait: log once per reason
+            nonlocal failing
+            exc = state.outcome.exception() if state.outcome else None
+            reason = f"{type(exc).__name__}: {exc}"
+            if reason != failing:
+                failing = reason
+                log.error("job %s: storing its final state (%s) failed: %s; trying again until it is stored",
+                          live.id, fin.status, reason, exc_info=(
+                              (type(exc), exc, exc.__traceback__)
+                              if exc is not None and not isinstance(exc, StorageUnavailable) else False))
+            if live.final_pending is None:
+                live.final_pending = fin.status
+                self.emit(live, message=STORE_PENDING_MESSAGE)  # streamed now, stored with the final state
+
+        retrying = tenacity.AsyncRetrying(
+            retry=tenacity.retry_if_exception_type(Exception),
+            stop=tenacity.stop_never,  # for as long as the process lives
+            wait=tenacity.wait_exponential(multiplier=FINISH_RETRY_FIRST_S, max=FINISH_RETRY_MAX_S),
+            sleep=self._sleep, before_sleep=failed, reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
                 out = await self._store_pending(live, lambda batch: self.store.finish(live.id, fin, batch, terminal))
-            except Exception as exc:
-                reason = f"{type(exc).__name__}: {exc}"
-                if reason != failing:
-                    failing = reason
-                    log.error("job %s: storing its final state (%s) failed: %s; trying again until it is stored",
-                              live.id, fin.status, reason, exc_info=not isinstance(exc, StorageUnavailable))
-                if live.final_pending is None:
-                    live.final_pending = fin.status
-                    self.emit(live, message=STORE_PENDING_MESSAGE)  # streamed now, stored with the final state
-                await self._sleep(delay)
-                delay = min(delay * 2, FINISH_RETRY_MAX_S)
-                continue
-            if failing:
-                log.info("job %s: final state (%s) stored after %d tries", live.id, fin.status, tries)
-            return out
+        tries = attempt.retry_state.attempt_number
+        if failing:
+            log.info("job %s: final state (%s) stored after %d tries", live.id, fin.status, tries)
+        return out
 
     # ------------------------------------------------------------------ cancel
 

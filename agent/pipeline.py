@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -51,7 +52,7 @@ from providers.base import (
 from providers.errors import AllProvidersFailed
 from providers.scrub import scrub
 
-__all__ = ["JobSpec", "JobResult", "Pipeline", "Renderer"]
+__all__ = ["JobSpec", "JobResult", "Pipeline", "Renderer", "topic_seed"]
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,13 @@ Renderer = Callable[[RenderSpec, Callable[[float], None] | None], Awaitable[Rend
 P = TypeVar("P", bound=Provider)
 T = TypeVar("T")
 WORDS_PER_SECOND = 2.6  # spoken pace, for estimating a clip's length before the voice exists
+
+
+def topic_seed(topic: str) -> int:
+    """The job's seed when none is given: the same topic draws the same pictures, on the agent and
+    in `reelbot make`. The first 4 bytes of the topic's SHA-256, so 0 <= seed < 2**32 (unsigned);
+    scene i uses seed + i. (A backend that wants a signed 32-bit seed has to fold it itself.)"""
+    return int.from_bytes(hashlib.sha256(topic.encode()).digest()[:4], "big")
 
 
 @dataclass(frozen=True)

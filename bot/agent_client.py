@@ -31,6 +31,7 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+import tenacity
 
 from bot.wire import AgentStatus, ErrorCode, ErrorInfo, Job, JobEvent, Quota
 
@@ -53,6 +54,7 @@ log = logging.getLogger(__name__)
 Sleep = Callable[[float], Awaitable[None]]
 DEFAULT_BACKOFF_S: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0)  # ~15 s before "unreachable"
 _RETRY_STATUSES = frozenset({502, 503, 504})
+_RETRYABLE = (aiohttp.ClientError, asyncio.TimeoutError, OSError)  # no answer, or a gateway's 5xx
 # 503s the agent itself answers: it is up but cannot take the job now; nothing was charged
 _BUSY_CODES = frozenset({ErrorCode.QUEUE_FULL.value, ErrorCode.STORAGE_UNAVAILABLE.value, ErrorCode.DISK_FULL.value})
 
@@ -170,6 +172,44 @@ async def _gateway_error(resp: aiohttp.ClientResponse) -> AgentError | None:
     return error if isinstance(error, AgentBusy) else None
 
 
+
+class _Retries(tenacity.AsyncRetrying):
+    """One call's retries (tenacity, with the client's injected sleep): `backoff_s[n]` is the wait
+    before retry n+1; after the last, `give_up(error)` is raised. `progress()` starts the count
+    again (an event stream that delivered something before it dropped)."""
+
+    def __init__(self, backoff: Sequence[float], sleep: Sleep, give_up: Callable[[BaseException], AgentError],
+                 on_retry: Callable[[BaseException, int, float], None] | None = None) -> None:
+        self.failures = 0
+        self._backoff, self._give_up, self._on_retry = backoff, give_up, on_retry
+        super().__init__(retry=tenacity.retry_if_exception_type(_RETRYABLE), stop=self._spent, wait=self._wait,
+                         sleep=sleep, before_sleep=self._before_sleep, retry_error_callback=self._raise)
+
+    def progress(self) -> None:
+        self.failures = 0
+
+    def _spent(self, state: tenacity.RetryCallState) -> bool:
+        return self.failures >= len(self._backoff)
+
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        return self._backoff[self.failures] if self.failures < len(self._backoff) else 0.0
+
+    def _before_sleep(self, state: tenacity.RetryCallState) -> None:
+        delay = self._backoff[self.failures]
+        self.failures += 1
+        if self._on_retry is not None and state.outcome is not None:
+            self._on_retry(_outcome_error(state), self.failures, delay)
+
+    def _raise(self, state: tenacity.RetryCallState) -> Any:
+        error = _outcome_error(state)
+        raise self._give_up(error) from error
+
+
+def _outcome_error(state: tenacity.RetryCallState) -> BaseException:
+    error = state.outcome.exception() if state.outcome is not None else None
+    return error if error is not None else RuntimeError("no outcome")
+
+
 class AgentClient:
     """One per process, over the process's shared `ClientSession`."""
 
@@ -196,9 +236,15 @@ class AgentClient:
 
     async def _request(self, method: str, path: str, *, json_body: Any = None) -> Any:
         """JSON request with retries on connection errors and gateway 5xx. Returns the parsed body."""
-        attempt = 0
-        while True:
-            try:
+        def unreachable(exc: BaseException) -> AgentError:
+            log.warning("agent unreachable: %s %s: %s", method, path, exc)
+            return AgentUnreachable(f"agent unreachable at {self._base}: {exc}", "unreachable")
+
+        def retrying(exc: BaseException, n: int, delay: float) -> None:
+            log.info("agent %s %s failed (%s), retry %d in %.1fs", method, path, exc, n, delay)
+
+        async for attempt in _Retries(self._backoff, self._sleep, unreachable, retrying):
+            with attempt:
                 async with self._session.request(
                     method, self._base + path, json=json_body, headers=self._headers, timeout=self._timeout
                 ) as resp:
@@ -212,14 +258,7 @@ class AgentClient:
                     if resp.status == 204:
                         return {}
                     return await resp.json(content_type=None)
-            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-                if attempt >= len(self._backoff):
-                    log.warning("agent unreachable: %s %s: %s", method, path, exc)
-                    raise AgentUnreachable(f"agent unreachable at {self._base}: {exc}", "unreachable") from exc
-                delay = self._backoff[attempt]
-                attempt += 1
-                log.info("agent %s %s failed (%s), retry %d in %.1fs", method, path, exc, attempt, delay)
-                await self._sleep(delay)
+        raise AssertionError("unreachable: the retries return or raise")
 
     async def submit(
         self, request_id: str, user: Mapping[str, Any], topic: str, options: Mapping[str, Any]
@@ -244,13 +283,20 @@ class AgentClient:
 
     async def events(self, job_id: str, last_event_id: int | None = None) -> AsyncIterator[JobEvent]:
         """Follow the job's SSE stream until its terminal event, resuming with Last-Event-ID."""
-        failures = 0
         last = last_event_id
-        while True:
+
+        def lost(exc: BaseException) -> AgentError:
+            return AgentUnreachable(f"lost the event stream for job {job_id}: {exc}", "unreachable")
+
+        def resuming(exc: BaseException, n: int, delay: float) -> None:
+            log.info("job %s: event stream dropped (%s), resuming after %s in %.1fs", job_id, exc, last, delay)
+
+        retries = _Retries(self._backoff, self._sleep, lost, resuming)
+        async for attempt in retries:
             headers = dict(self._headers, Accept="text/event-stream")
             if last is not None:
                 headers["Last-Event-ID"] = str(last)
-            try:
+            with attempt:
                 async with self._session.get(
                     f"{self._base}/v1/jobs/{quote(job_id)}/events", headers=headers, timeout=self._sse_timeout
                 ) as resp:
@@ -259,7 +305,7 @@ class AgentClient:
                     if resp.status >= 400:
                         raise await _error_from(resp)
                     async for event_id, data in _sse(resp.content):
-                        failures = 0
+                        retries.progress()
                         event = JobEvent.parse(data, seq=event_id)
                         if event_id is not None:
                             last = event_id
@@ -267,53 +313,45 @@ class AgentClient:
                         if event.terminal:
                             return
                 raise aiohttp.ServerDisconnectedError("event stream ended before the job did")
-            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-                if failures >= len(self._backoff):
-                    raise AgentUnreachable(f"lost the event stream for job {job_id}: {exc}", "unreachable") from exc
-                delay = self._backoff[failures]
-                failures += 1
-                log.info("job %s: event stream dropped (%s), resuming after %s in %.1fs", job_id, exc, last, delay)
-                await self._sleep(delay)
 
     # ------------------------------------------------------------------ the video
 
     async def download(self, job_id: str, dest: Path, max_bytes: int | None = None) -> int:
         """Stream the MP4 to `dest` (atomically). Raises VideoTooLarge past `max_bytes`."""
         tmp = dest.with_name(dest.name + ".part")
-        attempt = 0
-        while True:
-            try:
-                async with self._session.get(
-                    f"{self._base}/v1/jobs/{quote(job_id)}/video", headers=self._headers,
-                    timeout=aiohttp.ClientTimeout(total=None, sock_read=60),
-                ) as resp:
-                    if resp.status in _RETRY_STATUSES:
-                        raise aiohttp.ClientResponseError(resp.request_info, (), status=resp.status)
-                    if resp.status >= 400:
-                        raise await _error_from(resp)
-                    length = resp.content_length
-                    if max_bytes and length and length > max_bytes:
-                        raise VideoTooLarge(length, max_bytes)
-                    size = 0
-                    fh = await asyncio.to_thread(open, tmp, "wb")
-                    try:
-                        async for chunk in resp.content.iter_chunked(1 << 16):
-                            size += len(chunk)
-                            if max_bytes and size > max_bytes:
-                                raise VideoTooLarge(length or size, max_bytes)
-                            await asyncio.to_thread(fh.write, chunk)
-                    finally:
-                        await asyncio.to_thread(fh.close)  # flushes the last buffered chunk
-                    await asyncio.to_thread(os.replace, tmp, dest)
-                    return size
-            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-                if attempt >= len(self._backoff):
-                    raise AgentUnreachable(f"could not fetch the video of job {job_id}: {exc}", "unreachable") from exc
-                delay = self._backoff[attempt]
-                attempt += 1
-                await self._sleep(delay)
-            finally:
-                await asyncio.to_thread(tmp.unlink, missing_ok=True)
+
+        def unfetched(exc: BaseException) -> AgentError:
+            return AgentUnreachable(f"could not fetch the video of job {job_id}: {exc}", "unreachable")
+
+        async for attempt in _Retries(self._backoff, self._sleep, unfetched):
+            with attempt:
+                try:
+                    async with self._session.get(
+                        f"{self._base}/v1/jobs/{quote(job_id)}/video", headers=self._headers,
+                        timeout=aiohttp.ClientTimeout(total=None, sock_read=60),
+                    ) as resp:
+                        if resp.status in _RETRY_STATUSES:
+                            raise aiohttp.ClientResponseError(resp.request_info, (), status=resp.status)
+                        if resp.status >= 400:
+                            raise await _error_from(resp)
+                        length = resp.content_length
+                        if max_bytes and length and length > max_bytes:
+                            raise VideoTooLarge(length, max_bytes)
+                        size = 0
+                        fh = await asyncio.to_thread(open, tmp, "wb")
+                        try:
+                            async for chunk in resp.content.iter_chunked(1 << 16):
+                                size += len(chunk)
+                                if max_bytes and size > max_bytes:
+                                    raise VideoTooLarge(length or size, max_bytes)
+                                await asyncio.to_thread(fh.write, chunk)
+                        finally:
+                            await asyncio.to_thread(fh.close)  # flushes the last buffered chunk
+                        await asyncio.to_thread(os.replace, tmp, dest)
+                        return size
+                finally:
+                    await asyncio.to_thread(tmp.unlink, missing_ok=True)
+        raise AssertionError("unreachable: the retries return or raise")
 
 
 async def _sse(stream: aiohttp.StreamReader) -> AsyncIterator[tuple[int | None, dict[str, Any]]]:

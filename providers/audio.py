@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import os
 import struct
 import wave
@@ -25,21 +24,15 @@ from typing import TYPE_CHECKING
 
 from providers.children import child_options
 from providers.errors import BadOutput
+from providers.ffmpeg import ffmpeg_exe
 from providers.media import atomic_file, write_atomic
 
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["to_pcm16_mono", "write_pcm16_wav", "save_as_pcm_wav", "wav_duration_s", "ffmpeg_path"]
+__all__ = ["to_pcm16_mono", "write_pcm16_wav", "save_as_pcm_wav", "wav_duration_s"]
 
 MAX_FFMPEG_S = 60.0
-
-
-@functools.cache
-def ffmpeg_path() -> str:
-    import imageio_ffmpeg
-
-    return imageio_ffmpeg.get_ffmpeg_exe()
 
 
 @dataclass(frozen=True)
@@ -167,7 +160,7 @@ async def save_as_pcm_wav(data: bytes, out: Path, *, provider: str, sample_rate:
 
 async def _transcode(data: bytes, out: Path, *, provider: str, sample_rate: int, timeout_s: float) -> None:
     """ffmpeg in a subprocess: any audio to 16-bit mono WAV at `sample_rate`, killed on timeout or cancel."""
-    exe = await asyncio.to_thread(ffmpeg_path)  # the first lookup runs `ffmpeg -version`
+    exe = await asyncio.to_thread(ffmpeg_exe)  # the first lookup runs `ffmpeg -version`
     await asyncio.to_thread(out.parent.mkdir, parents=True, exist_ok=True)
     src = out.with_name(f".{out.name}.src")
     tmp = out.with_name(f".{out.name}.tmp.wav")

@@ -10,6 +10,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from reelbot.commands.common import CommandFailed, fail
+
 __all__ = ["main", "COMMANDS"]
 
 # subcommand -> module in reelbot.commands with add_arguments(parser) and run(args) -> int
@@ -39,7 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args._run(args))
+    try:
+        return int(args._run(args))
+    except CommandFailed as exc:
+        return fail(exc, exc.code)
 
 
 if __name__ == "__main__":

@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import tenacity
 from sqlalchemy import Engine, event, text
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import make_url
@@ -236,19 +237,25 @@ class Database:
         return result
 
     async def _write_retrying(self, fn: Work[T], retry_conflict: bool) -> T:
-        conflicts = 1 if retry_conflict else 0
-        transient = TRANSIENT_RETRIES
-        while True:
-            try:
-                return await self._write(fn)
-            except IntegrityError:
-                if conflicts <= 0:
-                    raise
-                conflicts -= 1
-            except DBAPIError as exc:
-                if transient <= 0 or _sqlstate(exc) not in RETRY_SQLSTATES:
-                    raise
-                transient -= 1
+        # two budgets: a lost unique-key race is run again once (when asked), a deadlock or
+        # serialization failure up to TRANSIENT_RETRIES times; both at once, with no wait
+        left = {"conflict": 1 if retry_conflict else 0, "transient": TRANSIENT_RETRIES}
+
+        def again(exc: BaseException) -> bool:
+            if isinstance(exc, IntegrityError):
+                kind = "conflict"
+            elif isinstance(exc, DBAPIError) and _sqlstate(exc) in RETRY_SQLSTATES:
+                kind = "transient"
+            else:
+                return False
+            if left[kind] <= 0:
+                return False
+            left[kind] -= 1
+            return True
+
+        retrying = tenacity.AsyncRetrying(retry=tenacity.retry_if_exception(again), stop=tenacity.stop_never,
+                                          wait=tenacity.wait_none(), reraise=True)
+        return await retrying(self._write, fn)
 
     async def _write(self, fn: Work[T]) -> T:
         if self._workers is not None:

@@ -38,7 +38,7 @@ LIGHT_AGENT_MODULES = {"agent.protocol", "agent.choices", "agent.config"}
 WIRE_LIBRARIES = {"msgspec"}  # the wire protocol's one serialisation library
 # What the backends share; every other module under providers/ belongs to one backend.
 PROVIDER_SHARED = {"base", "errors", "config", "contract", "http", "media", "audio", "script_schema",
-                   "openai_compat", "scrub", "children"}
+                   "openai_compat", "scrub", "children", "ffmpeg"}
 
 
 @dataclass(frozen=True)
@@ -184,7 +184,7 @@ def test_the_collector_sees_every_kind_of_import() -> None:
     assert ("bot.main", "bot.flow", "top", "") in seen
     assert ("bot.main", "agent.app", "lazy", "embedded_agent") in seen
     assert ("reelbot.commands.make", "agent.settings", "typing", "") in seen
-    assert ("reelbot.commands.make", "agent.settings", "lazy", "run") in seen
+    assert ("reelbot.commands.common", "agent.settings", "lazy", "load_settings_or_fail") in seen
     assert ("agent.runtime", "agent.render", "top", "") in seen  # `from agent import render`: a module
     assert ("providers.offline", "providers.offline.images", "typing", "") in seen
     assert len({i.importer for i in IMPORTS}) > 100  # every module, not a sample

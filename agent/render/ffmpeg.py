@@ -1,28 +1,20 @@
-"""Locating and running the ffmpeg binary shipped by imageio-ffmpeg.
+"""Running the ffmpeg binary shipped by imageio-ffmpeg (found by providers.ffmpeg.ffmpeg_exe).
 
 Every ffmpeg child is started with `providers.children.child_options()`: it dies with the agent even
 on a kill -9, and leads its own process group, which `ProcessSet.abort` kills on cancel or timeout."""
 
 from __future__ import annotations
 
-import functools
 import subprocess
 import threading
 from collections.abc import Sequence
 from typing import Any
 
-import imageio_ffmpeg
-
 from agent.render.errors import EncodeError
 from providers.children import child_options, kill_group
+from providers.ffmpeg import ffmpeg_exe  # the one lookup, shared with the providers
 
 __all__ = ["ffmpeg_exe", "run_ffmpeg", "stderr_tail", "ProcessSet", "Aborted"]
-
-
-@functools.cache
-def ffmpeg_exe() -> str:
-    """Path of the static ffmpeg binary (no system ffmpeg needed)."""
-    return imageio_ffmpeg.get_ffmpeg_exe()
 
 
 def stderr_tail(text: str | bytes, lines: int = 8) -> str:

@@ -17,7 +17,7 @@ import logging
 import sys
 from pathlib import Path
 
-from agent.config import SettingsError
+from reelbot.commands.common import load_settings_or_fail
 from reelbot.logs import configure_logging
 
 __all__ = ["add_arguments", "run"]
@@ -34,14 +34,9 @@ def run(args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from agent.app import BindRefused, check_bind, create_app
-    from agent.settings import load_settings
     from storage import DatabaseLock, StorageError
 
-    try:
-        settings = load_settings(args.config)
-    except SettingsError as exc:
-        print(f"reelbot: error: {exc}", file=sys.stderr)
-        return 2
+    settings = load_settings_or_fail(args.config)
     host = args.host or settings.agent.host
     port = args.port if args.port is not None else settings.agent.port
     if not 0 < port < 65536:

@@ -18,7 +18,7 @@ import os
 import sys
 from pathlib import Path
 
-from agent.config import FrontEndView, SettingsError, load_front_end_settings
+from reelbot.commands.common import load_front_end_or_fail
 from reelbot.logs import configure_logging
 
 __all__ = ["add_arguments", "run"]
@@ -33,15 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from bot.main import NoFrontEnd, run_bot
     from storage import StorageError
 
-    try:
-        settings: FrontEndView = load_front_end_settings(args.config)
-        if not settings.bot.agent_url:  # embedded: this process runs the agent
-            from agent.settings import load_settings
-
-            settings = load_settings(args.config)
-    except SettingsError as exc:
-        print(f"reelbot: error: {exc}", file=sys.stderr)
-        return 2
+    settings = load_front_end_or_fail(args.config)  # the whole settings when it embeds the agent
     os.environ.setdefault("PTB_TIMEDELTA", "1")  # python-telegram-bot 22: timedelta retry_after, no warning
     configure_logging(logging.DEBUG if args.verbose else logging.INFO, settings.secrets())
     try:

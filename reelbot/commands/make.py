@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import asyncio
-import hashlib
 import logging
 import os
 import re
@@ -26,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from agent.choices import Aspect, InvalidChoice, Length, Mode, parse_choice
 from agent.config import SettingsError
+from reelbot.commands.common import fail, load_settings_or_fail
 from reelbot.logs import configure_logging
 from reelbot.progress import ProgressPrinter
 
@@ -80,6 +80,7 @@ def _check_out(out: Path) -> Path:
 
 
 def _resolve(args: argparse.Namespace, settings: Settings) -> dict[str, object]:
+    from agent.pipeline import topic_seed
     from agent.validation import InvalidInput, clean_topic
 
     try:
@@ -104,21 +105,18 @@ def _resolve(args: argparse.Namespace, settings: Settings) -> dict[str, object]:
             raise UsageError(f"--size {args.size!r}: give even WIDTHxHEIGHT, at least 64, e.g. 360x640")
         size = (int(m[1]), int(m[2]))
     out = _check_out(args.out or Path(v.output_dir) / f"{_slug(topic)}.mp4")
-    seed = args.seed if args.seed is not None else int.from_bytes(hashlib.sha256(topic.encode()).digest()[:4], "big")
+    seed = args.seed if args.seed is not None else topic_seed(topic)
     return {"topic": topic, "aspect": aspect, "length": length, "mode": mode, "out": out, "seed": seed,
             "size": size}
 
 
 def run(args: argparse.Namespace) -> int:
     # The engine is imported when the command runs, not when `reelbot --help` builds the parser.
-    from agent.settings import load_settings
-
+    settings = load_settings_or_fail(args.config)
     try:
-        settings = load_settings(args.config)
         resolved = _resolve(args, settings)
     except (SettingsError, UsageError) as exc:
-        print(f"reelbot: error: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc)
     configure_logging(logging.INFO if args.verbose else logging.WARNING, settings.secrets())
     try:
         return asyncio.run(_make(args, settings, resolved))

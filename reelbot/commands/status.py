@@ -12,14 +12,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from agent.config import SettingsError
+from reelbot.commands.common import load_settings_or_fail
 
 if TYPE_CHECKING:
     from agent.settings import Settings
@@ -35,13 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from agent.settings import load_settings
-
-    try:
-        settings = load_settings(args.config)
-    except SettingsError as exc:
-        print(f"reelbot: error: {exc}", file=sys.stderr)
-        return 2
+    settings = load_settings_or_fail(args.config)
     report = asyncio.run(gather(settings))
     if args.json:
         print(json.dumps(report.to_json(), indent=1, default=str))

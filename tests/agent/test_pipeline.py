@@ -160,3 +160,13 @@ async def test_video_mode_failed_clips_become_stills(tmp_path, clock):
     assert spec.scenes[1].clip is None and spec.scenes[1].image is not None
     assert result.provenance["clip"] == {"a": 3}
     assert sum(result.provenance["image"].values()) == 1
+
+
+def test_the_topic_seed_is_pinned_and_unsigned_32_bit() -> None:
+    """The agent and `reelbot make` share `topic_seed`: a topic draws the same pictures everywhere
+    and across releases, so its value is pinned here."""
+    from agent.pipeline import topic_seed
+
+    assert topic_seed("the life cycle of a star") == 681386765
+    assert topic_seed("") == 3820012610  # above 2**31: the range is unsigned
+    assert all(0 <= topic_seed(t) < 2**32 for t in ("a", "é", "x" * 500))

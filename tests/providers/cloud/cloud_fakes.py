@@ -165,10 +165,10 @@ def wav_bytes(seconds: float = 1.5, rate: int = 24000, *, streamed_header: bool 
 
 def mp3_bytes(seconds: float = 1.5) -> bytes:
     """A real MP3 (a tone), encoded by the ffmpeg that imageio-ffmpeg ships."""
-    from providers.audio import ffmpeg_path
+    from providers.ffmpeg import ffmpeg_exe
 
     proc = subprocess.run(
-        [ffmpeg_path(), "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",
+        [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",
          f"sine=frequency=330:duration={seconds}", "-c:a", "libmp3lame", "-b:a", "64k", "-f", "mp3", "-"],
         capture_output=True, check=True, timeout=30,
     )
