@@ -210,7 +210,8 @@ class Flow:
     def _spawn(self, delivery: Delivery, surface: Surface) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(self.follow(delivery, surface), name=f"job {delivery.job_id}")
         self._tasks[delivery.job_id] = task
-        task.add_done_callback(lambda t, job_id=delivery.job_id: self._tasks.pop(job_id, None))
+        job_id = delivery.job_id
+        task.add_done_callback(lambda _task: self._tasks.pop(job_id, None))
         return task
 
     def resume(self, deliveries: list[Delivery], surface_for: Callable[[Delivery], Surface]) -> None:

@@ -118,10 +118,11 @@ class OllamaScriptWriter:
 
     async def probe(self) -> dict[str, Any]:
         """/api/version, the model in /api/tags, loaded models from /api/ps."""
-        version, tags, ps = await asyncio.gather(
+        replies: tuple[dict[str, Any] | BaseException, ...] = await asyncio.gather(
             self._get_json("/api/version"), self._get_json("/api/tags"), self._get_json("/api/ps"),
             return_exceptions=True,
         )
+        version, tags, ps = replies
         if isinstance(version, BaseException):
             raise version
         names = [m.get("name", "") for m in tags.get("models", [])] if isinstance(tags, dict) else []
