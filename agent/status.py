@@ -37,7 +37,9 @@ from providers.scrub import clip, redact_url, scrub, scrub_json
 __all__ = ["BackendStatus", "StageServe", "StatusReport", "collect_status", "build_for_status", "PROBE_TIMEOUT_S"]
 
 PROBE_TIMEOUT_S = 2.0
-MODES = {Tier.SELF_HOSTED: "self-hosted", Tier.CLOUD_PREMIUM: "cloud", Tier.CLOUD_FREE: "cloud", Tier.OFFLINE: "offline"}
+MODES = {
+    Tier.SELF_HOSTED: "self-hosted", Tier.CLOUD_PREMIUM: "cloud", Tier.CLOUD_FREE: "cloud", Tier.OFFLINE: "offline",
+}
 
 
 @dataclass

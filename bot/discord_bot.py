@@ -37,7 +37,9 @@ TOKEN_EXPIRED = 50027  # "Invalid webhook token": the 15 minutes are over
 UNKNOWN_MESSAGE = 10008
 TOKEN_LIFETIME_S = 15 * 60
 TOO_LARGE = 40005
-STATUS_COLOURS = {"self-hosted": discord.Colour.green(), "cloud": discord.Colour.gold(), "offline": discord.Colour.red()}
+STATUS_COLOURS = {
+    "self-hosted": discord.Colour.green(), "cloud": discord.Colour.gold(), "offline": discord.Colour.red(),
+}
 
 
 def _cancel_view(job_id: str) -> discord.ui.View:
@@ -247,7 +249,8 @@ class VideoCommands(commands.Cog):
             embed = discord.Embed(title="OFFLINE", colour=STATUS_COLOURS["offline"],
                                   description=f"The agent isn't answering ({exc.code}).")
         else:
-            embed = discord.Embed(title=status.mode.upper(), colour=STATUS_COLOURS.get(status.mode, discord.Colour.red()))
+            embed = discord.Embed(title=status.mode.upper(),
+                                  colour=STATUS_COLOURS.get(status.mode, discord.Colour.red()))
             lines = []
             for b in status.backends:
                 dot = "⚪" if not b.configured else ("🟢" if b.up else "🔴" if b.up is False else "🟡")

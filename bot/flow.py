@@ -307,13 +307,15 @@ class Flow:
             if job.status == "done":
                 if activity is None:
                     activity = asyncio.get_running_loop().create_task(self._activity(surface))
-                throttle.push(f"{state.headline()} — ✅ done in {clock_text(self.clock() - state.started_at)}, uploading…")
+                took = clock_text(self.clock() - state.started_at)
+                throttle.push(f"{state.headline()} — ✅ done in {took}, uploading…")
                 await throttle.flush()
                 text = await self._deliver(job, delivery, surface)
                 if text:
                     throttle.push(text)
             elif job.status == "cancelled":
-                throttle.push(f"{state.headline()}\n" + wording.cancelled(job, str(delivery.extra.get("cancelled_by", ""))))
+                by = str(delivery.extra.get("cancelled_by", ""))
+                throttle.push(f"{state.headline()}\n" + wording.cancelled(job, by))
             else:
                 throttle.push(f"{state.headline()}\n" + wording.job_failed(job))
             await throttle.flush()

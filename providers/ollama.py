@@ -102,7 +102,8 @@ class OllamaScriptWriter:
 
     async def write_script(self, request: ScriptRequest, ctx: StageContext) -> Script:
         messages = script_messages(request)
-        keep_alive: int | str = 0 if (ctx.last_call and self._unload_on_last_call) else _keep_alive(self.config.keep_alive)
+        unload = ctx.last_call and self._unload_on_last_call
+        keep_alive: int | str = 0 if unload else _keep_alive(self.config.keep_alive)
         ctx.report(0.0, f"writing the script with {self.config.model}")
         reply = await self._chat(messages, request, keep_alive)
         try:
