@@ -59,7 +59,7 @@ class LiveJob:
     task: asyncio.Task[None] | None = None
     provenance: dict[str, dict[str, int]] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
-    pending_events: list[dict[str, Any]] = field(default_factory=list)
+    pending_events: list[Mapping[str, Any]] = field(default_factory=list)
     pending_attempts: list[AttemptRecord] = field(default_factory=list)
     last_seq: int = 0
     reserved_seq: int = 0  # the stored `jobs.seq_reserved`: events up to it may be streamed

@@ -385,6 +385,17 @@ class _JobRun:
         results: dict[int, Path] = {}
         failed: list[int] = []
         finished = 0
+
+        async def make(i: int, request: ClipRequest) -> Served[ClipResult]:
+            def report(frac: float, message: str) -> None:
+                self.emit("clip", finished, n, within=frac, message=message or f"scene {i + 1}")
+
+            return await cascade.run(
+                f"scene {i + 1}",
+                lambda prov: self._gpu_call(prov, prov.make_clip(request, self.ctx(report))),
+                validate_clip,
+            )
+
         self.emit("clip", 0, n, message="making motion clips")
         for i, scene in enumerate(script.scenes):
             entry = await self.manifest.item("clip", i)
@@ -398,16 +409,8 @@ class _JobRun:
                     width=self.width, height=self.height, seconds=round(seconds, 2), fps=self.s.video.fps,
                     seed=self.job.seed + i, scene_index=i, scene_count=n, out_dir=out_dir,
                 )
-
-                def report(frac: float, message: str, _i: int = i) -> None:
-                    self.emit("clip", finished, n, within=frac, message=message or f"scene {_i + 1}")
-
                 try:
-                    served: Served[ClipResult] = await cascade.run(
-                        f"scene {i + 1}",
-                        lambda prov: self._gpu_call(prov, prov.make_clip(request, self.ctx(report))),
-                        validate_clip,
-                    )
+                    served = await make(i, request)
                 except AllProvidersFailed as exc:
                     log.warning("job %s: %s; scene %d becomes a still", self.job.job_id, exc, i + 1)
                     failed.append(i)
@@ -417,7 +420,8 @@ class _JobRun:
             results[i] = Path(entry["path"])
             self.note("clip", entry["provider"], Tier(entry["tier"]))
             finished += 1
-            self.emit("clip", finished, n, provider=entry["provider"], message=f"scene {i + 1} clip by {entry['provider']}")
+            self.emit("clip", finished, n, provider=entry["provider"],
+                      message=f"scene {i + 1} clip by {entry['provider']}")
         self.emit("clip", n, n, stage_done=True, message=f"{len(results)} clips")
         if failed:
             self.stills = await self.image_stage(script, only=failed)
@@ -467,7 +471,9 @@ class _JobRun:
         await _gather_or_cancel(one(i) for i in range(n))
         return results
 
-    async def render_stage(self, script: Script, visuals: dict[int, Path], voices: dict[int, VoiceResult]) -> RenderResult:
+    async def render_stage(
+        self, script: Script, visuals: dict[int, Path], voices: dict[int, VoiceResult]
+    ) -> RenderResult:
         stills = visuals if self.job.mode != Mode.VIDEO else self.stills
         clips: dict[int, Path] = visuals if self.job.mode == Mode.VIDEO else {}
         scenes = tuple(

@@ -37,7 +37,9 @@ from providers.scrub import clip, redact_url, scrub, scrub_json
 __all__ = ["BackendStatus", "StageServe", "StatusReport", "collect_status", "build_for_status", "PROBE_TIMEOUT_S"]
 
 PROBE_TIMEOUT_S = 2.0
-MODES = {Tier.SELF_HOSTED: "self-hosted", Tier.CLOUD_PREMIUM: "cloud", Tier.CLOUD_FREE: "cloud", Tier.OFFLINE: "offline"}
+MODES = {
+    Tier.SELF_HOSTED: "self-hosted", Tier.CLOUD_PREMIUM: "cloud", Tier.CLOUD_FREE: "cloud", Tier.OFFLINE: "offline",
+}
 
 
 @dataclass
@@ -139,7 +141,7 @@ async def collect_status(
     settings' and providers' secrets (and of URL user-info) before anything is cut or shown."""
     started = time.perf_counter()
     construction_errors = construction_errors or {}
-    secrets = (*settings.secrets(), *(s for p in providers for s in p.secrets()))  # type: ignore[attr-defined]
+    secrets = (*settings.secrets(), *(s for p in providers for s in p.secrets()))
     by_name: dict[str, list[Provider]] = {}
     for p in providers:
         by_name.setdefault(p.name, []).append(p)
@@ -173,10 +175,11 @@ async def collect_status(
     for stage in stage_list:
         serving = None
         for name in settings.stages.for_stage(stage):
-            row = rows.get(name)
-            if (row and row.up and stage.value in row.stages and stage.value not in row.cooldowns
-                    and stage.value not in row.unready_stages and not (row.problem and not row.unready_stages)):
-                serving = row
+            candidate = rows.get(name)
+            if (candidate and candidate.up and stage.value in candidate.stages
+                    and stage.value not in candidate.cooldowns and stage.value not in candidate.unready_stages
+                    and not (candidate.problem and not candidate.unready_stages)):
+                serving = candidate
                 break
         serves.append(StageServe(stage.value, serving.name if serving else None, serving.tier if serving else None))
     tiers = [_tier(s.tier) for s in serves]

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from agent.backends import Backends
 from agent.routes import RoutePlan
 from agent.validation import InvalidInput
-from providers.base import Stage, VoiceCatalog
+from providers.base import Stage, VoiceCatalog, VoiceMaker
 from providers.errors import ProviderError
 
 __all__ = ["MAX_VOICE_CHARS", "check_voice", "check_route_voice", "route_voice_providers"]
@@ -33,7 +33,7 @@ EXAMPLES_PER_PROVIDER = 3  # so each provider of the route gets a word in
 MAX_SHOWN_CHARS = 40  # of a refused name, quoted back in the message
 
 
-def route_voice_providers(plan: RoutePlan, backends: Backends) -> list[object]:
+def route_voice_providers(plan: RoutePlan, backends: Backends) -> list[VoiceMaker]:
     """The configured voice providers of `plan`, in cascade order."""
     return backends.for_stage(Stage.VOICE, plan.orders.get(Stage.VOICE))
 

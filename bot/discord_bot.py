@@ -37,7 +37,9 @@ TOKEN_EXPIRED = 50027  # "Invalid webhook token": the 15 minutes are over
 UNKNOWN_MESSAGE = 10008
 TOKEN_LIFETIME_S = 15 * 60
 TOO_LARGE = 40005
-STATUS_COLOURS = {"self-hosted": discord.Colour.green(), "cloud": discord.Colour.gold(), "offline": discord.Colour.red()}
+STATUS_COLOURS = {
+    "self-hosted": discord.Colour.green(), "cloud": discord.Colour.gold(), "offline": discord.Colour.red(),
+}
 
 
 def _cancel_view(job_id: str) -> discord.ui.View:
@@ -92,6 +94,12 @@ class DiscordSurface:
         """Time to move: past the handoff point, well before the 15-minute token dies."""
         return self._age_s() >= min(self._bot.handoff_after_s, TOKEN_LIFETIME_S - 30)
 
+    def _progress_message(self) -> discord.PartialMessage:
+        """The channel message carrying the progress, once it is off the interaction response."""
+        message_id = self._delivery.message_id
+        assert message_id is not None, "progress is still on the interaction response"
+        return self._bot.get_partial_messageable(self._delivery.chat_id).get_partial_message(message_id)
+
     async def _ensure_target(self, text: str, view: discord.ui.View | None) -> bool:
         """Hand off when the token is (nearly) spent. True when `text` was already posted doing so."""
         if self.on_interaction and (self._interaction is None or self._token_expired()):
@@ -114,8 +122,7 @@ class DiscordSurface:
                     self._interaction = None  # the token died early: move now
                     await self._handoff(text, view)
                 return
-            channel = self._bot.get_partial_messageable(self._delivery.chat_id)
-            await channel.get_partial_message(self._delivery.message_id).edit(content=text, view=view)
+            await self._progress_message().edit(content=text, view=view)
         except discord.HTTPException as exc:
             if exc.status == 429:
                 raise RetryLater(2.0) from exc  # discord.py already retried; back off harder
@@ -132,9 +139,7 @@ class DiscordSurface:
                 assert self._interaction is not None
                 await self._interaction.edit_original_response(content=caption, attachments=[file], view=None)
             else:
-                channel = self._bot.get_partial_messageable(self._delivery.chat_id)
-                await channel.get_partial_message(self._delivery.message_id).edit(
-                    content=caption, attachments=[file], view=None)
+                await self._progress_message().edit(content=caption, attachments=[file], view=None)
         except discord.HTTPException as exc:
             if exc.status == 413 or exc.code == TOO_LARGE:
                 raise UploadTooLarge(str(exc)) from exc
@@ -244,7 +249,8 @@ class VideoCommands(commands.Cog):
             embed = discord.Embed(title="OFFLINE", colour=STATUS_COLOURS["offline"],
                                   description=f"The agent isn't answering ({exc.code}).")
         else:
-            embed = discord.Embed(title=status.mode.upper(), colour=STATUS_COLOURS.get(status.mode, discord.Colour.red()))
+            embed = discord.Embed(title=status.mode.upper(),
+                                  colour=STATUS_COLOURS.get(status.mode, discord.Colour.red()))
             lines = []
             for b in status.backends:
                 dot = "⚪" if not b.configured else ("🟢" if b.up else "🔴" if b.up is False else "🟡")
@@ -260,7 +266,8 @@ class VideoCommands(commands.Cog):
         """The Cancel button (a component with our custom_id)."""
         if interaction.type is not discord.InteractionType.component:
             return
-        custom_id = str((interaction.data or {}).get("custom_id", ""))
+        data = interaction.data
+        custom_id = str(data.get("custom_id", "")) if data is not None else ""
         if not custom_id.startswith(CANCEL_PREFIX):
             return
         job_id = custom_id.removeprefix(CANCEL_PREFIX)

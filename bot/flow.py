@@ -210,7 +210,8 @@ class Flow:
     def _spawn(self, delivery: Delivery, surface: Surface) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(self.follow(delivery, surface), name=f"job {delivery.job_id}")
         self._tasks[delivery.job_id] = task
-        task.add_done_callback(lambda t, job_id=delivery.job_id: self._tasks.pop(job_id, None))
+        job_id = delivery.job_id
+        task.add_done_callback(lambda _task: self._tasks.pop(job_id, None))
         return task
 
     def resume(self, deliveries: list[Delivery], surface_for: Callable[[Delivery], Surface]) -> None:
@@ -306,13 +307,15 @@ class Flow:
             if job.status == "done":
                 if activity is None:
                     activity = asyncio.get_running_loop().create_task(self._activity(surface))
-                throttle.push(f"{state.headline()} — ✅ done in {clock_text(self.clock() - state.started_at)}, uploading…")
+                took = clock_text(self.clock() - state.started_at)
+                throttle.push(f"{state.headline()} — ✅ done in {took}, uploading…")
                 await throttle.flush()
                 text = await self._deliver(job, delivery, surface)
                 if text:
                     throttle.push(text)
             elif job.status == "cancelled":
-                throttle.push(f"{state.headline()}\n" + wording.cancelled(job, str(delivery.extra.get("cancelled_by", ""))))
+                by = str(delivery.extra.get("cancelled_by", ""))
+                throttle.push(f"{state.headline()}\n" + wording.cancelled(job, by))
             else:
                 throttle.push(f"{state.headline()}\n" + wording.job_failed(job))
             await throttle.flush()

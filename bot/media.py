@@ -49,7 +49,7 @@ async def _run(*args: str) -> tuple[int, str]:
     )
     try:
         _, err = await asyncio.wait_for(proc.communicate(), PROBE_TIMEOUT_S)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         proc.kill()
         await proc.wait()
         return -1, "timeout"
@@ -60,7 +60,9 @@ def _small_file(path: Path, max_bytes: int) -> bool:
     return path.exists() and path.stat().st_size < max_bytes
 
 
-async def probe_video(path: Path, fallback: tuple[int | None, int | None, float | None] = (None, None, None)) -> VideoMeta:
+async def probe_video(
+    path: Path, fallback: tuple[int | None, int | None, float | None] = (None, None, None)
+) -> VideoMeta:
     """Width, height and duration from ffmpeg's banner, plus a JPEG thumbnail next to the file."""
     size = (await asyncio.to_thread(path.stat)).st_size
     width, height, duration = fallback

@@ -31,8 +31,9 @@ from telegram.ext import (
     Application,
     ApplicationBuilder,
     CallbackQueryHandler,
+    CallbackContext,
     CommandHandler,
-    ContextTypes,
+    ExtBot,
 )
 
 from bot import wording
@@ -45,6 +46,10 @@ from bot.throttle import MessageGone, RetryLater
 __all__ = ["TelegramFrontEnd", "TelegramSurface", "CLOUD_UPLOAD_BYTES", "LOCAL_UPLOAD_BYTES", "HELP"]
 
 log = logging.getLogger(__name__)
+
+# the handlers' context: the bot is built with AIORateLimiter, whose per-call argument is an int
+# (ContextTypes.DEFAULT_TYPE would say a bot without a rate limiter)
+_Context = CallbackContext[ExtBot[int], dict[Any, Any], dict[Any, Any], dict[Any, Any]]
 
 # Telegram's upload limits, as python-telegram-bot knows them (not typed by hand here)
 CLOUD_UPLOAD_BYTES = int(FileSizeLimit.FILESIZE_UPLOAD)  # api.telegram.org: 50 MB
@@ -186,7 +191,7 @@ class TelegramFrontEnd:
 
     # ------------------------------------------------------------------ handlers
 
-    async def video(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def video(self, update: Update, context: _Context) -> None:
         """/video <topic> [--flags]: submit, then follow the job in this chat."""
         message, user = update.effective_message, update.effective_user
         if message is None or user is None or not message.text:
@@ -221,7 +226,7 @@ class TelegramFrontEnd:
         )
         await self.flow.start(delivery, self.surface(delivery))
 
-    async def cancel(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def cancel(self, update: Update, context: _Context) -> None:
         """The Cancel button: the requester or an admin only."""
         query, user = update.callback_query, update.effective_user
         if query is None or user is None or not query.data:
@@ -237,7 +242,7 @@ class TelegramFrontEnd:
             return
         await query.answer(text)
 
-    async def quota(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def quota(self, update: Update, context: _Context) -> None:
         """/quota: credits left, prices, reset time."""
         message, user = update.effective_message, update.effective_user
         if message is None or user is None:
@@ -248,7 +253,7 @@ class TelegramFrontEnd:
             text = wording.submit_failed(exc, "")
         await message.reply_text(text)
 
-    async def status(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def status(self, update: Update, context: _Context) -> None:
         """/status: backend health, for admins."""
         message, user = update.effective_message, update.effective_user
         if message is None or user is None:
@@ -270,11 +275,11 @@ class TelegramFrontEnd:
             lines.append(f"Queue: {status.queued} waiting, {status.running or 0} running")
         await message.reply_text("\n".join(lines))
 
-    async def help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def help(self, update: Update, context: _Context) -> None:
         """/start and /help: what the bot does and the options."""
         if update.effective_message is not None:
             await update.effective_message.reply_text(HELP)
 
-    async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def on_error(self, update: object, context: _Context) -> None:
         """The one error handler: log with the update, never crash the app."""
         log.error("telegram handler failed for %r", update, exc_info=context.error)

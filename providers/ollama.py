@@ -102,7 +102,8 @@ class OllamaScriptWriter:
 
     async def write_script(self, request: ScriptRequest, ctx: StageContext) -> Script:
         messages = script_messages(request)
-        keep_alive: int | str = 0 if (ctx.last_call and self._unload_on_last_call) else _keep_alive(self.config.keep_alive)
+        unload = ctx.last_call and self._unload_on_last_call
+        keep_alive: int | str = 0 if unload else _keep_alive(self.config.keep_alive)
         ctx.report(0.0, f"writing the script with {self.config.model}")
         reply = await self._chat(messages, request, keep_alive)
         try:
@@ -118,10 +119,11 @@ class OllamaScriptWriter:
 
     async def probe(self) -> dict[str, Any]:
         """/api/version, the model in /api/tags, loaded models from /api/ps."""
-        version, tags, ps = await asyncio.gather(
+        replies: tuple[dict[str, Any] | BaseException, ...] = await asyncio.gather(
             self._get_json("/api/version"), self._get_json("/api/tags"), self._get_json("/api/ps"),
             return_exceptions=True,
         )
+        version, tags, ps = replies
         if isinstance(version, BaseException):
             raise version
         names = [m.get("name", "") for m in tags.get("models", [])] if isinstance(tags, dict) else []

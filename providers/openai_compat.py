@@ -43,7 +43,7 @@ class ChatScriptWriter:
 
     def __init__(self, config: Any, deps: ProviderDeps) -> None:
         self.config = config
-        self._http = CloudHTTP(self.name, deps.session, config.secrets(), timeout_s=config.timeout_s)  # type: ignore[attr-defined]
+        self._http = CloudHTTP(self.name, deps.session, config.secrets(), timeout_s=config.timeout_s)
         self._schema_ok = bool(getattr(config, "json_schema", True))
 
     # -- what subclasses provide

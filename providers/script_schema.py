@@ -99,8 +99,10 @@ def parse_script(text: str, request: ScriptRequest) -> Script:
         text = fenced.group(1)
     try:
         data = json.loads(text)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise BadOutput(f"the reply is not valid JSON ({exc.msg} at char {exc.pos})") from None
+    except ValueError as exc:  # e.g. an integer past int's digit limit
+        raise BadOutput(f"the reply is not valid JSON ({exc})") from None
     if isinstance(data, list):  # some small models drop the wrapper object
         data = {"title": request.topic, "scenes": data}
     if not isinstance(data, dict):

@@ -319,13 +319,17 @@ class Database:
             self._workers = None
 
 
+def _is_file(file: str) -> bool:
+    return Path(file).expanduser().is_file()
+
+
 @contextlib.asynccontextmanager
 async def open_database(url: str, *, migrate: bool = True, threads: bool = True) -> AsyncIterator[Database]:
     """The database at `url`, migrated. `threads=False` keeps SQLite on the async engine alone."""
     from storage.migrate import upgrade
 
     file = _sqlite_file(url)
-    if file is not None and await asyncio.to_thread(Path(file).expanduser().is_file):
+    if file is not None and await asyncio.to_thread(_is_file, file):
         await asyncio.to_thread(quick_check, file)
     engine = await asyncio.to_thread(create_engine, url)  # it may create the SQLite file's folder
     db: Database | None = None

@@ -20,12 +20,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, literal_column, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, literal_column, select, update
 from sqlalchemy.orm import Session
 
 from storage.engine import Database
-from storage.ledger import ACTIVE, add_entry, balance_of, refresh_allowance, upsert_user
-from storage.models import JobEventRow, JobRow, LedgerKind, ProviderAttemptRow, User
+from storage.ledger import ACTIVE, add_entry, balance_of, changed_rows, refresh_allowance, upsert_user
+from storage.models import Base, JobEventRow, JobRow, LedgerKind, ProviderAttemptRow, User
 
 __all__ = ["JobStore", "NewJob", "UserKey", "SubmitOutcome", "Finish", "ProgressBatch", "AttemptRecord"]
 
@@ -108,9 +108,14 @@ def _fit_opt(value: object | None, limit: int | None = None) -> str | None:
     return None if value is None else _fit(value, limit)
 
 
+def _table(model: type[Base]) -> Table:
+    """The model's Core table (`Model.__table__` is typed as any FromClause, which DML does not take)."""
+    return Base.metadata.tables[model.__tablename__]
+
+
 # Statements built once (their compiled form is cached by SQLAlchemy); bind names differ from column
 # names where a column is also SET. Multi-row statements run as one executemany.
-_jobs = JobRow.__table__
+_jobs = _table(JobRow)
 _JOB_BY_REQUEST = select(JobRow).where(JobRow.user_id == bindparam("uid"), JobRow.request_id == bindparam("rid"))
 _RESERVE = update(User).where(User.id == bindparam("uid"), User.balance >= bindparam("price")).values(
     balance=User.balance - bindparam("price")).execution_options(synchronize_session=False)
@@ -119,8 +124,8 @@ _UNRESERVE = update(User).where(User.id == bindparam("uid")).values(
 _IN_FLIGHT = select(func.count()).select_from(JobRow).where(JobRow.user_id == bindparam("uid"),
                                                             JobRow.status.in_(ACTIVE))
 _INSERT_JOB = insert(_jobs)
-_INSERT_EVENTS = insert(JobEventRow.__table__)
-_INSERT_ATTEMPTS = insert(ProviderAttemptRow.__table__)
+_INSERT_EVENTS = insert(_table(JobEventRow))
+_INSERT_ATTEMPTS = insert(_table(ProviderAttemptRow))
 # an executemany cannot expand IN (...) parameters: the active statuses are written out as literals
 _IS_ACTIVE = _jobs.c.status.in_([literal_column(f"'{status}'") for status in ACTIVE])
 _PROGRESS = update(_jobs).where(_jobs.c.id == bindparam("b_id"), _IS_ACTIVE).values(
@@ -194,17 +199,17 @@ class JobStore:
         data = _dump(event)
 
         def work(session: Session) -> SubmitOutcome:
+            owner: User | None
             if user is not None:
-                owner: User | None = upsert_user(session, user.platform, user.platform_user_id, user.name,
-                                                 job.created_at)
-                uid = owner.id  # type: ignore[union-attr]
+                owner = upsert_user(session, user.platform, user.platform_user_id, user.name, job.created_at)
+                uid = owner.id
             else:
                 owner, uid = None, job.user_id
             existing = session.execute(_JOB_BY_REQUEST, {"uid": uid, "rid": job.request_id}).scalar_one_or_none()
             if existing is not None:
                 return SubmitOutcome(existing, created=False, user=owner or session.get(User, uid))
             refresh_allowance(session, uid, day, daily, job.created_at)
-            if session.execute(_RESERVE, {"uid": uid, "price": job.price}).rowcount != 1:
+            if changed_rows(session.execute(_RESERVE, {"uid": uid, "price": job.price})) != 1:
                 return SubmitOutcome(None, created=False, rejected="quota", balance=balance_of(session, uid),
                                      user=owner)
             # counted after the reservation, which holds the user's row: exact under PostgreSQL too
@@ -286,7 +291,7 @@ class JobStore:
         ).scalars()))
 
     async def count_by_status(self) -> dict[str, int]:
-        return await self._db.read(lambda s: dict(s.execute(  # type: ignore[arg-type]
+        return await self._db.read(lambda s: dict(s.execute(
             select(JobRow.status, func.count()).group_by(JobRow.status)).all()))
 
     # ------------------------------------------------------------------ progress
@@ -295,7 +300,7 @@ class JobStore:
         def work(session: Session) -> bool:
             started = session.execute(_MARK_RUNNING, {"b_id": job_id, "b_now": now})
             _store_batches(session, [batch])
-            return started.rowcount == 1
+            return changed_rows(started) == 1
 
         return await self._db.write(work)
 
@@ -312,7 +317,7 @@ class JobStore:
         again, so a crash during that run still counts. Returns the new count, or None when the job
         has been resumed `limit` times already (or is not running): it must not run again."""
         def work(session: Session) -> int | None:
-            if session.execute(_COUNT_RECOVERY, {"b_id": job_id, "b_limit": limit}).rowcount != 1:
+            if changed_rows(session.execute(_COUNT_RECOVERY, {"b_id": job_id, "b_limit": limit})) != 1:
                 return None
             return int(session.execute(select(JobRow.recoveries).where(JobRow.id == job_id)).scalar_one())
 
@@ -341,7 +346,7 @@ class JobStore:
         values it is given and its own (unchanging) job. Returns None when the job had already
         finished: nothing changes."""
         def work(session: Session) -> tuple[JobRow, Mapping[str, Any]] | None:
-            if session.execute(_MOVE, {"b_id": job_id, "b_status": fin.status}).rowcount != 1:
+            if changed_rows(session.execute(_MOVE, {"b_id": job_id, "b_status": fin.status})) != 1:
                 return None
             _store_batches(session, [batch])
             row = session.execute(select(JobRow).where(JobRow.id == job_id)).scalar_one()
@@ -403,10 +408,10 @@ class JobStore:
         (the terminal event, so a late subscriber's replay still ends). Job rows, ledger entries and
         provider attempts stay: GET job answers from the row. Returns how many rows went."""
         old = select(_jobs.c.id).where(_jobs.c.finished_at.is_not(None), _jobs.c.finished_at < finished_before)
-        events = JobEventRow.__table__
+        events = _table(JobEventRow)
         last = select(_jobs.c.last_seq).where(_jobs.c.id == events.c.job_id).scalar_subquery()
         statement = delete(events).where(events.c.job_id.in_(old), events.c.seq < last)
-        return await self._db.write(lambda s: int(s.execute(statement).rowcount or 0))
+        return await self._db.write(lambda s: changed_rows(s.execute(statement)))
 
     async def mark_files_deleted(self, job_ids: Sequence[str], now: float) -> None:
         if not job_ids:

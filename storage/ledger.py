@@ -15,14 +15,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, func, insert, select, update
+from typing import Any
+
+from sqlalchemy import CursorResult, Result, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from storage.engine import Database
 from storage.models import JobRow, LedgerEntry, LedgerKind, User
 
 __all__ = ["QuotaLedger", "UserRecord", "LedgerTotals", "refresh_allowance", "add_entry", "upsert_user",
-           "balance_of", "ACTIVE"]
+           "balance_of", "changed_rows", "ACTIVE"]
 
 ACTIVE = ("queued", "running")
 
@@ -69,6 +71,14 @@ class LedgerTotals:
         return self.entries_sum == self.balances
 
 
+def changed_rows(result: Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE (without RETURNING) changed. `Session.execute` is typed to
+    return a plain Result, but for such a statement it is a CursorResult, which has the count."""
+    if not isinstance(result, CursorResult):
+        raise TypeError(f"not the result of an UPDATE or DELETE: {type(result).__name__}")
+    return result.rowcount
+
+
 def balance_of(session: Session, user_id: int, *, lock: bool = False) -> int:
     """The user's balance; `lock=True` (inside a write unit of work) when a write depends on it."""
     return int(session.execute(_BALANCE_FOR_UPDATE if lock else _BALANCE, {"uid": user_id}).scalar_one())
@@ -90,7 +100,7 @@ def add_entry(
 def refresh_allowance(session: Session, user_id: int, day: str, daily: int, now: float) -> None:
     """Top the balance up to `daily` once per quota `day`. Call inside a write unit of work."""
     claimed = session.execute(_CLAIM_DAY, {"uid": user_id, "day": day})
-    if claimed.rowcount != 1 or daily <= 0:
+    if changed_rows(claimed) != 1 or daily <= 0:
         return
     balance = balance_of(session, user_id)  # the claim above holds the row's lock
     if balance < daily:

@@ -7,6 +7,7 @@ broken) and otherwise holds its last frame; a longer clip is trimmed.
 
 from __future__ import annotations
 
+import io
 import subprocess
 from pathlib import Path
 
@@ -54,7 +55,7 @@ class ClipSource:
         self._procs = procs
         self._proc = procs.popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         self._frame = Yuv420(width, height)
-        self._view = memoryview(self._frame.buf).cast("B")
+        self._view = self._frame.buf.data.cast("B")
         self._played = -1
         self._eof = False
         if not self._read():
@@ -62,10 +63,11 @@ class ClipSource:
             raise ClipDecodeError(f"clip {path} gave no frame")
 
     def _read(self) -> bool:
-        assert self._proc.stdout is not None
+        stdout = self._proc.stdout
+        assert isinstance(stdout, io.BufferedIOBase)  # binary and buffered (bufsize=-1): has readinto
         got = 0
         while got < len(self._view):
-            n = self._proc.stdout.readinto(self._view[got:])
+            n = stdout.readinto(self._view[got:])
             if not n:
                 self._eof = True
                 return False

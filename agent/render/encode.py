@@ -71,7 +71,7 @@ def encode_frames(
             pass  # a bigger pipe only smooths the hand-off
         n = 0
         for frame in frames:
-            view = memoryview(frame.buf).cast("B")
+            view = frame.buf.data.cast("B")  # the frame's bytes, flat, not copied
             while view:
                 view = view[proc.stdin.write(view) :]
             n += 1

@@ -190,7 +190,8 @@ class ComfyClient:
             async with asyncio.timeout(CANCEL_TIMEOUT_S):
                 await self.post_json("/queue", {"delete": [prompt_id]})
                 queue = await self.get_json("/queue")
-                running = [item[1] for item in queue.get("queue_running", []) if isinstance(item, list) and len(item) > 1]
+                running = [item[1] for item in queue.get("queue_running", [])
+                           if isinstance(item, list) and len(item) > 1]
                 if prompt_id in running:
                     await self.post_json("/interrupt", {"prompt_id": prompt_id})
             log.info("ComfyUI prompt %s cancelled", prompt_id)
@@ -326,7 +327,8 @@ def outputs_of(entry: dict[str, Any], provider: str) -> list[OutputFile]:
                     or (bool(animated_flags) and bool(animated_flags[0]))
                     or name.lower().endswith(VIDEO_EXTS[:4])
                 )
-                files.append(OutputFile(name, str(item.get("subfolder", "")), str(item.get("type", "output")), animated))
+                files.append(OutputFile(name, str(item.get("subfolder", "")), str(item.get("type", "output")),
+                                        animated))
     if not files:
         raise BadOutput("the ComfyUI job produced no output files", provider=provider)
     return files

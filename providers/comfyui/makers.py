@@ -58,8 +58,9 @@ class _ComfyProvider:
         self.models = self._models(where)
         unknown = sorted(self.workflow.needs() - FILLED - set(self.models) - set(self.workflow.preset.extra))
         if unknown:
+            placeholders = ", ".join("{{" + u + "}}" for u in unknown)
             raise Misconfigured(
-                f"{where}: workflow {self.workflow.source} uses {', '.join('{{%s}}' % u for u in unknown)}, "
+                f"{where}: workflow {self.workflow.source} uses {placeholders}, "
                 "which reelbot does not fill",
                 provider=self.name, hint=f"give a value in {where} models, e.g. \"{unknown[0]}=file.safetensors\"",
             )

@@ -159,7 +159,7 @@ class Espeak:
         self._variant_names: tuple[VoiceInfo, ...] | None = None
         self._allowed: VoiceAllowList | None = None
 
-    def _on_synth(self, wav, count: int, events) -> int:  # type: ignore[no-untyped-def]
+    def _on_synth(self, wav, count: int, events) -> int:
         capture = self._capture
         if capture is None:
             return 1  # nobody is listening: abort

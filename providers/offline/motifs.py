@@ -25,8 +25,8 @@ RGB = tuple[int, int, int]
 TEXT_Y = 0.36  # the title block's centre, as a fraction of the height
 
 
-def _hls(h: float, l: float, s: float) -> RGB:
-    r, g, b = colorsys.hls_to_rgb(h % 1.0, min(1.0, max(0.0, l)), min(1.0, max(0.0, s)))
+def _hls(h: float, light: float, s: float) -> RGB:
+    r, g, b = colorsys.hls_to_rgb(h % 1.0, min(1.0, max(0.0, light)), min(1.0, max(0.0, s)))
     return round(r * 255), round(g * 255), round(b * 255)
 
 

@@ -128,7 +128,7 @@ class NativeWorker:
                     raise WorkerClosed(f"{self.name} is closed") from None
                 raise WorkerCrashed(exitcode) from exc
         if ok:
-            return value  # type: ignore[no-any-return]
+            return value
         raise value
 
     def close(self) -> None:

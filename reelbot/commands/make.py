@@ -79,7 +79,20 @@ def _check_out(out: Path) -> Path:
     return out
 
 
-def _resolve(args: argparse.Namespace, settings: Settings) -> dict[str, object]:
+@dataclasses.dataclass(frozen=True)
+class _Resolved:
+    """The command line checked and completed from config.toml's [video]."""
+
+    topic: str
+    aspect: Aspect
+    length: Length
+    mode: Mode
+    out: Path
+    seed: int
+    size: tuple[int, int] | None
+
+
+def _resolve(args: argparse.Namespace, settings: Settings) -> _Resolved:
     from agent.pipeline import topic_seed
     from agent.validation import InvalidInput, clean_topic
 
@@ -98,7 +111,7 @@ def _resolve(args: argparse.Namespace, settings: Settings) -> dict[str, object]:
         raise UsageError("--max-bytes must be at least 100000 (a video needs room)")
     if args.music is not None and not args.music.is_file():
         raise UsageError(f"--music {args.music}: no such file")
-    size = None
+    size: tuple[int, int] | None = None
     if args.size:
         m = re.fullmatch(r"(\d{2,4})x(\d{2,4})", args.size)
         if not m or int(m[1]) % 2 or int(m[2]) % 2 or min(int(m[1]), int(m[2])) < 64:
@@ -106,8 +119,7 @@ def _resolve(args: argparse.Namespace, settings: Settings) -> dict[str, object]:
         size = (int(m[1]), int(m[2]))
     out = _check_out(args.out or Path(v.output_dir) / f"{_slug(topic)}.mp4")
     seed = args.seed if args.seed is not None else topic_seed(topic)
-    return {"topic": topic, "aspect": aspect, "length": length, "mode": mode, "out": out, "seed": seed,
-            "size": size}
+    return _Resolved(topic=topic, aspect=aspect, length=length, mode=mode, out=out, seed=seed, size=size)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -125,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
         return 130
 
 
-async def _make(args: argparse.Namespace, settings: Settings, r: dict[str, object]) -> int:
+async def _make(args: argparse.Namespace, settings: Settings, r: _Resolved) -> int:
     from agent.cascade import Outcome
     from agent.pipeline import JobSpec
     from agent.routes import plan_route
@@ -140,15 +152,11 @@ async def _make(args: argparse.Namespace, settings: Settings, r: dict[str, objec
         return scrub(str(exc), settings.secrets())
 
     job_id = secrets.token_hex(6)
-    out = r["out"]
-    assert isinstance(out, Path)
+    out = r.out
     workdir = out.parent / f".reelbot-work-{job_id}"
     job = JobSpec(
-        job_id=job_id, topic=str(r["topic"]), aspect=Aspect(r["aspect"]), length=Length(r["length"]),
-        mode=Mode(r["mode"]), voice=args.voice or "", max_bytes=args.max_bytes, music=args.music,
-        seed=int(r["seed"]),  # type: ignore[call-overload]
-        size=r["size"],  # type: ignore[arg-type]
-        out=out,
+        job_id=job_id, topic=r.topic, aspect=r.aspect, length=r.length, mode=r.mode, voice=args.voice or "",
+        max_bytes=args.max_bytes, music=args.music, seed=r.seed, size=r.size, out=out,
     )
     printer = ProgressPrinter(sys.stderr)  # its header waits until the input is accepted
     started = time.monotonic()

@@ -22,6 +22,7 @@ from reelbot.commands.common import load_settings_or_fail
 
 if TYPE_CHECKING:
     from agent.settings import Settings
+    from agent.status import StatusReport
 
 __all__ = ["add_arguments", "run", "format_report"]
 
@@ -43,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     return 0 if all(s.provider for s in report.stages) else 1
 
 
-async def gather(settings: Settings):  # type: ignore[no-untyped-def]
+async def gather(settings: Settings) -> StatusReport:
     from agent.gpu import plan_gpu_sharing
     from agent.health import HealthBoard
     from agent.status import build_for_status, collect_status

@@ -52,7 +52,7 @@ _tokens = itertools.count(1)
 def interaction(name: str, options: list[dict[str, Any]] | None = None, *, user: str = USER,
                 perms: str = MEMBER_PERMS, type_: int = 2, data: dict[str, Any] | None = None) -> dict[str, Any]:
     raw = copy.deepcopy(fixture("discord_interaction_slash_command.json"))
-    raw["id"] = str(discord.utils.time_snowflake(dt.datetime.now(dt.timezone.utc)) + next(_tokens))
+    raw["id"] = str(discord.utils.time_snowflake(dt.datetime.now(dt.UTC)) + next(_tokens))
     raw["token"] = f"TOKEN_{next(_tokens)}"
     raw["member"]["user"]["id"] = user
     raw["member"]["permissions"] = perms

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -107,7 +108,7 @@ async def test_a_429_storm_still_lands_the_final_state(bot: Harness) -> None:
     await wait_until(lambda: "Here it is" in progress.text, timeout_s=10)
     edits = [t for m, t in bot.tg.calls if m == "editMessageText"]
     assert bot.tg.flood_next == 0 and len(bot.tg.videos(ALICE)) == 1
-    gaps = [b - a for a, b in zip(edits, edits[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(edits)]
     assert max(gaps) >= 1.0  # the retry_after was waited out
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 from bot.throttle import EditThrottle, MessageGone, RetryLater
 from tests.support.clock import FakeClock
@@ -42,7 +43,7 @@ async def test_fast_events_are_coalesced_and_the_latest_always_lands(clock: Fake
         await asyncio.sleep(0)
     await throttle.flush()
     assert sent[-1][1] == "step 199"
-    gaps = [b[0] - a[0] for a, b in zip(sent, sent[1:])]
+    gaps = [b[0] - a[0] for a, b in itertools.pairwise(sent)]
     assert all(g >= 1.5 - 1e-9 for g in gaps), gaps
     assert len(sent) <= 22 / 1.5 + 1
 

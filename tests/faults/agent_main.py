@@ -31,7 +31,8 @@ class FileGatedProvider(FakeProvider):
         self.scene_count = 4
 
     async def write_script(self, request, ctx):  # type: ignore[no-untyped-def]
-        while self.gate.exists():
+        # the gate is a file the test process removes: polling it is the only signal across processes
+        while await asyncio.to_thread(self.gate.exists):  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         return await super().write_script(request, ctx)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -72,7 +73,7 @@ class Client:
     async def wait_up(self, proc: subprocess.Popen, log: Path, timeout_s: float = 60.0) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            assert proc.poll() is None, f"the agent exited: {log.read_text()[-3000:]}"
+            assert proc.poll() is None, f"the agent exited: {(await asyncio.to_thread(log.read_text))[-3000:]}"
             try:
                 status, _ = await self.call("GET", "/v1/status")
                 if status == 200:
@@ -80,7 +81,7 @@ class Client:
             except (aiohttp.ClientError, OSError):
                 pass
             await _sleep(0.2)
-        raise AssertionError(f"the agent did not come up: {log.read_text()[-3000:]}")
+        raise AssertionError(f"the agent did not come up: {(await asyncio.to_thread(log.read_text))[-3000:]}")
 
     async def submit(self, topic: str, user: str = "42") -> tuple[int, Any]:
         return await self.call("POST", "/v1/jobs", {"request_id": f"req-{topic}", "topic": topic,

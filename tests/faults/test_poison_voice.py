@@ -111,23 +111,26 @@ class AgentProcess:
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
 
-    async def start(self, session: aiohttp.ClientSession) -> None:
+    def _spawn(self) -> subprocess.Popen[bytes]:
         env = {k: v for k, v in os.environ.items()
                if not k.endswith(("_API_KEY", "_TOKEN", "_SERVER")) and k != "REELBOT_AGENT_TOKEN"}
         env["PYTHONPATH"] = str(ROOT)
         with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
+            return subprocess.Popen(
                 [sys.executable, "-m", "tests.faults.agent_process", str(self.config), str(self.port)],
                 cwd=self.config.parent, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+    async def start(self, session: aiohttp.ClientSession) -> None:
+        self.proc = await asyncio.to_thread(self._spawn)  # opening the log and forking block
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
-            assert self.proc.poll() is None, self.log.read_text()
+            assert self.proc.poll() is None, await asyncio.to_thread(self.log.read_text)
             with contextlib.suppress(aiohttp.ClientError):
                 async with session.get(f"{self.url}/v1/status") as resp:
                     if resp.status == 200:
                         return
             await asyncio.sleep(0.1)
-        raise AssertionError(f"the agent did not start:\n{self.log.read_text()}")
+        raise AssertionError(f"the agent did not start:\n{await asyncio.to_thread(self.log.read_text)}")
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None

@@ -5,6 +5,7 @@ database, and the first one's jobs, events and credits come through whole."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 
@@ -35,8 +36,9 @@ async def test_a_second_agent_exits_in_one_line_and_the_first_loses_nothing(tmp_
             before = event_rows(database)
 
             # the same command line an operator would run again by mistake, same port and all
-            second = subprocess.run([sys.executable, "-m", "reelbot", "agent", "--config", str(config)],
-                                    cwd=ROOT, env=env(), capture_output=True, text=True, timeout=60)
+            second = await asyncio.to_thread(
+                subprocess.run, [sys.executable, "-m", "reelbot", "agent", "--config", str(config)],
+                cwd=ROOT, env=env(), capture_output=True, text=True, timeout=60)
             assert second.returncode == 1, second.stderr
             assert second.stderr == f"reelbot: error: another agent is already using {database} (pid {first.pid})\n"
             assert second.stdout == ""

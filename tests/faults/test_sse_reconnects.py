@@ -66,11 +66,19 @@ class Connection:
 class Tally:
     connections: list[Connection] = field(default_factory=list)
     newest: int = 1  # the highest seq any client has seen
+    _recorded: asyncio.Event = field(default_factory=asyncio.Event)
 
     def record(self, conn: Connection) -> None:
         self.connections.append(conn)
         if conn.events:
             self.newest = max(self.newest, max(e["seq"] for e in conn.events))
+        self._recorded.set()
+
+    async def wait_for(self, count: int) -> None:
+        """Until at least `count` connections have been recorded."""
+        while len(self.connections) < count:
+            self._recorded.clear()
+            await self._recorded.wait()
 
 
 async def connect(a: Agent, job_id: str, position: int, *, max_events: int | None, hold_s: float | None) -> Connection:
@@ -146,8 +154,7 @@ async def finish_job_under_reconnects(a: Agent, job_id: str, seed: int, *, recon
     stop = asyncio.Event()
     loops = [asyncio.create_task(client_loop(a, job_id, random.Random(rng.random()), tally, stop))
              for _ in range(CLIENTS)]
-    while len(tally.connections) < reconnects // 2:
-        await asyncio.sleep(0.02)
+    await tally.wait_for(reconnects // 2)
     # clients parked past the newest event while the job is held: the job's end must reach them
     parked = [asyncio.create_task(connect(a, job_id, position, max_events=None, hold_s=None))
               for position in (tally.newest, tally.newest + 1, tally.newest + 7, 10**6, MAX_EVENT_ID)]
@@ -158,8 +165,7 @@ async def finish_job_under_reconnects(a: Agent, job_id: str, seed: int, *, recon
     # after the end, every stream ends within a few keep-alive intervals (0.5 s in these settings)
     async with asyncio.timeout(5):
         waited = await asyncio.gather(*parked)
-    while len(tally.connections) < reconnects:
-        await asyncio.sleep(0.02)
+    await tally.wait_for(reconnects)
     stop.set()
     async with asyncio.timeout(10):
         await asyncio.gather(*loops)

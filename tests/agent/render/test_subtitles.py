@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from agent.render.subtitles import MAX_LINE_CHARS, balance_lines, chunk_words, scene_cues
@@ -25,7 +27,7 @@ def test_proportional_timing_covers_the_audio_in_order():
     cues = scene_cues(TEXT, 12.0)
     assert cues[0].start_s == 0.0
     assert cues[-1].end_s == pytest.approx(12.0)
-    for a, b in zip(cues, cues[1:]):
+    for a, b in itertools.pairwise(cues):
         assert a.end_s == pytest.approx(b.start_s)
     # longer text gets longer on screen
     spans = [(len(c.text), c.end_s - c.start_s) for c in cues]

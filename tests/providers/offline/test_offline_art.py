@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -50,7 +51,7 @@ async def test_writes_a_png_of_the_requested_size(maker: OfflineImageMaker, tmp_
     assert (result.width, result.height) == size
     with Image.open(result.path) as img:
         assert img.format == "PNG" and img.size == size
-    assert [p.name for p in tmp_path.iterdir()] == ["scene_03.png"]  # no temp files left
+    assert await asyncio.to_thread(os.listdir, tmp_path) == ["scene_03.png"]  # no temp files left
 
 
 async def test_scenes_differ_and_are_not_blank(maker: OfflineImageMaker, tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from pathlib import Path
 
@@ -89,7 +90,7 @@ def test_no_two_scenes_share_a_template_and_the_arc_holds() -> None:
         assert len(set(ids)) == len(ids), ids
         roles = [next(t.role for t in TEMPLATES if t.id == i) for i in ids]
         assert roles[0].value == "hook" and roles[-1].value == "close"
-        assert all(a != b for a, b in zip(roles, roles[1:])), roles
+        assert all(a != b for a, b in itertools.pairwise(roles)), roles
         assert len({s.narration for s in script.scenes}) == len(script.scenes)
         assert len({s.key_phrase for s in script.scenes}) >= len(script.scenes) - 1
 

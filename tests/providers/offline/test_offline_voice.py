@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 import wave
 from collections.abc import AsyncIterator, Callable
@@ -63,7 +64,7 @@ async def test_writes_an_audible_wav_of_plausible_length(make_voice: MakeVoice, 
     assert rms > 300  # speech, not silence
     words = len(TEXT.split())
     assert 0.2 * words <= result.duration_s <= 1.0 * words
-    assert [p.name for p in tmp_path.iterdir()] == ["voice_04.wav"]
+    assert await asyncio.to_thread(os.listdir, tmp_path) == ["voice_04.wav"]
 
 
 async def test_word_timings_are_monotonic_and_cover_the_text(make_voice: MakeVoice, tmp_path: Path) -> None:
