@@ -82,7 +82,17 @@ API_PREFIX = "/v1"
 T = TypeVar("T")
 
 
-class JobStatus(str, enum.Enum):
+class _WireEnum(str, enum.Enum):
+    """A wire value: `str()` and f-strings give the value itself ("queue_full"), as sent."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
+
+
+class JobStatus(_WireEnum):
     """Where a job is. Only forward: queued -> running -> done | failed | cancelled."""
 
     QUEUED = "queued"  # accepted, credits reserved, waiting for a worker
@@ -99,7 +109,7 @@ class JobStatus(str, enum.Enum):
 TERMINAL_STATUSES = frozenset({JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED})
 
 
-class Stage(str, enum.Enum):
+class Stage(_WireEnum):
     """`Event.stage` / `Job.stage`: the step a job is at (the pipeline's stages, and the job's own)."""
 
     QUEUED = "queued"  # waiting for a worker (position events)
@@ -114,7 +124,7 @@ class Stage(str, enum.Enum):
     CANCELLED = "cancelled"
 
 
-class ErrorCode(str, enum.Enum):
+class ErrorCode(_WireEnum):
     """`error.code` values. A bot chooses its wording from the code, never from the message."""
 
     BAD_REQUEST = "bad_request"  # 400: malformed JSON or a missing/ill-typed field
@@ -143,7 +153,7 @@ class ErrorCode(str, enum.Enum):
     INTERNAL = "internal"  # a bug on our side
 
 
-class ServiceState(str, enum.Enum):
+class ServiceState(_WireEnum):
     """`Status.state` and `Status.data_dir.state` (agent.disk)."""
 
     OK = "ok"
@@ -244,7 +254,7 @@ class Event(_Wire, omit_defaults=True):
     position: int | None  # 1-based place in the queue while queued, else None
     done: int | None = None  # items finished in the stage (images 3/7); progress events only
     total: int | None = None
-    stage_done: bool = False  # the event that finishes its stage
+    stage_done: bool | None = None  # progress events: true on the one that finishes its stage
     result: JobResult | None = None  # terminal event of a done job only
     error: JobError | None = None  # terminal event of a failed or cancelled job only
     refunded: bool | None = None  # terminal event of a failed or cancelled job only (= error.refunded)

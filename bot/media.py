@@ -49,7 +49,7 @@ async def _run(*args: str) -> tuple[int, str]:
     )
     try:
         _, err = await asyncio.wait_for(proc.communicate(), PROBE_TIMEOUT_S)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         proc.kill()
         await proc.wait()
         return -1, "timeout"
