@@ -346,7 +346,7 @@ class FakeAgent:
                     request.transport and request.transport.close()
                     return resp
             async with self._changed:
-                await self._changed.wait_for(lambda: any(e.seq > last for e in job.events))
+                await self._changed.wait_for(lambda seen=last: any(e.seq > seen for e in job.events))
 
     async def get_video(self, request: web.Request) -> web.StreamResponse:
         self._auth(request)
