@@ -25,12 +25,23 @@ from aiohttp import web
 from agent.choices import Aspect, InvalidChoice, Length, Mode, parse_choice
 from agent.http_input import BadInput, parse_event_id, parse_json_body, range_satisfiable
 from agent.jobs import CancelOutcome, DiskFull, JobRunner, QueueFull, QuotaExceeded, SubmitData, TooManyJobs
-from agent.protocol import API_PREFIX, ErrorCode, JobStatus
+from agent.protocol import (
+    API_PREFIX,
+    ErrorBody,
+    ErrorCode,
+    ErrorDetail,
+    JobOptions,
+    JobStatus,
+    Quota,
+    Status,
+    SubmitRequest,
+)
 from agent.quota import QuotaPolicy
 from agent.routes import plan_route
 from agent.settings import Settings
 from agent.sse import open_stream, send_stream
 from agent.validation import InvalidInput, clean_topic
+from agent.views import json_response
 from agent.voices import check_route_voice
 from storage import QuotaLedger, StorageUnavailable
 
@@ -41,7 +52,8 @@ log = logging.getLogger(__name__)
 
 JOB_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 PLATFORM = re.compile(r"^[a-z0-9_-]{1,32}$")
-OPTION_KEYS = frozenset({"mode", "model", "aspect", "voice", "length", "max_bytes"})
+OPTION_KEYS = frozenset(JobOptions.__struct_fields__)  # the wire protocol's, checked here with messages for people
+SUBMIT_KEYS = frozenset(SubmitRequest.__struct_fields__)
 MIN_MAX_BYTES = 100_000
 MAX_MAX_BYTES = 4 * 1024**3
 STORAGE_RETRY_AFTER_S = 30  # a full disk is freed by an operator: minutes, not a client's quick retry
@@ -61,14 +73,14 @@ class UnreadableBody(ApiError):
     the handler, meet the same error again, and log it as an unhandled exception."""
 
 
-def error_response(status: int, code: ErrorCode | str, message: str, *, headers: Mapping[str, str] | None = None,
+def error_response(status: int, code: ErrorCode, message: str, *, headers: Mapping[str, str] | None = None,
                    **extra: Any) -> web.Response:
+    """`ErrorBody`; `extra` are `ErrorDetail`'s optional fields (field, retry_after_s, balance, ...)."""
     headers = dict(headers or {})
-    if "retry_after_s" in extra:
-        headers["Retry-After"] = str(int(extra["retry_after_s"]))
-    code_value = code.value if isinstance(code, ErrorCode) else code
-    return web.json_response({"error": {"code": code_value, "message": message, **extra}}, status=status,
-                             headers=headers)
+    detail = ErrorDetail(code=code, message=message, **extra)
+    if detail.retry_after_s is not None:
+        headers["Retry-After"] = str(int(detail.retry_after_s))
+    return json_response(ErrorBody(error=detail), status=status, headers=headers)
 
 
 # ---------------------------------------------------------------------------- middlewares
@@ -157,7 +169,7 @@ def parse_submission(body: Any, settings: Settings, runtime_backends: Any) -> Su
     """Validate a POST /v1/jobs body against what the config offers; ApiError says what is wrong."""
     if not isinstance(body, Mapping):
         raise ApiError(400, ErrorCode.BAD_REQUEST, "the body must be a JSON object")
-    unknown = set(body) - {"request_id", "user", "topic", "options"}
+    unknown = set(body) - SUBMIT_KEYS
     if unknown:
         raise ApiError(400, ErrorCode.BAD_REQUEST, f"unknown field(s): {', '.join(sorted(unknown))}")
     request_id = _text(body.get("request_id"), "request_id", 128)
@@ -250,7 +262,8 @@ async def _json_body(request: web.Request) -> Any:
     except web.HTTPRequestEntityTooLarge:
         raise ApiError(413, ErrorCode.PAYLOAD_TOO_LARGE, "request body too large") from None
     except web.RequestPayloadError:
-        raise UnreadableBody(400, ErrorCode.BAD_REQUEST, "the body does not decode as its Content-Encoding says") from None
+        raise UnreadableBody(400, ErrorCode.BAD_REQUEST,
+                             "the body does not decode as its Content-Encoding says") from None
     try:
         return parse_json_body(raw)
     except BadInput as exc:
@@ -269,7 +282,7 @@ class Services:
         self.runner: JobRunner = None  # type: ignore[assignment]
         self.ledger: QuotaLedger = None  # type: ignore[assignment]
         self.backends: Any = None
-        self.status: Callable[[], Awaitable[Mapping[str, Any]]] = None  # type: ignore[assignment]
+        self.status: Callable[[], Awaitable[Status]] = None  # type: ignore[assignment]
 
 
 def routes(svc: Services) -> list[web.RouteDef]:
@@ -289,45 +302,46 @@ def routes(svc: Services) -> list[web.RouteDef]:
             raise ApiError(503, ErrorCode.QUEUE_FULL, str(exc), retry_after_s=exc.retry_after_s) from None
         except DiskFull as exc:
             raise ApiError(503, ErrorCode.DISK_FULL, str(exc), retry_after_s=exc.retry_after_s) from None
-        return web.json_response(job, status=202)
+        return json_response(job, status=202)
 
     async def get_job(request: web.Request) -> web.Response:
-        job = await svc.runner.job_json(_job_id(request))
+        job = await svc.runner.job(_job_id(request))
         if job is None:
             raise ApiError(404, ErrorCode.NOT_FOUND, "no such job")
-        return web.json_response(job)
+        return json_response(job)
 
     async def cancel(request: web.Request) -> web.Response:
         job_id = _job_id(request)
         outcome = await svc.runner.cancel(job_id)
-        job = await svc.runner.job_json(job_id)
+        job = await svc.runner.job(job_id)
         if job is None:
             raise ApiError(404, ErrorCode.NOT_FOUND, "no such job")
         if outcome is CancelOutcome.ALREADY_FINISHED:  # finished first; its result waits for the database
             live = svc.runner.live(job_id)
-            status = live.final_pending if live is not None and live.final_pending else job["status"]
+            status = JobStatus(live.final_pending) if live is not None and live.final_pending else job.status
             raise ApiError(409, ErrorCode.ALREADY_FINISHED, "the job has already finished; its result is being saved",
                            job_status=status)
-        if job["status"] in (JobStatus.DONE.value, JobStatus.FAILED.value):
-            raise ApiError(409, ErrorCode.ALREADY_FINISHED, f"the job has already {job['status'].replace('done', 'finished')}",
-                           job_status=job["status"])
-        return web.json_response(job, status=202)
+        if job.status in (JobStatus.DONE, JobStatus.FAILED):
+            raise ApiError(409, ErrorCode.ALREADY_FINISHED,
+                           f"the job has already {'finished' if job.status is JobStatus.DONE else job.status.value}",
+                           job_status=job.status)
+        return json_response(job, status=202)
 
     async def video(request: web.Request) -> web.StreamResponse:
         job_id = _job_id(request)
-        job = await svc.runner.job_json(job_id)
+        job = await svc.runner.job(job_id)
         if job is None:
             raise ApiError(404, ErrorCode.NOT_FOUND, "no such job")
-        if job["status"] != JobStatus.DONE.value:
-            if job["status"] in (JobStatus.FAILED.value, JobStatus.CANCELLED.value):
-                raise ApiError(404, ErrorCode.NOT_FOUND, f"the job {job['status']}: there is no video")
-            raise ApiError(409, ErrorCode.NOT_READY, "the video is not ready yet", job_status=job["status"])
+        if job.status is not JobStatus.DONE:
+            if job.status in (JobStatus.FAILED, JobStatus.CANCELLED):
+                raise ApiError(404, ErrorCode.NOT_FOUND, f"the job {job.status.value}: there is no video")
+            raise ApiError(409, ErrorCode.NOT_READY, "the video is not ready yet", job_status=job.status)
         path = svc.runner.video_file(job_id)
-        st = None if job.get("video_expired") else await asyncio.to_thread(_file_stat, path)
+        st = None if job.video_expired else await asyncio.to_thread(_file_stat, path)
         if st is None:
             raise ApiError(404, ErrorCode.VIDEO_EXPIRED, "the video was deleted after the retention period")
         _check_range(request, st)
-        title = (job.get("title") or "video").encode("ascii", "ignore").decode()
+        title = (job.title or "video").encode("ascii", "ignore").decode()
         safe = re.sub(r"[^A-Za-z0-9 _.-]+", "", title).strip()[:60] or "video"
         return web.FileResponse(path, headers={
             "Content-Type": "video/mp4", "Content-Disposition": f'attachment; filename="{safe}.mp4"',
@@ -345,20 +359,18 @@ def routes(svc: Services) -> list[web.RouteDef]:
         return await send_stream(request, plan, svc.runner, settings.agent.sse_keepalive_s)
 
     async def status(request: web.Request) -> web.Response:
-        return web.json_response(await svc.status())
+        return json_response(await svc.status())
 
     async def quota(request: web.Request) -> web.Response:
         platform, user_id = _user_path(request)
-        return web.json_response(await _quota(platform, user_id))
+        return json_response(await _quota(platform, user_id))
 
-    async def _quota(platform: str, user_id: str) -> dict[str, Any]:
+    async def _quota(platform: str, user_id: str) -> Quota:
         now = svc.policy.wall_clock()
         # read only: a user not seen yet is answered as a new one (the full allowance), and not created
         balance, in_flight = await svc.ledger.peek_quota(platform, user_id, day=svc.policy.day(now),
                                                          daily=svc.policy.daily)
-        out = dict(svc.policy.quota_json(platform, user_id, balance, in_flight, svc.backends))
-        out["credits_left"] = balance
-        return out
+        return svc.policy.quota(platform, user_id, balance, in_flight, svc.backends)
 
     async def grant(request: web.Request) -> web.Response:
         platform, user_id = _user_path(request)
@@ -374,7 +386,12 @@ def routes(svc: Services) -> list[web.RouteDef]:
         user = await svc.ledger.ensure_user(platform, user_id, "", now)
         await svc.ledger.grant(user.id, amount, now, day=svc.policy.day(now), daily=svc.policy.daily, note=note)
         log.info("granted %d credits to %s:%s (%s)", amount, platform, user_id, note)
-        return web.json_response(await _quota(platform, user_id))
+        return json_response(await _quota(platform, user_id))
+
+    async def openapi(request: web.Request) -> web.Response:
+        from agent.openapi import openapi_document
+
+        return json_response(openapi_document())
 
     p = API_PREFIX
     return [
@@ -386,6 +403,7 @@ def routes(svc: Services) -> list[web.RouteDef]:
         web.get(f"{p}/status", status, allow_head=False),
         web.get(f"{p}/users/{{platform}}/{{user_id}}/quota", quota, allow_head=False),
         web.post(f"{p}/users/{{platform}}/{{user_id}}/credits", grant),
+        web.get(f"{p}/openapi.json", openapi, allow_head=False),
     ]
 
 

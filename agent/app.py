@@ -25,7 +25,6 @@ import shutil
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -36,6 +35,7 @@ from agent.disk import MB, DataDisk, DiskUsage, disk_status
 from agent.health import HealthBoard
 from agent.jobs import JobRunner, Sleep
 from agent.pipeline import Pipeline, Renderer
+from agent.protocol import Status, convert, to_builtins
 from agent.quota import QuotaPolicy, WallClock
 from agent.runtime import Runtime, open_runtime
 from agent.settings import Settings
@@ -149,12 +149,12 @@ def create_app(
 
 
 async def _status(settings: Settings, rt: Runtime, runner: JobRunner, db: Database,
-                  data_disk: DataDisk) -> dict[str, Any]:
+                  data_disk: DataDisk) -> Status:
     from agent.status import collect_status
 
     report, disks = await asyncio.gather(collect_status(settings, rt.backends.all(), rt.health),
                                          disk_status(db, data_disk))
     out = report.to_json()
-    out["queue"] = runner.queue_json()
+    out["queue"] = to_builtins(runner.queue_info())
     out.update(disks)  # state, problems, storage, data_dir
-    return out
+    return convert(out, Status)  # the report's dataclasses, checked against the wire's Status

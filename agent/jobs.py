@@ -47,8 +47,9 @@ from agent.choices import Aspect, Length, Mode
 from agent.disk import MB, DataDisk
 from agent.events import ProgressEvent
 from agent.live import SEQ_RESERVE_BLOCK, LiveJob
-from agent.pipeline import JobResult, JobSpec, Pipeline, topic_seed
-from agent.protocol import ErrorCode, JobStatus
+from agent.pipeline import JobResult as PipelineResult
+from agent.pipeline import JobSpec, Pipeline, topic_seed
+from agent.protocol import ErrorCode, Event, Job, JobError, JobResult, JobStatus, QueueInfo, convert, to_builtins
 from agent.quota import QuotaPolicy, WallClock
 from agent.render import remove_stale_temp_dirs
 from agent.render.errors import BudgetTooSmall, RenderError
@@ -56,7 +57,7 @@ from agent.render.spec import size_for_aspect
 from agent.retention import Retention
 from agent.routes import RouteUnavailable, charged_price, plan_route
 from agent.settings import Settings
-from agent.views import live_job_json, make_event, row_job_json, video_path
+from agent.views import job_from_live, job_from_row, make_event, video_path
 from providers.errors import AllProvidersFailed
 from storage import AttemptRecord, Finish, JobStore, NewJob, ProgressBatch, QuotaLedger, StorageUnavailable, UserKey
 from storage.models import JobRow, User
@@ -218,22 +219,22 @@ class JobRunner:
     def running_count(self) -> int:
         return len(self._tasks)
 
-    def queue_json(self) -> dict[str, Any]:
+    def queue_info(self) -> QueueInfo:
         a = self.settings.agent
-        return {"queued": self.queued_count(), "running": self.running_count(), "workers": a.workers,
-                "queue_size": a.queue_size}
+        return QueueInfo(queued=self.queued_count(), running=self.running_count(), workers=a.workers,
+                         queue_size=a.queue_size)
 
-    async def job_json(self, job_id: str) -> dict[str, Any] | None:
+    async def job(self, job_id: str) -> Job | None:
         live = self._live.get(job_id)
         if live is not None:
-            return live_job_json(live)
+            return job_from_live(live)
         found = await self.store.get_with_user(job_id)
-        return None if found is None else row_job_json(*found)
+        return None if found is None else job_from_row(*found)
 
     # ------------------------------------------------------------------ submit
 
-    async def submit(self, data: SubmitData) -> tuple[dict[str, Any], bool]:
-        """Reserve and enqueue; returns (job JSON, created). Idempotent on (user, request_id).
+    async def submit(self, data: SubmitData) -> tuple[Job, bool]:
+        """Reserve and enqueue; returns (the job, created). Idempotent on (user, request_id).
 
         One unit of work in the store (user, request id, allowance, reservation, job). It runs in a
         task of its own, shielded, so a client that hangs up mid-submit cannot leave a job stored and
@@ -256,7 +257,7 @@ class JobRunner:
         task.add_done_callback(self._admitting.discard)
         return await asyncio.shield(task)
 
-    async def _admit(self, data: SubmitData) -> tuple[dict[str, Any], bool]:
+    async def _admit(self, data: SubmitData) -> tuple[Job, bool]:
         now = self.wall()
         try:
             price = self.policy.price(data.platform, data.user_id, data.route_price)
@@ -270,7 +271,7 @@ class JobRunner:
             first = make_event(live, 1, now, stage="queued", message=f"queued: #{live.position} in line")
             outcome = await self.store.submit(
                 NewJob(live.id, data.request_id, 0, data.topic, live.options, data.route, price, now),
-                first_event=lambda: first,
+                first_event=lambda: to_builtins(first),
                 max_in_flight=self.policy.max_in_flight(data.platform, data.user_id),
                 day=self.policy.day(now), daily=self.policy.daily,
                 user=UserKey(data.platform, data.user_id, data.user_name), seq_reserved=1 + SEQ_RESERVE_BLOCK,
@@ -285,7 +286,7 @@ class JobRunner:
             self._enqueue(live)
             log.info("job %s: queued for %s:%s (%s, %d credits) at #%s", live.id, data.platform,
                      data.user_id, data.route, price, live.position)
-            return live_job_json(live), True
+            return job_from_live(live), True
         if outcome.job is not None:
             assert outcome.user is not None
             return self._existing_json(outcome.job, outcome.user), False
@@ -297,12 +298,12 @@ class JobRunner:
         raise QuotaExceeded(
             f"not enough credits: this costs {price}, you have {outcome.balance}; credits reset in "
             f"{_human_duration(retry)}", retry, outcome.balance, price,
-            str(self.policy.quota_json(data.platform, data.user_id, outcome.balance, 0, self.backends)["resets_at"]),
+            self.policy.quota(data.platform, data.user_id, outcome.balance, 0, self.backends).resets_at,
         )
 
-    def _existing_json(self, row: JobRow, user: User) -> dict[str, Any]:
+    def _existing_json(self, row: JobRow, user: User) -> Job:
         live = self._live.get(row.id)
-        return live_job_json(live) if live is not None else row_job_json(row, user)
+        return job_from_live(live) if live is not None else job_from_row(row, user)
 
     def _enqueue(self, live: LiveJob, *, front: bool = False) -> None:
         self._live[live.id] = live
@@ -315,7 +316,7 @@ class JobRunner:
 
     # ------------------------------------------------------------------ events
 
-    def emit(self, live: LiveJob, **fields: Any) -> dict[str, Any]:
+    def emit(self, live: LiveJob, **fields: Any) -> Event:
         event = make_event(live, live.last_seq + 1, self.wall(), **fields)
         live.append(event)
         return event
@@ -512,15 +513,15 @@ class JobRunner:
     def _failure(self, status: JobStatus, code: ErrorCode, message: str) -> Finish:
         return Finish(status.value, self.wall(), error_code=code.value, error_message=message)
 
-    def _result_json(self, live: LiveJob, r: JobResult) -> dict[str, Any]:
+    def _result_json(self, live: LiveJob, r: PipelineResult) -> dict[str, Any]:
+        """The result as stored with the final state (storage/ keeps plain JSON): a `JobResult`."""
         url = video_path(live.id)
         public = self.settings.agent.public_url.rstrip("/")
-        return {
-            "title": r.title, "duration_s": round(r.duration_s, 3), "bytes": r.bytes, "width": r.width,
-            "height": r.height, "provenance": {k: dict(v) for k, v in r.provenance.items()},
-            "provenance_line": r.provenance_line(), "video_url": url,
-            "download_url": f"{public}{url}" if public else None,
-        }
+        return to_builtins(JobResult(
+            title=r.title, duration_s=round(r.duration_s, 3), bytes=r.bytes, width=r.width, height=r.height,
+            provenance={k: dict(v) for k, v in r.provenance.items()}, provenance_line=r.provenance_line(),
+            video_url=url, download_url=f"{public}{url}" if public else None,
+        ))
 
     # ------------------------------------------------------------------ finishing
 
@@ -536,17 +537,19 @@ class JobRunner:
     async def _finish(self, live: LiveJob, fin: Finish) -> None:
         def terminal(row: JobRow, balance: int | None) -> dict[str, Any]:
             fields: dict[str, Any] = {"stage": fin.status, "position": None}
+            credits_left = None if live.admin else balance
             if fin.status == "done":
                 assert fin.result is not None
-                result = dict(fin.result, credits_charged=row.charged or 0,
-                              credits_left=None if live.admin else balance)
+                result = convert(dict(fin.result, credits_charged=row.charged or 0, credits_left=credits_left),
+                                 JobResult)
                 fields.update(progress=1.0, message="done", result=result, provider="")
-            else:
-                fields.update(message=fin.error_message or fin.status, refunded=True,
-                              error={"code": fin.error_code, "message": fin.error_message or "", "refunded": True,
-                                     "credits_refunded": row.refunded,
-                                     "credits_left": None if live.admin else balance})
-            return make_event(live, live.last_seq + 1, fin.now, status=fin.status, **fields)
+            else:  # refunded: only when credits were given back (a free or an admin's job had none)
+                refunded = row.refunded > 0
+                fields.update(message=fin.error_message or fin.status, refunded=refunded,
+                              error=JobError(code=ErrorCode(fin.error_code), message=fin.error_message or "",
+                                             refunded=refunded, credits_refunded=row.refunded,
+                                             credits_left=credits_left))
+            return to_builtins(make_event(live, live.last_seq + 1, fin.now, status=fin.status, **fields))
 
         out = await self._store_final(live, fin, terminal)
         self._live.pop(live.id, None)  # from now on the stored row answers for the job
@@ -554,7 +557,7 @@ class JobRunner:
         if out is not None:
             _row, event = out
             live.status = JobStatus(fin.status)
-            live.publish_stored(event)
+            live.publish_stored(convert(event, Event))
             log.info("job %s: %s (%s)", live.id, fin.status, fin.error_code or "ok")
             if fin.status != JobStatus.DONE.value:  # nothing of a failed job is needed again
                 await asyncio.to_thread(shutil.rmtree, self.workdir(live.id), True)

@@ -19,11 +19,11 @@ from __future__ import annotations
 import asyncio
 import bisect
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
 
-from agent.protocol import JobStatus
+from agent.protocol import Event, JobStatus, to_builtins
 from storage import AttemptRecord, ProgressBatch
 from storage.models import JobRow, User
 
@@ -58,8 +58,8 @@ class LiveJob:
     final_pending: str | None = None  # finished (done/failed/cancelled), but not stored yet: retried
     task: asyncio.Task[None] | None = None
     provenance: dict[str, dict[str, int]] = field(default_factory=dict)
-    events: list[dict[str, Any]] = field(default_factory=list)
-    pending_events: list[Mapping[str, Any]] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    pending_events: list[Mapping[str, Any]] = field(default_factory=list)  # as stored (storage/ takes plain JSON)
     pending_attempts: list[AttemptRecord] = field(default_factory=list)
     last_seq: int = 0
     reserved_seq: int = 0  # the stored `jobs.seq_reserved`: events up to it may be streamed
@@ -80,15 +80,15 @@ class LiveJob:
 
     # ------------------------------------------------------------------ events
 
-    def append(self, event: dict[str, Any]) -> None:
+    def append(self, event: Event) -> None:
         """Record a new event (its seq already allocated), wake subscribers, queue it for storage.
         Subscribers see it once its seq is reserved in the store (at once, unless a block ran out)."""
         self._record(event)
-        self.pending_events.append(event)
+        self.pending_events.append(to_builtins(event))
 
-    def publish_stored(self, event: Mapping[str, Any]) -> None:
+    def publish_stored(self, event: Event) -> None:
         """Record an event that is already stored (the first and the terminal one) and show it."""
-        self.reserved_seq = max(self.reserved_seq, int(event["seq"]))
+        self.reserved_seq = max(self.reserved_seq, event.seq)
         self._record(event)
 
     def reserved(self, seq: int | None) -> None:
@@ -102,13 +102,13 @@ class LiveJob:
         """The last seq a subscriber may have seen."""
         return min(self.last_seq, self.reserved_seq)
 
-    def _record(self, event: Mapping[str, Any]) -> None:
-        self.last_seq = int(event["seq"])
-        self.stage = str(event.get("stage", self.stage))
-        self.progress = float(event.get("progress", self.progress))
-        self.message = str(event.get("message", self.message))
-        self.provider = str(event.get("provider", "") or self.provider)
-        self.events.append(dict(event))
+    def _record(self, event: Event) -> None:
+        self.last_seq = event.seq
+        self.stage = event.stage.value
+        self.progress = event.progress
+        self.message = event.message
+        self.provider = event.provider or self.provider
+        self.events.append(event)
         self.notify()
 
     def notify(self) -> None:
@@ -122,14 +122,14 @@ class LiveJob:
             return False
         return True
 
-    def events_after(self, seq: int) -> list[dict[str, Any]]:
+    def events_after(self, seq: int) -> list[Event]:
         """The events a subscriber that has seen `seq` may be sent now (reserved ones only)."""
-        seqs = [int(e["seq"]) for e in self.events]
+        seqs = [e.seq for e in self.events]
         return self.events[bisect.bisect_right(seqs, seq):bisect.bisect_right(seqs, self.reserved_seq)]
 
     @property
     def first_seq(self) -> int:
-        return int(self.events[0]["seq"]) if self.events else self.last_seq + 1
+        return self.events[0].seq if self.events else self.last_seq + 1
 
     def take_pending(self, *, release: bool = False) -> ProgressBatch:
         """What to store next, with the next reservation: a block ahead of the last event, or, when

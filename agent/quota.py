@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from agent.backends import Backends
+from agent.protocol import Quota, RoutePrice
 from agent.routes import available_routes
 from agent.settings import Settings
 
@@ -63,21 +63,20 @@ class QuotaPolicy:
         now = self.wall_clock() if now is None else now
         return max(1, int(self.next_reset(now) - now + 0.999))
 
-    def prices(self, backends: Backends) -> dict[str, dict[str, Any]]:
+    def prices(self, backends: Backends) -> dict[str, RoutePrice]:
         ready = set(available_routes(self.settings, backends))
         return {
-            name: {"label": route.label or name, "price": route.price, "mode": route.mode, "available": name in ready}
+            name: RoutePrice(label=route.label or name, price=route.price, mode=str(route.mode.value),
+                             available=name in ready)
             for name, route in self.settings.routes.items()
         }
 
-    def quota_json(self, platform: str, user_id: str, balance: int, in_flight: int,
-                   backends: Backends) -> Mapping[str, Any]:
+    def quota(self, platform: str, user_id: str, balance: int, in_flight: int, backends: Backends) -> Quota:
         now = self.wall_clock()
         admin = self.is_admin(platform, user_id)
-        return {
-            "platform": platform, "user_id": user_id, "admin": admin, "balance": balance,
-            "daily_credits": self.daily, "in_flight": in_flight,
-            "max_in_flight": None if admin else self.settings.quotas.max_in_flight,
-            "resets_at": iso_utc(self.next_reset(now)), "resets_in_s": self.seconds_to_reset(now),
-            "prices": self.prices(backends),
-        }
+        return Quota(
+            platform=platform, user_id=user_id, admin=admin, balance=balance, daily_credits=self.daily,
+            in_flight=in_flight, max_in_flight=None if admin else self.settings.quotas.max_in_flight,
+            resets_at=iso_utc(self.next_reset(now)) or "", resets_in_s=self.seconds_to_reset(now),
+            prices=self.prices(backends), credits_left=balance,
+        )

@@ -19,22 +19,17 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from aiohttp import web
 
 from agent.jobs import JobRunner
 from agent.live import LiveJob
-from agent.protocol import TERMINAL_STATUSES, JobStatus, format_sse
+from agent.protocol import JobStatus, format_sse
 
 __all__ = ["StreamPlan", "open_stream", "send_stream"]
 
 log = logging.getLogger(__name__)
-
-_TERMINAL = frozenset(status.value for status in TERMINAL_STATUSES)
-
 
 @dataclass
 class StreamPlan:
@@ -46,11 +41,8 @@ class StreamPlan:
     live: LiveJob | None = None  # None: the job is not active here; the backlog is all there is
 
 
-def _terminal(event: Mapping[str, Any]) -> bool:
-    return event.get("status") in _TERMINAL
-
-
 def _stored(rows: list[str]) -> list[tuple[int, str]]:
+    """Stored events are sent as they were stored (the `Event` JSON, old rows included)."""
     return [(int(json.loads(data)["seq"]), data) for data in rows]
 
 
@@ -75,7 +67,9 @@ async def open_stream(runner: JobRunner, job_id: str, last: int) -> StreamPlan |
     return StreamPlan(job_id, last, _stored(await runner.store.events_after(job_id, last)))
 
 
-async def send_stream(request: web.Request, plan: StreamPlan, runner: JobRunner, keepalive_s: float) -> web.StreamResponse:
+async def send_stream(
+    request: web.Request, plan: StreamPlan, runner: JobRunner, keepalive_s: float
+) -> web.StreamResponse:
     response = web.StreamResponse(headers={
         "Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no",
     })
@@ -104,12 +98,12 @@ async def _follow(response: web.StreamResponse, runner: JobRunner, live: LiveJob
     the wait for news, so what is checked between them stays true."""
     while True:
         for event in live.events_after(last):
-            await response.write(format_sse(event))  # type: ignore[arg-type]
-            last = int(event["seq"])
-            if _terminal(event):
+            await response.write(format_sse(event))
+            last = event.seq
+            if event.terminal:
                 return
-        if live.events and _terminal(live.events[-1]):
-            await response.write(format_sse(live.events[-1]))  # type: ignore[arg-type]
+        if live.events and live.events[-1].terminal:
+            await response.write(format_sse(live.events[-1]))
             return  # the job ended at or before the client's position: say how, then stop
         if runner.live(live.id) is not live:
             return  # it left memory without an end here: the stored state answers a reconnect

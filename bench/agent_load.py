@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from agent.app import DATABASE, create_app  # noqa: E402
 from agent.backends import Backends  # noqa: E402
-from agent.protocol import parse_sse_block  # noqa: E402
+from agent.protocol import Event, Job, JobOptions, SubmitRequest, UserRef, convert, parse_sse_event, to_builtins  # noqa: E402,E501
 from agent.render.spec import RenderResult, RenderSpec  # noqa: E402
 from agent.settings import settings_from_mapping  # noqa: E402
 from providers.base import ImageResult, Scene, Script, Stage, Tier, VoiceResult  # noqa: E402
@@ -119,8 +119,8 @@ class StallMonitor:
             self.longest_s = max(self.longest_s, time.perf_counter() - started - self.interval_s)
 
 
-async def follow(session: aiohttp.ClientSession, base: str, job_id: str) -> list[dict[str, Any]]:
-    events: list[dict[str, Any]] = []
+async def follow(session: aiohttp.ClientSession, base: str, job_id: str) -> list[Event]:
+    events: list[Event] = []
     last = 0
     for _attempt in range(5):
         headers = {**HEADERS, "Last-Event-ID": str(last)} if last else HEADERS
@@ -130,12 +130,12 @@ async def follow(session: aiohttp.ClientSession, base: str, job_id: str) -> list
                 buffer += chunk.decode()
                 while "\n\n" in buffer:
                     block, buffer = buffer.split("\n\n", 1)
-                    _id, event = parse_sse_block(block)
+                    _id, event = parse_sse_event(block)
                     if event is None:
                         continue
                     events.append(event)
-                    last = event["seq"]
-                    if event["status"] in ("done", "failed", "cancelled"):
+                    last = event.seq
+                    if event.terminal:
                         return events
     return events
 
@@ -183,15 +183,17 @@ async def main(jobs: int, users: int, workers: int) -> int:
         started = time.perf_counter()
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
             async def submit(i: int) -> tuple[str, str | None, int]:
-                body = {"request_id": f"bench-{i}", "user": {"platform": "bench", "id": f"u{i % users}"},
-                        "topic": f"load test topic number {i}", "options": {"aspect": "9:16", "length": "short"}}
+                body = SubmitRequest(request_id=f"bench-{i}", user=UserRef(platform="bench", id=f"u{i % users}"),
+                                     topic=f"load test topic number {i}",
+                                     options=JobOptions(aspect="9:16", length="short"))
                 t0 = time.perf_counter()
-                async with session.post(f"{base}/v1/jobs", json=body, headers=HEADERS) as resp:
+                async with session.post(f"{base}/v1/jobs", json=to_builtins(body), headers=HEADERS) as resp:
                     data = await resp.json()
                 latencies.append(time.perf_counter() - t0)
-                return body["request_id"], data.get("id"), resp.status
+                job_id = convert(data, Job).id if resp.status == 202 else None
+                return body.request_id, job_id, resp.status
 
-            async def submit_and_follow(i: int) -> tuple[str, str | None, int, list[dict[str, Any]]]:
+            async def submit_and_follow(i: int) -> tuple[str, str | None, int, list[Event]]:
                 rid, job_id, status = await submit(i)
                 events = await follow(session, base, job_id) if job_id else []
                 return rid, job_id, status, events
@@ -203,15 +205,15 @@ async def main(jobs: int, users: int, workers: int) -> int:
         ids = {rid: job_id for rid, job_id, _s, _e in results}
         duplicated = sum(1 for rid, job_id, _s in again if job_id != ids[rid])
         duplicated += sum(1 for *_x, events in results
-                          if len({e["seq"] for e in events}) != len(events))
+                          if len({e.seq for e in events}) != len(events))
         gaps = sum(1 for *_x, events in results
-                   if [e["seq"] for e in events] != list(range(1, len(events) + 1)))
+                   if [e.seq for e in events] != list(range(1, len(events) + 1)))
         accepted = sum(1 for _r, _j, s, _e in results if s == 202)
         refused = jobs - accepted
-        finals = [events[-1]["status"] if events else None for *_x, events in results]
+        finals = [events[-1].status.value if events else None for *_x, events in results]
         done = finals.count("done")
         failed = finals.count("failed") + finals.count("cancelled")
-        lost = sum(1 for (_r, j, s, _e), f in zip(results, finals) if s == 202 and f is None)
+        lost = sum(1 for (_r, j, s, _e), f in zip(results, finals, strict=True) if s == 202 and f is None)
         n_events = sum(len(e) for *_x, e in results)
         totals = await QuotaLedger(app[DATABASE]).totals()
     finally:

@@ -12,8 +12,10 @@ Errors are types the flow words for people::
      │   └── VideoExpired           404 video_expired: deleted after the retention period
      └── VideoTooLarge             the finished file is over the platform's limit
 
-`code` is always the agent's `error.code` (agent.protocol.ErrorCode) when it sent one; the classes
-are chosen from the code, never from the message.
+`code` is the agent's `error.code` (an `ErrorCode`, matched exactly) when it sent one, else a short
+text saying what went wrong on the way ("unreachable", "http_502"); the classes are chosen from the
+code, never from the message. Answers are decoded into the `agent.protocol` messages; events come
+through the protocol's one SSE parser.
 
 Idempotency lives in the agent: the same `request_id` returns the same job, so retrying a submit
 after a dropped connection can never charge twice. The SSE follower resumes with `Last-Event-ID`.
@@ -22,7 +24,6 @@ after a dropped connection can never charge twice. The SSE follower resumes with
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -31,9 +32,11 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+import msgspec
 import tenacity
 
-from bot.wire import AgentStatus, ErrorCode, ErrorInfo, Job, JobEvent, Quota
+from agent.protocol import convert, decode, sse_fields, to_builtins
+from bot.wire import ErrorBody, ErrorCode, Event, Job, JobOptions, Quota, Status, SubmitRequest, UserRef
 
 __all__ = [
     "AgentClient",
@@ -56,13 +59,13 @@ DEFAULT_BACKOFF_S: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0)  # ~15 s before
 _RETRY_STATUSES = frozenset({502, 503, 504})
 _RETRYABLE = (aiohttp.ClientError, asyncio.TimeoutError, OSError)  # no answer, or a gateway's 5xx
 # 503s the agent itself answers: it is up but cannot take the job now; nothing was charged
-_BUSY_CODES = frozenset({ErrorCode.QUEUE_FULL.value, ErrorCode.STORAGE_UNAVAILABLE.value, ErrorCode.DISK_FULL.value})
+_BUSY_CODES = frozenset({ErrorCode.QUEUE_FULL, ErrorCode.STORAGE_UNAVAILABLE, ErrorCode.DISK_FULL})
 
 
 class AgentError(Exception):
     """The agent refused, or could not be reached. `code` is the agent's error code when it sent one."""
 
-    def __init__(self, message: str, code: str = "error", status: int | None = None) -> None:
+    def __init__(self, message: str, code: ErrorCode | str = "error", status: int | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.status = status
@@ -76,7 +79,7 @@ class QuotaExceeded(AgentError):
     """429 quota_exceeded: not enough credits. `resets_at` (ISO 8601) is when the allowance refills."""
 
     def __init__(self, message: str, retry_after_s: float | None, resets_at: str = "",
-                 code: str = ErrorCode.QUOTA_EXCEEDED.value, *, balance: int | None = None,
+                 code: ErrorCode | str = ErrorCode.QUOTA_EXCEEDED, *, balance: int | None = None,
                  price: int | None = None) -> None:
         super().__init__(message, code, 429)
         self.retry_after_s = retry_after_s
@@ -92,7 +95,7 @@ class TooManyJobs(QuotaExceeded):
 class AgentBusy(AgentError):
     """503 queue_full (or its storage is full): the agent is up but cannot take a job; nothing was charged."""
 
-    def __init__(self, message: str, retry_after_s: float | None, code: str = ErrorCode.QUEUE_FULL.value) -> None:
+    def __init__(self, message: str, retry_after_s: float | None, code: ErrorCode | str = ErrorCode.QUEUE_FULL) -> None:
         super().__init__(message, code, 503)
         self.retry_after_s = retry_after_s
 
@@ -100,7 +103,7 @@ class AgentBusy(AgentError):
 class InvalidRequest(AgentError):
     """400: the agent explained what is wrong with the topic or an option (`field`)."""
 
-    def __init__(self, message: str, code: str = ErrorCode.INVALID_INPUT.value, status: int | None = 400,
+    def __init__(self, message: str, code: ErrorCode | str = ErrorCode.INVALID_INPUT, status: int | None = 400,
                  field: str = "") -> None:
         super().__init__(message, code, status)
         self.field = field
@@ -134,34 +137,36 @@ def _number(value: Any) -> float | None:
 
 
 async def _error_from(resp: aiohttp.ClientResponse) -> AgentError:
-    """Map the agent's `{"error": {"code", "message", ...}}` (agent.api.error_response) to a type."""
+    """Map the agent's `ErrorBody` (agent.api.error_response) to a type, by its exact code."""
     try:
-        body: Any = await resp.json(content_type=None)
-    except (ValueError, aiohttp.ClientError):
-        body = {}
-    info = ErrorInfo.parse(body) or ErrorInfo(code=f"http_{resp.status}", message=resp.reason or "")
-    err = body.get("error") if isinstance(body, Mapping) else None
-    err = err if isinstance(err, Mapping) else {}
-    retry = _number(err.get("retry_after_s"))
-    if retry is None:
-        retry = _number(resp.headers.get("Retry-After"))
-    code = info.code
-    if resp.status == 429:
-        if code == ErrorCode.TOO_MANY_JOBS.value:
-            return TooManyJobs(info.message, retry, code=code)
-        balance, price = err.get("balance"), err.get("price")
-        return QuotaExceeded(info.message, retry, str(err.get("resets_at") or ""), code,
-                             balance=balance if isinstance(balance, int) else None,
-                             price=price if isinstance(price, int) else None)
+        err = convert(await resp.json(content_type=None), ErrorBody).error
+    except (ValueError, aiohttp.ClientError, msgspec.ValidationError):  # not the agent's (a proxy's), or a
+        # code this bot does not know yet: the HTTP status is all there is
+        return _by_status(resp.status, f"http_{resp.status}", resp.reason or f"agent answered {resp.status}",
+                          _number(resp.headers.get("Retry-After")))
+    retry = float(err.retry_after_s) if err.retry_after_s is not None else _number(resp.headers.get("Retry-After"))
+    code = err.code
+    if code is ErrorCode.TOO_MANY_JOBS:
+        return TooManyJobs(err.message, retry, code=code)
+    if code is ErrorCode.QUOTA_EXCEEDED:
+        return QuotaExceeded(err.message, retry, err.resets_at or "", code, balance=err.balance, price=err.price)
     if code in _BUSY_CODES:
-        return AgentBusy(info.message, retry, code)
-    if resp.status in (400, 422):
-        return InvalidRequest(info.message, code, resp.status, str(err.get("field") or ""))
-    if resp.status == 404:
-        if code == ErrorCode.VIDEO_EXPIRED.value:
-            return VideoExpired(info.message, code, 404)
-        return JobNotFound(info.message, code, 404)
-    return AgentError(info.message or f"agent answered {resp.status}", code, resp.status)
+        return AgentBusy(err.message, retry, code)
+    if code in (ErrorCode.INVALID_INPUT, ErrorCode.BAD_REQUEST):
+        return InvalidRequest(err.message, code, resp.status, err.field or "")
+    if code is ErrorCode.VIDEO_EXPIRED:
+        return VideoExpired(err.message, code, 404)
+    return _by_status(resp.status, code, err.message, retry)
+
+
+def _by_status(status: int, code: ErrorCode | str, message: str, retry: float | None) -> AgentError:
+    if status == 429:
+        return QuotaExceeded(message, retry, "", code)
+    if status in (400, 422):
+        return InvalidRequest(message, code, status)
+    if status == 404:
+        return JobNotFound(message, code, 404)
+    return AgentError(message, code, status)
 
 
 async def _gateway_error(resp: aiohttp.ClientResponse) -> AgentError | None:
@@ -263,25 +268,25 @@ class AgentClient:
     async def submit(
         self, request_id: str, user: Mapping[str, Any], topic: str, options: Mapping[str, Any]
     ) -> Job:
-        body = {"request_id": request_id, "user": dict(user), "topic": topic,
-                "options": {k: v for k, v in options.items() if v not in (None, "")}}
-        return Job.parse(await self._request("POST", "/v1/jobs", json_body=body))
+        body = SubmitRequest(request_id=request_id, user=convert(dict(user), UserRef), topic=topic,
+                             options=convert({k: v for k, v in options.items() if v not in (None, "")}, JobOptions))
+        return convert(await self._request("POST", "/v1/jobs", json_body=to_builtins(body)), Job)
 
     async def job(self, job_id: str) -> Job:
-        return Job.parse(await self._request("GET", f"/v1/jobs/{quote(job_id)}"))
+        return convert(await self._request("GET", f"/v1/jobs/{quote(job_id)}"), Job)
 
     async def cancel(self, job_id: str) -> None:
         await self._request("DELETE", f"/v1/jobs/{quote(job_id)}")
 
-    async def status(self) -> AgentStatus:
-        return AgentStatus.parse(await self._request("GET", "/v1/status"))
+    async def status(self) -> Status:
+        return convert(await self._request("GET", "/v1/status"), Status)
 
     async def quota(self, platform: str, user_id: str) -> Quota:
-        return Quota.parse(await self._request("GET", f"/v1/users/{quote(platform)}/{quote(user_id)}/quota"))
+        return convert(await self._request("GET", f"/v1/users/{quote(platform)}/{quote(user_id)}/quota"), Quota)
 
     # ------------------------------------------------------------------ events
 
-    async def events(self, job_id: str, last_event_id: int | None = None) -> AsyncIterator[JobEvent]:
+    async def events(self, job_id: str, last_event_id: int | None = None) -> AsyncIterator[Event]:
         """Follow the job's SSE stream until its terminal event, resuming with Last-Event-ID."""
         last = last_event_id
 
@@ -304,11 +309,9 @@ class AgentClient:
                         raise aiohttp.ClientResponseError(resp.request_info, (), status=resp.status)
                     if resp.status >= 400:
                         raise await _error_from(resp)
-                    async for event_id, data in _sse(resp.content):
+                    async for event in _sse(resp.content):
                         retries.progress()
-                        event = JobEvent.parse(data, seq=event_id)
-                        if event_id is not None:
-                            last = event_id
+                        last = event.seq
                         yield event
                         if event.terminal:
                             return
@@ -354,31 +357,23 @@ class AgentClient:
         raise AssertionError("unreachable: the retries return or raise")
 
 
-async def _sse(stream: aiohttp.StreamReader) -> AsyncIterator[tuple[int | None, dict[str, Any]]]:
-    """Parse `text/event-stream`: `id:` and `data:` fields, a blank line ends an event, `:` comments."""
-    event_id: int | None = None
-    data: list[str] = []
+async def _sse(stream: aiohttp.StreamReader) -> AsyncIterator[Event]:
+    """The events of a `text/event-stream`: lines up to a blank one make a message, which the
+    protocol's SSE parser reads (agent.protocol.sse_fields); a malformed event is logged and skipped."""
+    lines: list[str] = []
     while True:
         raw = await stream.readline()
         if not raw:
             return
         line = raw.decode("utf-8", "replace").rstrip("\r\n")
-        if not line:
-            if data:
-                try:
-                    payload = json.loads("\n".join(data))
-                except ValueError:
-                    log.warning("ignoring a malformed event: %.200s", "\n".join(data))
-                else:
-                    if isinstance(payload, dict):
-                        yield event_id, payload
-            data = []
+        if line:
+            lines.append(line)
             continue
-        if line.startswith(":"):
+        _event_id, data = sse_fields("\n".join(lines))
+        lines = []
+        if data is None:
             continue
-        name, _, value = line.partition(":")
-        value = value[1:] if value.startswith(" ") else value
-        if name == "data":
-            data.append(value)
-        elif name == "id":
-            event_id = int(value) if value.strip().isdigit() else event_id
+        try:
+            yield decode(data, Event)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            log.warning("ignoring a malformed event (%s): %.200s", exc, data)

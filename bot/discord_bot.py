@@ -255,10 +255,11 @@ class VideoCommands(commands.Cog):
             for b in status.backends:
                 dot = "⚪" if not b.configured else ("🟢" if b.up else "🔴" if b.up is False else "🟡")
                 latency = f" · {b.latency_ms:.0f} ms" if b.latency_ms is not None else ""
-                lines.append(f"{dot} **{b.name}**{latency}{' — ' + b.detail if b.detail else ''}")
+                detail = wording.backend_detail(b)
+                lines.append(f"{dot} **{b.name}**{latency}{' — ' + detail if detail else ''}")
             embed.description = "\n".join(lines)[:4000] or "no backends"
-            if status.queued is not None:
-                embed.set_footer(text=f"queue: {status.queued} waiting, {status.running or 0} running")
+            if status.queue is not None:
+                embed.set_footer(text=f"queue: {status.queue.queued} waiting, {status.queue.running} running")
         await interaction.edit_original_response(embed=embed)
 
     @commands.Cog.listener()

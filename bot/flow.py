@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+import msgspec
+
 from agent.choices import Aspect, InvalidChoice, Length, Mode, parse_choice  # stdlib only, like agent.protocol
 from bot import wording
 from bot.agent_client import AgentClient, AgentError, AgentUnreachable, JobNotFound, VideoExpired, VideoTooLarge
@@ -25,7 +27,7 @@ from bot.media import ASPECT_SIZES, VideoMeta, probe_video
 from bot.progress import ProgressState, clock_text
 from bot.store import Delivery, DeliveryStore
 from bot.throttle import EDIT_INTERVAL_S, EditThrottle
-from bot.wire import ErrorCode, Job, JobEvent
+from bot.wire import ErrorCode, Event, Job, JobStatus, Stage, job_from_event
 
 __all__ = [
     "VideoRequest",
@@ -249,7 +251,7 @@ class Flow:
         except JobNotFound:
             return "That video is already finished."
         except AgentError as exc:
-            if exc.code == ErrorCode.ALREADY_FINISHED.value:  # 409: it finished before the press landed
+            if exc.code is ErrorCode.ALREADY_FINISHED:  # 409: it finished before the press landed
                 return "That video is already finished."
             raise
         log.info("job %s: cancelled by %s (%s)", job_id, actor_id, "admin" if is_admin else "requester")
@@ -273,15 +275,16 @@ class Flow:
             if delivery.last_event_id is not None:  # resumed: catch up from the job's state
                 with contextlib.suppress(AgentError):
                     now_job = await self.client.job(job_id)
-                    state.apply(JobEvent(seq=0, job_id=job_id, status=now_job.status, stage=now_job.stage,
-                                         position=now_job.position))
+                    state.apply(Event(seq=0, job_id=job_id, status=now_job.status, stage=now_job.stage,
+                                      progress=now_job.progress, message="", provider="", at="",
+                                      position=now_job.position))
             throttle.push(state.render(self.clock()))  # the Cancel button shows at once
-            last: JobEvent | None = None
+            last: Event | None = None
             try:
                 async for event in self.client.events(job_id, delivery.last_event_id):
                     last = event
                     state.apply(event)
-                    if event.stage == "render" and activity is None:
+                    if event.stage is Stage.RENDER and activity is None:
                         activity = asyncio.get_running_loop().create_task(self._activity(surface))
                     if not event.terminal:
                         throttle.push(state.render(self.clock()))
@@ -301,10 +304,11 @@ class Flow:
             try:
                 job = await self.client.job(job_id)
             except AgentError:  # the terminal event carries the result (or error) and the credits left
-                job = last.as_job() if last else Job(id=job_id, status="failed")
+                assert last is not None  # events() ends only after the terminal event
+                job = job_from_event(last, topic=delivery.topic)
             job = _with_topic(job, delivery.topic)
             final = True
-            if job.status == "done":
+            if job.status is JobStatus.DONE:
                 if activity is None:
                     activity = asyncio.get_running_loop().create_task(self._activity(surface))
                 took = clock_text(self.clock() - state.started_at)
@@ -313,7 +317,7 @@ class Flow:
                 text = await self._deliver(job, delivery, surface)
                 if text:
                     throttle.push(text)
-            elif job.status == "cancelled":
+            elif job.status is JobStatus.CANCELLED:
                 by = str(delivery.extra.get("cancelled_by", ""))
                 throttle.push(f"{state.headline()}\n" + wording.cancelled(job, by))
             else:
@@ -360,8 +364,8 @@ class Flow:
             await asyncio.to_thread(_remove, dest, dest.with_suffix(".thumb.jpg"))
 
     def _link(self, job: Job) -> str:
-        if job.download_url.startswith("http"):
-            return job.download_url
+        if (job.download_url or "").startswith("http"):
+            return job.download_url or ""
         return f"{self.public_url}/v1/jobs/{job.id}/video" if self.public_url else ""
 
     async def _tick(self, state: ProgressState, throttle: EditThrottle) -> None:
@@ -386,9 +390,7 @@ def _safe(job_id: str) -> str:
 
 
 def _replace(job: Job, **changes: object) -> Job:
-    import dataclasses
-
-    return dataclasses.replace(job, **changes)  # type: ignore[arg-type]
+    return msgspec.structs.replace(job, **changes)
 
 
 def _with_topic(job: Job, topic: str) -> Job:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bot.wire import JobEvent
+from bot.wire import Event, JobStatus
 
 __all__ = ["ProgressState", "STAGES", "bar", "clock_text"]
 
@@ -55,17 +55,17 @@ class _Stage:
 class ProgressState:
     topic: str
     started_at: float  # clock() when the user asked
-    status: str = "queued"
+    status: JobStatus = JobStatus.QUEUED
     position: int | None = None
     mode_clip: bool = False
     stages: dict[str, _Stage] = field(default_factory=lambda: {name: _Stage() for name in _ORDER})
     note: str = ""  # a short line under the progress ("cancelling…")
 
-    def apply(self, event: JobEvent) -> None:
+    def apply(self, event: Event) -> None:
         self.status = event.status
-        if event.position is not None or event.status != "queued":
+        if event.position is not None or event.status is not JobStatus.QUEUED:
             self.position = event.position
-        name = event.stage
+        name = event.stage.value
         if name not in self.stages:
             return
         if name == "clip":
@@ -107,7 +107,7 @@ class ProgressState:
 
     def render(self, now: float) -> str:
         elapsed = clock_text(now - self.started_at)
-        if self.status == "queued":
+        if self.status is JobStatus.QUEUED:
             where = f"position {self.position}" if self.position else "waiting for a free worker"
             lines = [f"{self.headline()} — ⏳ in the queue, {where}", f"⏱ {elapsed}"]
         else:

@@ -270,9 +270,10 @@ class TelegramFrontEnd:
         for b in status.backends:
             dot = "⚪" if not b.configured else ("🟢" if b.up else "🔴" if b.up is False else "🟡")
             latency = f" {b.latency_ms:.0f} ms" if b.latency_ms is not None else ""
-            lines.append(f"{dot} {b.name}{latency}{' — ' + b.detail if b.detail else ''}")
-        if status.queued is not None:
-            lines.append(f"Queue: {status.queued} waiting, {status.running or 0} running")
+            detail = wording.backend_detail(b)
+            lines.append(f"{dot} {b.name}{latency}{' — ' + detail if detail else ''}")
+        if status.queue is not None:
+            lines.append(f"Queue: {status.queue.queued} waiting, {status.queue.running} running")
         await message.reply_text("\n".join(lines))
 
     async def help(self, update: Update, context: _Context) -> None:

@@ -16,7 +16,7 @@ from bot.agent_client import (
     TooManyJobs,
 )
 from bot.progress import clock_text
-from bot.wire import ErrorCode, Job, Quota
+from bot.wire import BackendStatus, ErrorCode, Job, JobStatus, Quota, served_by
 
 __all__ = [
     "submit_failed",
@@ -28,20 +28,19 @@ __all__ = [
     "quota_text",
     "lost_track",
     "UNREACHABLE",
+    "backend_detail",
 ]
 
 UNREACHABLE = (
     "⚠️ The video service isn't answering right now, so nothing was started and no credits were used. "
     "Please try again in a few minutes."
 )
-_BACKENDS_DOWN = ("all_providers", "unavailable", "all_backends", "backends_down", "no_provider", "exhausted", "all_failed")
-_INVALID = ("invalid", "bad_request", "topic", "validation")
 _VOICE_FIELDS = ("voice", "options.voice")  # agent.api: an unknown voice, or a malformed one
-_STORAGE_FULL = (ErrorCode.STORAGE_UNAVAILABLE.value, ErrorCode.DISK_FULL.value)  # before _BACKENDS_DOWN
+_STORAGE_FULL = (ErrorCode.STORAGE_UNAVAILABLE, ErrorCode.DISK_FULL)
 
 
 def _when(resets_at: str, retry_after_s: float | None, now: dt.datetime | None = None) -> str:
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     moment: dt.datetime | None = None
     if resets_at:
         try:
@@ -53,11 +52,11 @@ def _when(resets_at: str, retry_after_s: float | None, now: dt.datetime | None =
     if moment is None:
         return "when your daily allowance resets"
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.timezone.utc)
+        moment = moment.replace(tzinfo=dt.UTC)
     wait = max(0, int((moment - now).total_seconds()))
     hours, rest = divmod(wait, 3600)
     span = f"{hours} h {rest // 60} min" if hours else f"{max(1, rest // 60)} min"
-    return f"at {moment.astimezone(dt.timezone.utc):%H:%M} UTC (in {span})"
+    return f"at {moment.astimezone(dt.UTC):%H:%M} UTC (in {span})"
 
 
 def _span(seconds: float) -> str:
@@ -70,7 +69,7 @@ def _span(seconds: float) -> str:
 
 def submit_failed(exc: AgentError, topic: str, now: dt.datetime | None = None) -> str:
     """Why a /video never became a job."""
-    if isinstance(exc, TooManyJobs) or exc.code == ErrorCode.TOO_MANY_JOBS.value:
+    if isinstance(exc, TooManyJobs) or exc.code is ErrorCode.TOO_MANY_JOBS:
         return f"⏳ You already have videos in progress. Wait for one to finish, then ask again. ({exc})"
     if isinstance(exc, QuotaExceeded):
         cost = (f" It costs {exc.price} credit{'s' if exc.price != 1 else ''} and you have {exc.balance}."
@@ -85,7 +84,8 @@ def submit_failed(exc: AgentError, topic: str, now: dt.datetime | None = None) -
         if exc.code in _STORAGE_FULL:
             return (f"💾 The video service is out of storage space right now. Nothing was charged; please try "
                     f"again{wait}.")
-        return f"🚦 The video service is busy right now (its queue is full). Nothing was charged; please try again{wait}."
+        return ("🚦 The video service is busy right now (its queue is full). Nothing was charged; "
+                f"please try again{wait}.")
     if isinstance(exc, InvalidRequest):
         why = str(exc) or "the agent refused it"
         if exc.field in _VOICE_FIELDS:  # the agent's message names voices to pick instead
@@ -96,35 +96,36 @@ def submit_failed(exc: AgentError, topic: str, now: dt.datetime | None = None) -
     return f"⚠️ The video service refused the request ({exc.code}: {exc}). Nothing was charged."
 
 
-def _refund_note(job: Job, refunded: bool | None) -> str:
-    if job.reserved == 0 or (job.cost == 0 and refunded is None):
+def _refund_note(job: Job) -> str:
+    """From the credits the agent reports: given back, never charged (a free route, an admin), or
+    held although the job did not finish (an agent bug: say so)."""
+    if job.credits.refunded > 0:
+        return "Your credits were refunded."
+    if job.credits.reserved == 0:
         return "Nothing was charged."
-    if refunded is False:
-        return "Credits were not refunded; an admin can look into it."
-    return "Your credits were refunded."
+    return "Credits were not refunded; an admin can look into it."
 
 
-def job_failed(job: Job, refunded: bool | None = None) -> str:
-    refunded = job.refunded if refunded is None else refunded
-    code = (job.error.code if job.error else "").lower()
+def job_failed(job: Job) -> str:
+    code = job.error.code if job.error else None
     message = job.error.message if job.error else ""
-    refund = _refund_note(job, refunded)
+    refund = _refund_note(job)
     if code in _STORAGE_FULL:
         return (f"💾 The video service ran out of storage space, so \"{job.topic or 'your video'}\" couldn't be "
                 f"made. {refund} Please try again later.")
-    if any(k in code for k in _BACKENDS_DOWN):
+    if code is ErrorCode.ALL_PROVIDERS_FAILED:
         return (
             f"❌ Every video backend is down right now, so \"{job.topic or 'your video'}\" couldn't be made. "
             f"{refund} An admin can check job `{job.id}`."
         )
-    if any(k in code for k in _INVALID):
+    if code in (ErrorCode.INVALID_INPUT, ErrorCode.BAD_REQUEST):
         return f"✋ The video couldn't be made: {message or code}. {refund}"
-    if code == ErrorCode.AGENT_RESTARTED.value:
+    if code is ErrorCode.AGENT_RESTARTED:
         return f"🔁 The video service restarted and couldn't pick this video back up. {refund} Please ask again."
-    if code == ErrorCode.QUARANTINED.value:  # it was interrupted too often: it is never rerun
+    if code is ErrorCode.QUARANTINED:  # it was interrupted too often: it is never rerun
         return (f"🧯 Making \"{job.topic or 'this video'}\" kept stopping the video service, so it was set aside "
                 f"and won't be tried again. {refund} Please try a different topic or voice. (job `{job.id}`)")
-    if "timeout" in code:
+    if code is ErrorCode.TIMEOUT:
         return f"⌛ The video took too long and was stopped. {refund} (job `{job.id}`)"
     detail = f": {message}" if message else ""
     return f"❌ Sorry, the video failed{detail}. {refund} (job `{job.id}`)"
@@ -132,7 +133,7 @@ def job_failed(job: Job, refunded: bool | None = None) -> str:
 
 def cancelled(job: Job, by: str = "") -> str:
     who = f" by {by}" if by else ""
-    return f"🛑 Cancelled{who}. {_refund_note(job, True if job.refunded is None else job.refunded)}"
+    return f"🛑 Cancelled{who}. {_refund_note(job)}"
 
 
 def too_large(size_bytes: int, limit_bytes: int, link: str = "") -> str:
@@ -162,9 +163,10 @@ def caption(job: Job, fallback_title: str, quota_left: int | None = None, limit:
     if job.duration_s:
         head += f" · {clock_text(job.duration_s)}"
     icons = {"script": "✍️", "image": "🎨", "clip": "🎥", "voice": "🗣", "render": "🎞"}
-    made = " · ".join(f"{icons.get(stage, '•')} {who}" for stage, who in job.providers.items() if stage != "render")
+    made = " · ".join(f"{icons.get(stage, '•')} {who}" for stage, who in served_by(job).items() if stage != "render")
     left = job.credits_left if job.credits_left is not None else quota_left
-    money = f"💳 {job.cost or 0} credit{'s' if (job.cost or 0) != 1 else ''} charged"
+    charged = job.credits.charged if job.status is JobStatus.DONE else 0
+    money = f"💳 {charged} credit{'s' if charged != 1 else ''} charged"
     if left is not None:
         money += f" · {left} left"
     text = "\n".join(line for line in (head, made, money) if line)
@@ -172,13 +174,22 @@ def caption(job: Job, fallback_title: str, quota_left: int | None = None, limit:
 
 
 def quota_text(quota: Quota, now: dt.datetime | None = None) -> str:
-    lines = [f"💳 Credits left: {quota.credits_left if quota.credits_left is not None else '?'}"
-             + (f" of {quota.daily_credits} a day" if quota.daily_credits else "")]
+    lines = [f"💳 Credits left: {quota.balance}" + (f" of {quota.daily_credits} a day" if quota.daily_credits else "")]
     if quota.resets_at:
         lines.append(f"🔄 Refills {_when(quota.resets_at, None, now)}")
-    if quota.costs:
+    if quota.prices:
         lines.append("Prices per video:")
-        lines += [f"  • {name}: {'FREE' if price == 0 else f'{price} credits'}"
-                  + (" (not available now)" if name in quota.unavailable else "")
-                  for name, price in quota.costs.items()]
+        lines += [f"  • {name}: {'FREE' if p.price == 0 else f'{p.price} credits'}"
+                  + ("" if p.available else " (not available now)")
+                  for name, p in quota.prices.items()]
     return "\n".join(lines)
+
+
+def backend_detail(b: BackendStatus) -> str:
+    """One backend's status line after its name: why it cannot serve, its cooldowns, or its version."""
+    detail = b.problem or b.last_error
+    if b.cooldowns:
+        detail = f"cooling down ({', '.join(f'{k} {v:.0f}s' for k, v in b.cooldowns.items())}) {detail}".strip()
+    if b.version and not detail:
+        detail = f"v{b.version}"
+    return detail

@@ -1,10 +1,12 @@
 """A fake agent on 127.0.0.1 that sends exactly what the real agent sends (DESIGN.md "Agent HTTP API").
 
-The shapes are not re-typed here: jobs come from the real `agent.views.job_json`, errors from the
-real `agent.api.error_response` (with its `Retry-After` header), SSE framing from
+The shapes are not re-typed here: every answer is built from the wire messages of `agent.protocol`
+(Job, Event, Quota, Status) and sent with its encoder, errors come from the real
+`agent.api.error_response` (with its `Retry-After` header), SSE framing from
 `agent.protocol.format_sse`, and the event fields follow `agent.views.make_event` and
 `agent.jobs.JobRunner._finish`. `tests/bot/test_integration.py::test_fake_agent_matches_the_real_one`
-compares this fake with the real agent, key by key, so it cannot drift.
+compares this fake with the real agent, key by key, and tests/test_wire_contract.py decodes its
+answers strictly, so it cannot drift.
 
 Jobs are driven by the test: `emit(job_id, ...)` appends an event (SSE `id:` = seq), `finish()`
 ends one. `drop_streams_after` closes event streams early to exercise `Last-Event-ID` resume.
@@ -21,25 +23,49 @@ from typing import Any
 from aiohttp import web
 
 from agent.api import error_response
-from agent.protocol import ErrorCode, format_sse
+from agent.protocol import (
+    API_PREFIX,
+    BackendStatus,
+    Credits,
+    DataDirInfo,
+    ErrorCode,
+    Event,
+    Job,
+    JobError,
+    JobOptions,
+    JobResult,
+    JobStatus,
+    QueueInfo,
+    Quota,
+    ResolvedOptions,
+    RoutePrice,
+    ServiceState,
+    Stage,
+    Status,
+    StorageInfo,
+    SubmitRequest,
+    UserRef,
+    decode,
+    format_sse,
+)
 from agent.quota import iso_utc
-from agent.views import job_json
+from agent.views import json_response
 from tests.support.servers import LocalServer, start_server
 from tests.support.waiting import wait_until
 
 RESETS_AT = "2030-01-01T00:00:00.000Z"
 ASPECTS = ("9:16", "16:9", "1:1")
 LENGTHS = ("short", "medium", "long")
-OPTION_KEYS = frozenset({"mode", "model", "aspect", "voice", "length", "max_bytes"})
+OPTION_KEYS = frozenset(JobOptions.__struct_fields__)
 
 
 @dataclass
 class FakeJob:
     id: str
     request_id: str
-    user: dict[str, Any]
+    user: UserRef
     topic: str
-    options: dict[str, Any]  # resolved as the agent does: every key present
+    options: ResolvedOptions  # resolved as the agent does: every key present
     price: int = 0
     status: str = "queued"
     stage: str = "queued"
@@ -49,10 +75,10 @@ class FakeJob:
     created_at: float = field(default_factory=time.time)
     started_at: float | None = None
     finished_at: float | None = None
-    events: list[dict[str, Any]] = field(default_factory=list)
-    error: dict[str, Any] | None = None
-    refunded: bool | None = None
-    result: dict[str, Any] | None = None
+    events: list[Event] = field(default_factory=list)
+    error: JobError | None = None
+    refunded: int = 0  # credits given back
+    result: JobResult | None = None
     video_expired: bool = False
 
 
@@ -65,11 +91,22 @@ def _error(status: int, code: ErrorCode, message: str, **extra: Any) -> _Refused
     return _Refused(error_response(status, code, message, **extra))
 
 
+def _backend(name: str, up: bool, **fields: Any) -> BackendStatus:
+    """agent.status.BackendStatus as the real agent reports it."""
+    base: dict[str, Any] = {
+        "name": name, "tier": "offline" if name == "offline" else "self-hosted", "stages": ["script"],
+        "configured": True, "url": "", "up": up, "ready": up, "latency_ms": None, "version": "", "problem": "",
+        "hint": "", "details": {}, "cooldowns": {}, "cooldown_reasons": {}, "last_success_s_ago": None,
+        "unready_stages": [], "last_error": ""}
+    base.update(fields)
+    return BackendStatus(**base)
+
+
 class FakeAgent:
     def __init__(self, token: str = "secret") -> None:
         self.token = token
         self.jobs: dict[str, FakeJob] = {}
-        self.by_request: dict[str, str] = {}
+        self.by_request: dict[tuple[str, str, str], str] = {}
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.credits: dict[str, int] = {}
         self.daily = 100
@@ -80,17 +117,20 @@ class FakeAgent:
         self.invalid_words = ("forbidden",)
         self.drop_streams_after: int | None = None
         self.fail_next_posts = 0  # answer 503 (a proxy's, not the agent's) this many times before accepting
-        self.status_body: dict[str, Any] = {
-            "mode": "self-hosted",
-            "backends": [  # agent.status.BackendStatus
-                {"name": "ollama", "tier": "self-hosted", "configured": True, "up": True, "latency_ms": 12,
-                 "version": "0.5.7", "problem": "", "cooldowns": {}},
-                {"name": "comfyui", "tier": "self-hosted", "configured": True, "up": False,
-                 "problem": "connection refused", "cooldowns": {}},
-                {"name": "offline", "tier": "offline", "configured": True, "up": True, "cooldowns": {}},
+        self.status_body = Status(
+            mode="self-hosted",
+            backends=[
+                _backend("ollama", True, latency_ms=12.0, version="0.5.7"),
+                _backend("comfyui", False, problem="connection refused"),
+                _backend("offline", True),
             ],
-            "queue": {"queued": 1, "running": 1, "workers": 2, "queue_size": 100},
-        }
+            stages=[], gpu_shared=[], elapsed_ms=3.0, routes=[],
+            queue=QueueInfo(queued=1, running=1, workers=2, queue_size=100),
+            state=ServiceState.OK, problems=[],
+            storage=StorageInfo(state="ok", last_error="", since=None, failed_writes=0, free_bytes=10**10),
+            data_dir=DataDirInfo(state=ServiceState.OK, free_bytes=10**10, total_bytes=10**11,
+                                 min_free_bytes=500 * 1024 * 1024),
+        )
         self._changed = asyncio.Condition()
         self._next = 0
         self.url = ""
@@ -98,21 +138,21 @@ class FakeAgent:
 
     # ----------------------------------------------------------- driving jobs from the test
 
-    def _event(self, job: FakeJob, **fields: Any) -> dict[str, Any]:
-        """agent.views.make_event: every key always present, then the event's own."""
-        status = fields.get("status", job.status)
-        event: dict[str, Any] = {
-            "seq": len(job.events) + 1, "job_id": job.id, "status": status, "stage": job.stage,
+    def _event(self, job: FakeJob, **fields: Any) -> Event:
+        """agent.views.make_event: the job's state, then the event's own fields."""
+        base: dict[str, Any] = {
+            "seq": len(job.events) + 1, "job_id": job.id, "status": job.status, "stage": job.stage,
             "progress": round(job.progress, 4), "message": "", "provider": "", "at": iso_utc(time.time()),
             "position": None,
         }
-        event.update(fields)
-        return event
+        base.update(fields)
+        base["status"], base["stage"] = JobStatus(base["status"]), Stage(base["stage"])
+        return Event(**base)
 
-    async def _append(self, job: FakeJob, event: dict[str, Any]) -> None:
-        job.status, job.stage = event["status"], event["stage"]
-        job.progress, job.message = float(event["progress"]), str(event["message"])
-        job.provider = str(event.get("provider") or job.provider)
+    async def _append(self, job: FakeJob, event: Event) -> None:
+        job.status, job.stage = event.status.value, event.stage.value
+        job.progress, job.message = event.progress, event.message
+        job.provider = event.provider or job.provider
         job.events.append(event)
         async with self._changed:
             self._changed.notify_all()
@@ -135,22 +175,24 @@ class FakeAgent:
     async def finish(self, job_id: str, status: str = "done", error: dict[str, str] | None = None) -> None:
         """The terminal event, as agent.jobs.JobRunner._finish builds it."""
         job = self.jobs[job_id]
-        user_id = job.user["id"]
+        user_id = job.user.id
         job.finished_at = time.time()
         if status == "done":
             job.result = self._result(job)
             await self._append(job, self._event(job, status="done", stage="done", position=None, progress=1.0,
                                                 message="done", result=job.result, provider=""))
             return
-        job.refunded = True
+        job.refunded = job.price
         self.credits[user_id] = self._left(user_id) + job.price
-        code = (error or {}).get("code", ErrorCode.CANCELLED.value if status == "cancelled" else "internal")
+        code = ErrorCode((error or {}).get("code", "cancelled" if status == "cancelled" else "internal"))
         message = (error or {}).get("message", "cancelled; your credits were refunded" if status == "cancelled"
                                     else "something went wrong on our side")
-        job.error = {"code": code, "message": message, "refunded": True}
+        refunded = job.refunded > 0
+        job.error = JobError(code=code, message=message, refunded=refunded, credits_refunded=job.refunded)
         await self._append(job, self._event(
-            job, status=status, stage=status, position=None, message=message, refunded=True,
-            error=dict(job.error, credits_refunded=job.price, credits_left=self._left(user_id))))
+            job, status=status, stage=status, position=None, message=message, refunded=refunded,
+            error=JobError(code=code, message=message, refunded=refunded, credits_refunded=job.refunded,
+                           credits_left=self._left(user_id))))
 
     async def run_default(self, job_id: str, images: int = 3) -> None:
         await self.emit(job_id, stage="starting", message="started")
@@ -170,17 +212,17 @@ class FakeAgent:
     def _left(self, user_id: str) -> int:
         return self.credits.get(user_id, self.daily)
 
-    def _result(self, job: FakeJob) -> dict[str, Any]:
+    def _result(self, job: FakeJob) -> JobResult:
         """agent.jobs.JobRunner._result_json plus the credits _finish adds."""
         provenance = {"script": {"ollama": 1}, "image": {"comfyui": 2, "offline": 1}, "voice": {"coqui": 3},
                       "render": {"local": 1}}
-        return {
-            "title": f"All about {job.topic}", "duration_s": 27.0, "bytes": len(self.video), "width": 1080,
-            "height": 1920, "provenance": provenance,
-            "provenance_line": ", ".join(f"{stage}: {', '.join(who)}" for stage, who in provenance.items()),
-            "video_url": f"/v1/jobs/{job.id}/video", "download_url": None,
-            "credits_charged": job.price, "credits_left": self._left(job.user["id"]),
-        }
+        return JobResult(
+            title=f"All about {job.topic}", duration_s=27.0, bytes=len(self.video), width=1080, height=1920,
+            provenance=provenance,
+            provenance_line=", ".join(f"{stage}: {', '.join(who)}" for stage, who in provenance.items()),
+            video_url=f"{API_PREFIX}/jobs/{job.id}/video", download_url=None,
+            credits_charged=job.price, credits_left=self._left(job.user.id),
+        )
 
     # ----------------------------------------------------------- HTTP
 
@@ -201,20 +243,25 @@ class FakeAgent:
         if self.fail_next_posts > 0:
             self.fail_next_posts -= 1
             return web.Response(status=503, text="starting up")
-        body = await request.json()
-        user_id = body["user"]["id"]
-        key = (body["user"]["platform"], user_id, body["request_id"])
+        raw = await request.read()
+        try:  # the request type forbids unknown fields: a bot sending one fails here, as on the agent
+            body = decode(raw, SubmitRequest)
+        except Exception as exc:  # noqa: BLE001 - worded as the agent would
+            unknown = sorted(set((await request.json()).get("options") or {}) - set(OPTION_KEYS))
+            if unknown:
+                raise _error(400, ErrorCode.BAD_REQUEST, f"unknown option(s): {', '.join(unknown)}",
+                             field="options") from None
+            raise _error(400, ErrorCode.BAD_REQUEST, str(exc)) from None
+        user_id = body.user.id
+        key = (body.user.platform, user_id, body.request_id)
         if key in self.by_request:
-            return web.json_response(self._job_json(self.jobs[self.by_request[key]]), status=202)
-        topic = body["topic"]
+            return json_response(self._job(self.jobs[self.by_request[key]]), status=202)
+        topic = body.topic
         if any(w in topic for w in self.invalid_words):
             raise _error(400, ErrorCode.INVALID_INPUT, "the topic asks for something the content policy does not allow",
                          field="topic")
-        options = body.get("options") or {}
-        unknown = set(options) - OPTION_KEYS
-        if unknown:
-            raise _error(400, ErrorCode.BAD_REQUEST, f"unknown option(s): {', '.join(sorted(unknown))}", field="options")
-        model = options.get("model") or "self-hosted"
+        options = body.options
+        model = options.model or "self-hosted"
         if model not in self.prices:
             raise _error(400, ErrorCode.INVALID_INPUT,
                          f"unknown model {model!r}; available now: {', '.join(self.prices)}", field="model")
@@ -222,7 +269,7 @@ class FakeAgent:
             raise _error(503, ErrorCode.QUEUE_FULL, "the agent's queue is full; try again in a little while",
                          retry_after_s=30)
         in_flight = sum(1 for j in self.jobs.values()
-                        if j.user["id"] == user_id and j.status in ("queued", "running"))
+                        if j.user.id == user_id and j.status in ("queued", "running"))
         if in_flight >= self.max_in_flight:
             raise _error(429, ErrorCode.TOO_MANY_JOBS,
                          f"you already have {self.max_in_flight} video(s) on the way; wait for one to finish",
@@ -234,29 +281,35 @@ class FakeAgent:
                          retry_after_s=3600, balance=self._left(user_id), price=price, resets_at=RESETS_AT)
         self.credits[user_id] = self._left(user_id) - price
         self._next += 1
-        resolved = {"aspect": options.get("aspect") or "9:16", "length": options.get("length") or "short",
-                    "mode": options.get("mode") or "slideshow", "model": model,
-                    "voice": (options.get("voice") or "").strip(), "max_bytes": options.get("max_bytes")}
-        job = FakeJob(f"job-{self._next}", body["request_id"], dict(body["user"]), " ".join(topic.split()),
-                      resolved, price)
+        resolved = ResolvedOptions(aspect=options.aspect or "9:16", length=options.length or "short",
+                                   mode=options.mode or "slideshow", model=model,
+                                   voice=(options.voice or "").strip(), max_bytes=options.max_bytes)
+        job = FakeJob(f"job-{self._next}", body.request_id, body.user, " ".join(topic.split()), resolved, price)
         self.jobs[job.id] = job
         self.by_request[key] = job.id
         await self._append(job, self._event(job, stage="queued", position=1, message="queued: #1 in line"))
-        return web.json_response(self._job_json(job), status=202)
+        return json_response(self._job(job), status=202)
 
-    def _job_json(self, job: FakeJob) -> dict[str, Any]:
+    def _job(self, job: FakeJob) -> Job:
+        """agent.views: the same Struct, from the fake's state."""
         done = job.status == "done"
-        return job_json(
-            id=job.id, request_id=job.request_id, platform=job.user["platform"], platform_user_id=job.user["id"],
-            user_name=job.user.get("name", ""), topic=job.topic, options=job.options,
-            route=job.options["model"], price=job.price, status=job.status, stage=job.stage,
-            progress=job.progress, message=job.message, provider=job.provider,
-            position=1 if job.status == "queued" else None, last_seq=len(job.events),
-            created_at=job.created_at, started_at=job.started_at, finished_at=job.finished_at,
-            providers=(job.result or {}).get("provenance", {}),
-            charged=job.price if done else (0 if job.finished_at else None),
-            refunded=job.price if job.refunded else 0, result=job.result, error=job.error,
-            files_deleted=job.video_expired,
+        charged = job.price if done else 0
+        result = job.result
+        flat: dict[str, Any] = {}
+        if result is not None:
+            flat = {"title": result.title, "duration_s": result.duration_s, "width": result.width,
+                    "height": result.height, "credits_left": result.credits_left,
+                    "download_url": result.download_url, "size_bytes": result.bytes}
+        return Job(
+            id=job.id, request_id=job.request_id, status=JobStatus(job.status), stage=Stage(job.stage),
+            progress=round(job.progress, 4), message=job.message, provider=job.provider,
+            position=1 if job.status == "queued" else None, user=job.user, topic=job.topic, options=job.options,
+            route=job.options.model, price=job.price, cost=charged if job.finished_at else job.price,
+            credits=Credits(reserved=job.price, charged=charged, refunded=job.refunded), refunded=job.refunded > 0,
+            providers=dict(result.provenance) if result is not None else {}, result=result, error=job.error,
+            last_seq=len(job.events), created_at=iso_utc(job.created_at) or "", started_at=iso_utc(job.started_at),
+            finished_at=iso_utc(job.finished_at), events_url=f"{API_PREFIX}/jobs/{job.id}/events",
+            video_url=f"{API_PREFIX}/jobs/{job.id}/video", video_expired=job.video_expired, **flat,
         )
 
     def _get(self, request: web.Request) -> FakeJob:
@@ -267,7 +320,7 @@ class FakeAgent:
 
     async def get_job(self, request: web.Request) -> web.Response:
         self._auth(request)
-        return web.json_response(self._job_json(self._get(request)))
+        return json_response(self._job(self._get(request)))
 
     async def events(self, request: web.Request) -> web.StreamResponse:
         self._auth(request)
@@ -281,19 +334,19 @@ class FakeAgent:
         await resp.prepare(request)
         sent = 0
         while True:
-            pending = [e for e in job.events if e["seq"] > last]
+            pending = [e for e in job.events if e.seq > last]
             for event in pending:
-                await resp.write(format_sse(event))  # type: ignore[arg-type]
-                last = event["seq"]
+                await resp.write(format_sse(event))
+                last = event.seq
                 sent += 1
-                if event["status"] in ("done", "failed", "cancelled"):
+                if event.terminal:
                     await resp.write_eof()
                     return resp
                 if self.drop_streams_after is not None and sent >= self.drop_streams_after:
                     request.transport and request.transport.close()
                     return resp
             async with self._changed:
-                await self._changed.wait_for(lambda: any(e["seq"] > last for e in job.events))
+                await self._changed.wait_for(lambda seen=last: any(e.seq > seen for e in job.events))
 
     async def get_video(self, request: web.Request) -> web.StreamResponse:
         self._auth(request)
@@ -301,7 +354,7 @@ class FakeAgent:
         if job.status in ("failed", "cancelled"):
             raise _error(404, ErrorCode.NOT_FOUND, f"the job {job.status}: there is no video")
         if job.status != "done":
-            raise _error(409, ErrorCode.NOT_READY, "the video is not ready yet", job_status=job.status)
+            raise _error(409, ErrorCode.NOT_READY, "the video is not ready yet", job_status=JobStatus(job.status))
         if job.video_expired:
             raise _error(404, ErrorCode.VIDEO_EXPIRED, "the video was deleted after the retention period")
         return web.Response(body=self.video, content_type="video/mp4",
@@ -312,26 +365,26 @@ class FakeAgent:
         job = self._get(request)
         if job.status in ("done", "failed"):
             raise _error(409, ErrorCode.ALREADY_FINISHED,
-                         f"the job has already {job.status.replace('done', 'finished')}", job_status=job.status)
+                         f"the job has already {job.status.replace('done', 'finished')}",
+                         job_status=JobStatus(job.status))
         if job.status != "cancelled":
             await self.finish(job.id, "cancelled")
-        return web.json_response(self._job_json(job), status=202)
+        return json_response(self._job(job), status=202)
 
     async def status(self, request: web.Request) -> web.Response:
         self._auth(request)
-        return web.json_response(self.status_body)
+        return json_response(self.status_body)
 
     async def quota(self, request: web.Request) -> web.Response:
         self._auth(request)
         uid = request.match_info["uid"]
-        in_flight = sum(1 for j in self.jobs.values() if j.user["id"] == uid and j.status in ("queued", "running"))
-        return web.json_response({  # agent.quota.QuotaPolicy.quota_json + credits_left (agent.api)
-            "platform": request.match_info["platform"], "user_id": uid, "admin": False,
-            "balance": self._left(uid), "daily_credits": self.daily, "in_flight": in_flight,
-            "max_in_flight": self.max_in_flight, "resets_at": RESETS_AT, "resets_in_s": 3600,
-            "prices": {name: {"label": name, "price": p, "mode": "slideshow", "available": True}
-                       for name, p in self.prices.items()},
-            "credits_left": self._left(uid)})
+        in_flight = sum(1 for j in self.jobs.values() if j.user.id == uid and j.status in ("queued", "running"))
+        return json_response(Quota(  # agent.quota.QuotaPolicy.quota
+            platform=request.match_info["platform"], user_id=uid, admin=False, balance=self._left(uid),
+            daily_credits=self.daily, in_flight=in_flight, max_in_flight=self.max_in_flight, resets_at=RESETS_AT,
+            resets_in_s=3600, prices={name: RoutePrice(label=name, price=p, mode="slideshow", available=True)
+                                      for name, p in self.prices.items()},
+            credits_left=self._left(uid)))
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._refusals])

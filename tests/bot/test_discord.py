@@ -86,7 +86,7 @@ async def test_full_video_to_upload(discord_bot: Harness, tiny_mp4: bytes) -> No
     h = discord_bot
     raw = h.video("a red fox in snow", aspect="16:9")
     job = await h.agent.wait_job()
-    assert job.request_id == f"discord:{raw['id']}" and job.options["max_bytes"] == 10485760
+    assert job.request_id == f"discord:{raw['id']}" and job.options.max_bytes == 10485760
     assert ("POST", f"/api/v10/interactions/{raw['id']}/{raw['token']}/callback", 200) in h.fake.calls
     original = h.original(raw)
     await wait_until(lambda: _button(original) == f"reelbot:cancel:{job.id}")
@@ -193,7 +193,7 @@ async def test_status_is_admin_only_with_a_coloured_embed(discord_bot: Harness) 
     assert h.original(allowed).flags & 64
     assert embed["title"] == "SELF-HOSTED" and embed["color"] == discord.Colour.green().value
     assert "🔴 **comfyui** — connection refused" in embed["description"]
-    h.agent.status_body["mode"] = "offline"
+    h.agent.status_body.mode = "offline"
     manager = h.send(interaction("status", user=STRANGER, perms=MANAGER_PERMS))
     await wait_until(lambda: h.fake.interactions[manager["token"]].original is not None
                 and bool(h.original(manager).embeds))

@@ -6,6 +6,7 @@ import socket
 from pathlib import Path
 
 import aiohttp
+import msgspec
 import pytest
 
 from bot import wording
@@ -13,7 +14,7 @@ from bot.agent_client import AgentClient, AgentUnreachable, InvalidRequest, Quot
 from bot.flow import Flow, ParseError, VideoRequest, parse_video_text, request_id_for
 from bot.progress import ProgressState
 from bot.store import Delivery, DeliveryStore
-from bot.wire import JobEvent
+from bot.wire import Event, JobStatus, Stage
 from tests.bot.fake_agent import FakeAgent
 from tests.bot.fake_surface import FakeSurface
 from tests.support.waiting import wait_until
@@ -43,16 +44,22 @@ def test_parse_flags_and_shortcuts() -> None:
     assert request_id_for("telegram", 904100001) == "telegram:904100001"
 
 
+def _event(seq: int, status: str, stage: str = "queued", **fields: object) -> Event:
+    return Event(seq=seq, job_id="j", status=JobStatus(status), stage=Stage(stage), progress=0.0, message="",
+                 provider=str(fields.pop("provider", "")), at="", position=fields.pop("position", None),  # type: ignore[arg-type]
+                 **fields)  # type: ignore[arg-type]
+
+
 def test_progress_text_looks_like_the_issue() -> None:
     state = ProgressState("cats in space", started_at=0)
-    state.apply(JobEvent(1, "j", "queued", position=3))
+    state.apply(_event(1, "queued", position=3))
     assert state.render(12) == '🎬 "cats in space" — ⏳ in the queue, position 3\n⏱ 0:12'
-    state.apply(JobEvent(2, "j", "running", stage="script", provider="ollama", done=1, total=1, stage_done=True))
-    state.apply(JobEvent(3, "j", "running", stage="image", provider="comfyui", done=3, total=7))
+    state.apply(_event(2, "running", stage="script", provider="ollama", done=1, total=1, stage_done=True))
+    state.apply(_event(3, "running", stage="image", provider="comfyui", done=3, total=7))
     assert state.render(67).splitlines()[0] == (
         '🎬 "cats in space" — ✍️ script ✔ (ollama) · 🎨 images 3/7 ▰▰▰▱▱▱▱ (comfyui) · 🗣 voice · 🎞 render'
     )
-    state.apply(JobEvent(4, "j", "running", stage="render", done=62, total=100))
+    state.apply(_event(4, "running", stage="render", done=62, total=100))
     assert "🎞 render 62% ▰▰▰▰▰▰▱▱▱▱" in state.render(67)
     assert "🎨 images ✔" in state.render(67)
 
@@ -111,10 +118,12 @@ def test_a_refused_voice_is_worded_as_a_voice_problem() -> None:
 
 
 def test_a_quarantined_job_says_it_will_not_be_retried() -> None:
-    from bot.wire import ErrorInfo, Job
+    from bot.wire import ErrorCode, JobError, job_from_event
 
-    job = Job(id="j1", status="failed", topic="cats", reserved=5, cost=0, refunded=True,
-              error=ErrorInfo("quarantined", "the video service stopped 3 times while making this video"))
+    job = job_from_event(_event(9, "failed", "failed", refunded=True, error=JobError(
+        code=ErrorCode.QUARANTINED, message="the video service stopped 3 times while making this video",
+        refunded=True, credits_refunded=5)), topic="cats")
+    job = msgspec.structs.replace(job, id="j1")
     assert wording.job_failed(job) == (
         "🧯 Making \"cats\" kept stopping the video service, so it was set aside and won't be tried again. "
         "Your credits were refunded. Please try a different topic or voice. (job `j1`)")

@@ -41,6 +41,7 @@ from bot.agent_client import (
 from bot.discord_bot import ReelDiscordBot
 from bot.flow import MAX_TOPIC_CHARS as BOT_MAX_TOPIC_CHARS
 from bot.flow import Flow
+from bot.wire import JobStatus, job_from_event
 from bot.store import DeliveryStore
 from bot.telegram_bot import CLOUD_UPLOAD_BYTES, TelegramFrontEnd
 from providers.base import Stage, Tier
@@ -447,14 +448,14 @@ async def test_events_resume_after_last_event_id_and_expired_videos(
     async with real_agent(tmp_path, mp4s, session) as agent:
         client = agent.client()
         job = await client.submit("r1", {"platform": "discord", "id": "9"}, "resume me", {"aspect": "1:1"})
-        assert job.status == "queued" and job.cost == 0  # reserved, not charged
+        assert job.status is JobStatus.QUEUED and job.credits.charged == 0 and job.cost == 5  # reserved, not charged
         everything = [e async for e in client.events(job.id)]
         seqs = [e.seq for e in everything]
         assert seqs == list(range(1, len(seqs) + 1)) and everything[-1].terminal
         assert everything[0].stage == "queued" and everything[0].position == 1
         done = everything[-1]
-        assert done.result is not None and done.credits_left == 95 and done.as_job().cost == 5
-        assert done.as_job().download_url == f"{PUBLIC_URL}/v1/jobs/{job.id}/video"
+        assert done.result is not None and done.credits_left == 95 and job_from_event(done).cost == 5
+        assert job_from_event(done).download_url == f"{PUBLIC_URL}/v1/jobs/{job.id}/video"
         status, _, headers = await agent.raw("GET", f"/v1/jobs/{job.id}/events", headers={"Last-Event-ID": "3"})
         assert status == 200 and headers["Content-Type"].startswith("text/event-stream")
         resumed = [e async for e in client.events(job.id, last_event_id=3)]
@@ -636,10 +637,10 @@ async def test_fake_agent_matches_the_real_one(tmp_path: Path, mp4s: dict[tuple[
 
 async def test_a_full_disk_is_told_as_such_not_as_a_busy_queue_or_dead_backends(
         tmp_path: Path, mp4s: dict[tuple[int, int], bytes], session: aiohttp.ClientSession) -> None:
-    import dataclasses
+    import msgspec
 
     from agent.app import DATABASE
-    from bot.wire import ErrorInfo
+    from bot.wire import Credits, ErrorCode, JobError
 
     async with real_agent(tmp_path, mp4s, session, agent={"busy_retry_after_s": 45}) as agent:
         client = agent.client()
@@ -652,6 +653,8 @@ async def test_a_full_disk_is_told_as_such_not_as_a_busy_queue_or_dead_backends(
         await agent.app[DATABASE].simulate_full_disk(False)
 
         job = await client.submit("r2", {"platform": "telegram", "id": "1"}, "two", {})
-        failed = dataclasses.replace(job, status="failed", error=ErrorInfo("disk_full", "out of disk space"))
-        text = wording.job_failed(failed, refunded=True)
+        failed = msgspec.structs.replace(
+            job, status=JobStatus.FAILED, credits=Credits(reserved=5, charged=0, refunded=5),
+            error=JobError(code=ErrorCode.DISK_FULL, message="out of disk space", refunded=True, credits_refunded=5))
+        text = wording.job_failed(failed)
         assert "out of storage space" in text and "backend is down" not in text

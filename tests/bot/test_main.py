@@ -18,6 +18,6 @@ async def test_embedded_agent_speaks_the_contract(tmp_path: Path) -> None:
         assert url.startswith("http://127.0.0.1:") and token
         client = AgentClient(session, url, token)
         quota = await client.quota("telegram", "42")
-        assert quota.credits_left == 100 and "self-hosted" in quota.costs
+        assert quota.credits_left == 100 and "self-hosted" in quota.prices
         status = await client.status()
         assert status.mode in ("self-hosted", "cloud", "offline")

@@ -63,8 +63,8 @@ async def bot(tg: FakeTelegram, agent: FakeAgent, flow: Flow) -> AsyncIterator[H
 async def test_full_video_to_upload(bot: Harness, tiny_mp4: bytes) -> None:
     await bot.send(command("/video a red fox in snow --aspect 9:16", message_id=42))
     job = await bot.agent.wait_job()
-    assert job.request_id == f"telegram:{ALICE}:42" and job.options["max_bytes"] == 50_000_000
-    assert job.options["aspect"] == "9:16"
+    assert job.request_id == f"telegram:{ALICE}:42" and job.options.max_bytes == 50_000_000
+    assert job.options.aspect == "9:16"
     progress = bot.tg.in_chat(ALICE)[0]
     assert progress.reply_to == 42 and progress.text.startswith('🎬 "a red fox in snow"')
     await wait_until(lambda: progress.reply_markup is not None)
@@ -86,7 +86,7 @@ async def test_full_video_to_upload(bot: Harness, tiny_mp4: bytes) -> None:
 async def test_group_command_with_bot_name_and_flags(bot: Harness) -> None:
     await bot.send(command("/video@MyFoxBot a red fox --wide --long", chat=GROUP))
     job = await bot.agent.wait_job()
-    assert job.topic == "a red fox" and job.options["aspect"] == "16:9" and job.options["length"] == "long"
+    assert job.topic == "a red fox" and job.options.aspect == "16:9" and job.options.length == "long"
     await bot.agent.finish(job.id, "failed", {"code": "all_providers_failed", "message": "x"})
     await wait_until(lambda: "Every video backend is down" in bot.tg.in_chat(GROUP)[0].text)
     assert job.id in bot.tg.in_chat(GROUP)[0].text
