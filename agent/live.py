@@ -19,8 +19,8 @@ from __future__ import annotations
 import asyncio
 import bisect
 import json
-from dataclasses import dataclass, field
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from agent.protocol import Event, JobStatus, to_builtins

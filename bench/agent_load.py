@@ -36,7 +36,20 @@ from agent.backends import Backends  # noqa: E402
 from agent.protocol import Event, Job, JobOptions, SubmitRequest, UserRef, convert, parse_sse_event, to_builtins  # noqa: E402,E501
 from agent.render.spec import RenderResult, RenderSpec  # noqa: E402
 from agent.settings import settings_from_mapping  # noqa: E402
-from providers.base import ImageResult, Scene, Script, Stage, Tier, VoiceResult  # noqa: E402
+from providers.base import (  # noqa: E402
+    ImageRequest,
+    ImageResult,
+    Scene,
+    Script,
+    ScriptRequest,
+    Stage,
+    StageContext,
+    Tier,
+    VoiceCatalog,
+    VoiceRequest,
+    VoiceResult,
+)
+from providers.config import ProviderConfig  # noqa: E402
 from storage import QuotaLedger  # noqa: E402
 
 TOKEN = "bench-token-0123456789"
@@ -65,12 +78,18 @@ def _wav(seconds: float = 1.5, rate: int = 16000) -> bytes:
     return buf.getvalue()
 
 
+class InstantConfig(ProviderConfig):
+    pass
+
+
 class InstantProvider:
-    """Serves every stage at once with valid outputs (so the cascade's validation still runs)."""
+    """Serves every stage at once with valid outputs (so the cascade's validation still runs). It
+    keeps the provider contract (providers/contract.py), as every provider Backends accepts must."""
 
     name: ClassVar[str] = "offline"
     tier: ClassVar[Tier] = Tier.OFFLINE
     stages: ClassVar[frozenset[Stage]] = frozenset({Stage.SCRIPT, Stage.IMAGE, Stage.VOICE})
+    config_class: ClassVar[type] = InstantConfig
     gpu_heavy: ClassVar[bool] = False
 
     def __init__(self) -> None:
@@ -82,17 +101,20 @@ class InstantProvider:
     async def probe(self) -> dict[str, Any]:
         return {}
 
-    async def write_script(self, request: Any, ctx: Any) -> Script:
+    async def write_script(self, request: ScriptRequest, ctx: StageContext) -> Script:
         n = request.min_scenes
         return Script(title=f"About {request.topic}", scenes=tuple(
             Scene(f"Narration {i} about {request.topic} here.", f"visual {i}", f"key {i}") for i in range(n)))
 
-    async def make_image(self, request: Any, ctx: Any) -> ImageResult:
+    async def make_image(self, request: ImageRequest, ctx: StageContext) -> ImageResult:
         path = request.out_dir / f"img_{request.scene_index}.png"
         path.write_bytes(self.png)
         return ImageResult(path, 320, 568)
 
-    async def speak(self, request: Any, ctx: Any) -> VoiceResult:
+    async def voices(self) -> VoiceCatalog:
+        return VoiceCatalog.of(())
+
+    async def speak(self, request: VoiceRequest, ctx: StageContext) -> VoiceResult:
         path = request.out_dir / f"voice_{request.scene_index}.wav"
         path.write_bytes(self.wav)
         return VoiceResult(path, 1.5, None)
