@@ -251,7 +251,7 @@ class VideoCommands(commands.Cog):
         else:
             embed = discord.Embed(title=status.mode.upper(),
                                   colour=STATUS_COLOURS.get(status.mode, discord.Colour.red()))
-            lines = []
+            lines = wording.service_problems(status)
             for b in status.backends:
                 dot = "⚪" if not b.configured else ("🟢" if b.up else "🔴" if b.up is False else "🟡")
                 latency = f" · {b.latency_ms:.0f} ms" if b.latency_ms is not None else ""

@@ -266,7 +266,7 @@ class TelegramFrontEnd:
         except AgentError as exc:
             await message.reply_text(f"🔴 OFFLINE — the agent isn't answering ({exc.code}).")
             return
-        lines = [f"{STATUS_DOTS.get(status.mode, '⚪')} {status.mode.upper()}"]
+        lines = [f"{STATUS_DOTS.get(status.mode, '⚪')} {status.mode.upper()}", *wording.service_problems(status)]
         for b in status.backends:
             dot = "⚪" if not b.configured else ("🟢" if b.up else "🔴" if b.up is False else "🟡")
             latency = f" {b.latency_ms:.0f} ms" if b.latency_ms is not None else ""

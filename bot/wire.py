@@ -19,6 +19,7 @@ from agent.protocol import (
     JobError,
     JobStatus,
     Quota,
+    ServiceState,
     Stage,
     Status,
     SubmitRequest,
@@ -28,8 +29,8 @@ from agent.protocol import (
 )
 
 __all__ = ["TERMINAL_STATUSES", "BackendStatus", "Credits", "ErrorBody", "ErrorCode", "ErrorDetail", "Event", "Job",
-           "JobError", "JobOptions", "JobStatus", "Quota", "Stage", "Status", "SubmitRequest", "UserRef",
-           "job_from_event", "served_by"]
+           "JobError", "JobOptions", "JobStatus", "Quota", "ServiceState", "Stage", "Status", "SubmitRequest",
+           "UserRef", "job_from_event", "served_by"]
 
 
 def served_by(job: Job) -> dict[str, str]:

@@ -16,7 +16,7 @@ from bot.agent_client import (
     TooManyJobs,
 )
 from bot.progress import clock_text
-from bot.wire import BackendStatus, ErrorCode, Job, JobStatus, Quota, served_by
+from bot.wire import BackendStatus, ErrorCode, Job, JobStatus, Quota, ServiceState, Status, served_by
 
 __all__ = [
     "submit_failed",
@@ -183,6 +183,15 @@ def quota_text(quota: Quota, now: dt.datetime | None = None) -> str:
                   + ("" if p.available else " (not available now)")
                   for name, p in quota.prices.items()]
     return "\n".join(lines)
+
+
+def service_problems(status: Status) -> list[str]:
+    """The agent's own problems (its database or data disk full), one line each, for /status; none
+    while its state is ok."""
+    if status.state is ServiceState.OK:
+        return []
+    dot = "🔴" if status.state is ServiceState.DOWN else "🟡"
+    return [f"{dot} agent: {problem}" for problem in status.problems] or [f"{dot} agent: {status.state}"]
 
 
 def backend_detail(b: BackendStatus) -> str:

@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import msgspec
 import pytest
 from telegram import Update
 
+from agent.protocol import ServiceState
 from bot.agent_client import AgentClient
 from bot.flow import Flow
 from bot.store import DeliveryStore
@@ -175,6 +177,18 @@ async def test_status_is_for_admins(bot: Harness) -> None:
     await wait_until(lambda: bot.tg.in_chat(ADMIN))
     text = bot.tg.in_chat(ADMIN)[0].text
     assert text.startswith("🟢 SELF-HOSTED") and "🔴 comfyui — connection refused" in text and "🟢 ollama 12 ms" in text
+    assert "agent:" not in text  # nothing wrong with the agent itself
+
+
+async def test_status_names_the_agents_own_disk_problem(bot: Harness) -> None:
+    """Issue 9: a full database disk is said in /status, not hidden behind green backends."""
+    bot.agent.status_body = msgspec.structs.replace(
+        bot.agent.status_body, state=ServiceState.DOWN,
+        problems=["the database cannot store anything: database or disk is full"])
+    await bot.send(command("/status", user=ADMIN, chat=ADMIN))
+    await wait_until(lambda: bot.tg.in_chat(ADMIN))
+    text = bot.tg.in_chat(ADMIN)[0].text
+    assert text.splitlines()[1] == "🔴 agent: the database cannot store anything: database or disk is full"
 
 
 async def test_quota_and_help(bot: Harness) -> None:
