@@ -552,6 +552,9 @@ class JobRunner:
             return to_builtins(make_event(live, live.last_seq + 1, fin.now, status=fin.status, **fields))
 
         out = await self._store_final(live, fin, terminal)
+        if out is not None and fin.status != JobStatus.DONE.value:
+            # nothing of a failed job is needed again; gone before anyone is told it ended
+            await asyncio.to_thread(shutil.rmtree, self.workdir(live.id), True)
         self._live.pop(live.id, None)  # from now on the stored row answers for the job
         self._waiting.pop(live.id, None)
         if out is not None:
@@ -559,8 +562,6 @@ class JobRunner:
             live.status = JobStatus(fin.status)
             live.publish_stored(convert(event, Event))
             log.info("job %s: %s (%s)", live.id, fin.status, fin.error_code or "ok")
-            if fin.status != JobStatus.DONE.value:  # nothing of a failed job is needed again
-                await asyncio.to_thread(shutil.rmtree, self.workdir(live.id), True)
 
     async def _store_final(
         self, live: LiveJob, fin: Finish, terminal: Callable[[JobRow, int | None], dict[str, Any]],
