@@ -2,7 +2,7 @@
 
 Each choice is a `StrEnum` whose values are the strings users type and the wire, the database and
 config.toml carry (`Aspect.TALL == "9:16"`), so a member goes into JSON or an ffmpeg argument as it
-is. Wherever a choice arrives — config.toml (`agent.settings`), the HTTP API (`agent.api`), the
+is. Wherever a choice arrives — config.toml (`agent.settings`), the HTTP API (`agent.service.api`), the
 command line (`reelbot make`), a chat message (`bot.flow`) — `parse_choice` turns it into a member or
 raises `InvalidChoice`, which words the refusal the same way for all four:
 

@@ -3,7 +3,7 @@
 Light on purpose (stdlib + msgspec only): `bot/` imports this module without pulling in the agent,
 SQLAlchemy or the providers. The agent builds its answers from these classes and sends them with
 `encode`; the bot reads them with `decode`; the fake agent in the tests and the benchmarks use the
-same classes, and agent.openapi publishes them as an OpenAPI document (GET /v1/openapi.json).
+same classes, and agent.service.openapi publishes them as an OpenAPI document (GET /v1/openapi.json).
 
     POST   /v1/jobs                              -> 202 Job            (idempotent on request_id)
     GET    /v1/jobs/{id}                         -> 200 Job
@@ -154,7 +154,7 @@ class ErrorCode(_WireEnum):
 
 
 class ServiceState(_WireEnum):
-    """`Status.state` and `Status.data_dir.state` (agent.disk)."""
+    """`Status.state` and `Status.data_dir.state` (agent.service.disk)."""
 
     OK = "ok"
     DEGRADED = "degraded"
@@ -387,7 +387,7 @@ class Quota(_Wire):
 
 
 class BackendStatus(_Wire):
-    """agent.status.BackendStatus: one configured or known backend."""
+    """agent.engine.status.BackendStatus: one configured or known backend."""
 
     name: str
     tier: str
@@ -455,7 +455,7 @@ class Status(_Wire):
     elapsed_ms: float
     routes: list[RouteStatus]
     queue: QueueInfo
-    state: ServiceState  # ok | degraded | down (agent.disk)
+    state: ServiceState  # ok | degraded | down (agent.service.disk)
     problems: list[str]
     storage: StorageInfo
     data_dir: DataDirInfo
@@ -464,7 +464,7 @@ class Status(_Wire):
 MESSAGES: tuple[type[_Wire], ...] = (
     SubmitRequest, GrantRequest, Job, Event, ErrorBody, Quota, Status,
 )
-"""The top-level messages; every other Struct is nested in one of them (agent.openapi publishes all)."""
+"""The top-level messages; every other Struct is nested in one of them (agent.service.openapi publishes all)."""
 
 
 # ---------------------------------------------------------------------------- one encoder, one decoder

@@ -78,7 +78,7 @@ class StageOrders:
 
 @dataclass(frozen=True)
 class CascadeSettings:
-    """How failing providers cool down (see agent.health for the policy)."""
+    """How failing providers cool down (see agent.engine.health for the policy)."""
 
     failures_before_cooldown: int = 2  # a lone first outage does not cool a provider down
     unavailable_cooldown_s: float = 60.0  # doubles per further failure, up to max_cooldown_s

@@ -31,10 +31,10 @@ from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agent.app import DATABASE, create_app  # noqa: E402
-from agent.backends import Backends  # noqa: E402
+from agent.service.app import DATABASE, create_app  # noqa: E402
+from agent.engine.backends import Backends  # noqa: E402
 from agent.protocol import Event, Job, JobOptions, SubmitRequest, UserRef, convert, parse_sse_event, to_builtins  # noqa: E402,E501
-from agent.render.spec import RenderResult, RenderSpec  # noqa: E402
+from agent.engine.render.spec import RenderResult, RenderSpec  # noqa: E402
 from agent.settings import settings_from_mapping  # noqa: E402
 from providers.base import (  # noqa: E402
     ImageRequest,

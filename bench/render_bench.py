@@ -7,7 +7,7 @@ everywhere (libx264 veryfast CRF 23 + AAC, no size budget), rendered three ways,
 child process so wall time and peak RSS (summed over the child's process tree, ffmpeg included,
 polled from /proc) are honest:
 
-  project  agent.render.render()
+  project  agent.engine.render.render()
   naive    moviepy 2: ImageClip + per-frame resize lambda + CrossFadeIn + subtitle ImageClips in a
            CompositeVideoClip, write_videofile(libx264, veryfast, crf 23)
   floor    ffmpeg encoding the project's own frames, dumped beforehand as raw I420 (outside the
@@ -109,7 +109,7 @@ def make_inputs(work: Path, duration_s: float) -> None:
 
 
 def build_spec(work: Path, duration_s: float, out: Path):  # -> RenderSpec
-    from agent.render import RenderScene, RenderSpec
+    from agent.engine.render import RenderScene, RenderSpec
 
     audio_s = scene_seconds(duration_s)
     scenes = tuple(
@@ -125,14 +125,14 @@ def build_spec(work: Path, duration_s: float, out: Path):  # -> RenderSpec
 
 
 def run_project(work: Path, duration_s: float) -> None:
-    from agent.render import render
+    from agent.engine.render import render
 
     asyncio.run(render(build_spec(work, duration_s, work / "project.mp4")))
 
 
 def dump_frames(work: Path, duration_s: float) -> None:
     """Untimed: the project's exact frames as raw I420 (the floor's lossless input)."""
-    from agent.render.job import RenderJob
+    from agent.engine.render.job import RenderJob
 
     job = RenderJob(build_spec(work, duration_s, work / "unused.mp4"), work)
     producer = job.producer(job.prepare(), W, H)
@@ -142,8 +142,8 @@ def dump_frames(work: Path, duration_s: float) -> None:
 
 
 def floor_cmd(work: Path) -> list[str]:
-    from agent.render.encode import aac_args, x264_args
-    from agent.render.ffmpeg import ffmpeg_exe
+    from agent.engine.render.encode import aac_args, x264_args
+    from agent.engine.render.ffmpeg import ffmpeg_exe
 
     return [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error",
             "-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{W}x{H}", "-r", str(FPS),

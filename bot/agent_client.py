@@ -137,7 +137,7 @@ def _number(value: Any) -> float | None:
 
 
 async def _error_from(resp: aiohttp.ClientResponse) -> AgentError:
-    """Map the agent's `ErrorBody` (agent.api.error_response) to a type, by its exact code."""
+    """Map the agent's `ErrorBody` (agent.service.api.error_response) to a type, by its exact code."""
     try:
         err = convert(await resp.json(content_type=None), ErrorBody).error
     except (ValueError, aiohttp.ClientError, msgspec.ValidationError):  # not the agent's (a proxy's), or a

@@ -186,7 +186,7 @@ class VideoCommands(commands.Cog):
         topic: app_commands.Range[str, 1, 300],
         model: str | None = None,
         aspect: app_commands.Choice[str] | None = None,
-        voice: app_commands.Range[str, 1, 64] | None = None,  # agent.api: options.voice, 64 characters
+        voice: app_commands.Range[str, 1, 64] | None = None,  # agent.service.api: options.voice, 64 characters
         length: app_commands.Choice[str] | None = None,
     ) -> None:
         """Make a short narrated video about a topic."""

@@ -43,8 +43,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-MAX_TOPIC_CHARS = 300  # agent.validation.MAX_TOPIC_CHARS
-MAX_NAME_CHARS = 128  # agent.api: user.name, 0-128 characters, no control or format characters
+MAX_TOPIC_CHARS = 300  # agent.engine.validation.MAX_TOPIC_CHARS
+MAX_NAME_CHARS = 128  # agent.service.api: user.name, 0-128 characters, no control or format characters
 ACTIVITY_EVERY_S = 4.0  # Telegram's chat action lasts 5 s
 TICK_S = 10.0  # refresh the elapsed time when no event came for this long
 _FLAG_ALIASES = {"a": "aspect", "m": "model", "v": "voice", "l": "length", "ratio": "aspect"}

@@ -42,7 +42,7 @@ async def embedded_agent(settings: FrontEndView) -> AsyncIterator[tuple[str, str
     from aiohttp import web
 
     # The one place the bot imports the agent (tests/test_layering.py allows exactly this).
-    from agent.app import create_app
+    from agent.service.app import create_app
     from agent.settings import Settings
 
     if not isinstance(settings, Settings):

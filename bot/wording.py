@@ -35,7 +35,7 @@ UNREACHABLE = (
     "⚠️ The video service isn't answering right now, so nothing was started and no credits were used. "
     "Please try again in a few minutes."
 )
-_VOICE_FIELDS = ("voice", "options.voice")  # agent.api: an unknown voice, or a malformed one
+_VOICE_FIELDS = ("voice", "options.voice")  # agent.service.api: an unknown voice, or a malformed one
 _STORAGE_FULL = (ErrorCode.STORAGE_UNAVAILABLE, ErrorCode.DISK_FULL)
 
 

@@ -204,7 +204,7 @@ class VoiceCatalog:
 
     `names` are whole names, lower-cased; `variants` (eSpeak's "+f3") may follow any name after a
     "+". `examples` are a few names to show a person whose choice was refused. A job may pick a
-    voice only when a provider of its route's voice cascade offers it (agent.voices)."""
+    voice only when a provider of its route's voice cascade offers it (agent.engine.voices)."""
 
     names: frozenset[str]
     examples: tuple[str, ...] = ()

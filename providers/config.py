@@ -26,7 +26,7 @@ from providers.scrub import url_secrets
 
 __all__ = ["ProviderConfig", "GpuSharing", "config_secrets"]
 
-# When a GPU-heavy backend gives its memory back after its step (agent.gpu decides):
+# When a GPU-heavy backend gives its memory back after its step (agent.engine.gpu decides):
 # "auto" when another GPU-heavy backend shares its host, "always", or "never".
 GpuSharing = Literal["auto", "always", "never"]
 

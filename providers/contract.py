@@ -14,7 +14,7 @@ verifies, with `inspect`, what a type checker would and what the cascade relies 
   argument types and returns (a subclass of) its return type.
 
 A class that fails is refused with a `ContractError` (a `TypeError`) naming the class, the stage
-and each problem. The registry checks every class it lists at import, and `agent.backends` checks
+and each problem. The registry checks every class it lists at import, and `agent.engine.backends` checks
 every instance it is given, so a provider that forgot a method stops the process at start-up instead
 of being skipped, item after item, as "bad output".
 """

@@ -13,7 +13,7 @@ never returns an error string: it raises one of these.
     └── BadOutput                 it answered, but the result failed validation (unparseable script,
         │                         placeholder image, silent audio, content-policy refusal)
         └── ProviderBug           raised by the cascade (not by a provider) in place of a programming
-                                  error that escaped a provider (agent.bugs): counted like bad output
+                                  error that escaped a provider (agent.engine.bugs): counted like bad output
 
     AllProvidersFailed            raised by the cascade (not by a provider) when every provider of a
                                   stage failed for one item; carries the attempts.

@@ -2,7 +2,7 @@
 
 The one place that finds the binary (`ffmpeg_exe`) and reads ffmpeg's description of its input
 (`parse_probe`: streams and container duration; no ffprobe is shipped). The renderer
-(agent.render.ffmpeg, agent.render.probe) and the voice converter (providers.audio) use these;
+(agent.engine.render.ffmpeg, agent.engine.render.probe) and the voice converter (providers.audio) use these;
 spawning the children is providers.children's job.
 """
 

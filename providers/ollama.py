@@ -7,7 +7,7 @@ pulling it first`); an error after streaming began is a final `{"error": ...}` l
 line so a proxy or an old build that streams anyway is understood.
 
 The reply is parsed by `providers.script_schema`; invalid output gets one repair turn, then counts
-as bad output. When the GPU is shared with ComfyUI (see `agent.gpu`), the job's last script call
+as bad output. When the GPU is shared with ComfyUI (see `agent.engine.gpu`), the job's last script call
 asks Ollama to unload the model (`keep_alive: 0`) so the diffusion model fits.
 """
 

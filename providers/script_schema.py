@@ -8,7 +8,7 @@ answer with JSON text. This module owns both halves:
     parse_script(text, request)   -> providers.base.Script, or BadOutput saying what is wrong
     repair_message(error, req)    -> the follow-up user message for the one repair attempt
 
-The checks mirror `agent.validation.validate_script` (scene count within min..max, non-empty title,
+The checks mirror `agent.engine.validation.validate_script` (scene count within min..max, non-empty title,
 narration and visual), so a writer can spend its repair attempt before the cascade rejects it.
 Tolerated, because small models do it: a ```json fence around the object, and a top-level list of
 scenes without a title.
@@ -31,7 +31,7 @@ __all__ = [
     "repair_message",
 ]
 
-MAX_NARRATION_CHARS = 600  # agent.validation rejects longer narration
+MAX_NARRATION_CHARS = 600  # agent.engine.validation rejects longer narration
 _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import TextIO
 
-from agent.events import ProgressEvent
+from agent.engine.events import ProgressEvent
 
 __all__ = ["ProgressPrinter"]
 

@@ -10,7 +10,7 @@ with one multi-row statement per table and purpose.
 
 Sequence numbers: a batch may carry `reserve_seq`, written to `jobs.seq_reserved` in the same unit
 of work. The agent streams an event only once its seq is reserved, so after a crash every seq that
-may have been streamed is known, and none is given to a different event (agent.live).
+may have been streamed is known, and none is given to a different event (agent.service.live).
 """
 
 from __future__ import annotations

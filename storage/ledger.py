@@ -1,6 +1,6 @@
 """The credit ledger: users' balances changed only together with a ledger entry, atomically.
 
-Policy (prices, allowance size, reset hour, admins) lives in `agent.quota`; this module only does
+Policy (prices, allowance size, reset hour, admins) lives in `agent.service.quota`; this module only does
 the SQL. Every balance change is a conditional UPDATE on `users.balance` plus an INSERT into
 `ledger_entries` in the same transaction, so `balance == sum(amount)` always holds, concurrent
 reservations can never overspend (`... WHERE balance >= :price`), and the SQL stays portable

@@ -67,7 +67,7 @@ class JobRow(Base):
     message: Mapped[str] = mapped_column(Text, default="")
     provider: Mapped[str] = mapped_column(String(64), default="")
     last_seq: Mapped[int] = mapped_column(Integer, default=0)  # the last stored event
-    # events up to this seq may have been streamed (agent.live): a restart numbers new events above it
+    # events up to this seq may have been streamed (agent.service.live): a restart numbers new events above it
     seq_reserved: Mapped[int] = mapped_column(Integer, default=0)
     result: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON
     error_code: Mapped[str | None] = mapped_column(String(32), nullable=True)

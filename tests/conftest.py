@@ -2,7 +2,7 @@
 
 * the network guard: any connection outside loopback fails the test (support/network_guard.py);
 * the event-loop guard: a blocking call on the running loop fails the test (support/blocking.py);
-* the bug guard: a programming error inside a provider (`agent.bugs`) does not stop a job in
+* the bug guard: a programming error inside a provider (`agent.engine.bugs`) does not stop a job in
   production, it is logged as a bug and the cascade moves on. Here it fails the test during which
   it was logged, so a provider that forgot a method or indexes an unchecked shape is found by the
   suite. A test that means to provoke one asks for the `bugs` fixture (and asserts on it).
@@ -15,7 +15,7 @@ from collections.abc import Generator, Iterator
 
 import pytest
 
-from agent.bugs import BUG_LOGGER
+from agent.engine.bugs import BUG_LOGGER
 from tests.support import network_guard
 from tests.support.blocking import blocking_guard, take_blocking_calls
 from tests.support.clock import FakeClock

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 from PIL import Image, ImageDraw
 
-from agent.render.spec import RenderResult, RenderSpec
+from agent.engine.render.spec import RenderResult, RenderSpec
 from providers.base import (
     ClipRequest,
     ClipResult,
@@ -140,7 +140,7 @@ class FakeProvider:
 
 
 class FakeRenderer:
-    """Stands in for agent.render.render: writes a small file, records the spec."""
+    """Stands in for agent.engine.render.render: writes a small file, records the spec."""
 
     def __init__(self) -> None:
         self.specs: list[RenderSpec] = []

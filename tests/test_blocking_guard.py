@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 
-from agent.cascade import Cascade
-from agent.health import HealthBoard
+from agent.engine.cascade import Cascade
+from agent.engine.health import HealthBoard
 from agent.settings import CascadeSettings
 from providers.base import Stage
 from tests.fakes import FakeProvider

@@ -15,8 +15,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 CHILD = '''
-from agent.cascade import Cascade
-from agent.health import HealthBoard
+from agent.engine.cascade import Cascade
+from agent.engine.health import HealthBoard
 from agent.settings import CascadeSettings
 from providers.base import Stage
 from tests.fakes import FakeProvider

@@ -10,11 +10,14 @@ Imports only go downward:
     storage/    nothing of ours outside storage/
     agent/      never bot/ or reelbot/; its light modules (protocol, choices, config) are what the bot
                 imports, so they import only the stdlib (and the wire format's serialisation library)
+    agent.engine/  never agent.service/: a worker imports the engine (pipeline, cascade, render...)
+                without the HTTP service; the service drives the engine, not the other way round
 
 Imports are read with `ast`, top-level and inside functions (a lazy import is still an import: it
 runs on some path), and those under `if TYPE_CHECKING:` (never run, but they still say what a module
 depends on). A subprocess then checks what the light entry points really load: `import bot.main`
-and the bot's settings leave numpy, OpenCV, Pillow, SQLAlchemy and the providers out.
+and the bot's settings leave numpy, OpenCV, Pillow, SQLAlchemy and the providers out, and the engine
+loads without the service.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ OURS = ("agent", "bot", "providers", "storage", "reelbot")
 
 BOT_MAY_IMPORT = {"agent.protocol", "agent.choices", "agent.config"}
 # (importer, enclosing function) -> what it may import lazily beyond its package's rule
-EMBEDDING = {("bot.main", "embedded_agent"): {"agent.app", "agent.settings"}}
+EMBEDDING = {("bot.main", "embedded_agent"): {"agent.service.app", "agent.settings"}}
 LIGHT_AGENT_MODULES = {"agent.protocol", "agent.choices", "agent.config"}
 WIRE_LIBRARIES = {"msgspec"}  # the wire protocol's one serialisation library
 # What the backends share; every other module under providers/ belongs to one backend.
@@ -171,6 +174,8 @@ def violation(imp: Import) -> str | None:
     if source == "agent":
         if _top(target) in ("bot", "reelbot"):
             return "agent/ never imports bot/ or reelbot/"
+        if _within(imp.importer, "agent.engine") and _within(target, "agent.service"):
+            return "agent.engine never imports agent.service (a worker runs the engine without the HTTP service)"
         if (imp.importer, target, imp.kind) == ("agent.config", "providers.config", "lazy"):
             return None  # stdlib-only (secret fields and URL passwords), imported when secrets are asked for
         if imp.importer in LIGHT_AGENT_MODULES and target not in LIGHT_AGENT_MODULES and target != "agent":
@@ -182,10 +187,10 @@ def violation(imp: Import) -> str | None:
 def test_the_collector_sees_every_kind_of_import() -> None:
     seen = {(i.importer, i.target, i.kind, i.function) for i in IMPORTS}
     assert ("bot.main", "bot.flow", "top", "") in seen
-    assert ("bot.main", "agent.app", "lazy", "embedded_agent") in seen
+    assert ("bot.main", "agent.service.app", "lazy", "embedded_agent") in seen
     assert ("reelbot.commands.make", "agent.settings", "typing", "") in seen
     assert ("reelbot.commands.common", "agent.settings", "lazy", "load_settings_or_fail") in seen
-    assert ("agent.runtime", "agent.render", "top", "") in seen  # `from agent import render`: a module
+    assert ("agent.engine.runtime", "agent.engine.render", "top", "") in seen  # `from agent.engine import render`
     assert ("providers.offline", "providers.offline.images", "typing", "") in seen
     assert len({i.importer for i in IMPORTS}) > 100  # every module, not a sample
 
@@ -197,12 +202,14 @@ def test_imports_follow_the_layering_rules() -> None:
 
 @pytest.mark.parametrize(("imp", "rule"), [
     (Import("bot.flow", "agent.settings", 3, "top", ""), "bot/ may import only"),
-    (Import("bot.flow", "agent.app", 3, "lazy", "run"), "bot/ may import only"),
-    (Import("bot.main", "agent.pipeline", 3, "lazy", "embedded_agent"), "bot/ may import only"),
+    (Import("bot.flow", "agent.service.app", 3, "lazy", "run"), "bot/ may import only"),
+    (Import("bot.main", "agent.engine.pipeline", 3, "lazy", "embedded_agent"), "bot/ may import only"),
     (Import("providers.ollama", "agent.settings", 3, "lazy", "probe"), "outside providers/"),
     (Import("providers.groq", "providers.ollama", 3, "top", ""), "imports another backend"),
     (Import("storage.jobs", "agent.protocol", 3, "top", ""), "above it"),
-    (Import("agent.jobs", "bot.wire", 3, "top", ""), "never imports bot/"),
+    (Import("agent.service.jobs", "bot.wire", 3, "top", ""), "never imports bot/"),
+    (Import("agent.engine.pipeline", "agent.service.jobs", 3, "lazy", "run"), "never imports agent.service"),
+    (Import("agent.engine.render.job", "agent.service", 3, "typing", ""), "never imports agent.service"),
     (Import("agent.config", "providers.base", 3, "top", ""), "imports the rest of ours"),
     (Import("agent.protocol", "numpy", 3, "top", ""), "third-party"),
 ])
@@ -211,16 +218,17 @@ def test_the_rules_catch_what_they_should(imp: Import, rule: str) -> None:
 
 
 def test_the_allowed_exceptions_are_exactly_these() -> None:
-    assert violation(Import("bot.main", "agent.app", 40, "lazy", "embedded_agent")) is None
-    assert violation(Import("bot.main", "agent.app", 40, "top", "")) is not None
+    assert violation(Import("bot.main", "agent.service.app", 40, "lazy", "embedded_agent")) is None
+    assert violation(Import("bot.main", "agent.service.app", 40, "top", "")) is not None
     assert violation(Import("providers.registry", "providers.ollama", 3, "top", "")) is None
     assert violation(Import("providers.groq", "providers.openai_compat", 3, "top", "")) is None
     assert violation(Import("agent.protocol", "msgspec", 3, "top", "")) is None
+    assert violation(Import("agent.service.jobs", "agent.engine.pipeline", 3, "top", "")) is None
 
 
 # ---------------------------------------------------------------------------- what really loads
 
-HEAVY = ("numpy", "cv2", "PIL", "sqlalchemy", "providers", "agent.settings", "agent.app", "aiohttp.web",
+HEAVY = ("numpy", "cv2", "PIL", "sqlalchemy", "providers", "agent.settings", "agent.service.app", "aiohttp.web",
          "discord", "telegram")
 
 PROBE = """
@@ -250,11 +258,19 @@ def test_the_bot_and_its_settings_load_without_the_engine() -> None:
 
 def test_the_cli_parser_loads_no_heavy_library() -> None:
     loaded = _loaded("from reelbot.cli import build_parser\nbuild_parser()")
-    assert not {"numpy", "cv2", "PIL", "sqlalchemy", "agent.app", "discord", "telegram"} & set(loaded), loaded
+    assert not {"numpy", "cv2", "PIL", "sqlalchemy", "agent.service.app", "discord", "telegram"} & set(loaded), loaded
 
 
 def test_the_registry_and_the_agent_app_load_no_image_or_array_library() -> None:
     """Pillow, numpy and OpenCV come in when a job draws, checks or renders, not at start-up."""
-    for setup in ("import providers.registry", "import agent.app, agent.status"):
+    for setup in ("import providers.registry", "import agent.service.app, agent.engine.status"):
         loaded = _loaded(setup)
         assert not {"numpy", "cv2", "PIL"} & set(loaded), (setup, loaded)
+
+
+def test_the_engine_loads_without_the_service() -> None:
+    """What a worker imports: the pipeline, its runtime, the status report and the renderer, never the service."""
+    setup = ("import agent.engine.runtime, agent.engine.pipeline, agent.engine.status, agent.engine.render\n"
+             "service = sorted(m for m in sys.modules if m.startswith('agent.service'))\n"
+             "assert not service, service")
+    assert "agent.service.app" not in _loaded(setup)

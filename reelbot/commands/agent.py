@@ -33,7 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from aiohttp import web
 
-    from agent.app import BindRefused, check_bind, create_app
+    from agent.service.app import BindRefused, check_bind, create_app
     from storage import DatabaseLock, StorageError
 
     settings = load_settings_or_fail(args.config)

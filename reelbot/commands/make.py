@@ -93,8 +93,8 @@ class _Resolved:
 
 
 def _resolve(args: argparse.Namespace, settings: Settings) -> _Resolved:
-    from agent.pipeline import topic_seed
-    from agent.validation import InvalidInput, clean_topic
+    from agent.engine.pipeline import topic_seed
+    from agent.engine.validation import InvalidInput, clean_topic
 
     try:
         topic = clean_topic(args.topic)
@@ -138,13 +138,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _make(args: argparse.Namespace, settings: Settings, r: _Resolved) -> int:
-    from agent.cascade import Outcome
-    from agent.pipeline import JobSpec
-    from agent.routes import plan_route
-    from agent.runtime import open_runtime
-    from agent.render.errors import RenderError
-    from agent.validation import InvalidInput
-    from agent.voices import check_route_voice
+    from agent.engine.cascade import Outcome
+    from agent.engine.pipeline import JobSpec
+    from agent.engine.routes import plan_route
+    from agent.engine.runtime import open_runtime
+    from agent.engine.render.errors import RenderError
+    from agent.engine.validation import InvalidInput
+    from agent.engine.voices import check_route_voice
     from providers.errors import AllProvidersFailed, ProviderError
     from providers.scrub import scrub
 

@@ -22,7 +22,7 @@ from reelbot.commands.common import load_settings_or_fail
 
 if TYPE_CHECKING:
     from agent.settings import Settings
-    from agent.status import StatusReport
+    from agent.engine.status import StatusReport
 
 __all__ = ["add_arguments", "run", "format_report"]
 
@@ -45,9 +45,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def gather(settings: Settings) -> StatusReport:
-    from agent.gpu import plan_gpu_sharing
-    from agent.health import HealthBoard
-    from agent.status import build_for_status, collect_status
+    from agent.engine.gpu import plan_gpu_sharing
+    from agent.engine.health import HealthBoard
+    from agent.engine.status import build_for_status, collect_status
     from providers.base import ProviderDeps
 
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=2)

@@ -45,7 +45,7 @@ def test_a_long_refused_value_is_cut_short_in_the_message() -> None:
 
 
 def test_sizes_are_defined_once() -> None:
-    from agent.render.spec import ASPECTS
+    from agent.engine.render.spec import ASPECTS
     from bot.media import ASPECT_SIZES
 
     assert ASPECTS == ASPECT_SIZES == {"9:16": (1080, 1920), "16:9": (1920, 1080), "1:1": (1080, 1080)}

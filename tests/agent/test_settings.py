@@ -188,8 +188,8 @@ def test_a_route_table_changes_only_the_fields_it_sets() -> None:
 
 
 def test_enabled_false_turns_a_built_in_route_off() -> None:
-    from agent.backends import Backends
-    from agent.routes import RouteUnavailable, available_routes, plan_route, route_status
+    from agent.engine.backends import Backends
+    from agent.engine.routes import RouteUnavailable, available_routes, plan_route, route_status
     from providers.base import Stage, Tier
     from tests.fakes import FakeProvider
 

@@ -2,9 +2,9 @@
 
 The shapes are not re-typed here: every answer is built from the wire messages of `agent.protocol`
 (Job, Event, Quota, Status) and sent with its encoder, errors come from the real
-`agent.api.error_response` (with its `Retry-After` header), SSE framing from
-`agent.protocol.format_sse`, and the event fields follow `agent.views.make_event` and
-`agent.jobs.JobRunner._finish`. `tests/bot/test_integration.py::test_fake_agent_matches_the_real_one`
+`agent.service.api.error_response` (with its `Retry-After` header), SSE framing from
+`agent.protocol.format_sse`, and the event fields follow `agent.service.views.make_event` and
+`agent.service.jobs.JobRunner._finish`. `tests/bot/test_integration.py::test_fake_agent_matches_the_real_one`
 compares this fake with the real agent, key by key, and tests/test_wire_contract.py decodes its
 answers strictly, so it cannot drift.
 
@@ -22,7 +22,7 @@ from typing import Any
 
 from aiohttp import web
 
-from agent.api import error_response
+from agent.service.api import error_response
 from agent.protocol import (
     API_PREFIX,
     BackendStatus,
@@ -48,8 +48,8 @@ from agent.protocol import (
     decode,
     format_sse,
 )
-from agent.quota import iso_utc
-from agent.views import json_response
+from agent.service.quota import iso_utc
+from agent.service.views import json_response
 from tests.support.servers import LocalServer, start_server
 from tests.support.waiting import wait_until
 
@@ -92,7 +92,7 @@ def _error(status: int, code: ErrorCode, message: str, **extra: Any) -> _Refused
 
 
 def _backend(name: str, up: bool, **fields: Any) -> BackendStatus:
-    """agent.status.BackendStatus as the real agent reports it."""
+    """agent.engine.status.BackendStatus as the real agent reports it."""
     base: dict[str, Any] = {
         "name": name, "tier": "offline" if name == "offline" else "self-hosted", "stages": ["script"],
         "configured": True, "url": "", "up": up, "ready": up, "latency_ms": None, "version": "", "problem": "",
@@ -139,7 +139,7 @@ class FakeAgent:
     # ----------------------------------------------------------- driving jobs from the test
 
     def _event(self, job: FakeJob, **fields: Any) -> Event:
-        """agent.views.make_event: the job's state, then the event's own fields."""
+        """agent.service.views.make_event: the job's state, then the event's own fields."""
         base: dict[str, Any] = {
             "seq": len(job.events) + 1, "job_id": job.id, "status": job.status, "stage": job.stage,
             "progress": round(job.progress, 4), "message": "", "provider": "", "at": iso_utc(time.time()),
@@ -173,7 +173,7 @@ class FakeAgent:
         await self._append(job, self._event(job, **fields))
 
     async def finish(self, job_id: str, status: str = "done", error: dict[str, str] | None = None) -> None:
-        """The terminal event, as agent.jobs.JobRunner._finish builds it."""
+        """The terminal event, as agent.service.jobs.JobRunner._finish builds it."""
         job = self.jobs[job_id]
         user_id = job.user.id
         job.finished_at = time.time()
@@ -213,7 +213,7 @@ class FakeAgent:
         return self.credits.get(user_id, self.daily)
 
     def _result(self, job: FakeJob) -> JobResult:
-        """agent.jobs.JobRunner._result_json plus the credits _finish adds."""
+        """agent.service.jobs.JobRunner._result_json plus the credits _finish adds."""
         provenance = {"script": {"ollama": 1}, "image": {"comfyui": 2, "offline": 1}, "voice": {"coqui": 3},
                       "render": {"local": 1}}
         return JobResult(
@@ -291,7 +291,7 @@ class FakeAgent:
         return json_response(self._job(job), status=202)
 
     def _job(self, job: FakeJob) -> Job:
-        """agent.views: the same Struct, from the fake's state."""
+        """agent.service.views: the same Struct, from the fake's state."""
         done = job.status == "done"
         charged = job.price if done else 0
         result = job.result
@@ -379,7 +379,7 @@ class FakeAgent:
         self._auth(request)
         uid = request.match_info["uid"]
         in_flight = sum(1 for j in self.jobs.values() if j.user.id == uid and j.status in ("queued", "running"))
-        return json_response(Quota(  # agent.quota.QuotaPolicy.quota
+        return json_response(Quota(  # agent.service.quota.QuotaPolicy.quota
             platform=request.match_info["platform"], user_id=uid, admin=False, balance=self._left(uid),
             daily_credits=self.daily, in_flight=in_flight, max_in_flight=self.max_in_flight, resets_at=RESETS_AT,
             resets_in_s=3600, prices={name: RoutePrice(label=name, price=p, mode="slideshow", available=True)

@@ -1,4 +1,4 @@
-"""The bots against the REAL agent: `agent.app.create_app` on 127.0.0.1 with instant fake providers
+"""The bots against the REAL agent: `agent.service.app.create_app` on 127.0.0.1 with instant fake providers
 and a stub renderer that writes a real MP4, driven through the real python-telegram-bot Application
 (and discord.py) against the fake chat platforms.
 
@@ -25,11 +25,11 @@ import pytest
 from aiohttp import web
 from telegram import Update
 
-from agent.app import DATABASE, RUNNER, create_app
-from agent.backends import Backends
+from agent.service.app import DATABASE, RUNNER, create_app
+from agent.engine.backends import Backends
 from agent.protocol import parse_sse_block
-from agent.render.spec import RenderResult, RenderSpec
-from agent.validation import MAX_TOPIC_CHARS as AGENT_MAX_TOPIC_CHARS
+from agent.engine.render.spec import RenderResult, RenderSpec
+from agent.engine.validation import MAX_TOPIC_CHARS as AGENT_MAX_TOPIC_CHARS
 from bot import wording
 from bot.agent_client import (
     AgentBusy,
@@ -85,7 +85,7 @@ def mp4s(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[int, int], byte
 
 
 class Mp4Renderer:
-    """Stands in for agent.render.render: reports progress, writes a real MP4 of the spec's shape."""
+    """Stands in for agent.engine.render.render: reports progress, writes a real MP4 of the spec's shape."""
 
     def __init__(self, mp4s: dict[tuple[int, int], bytes]) -> None:
         self.mp4s = mp4s
@@ -639,7 +639,7 @@ async def test_a_full_disk_is_told_as_such_not_as_a_busy_queue_or_dead_backends(
         tmp_path: Path, mp4s: dict[tuple[int, int], bytes], session: aiohttp.ClientSession) -> None:
     import msgspec
 
-    from agent.app import DATABASE
+    from agent.service.app import DATABASE
     from bot.wire import Credits, ErrorCode, JobError
 
     async with real_agent(tmp_path, mp4s, session, agent={"busy_retry_after_s": 45}) as agent:

@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 import msgspec
 
-from agent.openapi import OPERATIONS
+from agent.service.openapi import OPERATIONS
 from agent.protocol import (
     MESSAGES,
     ErrorBody,

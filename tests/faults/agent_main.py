@@ -15,8 +15,8 @@ from pathlib import Path
 
 from aiohttp import web
 
-from agent.app import create_app
-from agent.backends import Backends
+from agent.service.app import create_app
+from agent.engine.backends import Backends
 from agent.settings import load_settings
 from providers.base import Stage, Tier
 from tests.fakes import FakeProvider, FakeRenderer

@@ -2,7 +2,7 @@
 
     python -m tests.faults.agent_process CONFIG PORT
 
-The app is `agent.app.create_app` with the real runtime (the real providers, the offline tier's
+The app is `agent.service.app.create_app` with the real runtime (the real providers, the offline tier's
 eSpeak child process included) and the real renderer; only the frame size is cut to 144x256 so a
 test renders a video in seconds. Logs go to stderr as `reelbot agent` logs them.
 """
@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the eSpeak child imports this module as its main: keep it light
-    from agent.render.spec import RenderResult, RenderSpec
+    from agent.engine.render.spec import RenderResult, RenderSpec
 
 SMALL = (144, 256)
 
 
 async def small_render(spec: RenderSpec, on_progress: Callable[[float], None] | None = None) -> RenderResult:
-    from agent import render
+    from agent.engine import render
 
     width, height = SMALL if spec.height >= spec.width else SMALL[::-1]
     return await render.render(dataclasses.replace(spec, width=width, height=height, fps=10), on_progress)
@@ -32,7 +32,7 @@ async def small_render(spec: RenderSpec, on_progress: Callable[[float], None] | 
 def main(argv: list[str]) -> int:
     from aiohttp import web
 
-    from agent.app import create_app
+    from agent.service.app import create_app
     from agent.settings import load_settings
     from reelbot.logs import configure_logging
 

@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from agent.cascade import Attempt, Cascade
-from agent.health import HealthBoard
+from agent.engine.cascade import Attempt, Cascade
+from agent.engine.health import HealthBoard
 from agent.settings import CascadeSettings
-from agent.validation import validate_image, validate_script, validate_voice
+from agent.engine.validation import validate_image, validate_script, validate_voice
 from providers.base import ImageRequest, ProviderDeps, ScriptRequest, Stage, StageContext, Tier, VoiceRequest
 from providers.comfyui import ComfyConfig, ComfyImageMaker
 from providers.coqui import CoquiConfig, CoquiVoice

@@ -24,7 +24,7 @@ import pytest
 from aiohttp.http_exceptions import BadHttpMessage
 from sqlalchemy import func, select
 
-from agent.app import DATABASE
+from agent.service.app import DATABASE
 from storage import QuotaLedger
 from storage.models import JobRow, LedgerEntry, User
 from tests.support.agent_app import AUTH, TOKEN, Agent, run_agent

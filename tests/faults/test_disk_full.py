@@ -19,7 +19,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from agent.jobs import STORE_PENDING_MESSAGE
+from agent.service.jobs import STORE_PENDING_MESSAGE
 from tests.faults.helpers import Client, free_port, ledger, start_agent, stop, write_config
 
 MB = 1024 * 1024

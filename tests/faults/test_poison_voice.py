@@ -30,7 +30,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from agent.quota import QuotaPolicy
+from agent.service.quota import QuotaPolicy
 from agent.settings import load_settings
 from storage import JobStore, NewJob, ProgressBatch, UserKey, open_database
 

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from agent.backends import Backends
+from agent.engine.backends import Backends
 from providers.base import (
     STAGE_PROTOCOLS,
     ImageRequest,

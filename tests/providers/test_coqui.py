@@ -2,7 +2,7 @@ import wave
 
 import pytest
 
-from agent.validation import validate_voice
+from agent.engine.validation import validate_voice
 from providers.base import StageContext, VoiceRequest
 from providers.coqui import CoquiConfig, CoquiVoice
 from providers.errors import BadOutput, Misconfigured, Unavailable

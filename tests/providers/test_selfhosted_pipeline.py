@@ -1,9 +1,9 @@
 """The self-hosted clients through the real Pipeline and Cascade, against the fakes."""
 
 
-from agent.backends import Backends
-from agent.health import HealthBoard
-from agent.pipeline import JobSpec, Pipeline
+from agent.engine.backends import Backends
+from agent.engine.health import HealthBoard
+from agent.engine.pipeline import JobSpec, Pipeline
 from agent.settings import settings_from_mapping
 from providers.base import Stage, Tier
 from providers.comfyui import ComfyConfig, ComfyImageMaker

@@ -1,4 +1,4 @@
-"""Every registered voice provider says which voice names it accepts (agent.voices relies on it)."""
+"""Every registered voice provider says which voice names it accepts (agent.engine.voices relies on it)."""
 
 from __future__ import annotations
 

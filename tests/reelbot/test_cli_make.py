@@ -64,7 +64,7 @@ def test_bad_config_exits_2_naming_the_key(capsys, tmp_path):
 
 
 def test_make_renders_offline_video_end_to_end(capsys, tmp_path, monkeypatch):
-    from agent.render.probe import probe
+    from agent.engine.render.probe import probe
 
     monkeypatch.chdir(tmp_path)  # no config.toml here: the offline tier on a bare machine
     out = tmp_path / "star.mp4"

@@ -13,8 +13,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from agent.app import RUNNER, create_app
-from agent.backends import Backends
+from agent.service.app import RUNNER, create_app
+from agent.engine.backends import Backends
 from agent.settings import Settings, settings_from_mapping
 from providers.base import Stage, Tier
 from tests.fakes import FakeProvider, FakeRenderer

@@ -163,7 +163,7 @@ async def test_no_token_on_loopback_is_open(tmp_path):
 
 
 def test_non_loopback_without_token_refused():
-    from agent.app import BindRefused, check_bind
+    from agent.service.app import BindRefused, check_bind
 
     check_bind("127.0.0.1", "")
     check_bind("::1", "")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from agent.app import DATABASE
+from agent.service.app import DATABASE
 from storage import QuotaLedger
 from tests.support.agent_app import AUTH, make_settings, run_agent
 

@@ -13,8 +13,8 @@ import json
 import logging
 from typing import Any
 
-from agent.app import DATABASE
-from agent.jobs import STORE_PENDING_MESSAGE
+from agent.service.app import DATABASE
+from agent.service.jobs import STORE_PENDING_MESSAGE
 from storage import QuotaLedger
 from tests.support.agent_app import AUTH, make_settings, read_sse, run_agent
 

@@ -11,7 +11,7 @@ import asyncio
 
 from sqlalchemy import text
 
-from agent.app import DATABASE
+from agent.service.app import DATABASE
 from tests.support.agent_app import AUTH, read_sse
 
 

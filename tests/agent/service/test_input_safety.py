@@ -13,7 +13,7 @@ import logging
 import pytest
 from sqlalchemy import func, select
 
-from agent.app import DATABASE
+from agent.service.app import DATABASE
 from storage import QuotaLedger
 from storage.models import LedgerEntry, User
 from tests.support.agent_app import AUTH, TOKEN, Agent

@@ -113,9 +113,9 @@ async def test_queue_positions_move_up(tmp_path):
 
 
 async def test_cheaper_tier_charges_less_and_refunds_difference(agent_factory, monkeypatch):
-    import agent.jobs
+    import agent.service.jobs
 
-    monkeypatch.setattr(agent.jobs, "charged_price", lambda settings, plan, provenance: 5)
+    monkeypatch.setattr(agent.service.jobs, "charged_price", lambda settings, plan, provenance: 5)
     async with agent_factory() as a:
         job = await a.submit(options={"model": "premium"})
         assert job["price"] == 20
@@ -138,9 +138,9 @@ async def test_admins_are_exempt(tmp_path):
 
 
 async def test_events_beyond_the_reserved_seqs_wait_for_the_next_flush_and_all_arrive(agent_factory, monkeypatch):
-    import agent.live
+    import agent.service.live
 
-    monkeypatch.setattr(agent.live, "SEQ_RESERVE_BLOCK", 1)  # a block that runs out at every event
+    monkeypatch.setattr(agent.service.live, "SEQ_RESERVE_BLOCK", 1)  # a block that runs out at every event
     async with agent_factory() as a:
         job = await a.submit()
         events = await asyncio.wait_for(read_sse(await a.client.get(f"/v1/jobs/{job['id']}/events",
@@ -156,7 +156,7 @@ async def test_a_flush_cancelled_while_its_write_waits_still_stores_the_events(t
     events it took were streamed already: they must be stored, not dropped."""
     import time
 
-    from agent.app import DATABASE
+    from agent.service.app import DATABASE
 
     async with run_agent(tmp_path, make_settings(tmp_path, agent={"event_flush_s": 60.0})) as a:
         a.provider.hold("image")

@@ -43,7 +43,7 @@ async def test_restart_resumes_fails_or_keeps_queued(tmp_path):
         assert seqs == list(range(1, len(seqs) + 1)) and seqs[-1] > before
         assert any("restarted" in e["message"] for e in events)
         assert (await b.quota())["balance"] == 90  # two done (5 each), one refunded
-        totals = await QuotaLedger(b.app[__import__("agent.app", fromlist=["DATABASE"]).DATABASE]).totals()
+        totals = await QuotaLedger(b.app[__import__("agent.service.app", fromlist=["DATABASE"]).DATABASE]).totals()
         assert totals.balanced and totals.reserved == totals.settled + totals.refunded
 
 
@@ -82,7 +82,7 @@ async def test_a_job_interrupted_too_often_is_quarantined_and_refunded(tmp_path,
             here = crash_copy(here, tmp_path / f"run{run + 1}")
     settings = make_settings(here, agent=limit)
     idle = GatedProvider()
-    with caplog.at_level("ERROR", logger="agent.jobs"):
+    with caplog.at_level("ERROR", logger="agent.service.jobs"):
         async with run_agent(here, settings, provider=idle) as c:
             failed = await c.wait_status(job_id, "failed")
             assert failed["error"]["code"] == "quarantined" and failed["error"]["refunded"] is True
@@ -92,7 +92,7 @@ async def test_a_job_interrupted_too_often_is_quarantined_and_refunded(tmp_path,
             other = await c.submit("another user's video", request_id="o", user="77")  # the agent works on
             await c.wait_status(other["id"], "done")
             assert (await c.quota("77"))["balance"] == 95
-            db = c.app[__import__("agent.app", fromlist=["DATABASE"]).DATABASE]
+            db = c.app[__import__("agent.service.app", fromlist=["DATABASE"]).DATABASE]
             totals = await QuotaLedger(db).totals()
             assert totals.balanced and totals.reserved == totals.settled + totals.refunded
             from sqlalchemy import select
@@ -177,7 +177,7 @@ async def test_after_a_crash_no_streamed_seq_is_reused_and_a_resuming_client_mis
             if event["seq"] in by_seq:
                 assert event == by_seq[event["seq"]], f"seq {event['seq']} was reused for a different event"
         assert [e for e in replay if e["seq"] > last] == rest  # the resuming client missed nothing
-        totals = await QuotaLedger(b.app[__import__("agent.app", fromlist=["DATABASE"]).DATABASE]).totals()
+        totals = await QuotaLedger(b.app[__import__("agent.service.app", fromlist=["DATABASE"]).DATABASE]).totals()
         assert totals.balanced and totals.reserved == totals.settled + totals.refunded
 
 

@@ -30,7 +30,7 @@ async def test_retention_deletes_files_keeps_history(tmp_path):
 async def test_orphan_folders_are_removed_after_a_grace_period_but_never_a_jobs(tmp_path):
     import os
 
-    from agent.retention import ORPHAN_GRACE_S
+    from agent.service.retention import ORPHAN_GRACE_S
 
     async with run_agent(tmp_path) as a:
         done = await a.submit("kept", request_id="kept")

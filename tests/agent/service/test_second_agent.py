@@ -9,8 +9,8 @@ import os
 import pytest
 from aiohttp import web
 
-from agent.app import DATABASE, create_app
-from agent.backends import Backends
+from agent.service.app import DATABASE, create_app
+from agent.engine.backends import Backends
 from storage import DatabaseInUse, QuotaLedger
 from tests.support.agent_app import AUTH, ORDERS, GatedProvider, make_settings, read_sse, run_agent
 from tests.fakes import FakeRenderer

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from agent.app import create_app
-from agent.backends import Backends
+from agent.service.app import create_app
+from agent.engine.backends import Backends
 from providers.base import ProviderDeps, Scene, Script, Stage, Tier
 from providers.offline import OfflineConfig, OfflineVoice
 from tests.support.agent_app import AUTH, Agent, GatedProvider, WallClock, make_settings

@@ -12,10 +12,10 @@ import logging
 import pytest
 from aiohttp import web
 
-from agent.backends import Backends
-from agent.health import HealthBoard
-from agent.pipeline import JobSpec, Pipeline
-from agent.routes import RouteUnavailable, available_routes, charged_price, plan_route, route_status
+from agent.engine.backends import Backends
+from agent.engine.health import HealthBoard
+from agent.engine.pipeline import JobSpec, Pipeline
+from agent.engine.routes import RouteUnavailable, available_routes, charged_price, plan_route, route_status
 from agent.settings import settings_from_mapping
 from providers.base import Stage, Tier
 from providers.errors import Unavailable

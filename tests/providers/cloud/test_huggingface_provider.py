@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from aiohttp import web
 
-from agent.health import HealthBoard
+from agent.engine.health import HealthBoard
 from agent.settings import CascadeSettings
-from agent.validation import validate_clip, validate_image
+from agent.engine.validation import validate_clip, validate_image
 from providers.base import ClipRequest, ImageRequest
 from providers.errors import BadOutput, PaymentRequired, Unavailable
 from providers.huggingface import HuggingFaceClipMaker, HuggingFaceConfig, HuggingFaceImageMaker

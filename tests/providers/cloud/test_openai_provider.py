@@ -11,10 +11,10 @@ import wave
 import pytest
 from aiohttp import web
 
-from agent.cascade import Cascade
-from agent.health import HealthBoard
+from agent.engine.cascade import Cascade
+from agent.engine.health import HealthBoard
 from agent.settings import CascadeSettings
-from agent.validation import validate_image, validate_voice
+from agent.engine.validation import validate_image, validate_voice
 from providers.base import ClipRequest, ImageRequest, ScriptRequest, Stage, Tier, VoiceRequest
 from providers.errors import AllProvidersFailed, AuthFailed, BadOutput, RateLimited, Unavailable
 from providers.openai import OpenAIClipMaker, OpenAIConfig, OpenAIImageMaker, OpenAIScriptWriter, OpenAIVoice

@@ -7,9 +7,9 @@ import wave
 import pytest
 from aiohttp import web
 
-from agent.health import HealthBoard
+from agent.engine.health import HealthBoard
 from agent.settings import CascadeSettings
-from agent.validation import validate_voice
+from agent.engine.validation import validate_voice
 from providers.base import Tier, VoiceRequest
 from providers.errors import AuthFailed, BadOutput, PaymentRequired
 from providers.streamelements import StreamElementsConfig, StreamElementsVoice

@@ -1,0 +1,519 @@
+"""The pipeline: topic -> script -> images (or clips) -> voice -> render, one job at a time.
+
+A readable, linear sequence. Each stage runs its items through a `Cascade`; images, clips and voice
+are per scene, so a backend that dies mid-job only costs the scenes it had not yet served. Every
+stage's output is written into the job's work directory and noted in `manifest.json`, so a job that
+is interrupted (an agent restart) resumes from its last finished item instead of starting over.
+
+Progress goes to an `EventSink`; attempts go to the job's attempt list; the result carries
+provenance: which provider served each part.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from agent.engine.backends import Backends
+from agent.engine.cascade import Attempt, Cascade, Served
+from agent.choices import Aspect, Length, Mode
+from agent.engine.events import EventSink, ProgressEvent, overall_fraction
+from agent.engine.gpu import apply_gpu_sharing, release_gpu
+from agent.engine.health import HealthBoard
+from agent.engine.render.spec import RenderResult, RenderScene, RenderSpec, size_for_aspect
+from agent.settings import Settings
+from agent.engine.validation import validate_clip, validate_image, validate_script, validate_voice
+from providers.base import (
+    ClipRequest,
+    ClipResult,
+    Clock,
+    ImageRequest,
+    ImageResult,
+    Provider,
+    Script,
+    ScriptRequest,
+    Stage,
+    StageContext,
+    Tier,
+    VoiceRequest,
+    VoiceResult,
+    WordTiming,
+)
+from providers.errors import AllProvidersFailed
+from providers.scrub import scrub
+
+__all__ = ["JobSpec", "JobResult", "Pipeline", "Renderer", "topic_seed"]
+
+log = logging.getLogger(__name__)
+
+Renderer = Callable[[RenderSpec, Callable[[float], None] | None], Awaitable[RenderResult]]
+P = TypeVar("P", bound=Provider)
+T = TypeVar("T")
+WORDS_PER_SECOND = 2.6  # spoken pace, for estimating a clip's length before the voice exists
+
+
+def topic_seed(topic: str) -> int:
+    """The job's seed when none is given: the same topic draws the same pictures, on the agent and
+    in `reelbot make`. The first 4 bytes of the topic's SHA-256, so 0 <= seed < 2**32 (unsigned);
+    scene i uses seed + i. (A backend that wants a signed 32-bit seed has to fold it itself.)"""
+    return int.from_bytes(hashlib.sha256(topic.encode()).digest()[:4], "big")
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    job_id: str
+    topic: str
+    aspect: Aspect = Aspect.TALL
+    length: Length = Length.SHORT
+    mode: Mode = Mode.SLIDESHOW
+    voice: str = ""
+    max_bytes: int | None = None
+    music: Path | None = None
+    seed: int = 0
+    route: str = "self-hosted"
+    size: tuple[int, int] | None = None  # override the aspect's size (tests, previews)
+    out: Path | None = None  # default: <workdir>/video.mp4
+
+
+@dataclass(frozen=True)
+class JobResult:
+    job_id: str
+    video: Path
+    title: str
+    duration_s: float
+    bytes: int
+    width: int
+    height: int
+    script: Script
+    provenance: Mapping[str, Mapping[str, int]]  # stage -> provider -> items served
+    tiers: Mapping[str, tuple[Tier, ...]]  # stage -> tiers that served its items
+    timings_s: Mapping[str, float]
+    attempts: tuple[Attempt, ...]
+    render: RenderResult
+
+    def provenance_line(self) -> str:
+        parts = []
+        for stage, counts in self.provenance.items():
+            who = " + ".join(f"{name}" if len(counts) == 1 else f"{name}×{n}" for name, n in counts.items())
+            parts.append(f"{stage}: {who}")
+        return ", ".join(parts)
+
+
+@dataclass
+class _Manifest:
+    """What is already done in a work directory, written atomically after every item."""
+
+    path: Path
+    data: dict[str, Any] = field(default_factory=dict)
+    # saves run one at a time and each writes the newest data, so the file only moves forward
+    _saving: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+
+    @classmethod
+    def load(cls, path: Path) -> _Manifest:
+        try:
+            return cls(path, json.loads(path.read_text(encoding="utf-8")))
+        except FileNotFoundError:
+            return cls(path, {})
+        except (ValueError, OSError):
+            log.warning("manifest %s unreadable; starting the job's stages afresh", path)
+            return cls(path, {})
+
+    async def save(self) -> None:
+        """Write the manifest atomically, off the event loop (a write and a rename per item add up
+        to a large share of the loop's time when many jobs run at once)."""
+        async with self._saving:
+            await asyncio.to_thread(_write_atomic, self.path, json.dumps(self.data, indent=1))
+
+    async def item(self, stage: str, index: int) -> dict[str, Any] | None:
+        entry = self.data.get(stage, {}).get(str(index))
+        if entry and await asyncio.to_thread(Path(entry["path"]).is_file):
+            return entry
+        return None
+
+    async def put(self, stage: str, index: int, entry: dict[str, Any]) -> None:
+        self.data.setdefault(stage, {})[str(index)] = entry
+        await self.save()
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+class Pipeline:
+    """Runs jobs. Holds no per-job state: one instance serves every job of a process."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        backends: Backends,
+        health: HealthBoard,
+        renderer: Renderer,
+        clock: Clock = time.monotonic,
+        gpu_lock: asyncio.Lock | None = None,
+    ) -> None:
+        self.settings = settings
+        self.backends = backends
+        self.health = health
+        self._render = renderer
+        self._clock = clock
+        self._gpu_lock = gpu_lock or asyncio.Lock()
+        # One GPU, shared (agent.engine.gpu): which backends give their GPU memory back between steps.
+        self.gpu_shared = apply_gpu_sharing(backends.all())
+
+    async def run(
+        self,
+        job: JobSpec,
+        workdir: Path,
+        on_event: EventSink | None = None,
+        orders: Mapping[Stage, Sequence[str]] | None = None,
+        on_attempt: Callable[[Attempt], None] | None = None,
+    ) -> JobResult:
+        run = _JobRun(self, job, workdir, on_event or (lambda e: None), orders or {}, on_attempt)
+        return await run.execute()
+
+    # used by _JobRun
+    def cascade(
+        self, stage: Stage, providers: Sequence[P], job_id: str, record: Callable[[Attempt], None]
+    ) -> Cascade[P]:
+        return Cascade(
+            stage=stage,
+            providers=providers,
+            health=self.health,
+            clock=self._clock,
+            timeout_s=self.settings.cascade.timeout_for(stage),
+            job_id=job_id,
+            record=record,
+            secrets=self.secrets(),
+        )
+
+    def secrets(self) -> tuple[str, ...]:
+        """What to scrub from attempt and event text: the settings' and every provider's secrets."""
+        return (*self.settings.secrets(), *self.backends.secrets())
+
+    @contextlib.asynccontextmanager
+    async def gpu(self, provider: Provider) -> AsyncIterator[None]:
+        """Serialise GPU-heavy calls: one at a time on the operator's box."""
+        if getattr(provider, "gpu_heavy", False):
+            async with self._gpu_lock:
+                yield
+        else:
+            yield
+
+
+class _JobRun:
+    """The state of one job while it runs."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        job: JobSpec,
+        workdir: Path,
+        sink: EventSink,
+        orders: Mapping[Stage, Sequence[str]],
+        on_attempt: Callable[[Attempt], None] | None,
+    ) -> None:
+        self.p = pipeline
+        self.s = pipeline.settings
+        self.job = job
+        self.dir = workdir
+        self.sink = sink
+        self.orders = orders
+        self.on_attempt = on_attempt
+        self.attempts: list[Attempt] = []
+        self.served: dict[str, list[tuple[str, Tier]]] = {}
+        self.timings: dict[str, float] = {}
+        self.width, self.height = job.size or size_for_aspect(job.aspect)
+        self.manifest = _Manifest(workdir / "manifest.json")  # read in execute(), off the loop
+        self.stills: dict[int, Path] = {}  # video mode: scenes whose clip failed
+        self.secrets = pipeline.secrets()  # progress text may quote a provider's words
+
+    # ------------------------------------------------------------------ plumbing
+
+    def record(self, attempt: Attempt) -> None:
+        self.attempts.append(attempt)
+        if self.on_attempt:
+            self.on_attempt(attempt)
+
+    def emit(self, stage: str, done: int, total: int, *, provider: str = "", message: str = "",
+             stage_done: bool = False, within: float = 0.0) -> None:
+        frac = (done + within) / total if total else 1.0
+        self.sink(ProgressEvent(stage, done, total, overall_fraction(stage, frac), provider,
+                                scrub(message, self.secrets), stage_done))
+
+    def note(self, stage: str, provider: str, tier: Tier) -> None:
+        self.served.setdefault(stage, []).append((provider, tier))
+
+    def cascade(self, stage: Stage, providers: Sequence[P]) -> Cascade[P]:
+        return self.p.cascade(stage, providers, self.job.job_id, self.record)
+
+    def order(self, stage: Stage) -> Sequence[str] | None:
+        """The route's order for `stage`, or None for the stage's configured default."""
+        return self.orders.get(stage)
+
+    def ctx(self, report: Callable[[float, str], None] | None = None, last_call: bool = False) -> StageContext:
+        return StageContext(job_id=self.job.job_id, report=report or (lambda f, m: None), last_call=last_call)
+
+    # ------------------------------------------------------------------ stages
+
+    async def execute(self) -> JobResult:
+        await asyncio.to_thread(self.dir.mkdir, parents=True, exist_ok=True)
+        self.manifest = await asyncio.to_thread(_Manifest.load, self.manifest.path)
+        log.info("job %s: starting %r (%s, %s, %s)", self.job.job_id, self.job.topic,
+                 self.job.aspect, self.job.length, self.job.mode)
+        script = await self._timed("script", self.script_stage())
+        if self.job.mode == Mode.VIDEO:
+            visuals = await self._timed("clip", self.clip_stage(script))
+        else:
+            visuals = await self._timed("image", self.image_stage(script))
+        # One GPU, shared: the backends that drew the scenes free their models before TTS.
+        drew = {name for stage in ("image", "clip") for name, _ in self.served.get(stage, [])}
+        await release_gpu(self.p.backends.all(), drew, self.p.gpu_shared)
+        voices = await self._timed("voice", self.voice_stage(script))
+        result = await self._timed("render", self.render_stage(script, visuals, voices))
+        self.emit("done", 1, 1, message="done", stage_done=True)
+        provenance = {stage: dict(Counter(name for name, _ in items)) for stage, items in self.served.items()}
+        tiers = {stage: tuple(t for _, t in items) for stage, items in self.served.items()}
+        log.info("job %s: done in %.1fs: %s", self.job.job_id, sum(self.timings.values()), provenance)
+        return JobResult(
+            job_id=self.job.job_id, video=result.path, title=script.title,
+            duration_s=result.duration_s, bytes=result.bytes, width=result.width, height=result.height,
+            script=script, provenance=provenance, tiers=tiers, timings_s=dict(self.timings),
+            attempts=tuple(self.attempts), render=result,
+        )
+
+    async def _timed(self, name: str, coro: Awaitable[Any]) -> Any:
+        started = time.monotonic()
+        try:
+            return await coro
+        finally:
+            self.timings[name] = round(time.monotonic() - started, 3)
+
+    async def script_stage(self) -> Script:
+        done = self.manifest.data.get("script")
+        path = self.dir / "script.json"
+        if done and await asyncio.to_thread(path.is_file):
+            script = Script.from_json(json.loads(await asyncio.to_thread(path.read_text, encoding="utf-8")))
+            self.note("script", done["provider"], Tier(done["tier"]))
+            self.emit("script", 1, 1, provider=done["provider"], message="script (resumed)", stage_done=True)
+            return script
+        preset = Length(self.job.length).preset
+        request = ScriptRequest(
+            topic=self.job.topic, length=self.job.length, min_scenes=preset.min_scenes,
+            max_scenes=preset.max_scenes, target_seconds=preset.target_seconds, language=self.s.video.language,
+        )
+        self.emit("script", 0, 1, message="writing the script")
+        # Ollama may unload its model after the script when the GPU is shared (last_call).
+        writers = self.p.backends.for_stage(Stage.SCRIPT, self.order(Stage.SCRIPT))
+        served: Served[Script] = await self.cascade(Stage.SCRIPT, writers).run(
+            "script",
+            lambda prov: self._gpu_call(prov, prov.write_script(request, self.ctx(last_call=True))),
+            lambda script: validate_script(script, request),
+        )
+        await asyncio.to_thread(_write_atomic, path, json.dumps(served.value.to_json(), ensure_ascii=False, indent=1))
+        self.manifest.data["script"] = {"provider": served.provider, "tier": int(served.tier)}
+        await self.manifest.save()
+        self.note("script", served.provider, served.tier)
+        self.emit("script", 1, 1, provider=served.provider, message=f"script by {served.provider}", stage_done=True)
+        return served.value
+
+    async def _gpu_call(self, provider: Provider, coro: Awaitable[T]) -> T:
+        async with self.p.gpu(provider):
+            return await coro
+
+    async def image_stage(self, script: Script, only: Sequence[int] | None = None) -> dict[int, Path]:
+        n = len(script.scenes)
+        indices = list(range(n)) if only is None else list(only)
+        out_dir = self.dir / "images"
+        await asyncio.to_thread(out_dir.mkdir, exist_ok=True)
+        sem = asyncio.Semaphore(self.s.video.image_concurrency)
+        results: dict[int, Path] = {}
+        cascade = self.cascade(Stage.IMAGE, self.p.backends.for_stage(Stage.IMAGE, self.order(Stage.IMAGE)))
+        finished = 0
+        self.emit("image", 0, len(indices), message="drawing scenes")
+
+        async def one(i: int) -> None:
+            nonlocal finished
+            scene = script.scenes[i]
+            entry = await self.manifest.item("image", i)
+            if entry is None:
+                request = ImageRequest(
+                    prompt=scene.visual, style=self.s.video.style, negative=self.s.video.negative,
+                    width=self.width, height=self.height, seed=self.job.seed + i, scene_index=i,
+                    scene_count=n, out_dir=out_dir, title=script.title, key_phrase=scene.key_phrase,
+                    topic=self.job.topic,
+                )
+
+                def report(frac: float, message: str, _i: int = i) -> None:
+                    self.emit("image", finished, len(indices), within=frac, message=message or f"scene {_i + 1}")
+
+                async with sem:
+                    served: Served[ImageResult] = await cascade.run(
+                        f"scene {i + 1}",
+                        lambda prov: self._gpu_call(prov, prov.make_image(request, self.ctx(report))),
+                        validate_image,
+                    )
+                entry = {"path": str(served.value.path), "provider": served.provider, "tier": int(served.tier)}
+                await self.manifest.put("image", i, entry)
+            results[i] = Path(entry["path"])
+            self.note("image", entry["provider"], Tier(entry["tier"]))
+            finished += 1
+            self.emit("image", finished, len(indices), provider=entry["provider"],
+                      message=f"scene {i + 1} image by {entry['provider']}", stage_done=finished == len(indices))
+
+        await _gather_or_cancel(one(i) for i in indices)
+        return results
+
+    async def clip_stage(self, script: Script) -> dict[int, Path]:
+        """Video mode: a clip per scene; a scene whose clip fails becomes a still with motion."""
+        n = len(script.scenes)
+        out_dir = self.dir / "clips"
+        await asyncio.to_thread(out_dir.mkdir, exist_ok=True)
+        cascade = self.cascade(Stage.CLIP, self.p.backends.for_stage(Stage.CLIP, self.order(Stage.CLIP)))
+        results: dict[int, Path] = {}
+        failed: list[int] = []
+        finished = 0
+
+        async def make(i: int, request: ClipRequest) -> Served[ClipResult]:
+            def report(frac: float, message: str) -> None:
+                self.emit("clip", finished, n, within=frac, message=message or f"scene {i + 1}")
+
+            return await cascade.run(
+                f"scene {i + 1}",
+                lambda prov: self._gpu_call(prov, prov.make_clip(request, self.ctx(report))),
+                validate_clip,
+            )
+
+        self.emit("clip", 0, n, message="making motion clips")
+        for i, scene in enumerate(script.scenes):
+            entry = await self.manifest.item("clip", i)
+            if entry is None and not cascade.providers:
+                failed.append(i)
+                continue
+            if entry is None:
+                seconds = max(2.0, len(scene.narration.split()) / WORDS_PER_SECOND + self.s.video.scene_pad_s)
+                request = ClipRequest(
+                    prompt=scene.visual, style=self.s.video.style, negative=self.s.video.negative,
+                    width=self.width, height=self.height, seconds=round(seconds, 2), fps=self.s.video.fps,
+                    seed=self.job.seed + i, scene_index=i, scene_count=n, out_dir=out_dir,
+                )
+                try:
+                    served = await make(i, request)
+                except AllProvidersFailed as exc:
+                    log.warning("job %s: %s; scene %d becomes a still", self.job.job_id, exc, i + 1)
+                    failed.append(i)
+                    continue
+                entry = {"path": str(served.value.path), "provider": served.provider, "tier": int(served.tier)}
+                await self.manifest.put("clip", i, entry)
+            results[i] = Path(entry["path"])
+            self.note("clip", entry["provider"], Tier(entry["tier"]))
+            finished += 1
+            self.emit("clip", finished, n, provider=entry["provider"],
+                      message=f"scene {i + 1} clip by {entry['provider']}")
+        self.emit("clip", n, n, stage_done=True, message=f"{len(results)} clips")
+        if failed:
+            self.stills = await self.image_stage(script, only=failed)
+        return results
+
+    async def voice_stage(self, script: Script) -> dict[int, VoiceResult]:
+        n = len(script.scenes)
+        out_dir = self.dir / "voice"
+        await asyncio.to_thread(out_dir.mkdir, exist_ok=True)
+        sem = asyncio.Semaphore(self.s.video.voice_concurrency)
+        cascade = self.cascade(Stage.VOICE, self.p.backends.for_stage(Stage.VOICE, self.order(Stage.VOICE)))
+        results: dict[int, VoiceResult] = {}
+        finished = 0
+        voice = self.job.voice or self.s.video.voice
+        self.emit("voice", 0, n, message="recording the narration")
+
+        async def one(i: int) -> None:
+            nonlocal finished
+            text = script.scenes[i].narration
+            entry = await self.manifest.item("voice", i)
+            if entry is None:
+                request = VoiceRequest(text=text, voice=voice, scene_index=i, out_dir=out_dir,
+                                       language=self.s.video.language)
+                async with sem:
+                    served: Served[VoiceResult] = await cascade.run(
+                        f"scene {i + 1}",
+                        lambda prov: self._gpu_call(prov, prov.speak(request, self.ctx())),
+                        lambda r: validate_voice(r, text),
+                    )
+                v = served.value
+                entry = {
+                    "path": str(v.path), "duration_s": v.duration_s, "provider": served.provider,
+                    "tier": int(served.tier),
+                    "words": None if v.words is None else [[w.word, w.start_s, w.end_s] for w in v.words],
+                }
+                await self.manifest.put("voice", i, entry)
+            words = entry.get("words")
+            results[i] = VoiceResult(
+                path=Path(entry["path"]), duration_s=float(entry["duration_s"]),
+                words=None if words is None else tuple(WordTiming(w, s, e) for w, s, e in words),
+            )
+            self.note("voice", entry["provider"], Tier(entry["tier"]))
+            finished += 1
+            self.emit("voice", finished, n, provider=entry["provider"],
+                      message=f"scene {i + 1} voice by {entry['provider']}", stage_done=finished == n)
+
+        await _gather_or_cancel(one(i) for i in range(n))
+        return results
+
+    async def render_stage(
+        self, script: Script, visuals: dict[int, Path], voices: dict[int, VoiceResult]
+    ) -> RenderResult:
+        stills = visuals if self.job.mode != Mode.VIDEO else self.stills
+        clips: dict[int, Path] = visuals if self.job.mode == Mode.VIDEO else {}
+        scenes = tuple(
+            RenderScene(
+                narration=scene.narration, audio=voices[i].path, audio_s=voices[i].duration_s,
+                image=stills.get(i), clip=clips.get(i), words=voices[i].words,
+            )
+            for i, scene in enumerate(script.scenes)
+        )
+        v = self.s.video
+        music = self.job.music or (Path(v.music) if v.music else None)
+        spec = RenderSpec(
+            title=script.title, scenes=scenes, out=self.job.out or (self.dir / "video.mp4"),
+            width=self.width, height=self.height, fps=v.fps, music=music, music_gain_db=v.music_gain_db,
+            max_bytes=self.job.max_bytes or (v.max_bytes or None), title_card_s=v.title_card_s,
+            crossfade_s=v.crossfade_s, scene_pad_s=v.scene_pad_s, preset=v.preset, crf=v.crf,
+            audio_kbps=v.audio_kbps, timeout_s=v.render_timeout_s,
+        )
+        self.emit("render", 0, 100, message="rendering")
+        last = [-1]
+
+        def progress(frac: float) -> None:
+            pct = int(frac * 100)
+            if pct != last[0]:
+                last[0] = pct
+                self.emit("render", pct, 100, message=f"rendering {pct}%")
+
+        result = await self.p._render(spec, progress)
+        self.served["render"] = [("local", Tier.OFFLINE)]
+        self.emit("render", 100, 100, provider="local", message="rendered", stage_done=True)
+        return result
+
+
+async def _gather_or_cancel(coros: Any) -> None:
+    """Run item coroutines together; the first failure cancels the rest and is raised as is."""
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise

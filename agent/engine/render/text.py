@@ -1,0 +1,124 @@
+"""Typography with Pillow's bundled scalable font: the title card and subtitle patches.
+
+Everything here runs once per video (title) or once per cue (subtitles), never per frame.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+from agent.engine.render.yuv import YuvPatch, cover_fit
+
+__all__ = ["SafeArea", "safe_area", "title_card", "SubtitleStyle", "subtitle_style", "subtitle_patch"]
+
+
+@dataclass(frozen=True)
+class SafeArea:
+    """Pixels to keep clear of app UI on each edge of the frame."""
+
+    left: int
+    right: int
+    top: int
+    bottom: int
+
+
+def safe_area(width: int, height: int) -> SafeArea:
+    """Portrait apps (Shorts, Reels, TikTok) overlay captions and buttons on the bottom ~18 % and
+    the right edge; landscape players only a thin control bar."""
+    if height > width:
+        return SafeArea(
+            left=round(width * 0.08), right=round(width * 0.12),
+            top=round(height * 0.1), bottom=round(height * 0.18),
+        )
+    return SafeArea(
+        left=round(width * 0.06), right=round(width * 0.06),
+        top=round(height * 0.06), bottom=round(height * 0.1),
+    )
+
+
+def _font(size: int) -> ImageFont.FreeTypeFont:
+    return ImageFont.load_default(size=size)  # type: ignore[return-value]
+
+
+def title_card(title: str, width: int, height: int, background: np.ndarray | None) -> np.ndarray:
+    """The opening card: the first scene blurred and darkened, the title large and centred."""
+    if background is not None:
+        # blurred at a quarter size and scaled up: the same look for 1/16 of the work
+        small = Image.fromarray(cover_fit(background, max(2, width // 4), max(2, height // 4)))
+        small = small.filter(ImageFilter.GaussianBlur(radius=max(1, width // 160)))
+        base = small.resize((width, height), Image.Resampling.BICUBIC)
+        base = Image.blend(base, Image.new("RGB", base.size, (8, 10, 18)), 0.55)
+    else:
+        ramp = np.linspace(0, 1, height, dtype=np.float32)[:, None, None]
+        top, bottom = np.array([22, 28, 48], np.float32), np.array([6, 8, 14], np.float32)
+        base = Image.fromarray(np.broadcast_to(top * (1 - ramp) + bottom * ramp, (height, width, 3)).astype(np.uint8))
+    area = safe_area(width, height)
+    usable = width - area.left - area.right
+    size = max(12, round(min(width, height) * 0.095))
+    lines = textwrap.wrap(title.strip() or " ", width=16) or [" "]
+    font = _font(size)
+    while size > 12 and max(font.getlength(line) for line in lines) > usable:
+        size = round(size * 0.9)
+        font = _font(size)
+    draw = ImageDraw.Draw(base)
+    line_h = round(size * 1.18)
+    block_h = line_h * len(lines)
+    cx = area.left + usable / 2
+    y = (height - block_h) / 2 - height * 0.04
+    bar_w, bar_h = round(usable * 0.18), max(2, round(size * 0.08))
+    draw.rectangle((cx - bar_w / 2, y - size * 0.7, cx + bar_w / 2, y - size * 0.7 + bar_h), fill=(255, 196, 64))
+    for line in lines:
+        draw.text((cx + size * 0.03, y + size * 0.05), line, font=font, fill=(0, 0, 0), anchor="ma")
+        draw.text((cx, y), line, font=font, fill=(255, 255, 255), anchor="ma",
+                  stroke_width=max(1, size // 40), stroke_fill=(255, 255, 255))
+        y += line_h
+    return np.asarray(base)
+
+
+@dataclass(frozen=True)
+class SubtitleStyle:
+    font_size: int
+    max_width: int  # pixels a line may use
+    centre_x: int
+    bottom_y: int  # the patch's bottom edge
+
+
+def subtitle_style(width: int, height: int, longest_lines: list[str]) -> SubtitleStyle:
+    """One font size for the whole video, shrunk only if a line would leave the safe area."""
+    area = safe_area(width, height)
+    usable = width - area.left - area.right
+    size = max(10, round(min(width, height) * 0.05))
+    while size > 10 and lines_too_wide(longest_lines, size, usable - 2 * round(size * 0.6)):  # box padding
+        size -= 1
+    return SubtitleStyle(size, usable, area.left + usable // 2, height - area.bottom)
+
+
+def lines_too_wide(lines: list[str], size: int, width: int) -> bool:
+    font = _font(size)
+    return any(font.getlength(line) > width for line in lines)
+
+
+def subtitle_patch(lines: tuple[str, ...], style: SubtitleStyle, frame_w: int) -> YuvPatch:
+    """Semi-transparent rounded box + outlined white text, as a small I420 patch with alpha."""
+    font, size = _font(style.font_size), style.font_size
+    pad_x, pad_y = round(size * 0.6), round(size * 0.35)
+    line_h = round(size * 1.25)
+    text_w = max(font.getlength(line) for line in lines)
+    w = min(frame_w, int(text_w) + 2 * pad_x)
+    h = line_h * len(lines) + 2 * pad_y
+    w, h = w + w % 2, h + h % 2
+    img = Image.new("RGBA", (w, h), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(img)
+    draw.rounded_rectangle((0, 0, w - 1, h - 1), radius=round(size * 0.35), fill=(0, 0, 0, 140))
+    for i, line in enumerate(lines):
+        draw.text((w / 2, pad_y + i * line_h + (line_h - size) / 2), line, font=font, anchor="ma",
+                  fill=(255, 255, 255, 255), stroke_width=max(1, size // 16), stroke_fill=(0, 0, 0, 255))
+    x = max(0, style.centre_x - w // 2)
+    x -= x % 2
+    y = style.bottom_y - h
+    y -= y % 2
+    return YuvPatch.from_rgba(np.asarray(img), x, y)
