@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Generator, Iterator
 
@@ -30,6 +31,12 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """Keep each phase's report on the item, so a guard at teardown can tell whether the test failed."""
+    if call.excinfo is not None and not call.excinfo.errisinstance(pytest.skip.Exception):
+        # Finalize what the failed phase left behind (unclosed sessions, unawaited coroutines) now:
+        # if the collector ran while pytest parses source for the report, a finalizer's warning
+        # would be formatted with a nested ast.parse, which CPython 3.11.7 rejects ("AST
+        # constructor recursion depth mismatch") and pytest stops with an INTERNALERROR.
+        gc.collect()
     report = yield
     item.stash.setdefault(_REPORTS, {})[report.when] = report
     return report

@@ -27,7 +27,7 @@ NOT_MODIFIED = ("Bad Request: message is not modified: specified new message con
 
 # ---------------------------------------------------------------- what users send
 
-FIXTURES = Path("/work/shared/api/fixtures")
+FIXTURES = Path(__file__).parent / "fixtures"  # copies of shared/api/fixtures: the suite runs from a clean clone
 ALICE, ADMIN, MALLORY = 123456789, 555, 666
 GROUP = -1001234567890
 

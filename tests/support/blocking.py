@@ -101,9 +101,6 @@ def blocking_guard() -> Iterator[BlockBuster]:
     # lists and reads its migration scripts. Reads only, once at start-up, before the agent serves.
     for func in _FILE_READS:
         bb.functions[func].can_block_in("storage/migrate.py", "run")
-    # PTB resolves its own module's path (one stat) when an Application is built, to aim a warning
-    for func in ("os.stat", "os.path.abspath"):
-        bb.functions[func].can_block_in("telegram/ext/_application.py", "__init__")
     bb.activate()
     try:
         yield bb
