@@ -27,7 +27,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from agent.protocol import parse_sse_block
+from tests.support.agent_app import sse_events
 
 TOKEN = "kill9-test-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -140,15 +140,8 @@ async def _events(session: aiohttp.ClientSession, url: str, job_id: str, last: i
     headers = {**AUTH, "Last-Event-ID": str(last)} if last else AUTH
     async with session.get(f"{url}/v1/jobs/{job_id}/events", headers=headers) as resp:
         assert resp.status == 200
-        buffer = ""
-        async for chunk in resp.content.iter_any():
-            buffer += chunk.decode()
-            while "\n\n" in buffer:
-                block, buffer = buffer.split("\n\n", 1)
-                seq, event = parse_sse_block(block)
-                if event is not None:
-                    assert seq == event["seq"]
-                    yield dict(event)
+        async for event in sse_events(resp.content):
+            yield event
 
 
 async def _submit(session: aiohttp.ClientSession, url: str, user: str, topic: str) -> dict[str, Any]:

@@ -17,6 +17,7 @@ The same holds for a job resumed after a restart, whose early events are only in
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,8 +25,7 @@ from typing import Any
 
 import pytest
 
-from agent.protocol import parse_sse_block
-from tests.support.agent_app import AUTH, Agent, GatedProvider, make_settings, read_sse, run_agent
+from tests.support.agent_app import AUTH, Agent, GatedProvider, make_settings, read_sse, run_agent, sse_events
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -89,21 +89,14 @@ async def connect(a: Agent, job_id: str, position: int, *, max_events: int | Non
     ended = False
     async with a.client.get(url, headers={**AUTH, "Last-Event-ID": str(position)}) as resp:
         assert resp.status == 200, await resp.text()
-        buffer = ""
         try:
-            async with asyncio.timeout(hold_s):
-                while max_events is None or len(events) < max_events:
-                    chunk = await resp.content.readany()
-                    if not chunk:
-                        ended = True
+            async with asyncio.timeout(hold_s), contextlib.aclosing(sse_events(resp.content)) as stream:
+                async for event in stream:
+                    events.append(event)
+                    if max_events is not None and len(events) >= max_events:
                         break
-                    buffer += chunk.decode()
-                    while "\n\n" in buffer:
-                        block, buffer = buffer.split("\n\n", 1)
-                        seq, event = parse_sse_block(block)
-                        if event is not None:
-                            assert seq == event["seq"]
-                            events.append(event)
+                else:
+                    ended = True  # the server ended the stream
         except TimeoutError:
             pass  # the client drops the connection
     return Connection(position, events, ended)

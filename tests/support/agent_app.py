@@ -4,12 +4,14 @@ renderer and a wall clock the test moves; plus request helpers and an SSE reader
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -132,20 +134,29 @@ async def run_agent(tmp_path: Path, settings: Settings | None = None, *, provide
         yield Agent(client, app, provider, renderer, settings, wall)
 
 
-async def read_sse(resp, stop_after: int | None = None) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
-    """Events of an SSE response until it ends (or `stop_after` events)."""
+async def sse_events(content: aiohttp.StreamReader) -> AsyncIterator[dict[str, Any]]:
+    """The events of an SSE body as they arrive, until the server ends it (each `id:` checked
+    against its event's `seq`). Decoded incrementally: a chunk may end inside a UTF-8 character."""
     from agent.protocol import parse_sse_block
 
-    events: list[dict[str, Any]] = []
+    decoder = codecs.getincrementaldecoder("utf-8")()
     buffer = ""
-    async for chunk in resp.content.iter_any():
-        buffer += chunk.decode()
+    async for chunk in content.iter_any():
+        buffer += decoder.decode(chunk)
         while "\n\n" in buffer:
             block, buffer = buffer.split("\n\n", 1)
             seq, event = parse_sse_block(block)
             if event is not None:
                 assert seq == event["seq"]
-                events.append(event)
-                if stop_after is not None and len(events) >= stop_after:
-                    return events
+                yield dict(event)
+
+
+async def read_sse(resp, stop_after: int | None = None) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+    """Events of an SSE response until it ends (or `stop_after` events)."""
+    events: list[dict[str, Any]] = []
+    async with contextlib.aclosing(sse_events(resp.content)) as stream:
+        async for event in stream:
+            events.append(event)
+            if stop_after is not None and len(events) >= stop_after:
+                break
     return events
