@@ -290,6 +290,11 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
     if origin in (types.UnionType, typing.Union):
         options = [a for a in typing.get_args(tp) if a is not type(None)]
         return _coerce(options[0], value, where)
+    if origin is dict:  # a table passed through as is (Ollama's `options`): scalar values only
+        if not isinstance(value, Mapping) or not all(
+                isinstance(v, str | int | float | bool) for v in value.values()):
+            raise SettingsError(f"{where} must be a table of strings, numbers or booleans")
+        return {str(k): v for k, v in value.items()}
     if origin is tuple:
         (item_tp, *_rest) = typing.get_args(tp)
         if not isinstance(value, list):

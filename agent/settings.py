@@ -67,10 +67,10 @@ LENGTHS: Mapping[str, LengthPreset] = types.MappingProxyType({length: length.pre
 class StageOrders:
     """Per stage, the providers to try in order. Unconfigured ones are skipped silently."""
 
-    script: tuple[str, ...] = ("ollama", "openai", "groq", "pollinations", "offline")
+    script: tuple[str, ...] = ("ollama", "openai_compatible", "openai", "groq", "pollinations", "offline")
     image: tuple[str, ...] = ("comfyui", "openai", "huggingface", "pollinations", "offline")
-    clip: tuple[str, ...] = ("comfyui", "openai", "huggingface")
-    voice: tuple[str, ...] = ("coqui", "openai", "streamelements", "offline")
+    clip: tuple[str, ...] = ("comfyui", "runway", "luma", "fal", "huggingface")  # premium clips before free ones
+    voice: tuple[str, ...] = ("coqui", "elevenlabs", "openai", "streamelements", "offline")
 
     def for_stage(self, stage: Stage) -> tuple[str, ...]:
         return tuple(getattr(self, stage.value))
@@ -110,6 +110,7 @@ class RouteSettings:
     clip: tuple[str, ...] = ()
     voice: tuple[str, ...] = ()
     enabled: bool = True  # False: listed with its price, never offered
+    retired: str = ""  # why this route can never be served (its service shut down): listed, never offered
 
 
 def _default_routes() -> Mapping[str, RouteSettings]:
@@ -120,14 +121,14 @@ def _default_routes() -> Mapping[str, RouteSettings]:
         "self-hosted": R(label="Self-hosted (free)"),
         "flux-slideshow": R(label="FLUX stills (Hugging Face, free)", image=("huggingface",)),
         "cogvideox": R(label="CogVideoX clips (Hugging Face, free)", mode=Mode.VIDEO, clip=("huggingface",)),
-        # not priced by the seed; premium stills cost less than premium clips
-        "dalle-slideshow": R(label="DALL-E stills (OpenAI)", price=20, image=("openai",)),
-        # OpenAI retires the Sora API on 2026-09-24
-        "sora": R(label="Sora clips (OpenAI)", price=50, mode=Mode.VIDEO, clip=("openai",)),
-        # kept for the seed's prices; no provider exists yet for these
-        "runway": R(label="Runway", price=60, mode=Mode.VIDEO, enabled=False),
-        "pika": R(label="Pika", price=30, mode=Mode.VIDEO, enabled=False),
-        "luma": R(label="Luma", price=45, mode=Mode.VIDEO, enabled=False),
+        # not priced by the seed; premium stills cost less than premium clips (the name is the seed's)
+        "dalle-slideshow": R(label="GPT Image stills (OpenAI)", price=20, image=("openai",)),
+        # the seed's row and price; no call is ever made for it
+        "sora": R(label="Sora clips (OpenAI)", price=50, mode=Mode.VIDEO,
+                  retired="OpenAI shut the Sora API down on 2026-09-24"),
+        "runway": R(label="Runway clips", price=60, mode=Mode.VIDEO, clip=("runway",)),
+        "pika": R(label="Pika clips (fal.ai)", price=30, mode=Mode.VIDEO, clip=("fal",)),
+        "luma": R(label="Luma Dream Machine clips", price=45, mode=Mode.VIDEO, clip=("luma",)),
     })
 
 
@@ -205,8 +206,8 @@ def _build_providers(raw: Any, env: Mapping[str, str]) -> Mapping[str, ProviderC
                 f"unknown provider [providers.{name}]; known: {', '.join(sorted(classes))}"
             )
     return types.MappingProxyType(
-        {
-            name: build_section(cls, raw.get(name, {}), f"providers.{name}", env)
+        {  # `with_env`: a config that names its own key variable (openai_compatible) reads it here
+            name: build_section(cls, raw.get(name, {}), f"providers.{name}", env).with_env(env)
             for name, cls in classes.items()
         }
     )

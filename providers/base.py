@@ -169,6 +169,7 @@ class ClipRequest:
     scene_index: int
     scene_count: int
     out_dir: Path
+    image: Path | None = None  # a still to animate (image-to-video) when the caller has one
 
 
 @dataclass(frozen=True)

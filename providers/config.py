@@ -41,6 +41,11 @@ class ProviderConfig:
         skipped, with no probes and no delay."""
         return True
 
+    def with_env(self, env: Mapping[str, str]) -> ProviderConfig:
+        """This config after reading any variable whose *name* is itself a setting (the
+        openai_compatible provider's `api_key_env`); the rest have nothing to read."""
+        return self
+
     def secrets(self) -> tuple[str, ...]:
         """Secret values held by this config, to scrub from error text and logs: the secret fields,
         and the password of any URL field (`http://user:pass@host`, as LOCAL_AI_SERVER may be)."""

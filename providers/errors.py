@@ -9,7 +9,9 @@ never returns an error string: it raises one of these.
     ├── AuthFailed                401/403: the key or token is wrong or missing
     │   └── PaymentRequired       402 / credits exhausted: nothing will work until someone pays
     ├── Misconfigured             an operator error on the backend: missing model, unknown checkpoint,
-    │                             workflow rejected. Carries a hint that says how to fix it.
+    │   │                         workflow rejected. Carries a hint that says how to fix it.
+    │   └── ModelRetired          the service says the configured model is shut down for good
+    │                             ("model_decommissioned"); never called again until the config changes
     └── BadOutput                 it answered, but the result failed validation (unparseable script,
         │                         placeholder image, silent audio, content-policy refusal)
         └── ProviderBug           raised by the cascade (not by a provider) in place of a programming
@@ -35,6 +37,7 @@ __all__ = [
     "AuthFailed",
     "PaymentRequired",
     "Misconfigured",
+    "ModelRetired",
     "BadOutput",
     "ProviderBug",
     "AllProvidersFailed",
@@ -102,6 +105,20 @@ class Misconfigured(ProviderError):
     ) -> None:
         super().__init__(message, provider=provider, status=status)
         self.hint = hint
+
+
+class ModelRetired(Misconfigured):
+    """The service shut the configured model down (Groq's `model_decommissioned`, OpenAI's past
+    shutdown date). Retrying is useless until an operator names another model: the provider keeps
+    a note (`providers.lifecycle`) and refuses the model without calling until the config changes."""
+
+    kind = "model_retired"
+
+    def __init__(
+        self, message: str, *, provider: str = "", status: int | None = None, hint: str = "", model: str = ""
+    ) -> None:
+        super().__init__(message, provider=provider, status=status, hint=hint)
+        self.model = model
 
 
 class BadOutput(ProviderError):

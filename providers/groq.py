@@ -1,5 +1,10 @@
 """Groq, a free cloud script writer on its OpenAI-compatible chat endpoint.
 
+The default model is `openai/gpt-oss-120b`, Groq's recommended replacement for
+`llama-3.3-70b-versatile` (decommissioned 2026-08-16). A decommissioned model answers 400
+`code: "model_decommissioned"`: a configuration error (`ModelRetired`), never called again until
+the config names another model.
+
 Configured only when `GROQ_API_KEY` is in the environment. Models that refuse `json_schema`
 (400 "This model does not support response format `json_schema`") are retried with json_object,
 and the writer remembers not to ask again. Rate limits are per organisation: a 429 carries
@@ -25,9 +30,10 @@ class GroqConfig(ProviderConfig):
 
     api_key: str = ""  # from GROQ_API_KEY only
     base_url: str = "https://api.groq.com/openai/v1"
-    script_model: str = "llama-3.3-70b-versatile"
+    script_model: str = "openai/gpt-oss-120b"
     json_schema: bool = True  # try json_schema first; models that refuse it get json_object
-    temperature: float = 0.8
+    temperature: float | None = None  # None = not sent (the model's default)
+    max_completion_tokens: int = 8000  # the script plus gpt-oss's reasoning tokens
     timeout_s: float = 60.0
 
     def configured(self) -> bool:

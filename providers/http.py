@@ -12,6 +12,8 @@ Classification of a non-2xx answer (`classify_status`), first match wins:
     content-policy words in the body        BadOutput        (body not read)       yes
     402, or payment words (insufficient_    PaymentRequired  402 only              402 or words
       quota, credits exceeded, ...)
+    model_decommissioned / "decommissioned" ModelRetired     (body not read)       yes
+      / "no longer supported" in the body
     401 / 403                               AuthFailed       yes                   yes
     429 (Groq's 498 too on CLOUD)           RateLimited      retry_after_s         retry_after_s
     404 (model_not_found / "does not        Misconfigured    hint: the url         hint: the model
@@ -55,11 +57,13 @@ from providers.errors import (
     AuthFailed,
     BadOutput,
     Misconfigured,
+    ModelRetired,
     PaymentRequired,
     ProviderError,
     RateLimited,
     Unavailable,
 )
+from providers.lifecycle import RetiredModels
 from providers.scrub import clip, drop_partial_tail, scrub
 
 __all__ = [
@@ -95,7 +99,14 @@ _MAX_ERROR_BODY = 65536  # an error body is read this far for its message
 _POLICY_MARKERS = ("content_policy_violation", "moderation_blocked", "safety system", "content_filter",
                    "content policy")
 _PAYMENT_MARKERS = ("insufficient_quota", "exceeded your monthly included credits", "credits exceeded",
-                    "payment_required", "insufficient pollen")
+                    "payment_required", "insufficient pollen",
+                    "quota_exceeded",  # ElevenLabs: 401 {"detail": {"status": "quota_exceeded"}}
+                    "exhausted balance",  # fal.ai: 403 "User is locked. Reason: Exhausted balance"
+                    "not have enough credits", "insufficient credits")  # Runway, Luma
+# A model the service has shut down for good (Groq's 400/404 code "model_decommissioned", "... has been
+# decommissioned and is no longer supported"): a configuration error, never retried with that model.
+_RETIRED_MARKERS = ("model_decommissioned", "model_deprecated", "decommissioned", "no longer supported",
+                    "has been shut down")
 _MODEL_MISSING_MARKERS = ("model_not_found", "does not exist")
 _TRY_AGAIN = re.compile(r"try again in\s+(?:(\d+(?:\.\d+)?)m(?!s))?\s*(?:(\d+(?:\.\d+)?)(ms|s))?", re.I)
 
@@ -306,8 +317,15 @@ def _error_fields(text: str, content_type: str) -> tuple[str, str]:
             return err, ""
         if isinstance(message, str):
             return message, str(data.get("code", ""))
-        if isinstance(data.get("detail"), str):
-            return data["detail"], ""
+        detail = data.get("detail")
+        if isinstance(detail, str):
+            return detail, ""
+        if isinstance(detail, dict):  # ElevenLabs: {"detail": {"status": "quota_exceeded", "message"}}
+            return str(detail.get("message") or detail.get("status") or json.dumps(detail)), str(
+                detail.get("status") or detail.get("code") or "")
+        if isinstance(detail, list) and detail and all(isinstance(d, dict) for d in detail):
+            # fal.ai / FastAPI validation: [{"loc", "msg", "type": "content_policy_violation"}]
+            return "; ".join(str(d.get("msg") or d.get("type")) for d in detail), str(detail[0].get("type") or "")
     return (_page_text(text) or f"empty {content_type or 'body'}"), ""
 
 
@@ -373,6 +391,10 @@ def classify_status(
         return BadOutput(f"refused by the content policy: {message}", provider=provider, status=status)
     if status == 402 or any(m in words for m in _PAYMENT_MARKERS):
         return PaymentRequired(plain, provider=provider, status=status)
+    if any(m in words for m in _RETIRED_MARKERS):
+        return ModelRetired(quoted, provider=provider, status=status, model=model,
+                            hint=f"the model{f' {model!r}' if model else ''} is retired: set another model in "
+                                 f"[providers.{provider}]")
     if status in (401, 403):
         return AuthFailed(plain, provider=provider, status=status)
     if status in edge.rate_limited:
@@ -407,11 +429,12 @@ class CloudHTTP:
     """Requests for one cloud provider over the process's shared session, bounded and classified."""
 
     def __init__(self, provider: str, session: aiohttp.ClientSession | None, secrets: Iterable[str] = (),
-                 *, timeout_s: float = 120.0) -> None:
+                 *, timeout_s: float = 120.0, retired: RetiredModels | None = None) -> None:
         self.provider = provider
         self._session = session
         self._secrets = tuple(s for s in secrets if s)
         self._timeout_s = timeout_s
+        self.retired = retired  # models the service called dead: refused here without a call
 
     def scrub(self, text: str) -> str:
         return scrub(text, self._secrets)
@@ -430,7 +453,10 @@ class CloudHTTP:
         model: str = "",
         raise_for_status: bool = True,
     ) -> HTTPReply:
-        """Send one request; return the reply, or raise the classified error (2xx only unless told)."""
+        """Send one request; return the reply, or raise the classified error (2xx only unless told).
+        A request for a `model` the service has called retired is refused without being sent."""
+        if model and self.retired is not None:
+            await self.retired.refuse_if_retired(self.provider, model)
         if self._session is None:
             raise Unavailable("no HTTP session (provider built without one)", provider=self.provider)
         timeout = aiohttp.ClientTimeout(total=timeout_s or self._timeout_s, sock_connect=10)
@@ -444,5 +470,8 @@ class CloudHTTP:
                 reply = HTTPReply(resp.status, {k.lower(): v for k, v in resp.headers.items()}, body,
                                   resp.headers.get("content-type", "").split(";")[0].strip().lower())
         if raise_for_status and not 200 <= reply.status < 300:
-            raise classify_status(self.provider, reply.status, reply.headers, reply.body, self._secrets, model=model)
+            error = classify_status(self.provider, reply.status, reply.headers, reply.body, self._secrets, model=model)
+            if isinstance(error, ModelRetired) and model and self.retired is not None:
+                await self.retired.record(self.provider, model, error.message)
+            raise error
         return reply

@@ -2,8 +2,11 @@
 
 * images: `POST {router}/hf-inference/models/{model}` with `{"inputs", "parameters"}`; the answer is
   the raw image bytes (errors are JSON).
-* clips: a fal-ai text-to-video queue behind the router: submit, poll `…/status` until COMPLETED,
-  fetch the result, download `video.url` (a foreign host: our token is never sent there).
+* clips: a text-to-video provider's queue behind the router (fal-ai by default; `providers.fal`'s
+  queue protocol): the provider's model id comes from the Hub's provider mapping
+  (`GET {hub}/api/models/{model}?expand[]=inferenceProviderMapping`, as huggingface_hub reads it),
+  the job's aspect is sent, and the clip's size and duration are measured from the file that came
+  back (`video.url`, a foreign host: our token is never sent there).
 * `503 {"error": "… is currently loading", "estimated_time": 20.0}`: wait and retry, within a budget
   (the cascade's stage timeout still bounds the whole call).
 * `402` / "exceeded your monthly included credits": PaymentRequired, a long cooldown shown in status.
@@ -14,13 +17,12 @@ Configured only when `HF_TOKEN` is in the environment.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
-from urllib.parse import quote, urlparse
+from urllib.parse import quote
 
 from providers.base import (
     ClipRequest,
@@ -33,9 +35,13 @@ from providers.base import (
     Tier,
 )
 from providers.config import ProviderConfig
-from providers.errors import BadOutput, ProviderError, Unavailable
-from providers.http import DEFAULT_MAX_JSON_BYTES, DEFAULT_MAX_MEDIA_BYTES, CloudHTTP, HTTPReply, classify_status
-from providers.media import generation_size, save_clip, save_image
+from providers.errors import BadOutput
+from providers.errors import Misconfigured
+from providers.fal import AspectParam, FalQueue, aspect_fields
+from providers.http import DEFAULT_MAX_JSON_BYTES, CloudHTTP, HTTPReply, classify_status
+from providers.lifecycle import retired_models
+from providers.media import generation_size, save_image
+from providers.video_tasks import fetch_clip
 
 __all__ = ["HuggingFaceConfig", "HuggingFaceImageMaker", "HuggingFaceClipMaker"]
 
@@ -54,8 +60,8 @@ class HuggingFaceConfig(ProviderConfig):
     image_steps: int = 0  # 0 = the model's default
     max_side: int = 1024  # generate at most this many pixels on the long side (the renderer scales)
     clip_provider: str = "fal-ai"  # text-to-video is not offered by hf-inference
-    clip_model: str = "fal-ai/cogvideox-5b"  # the provider's model id
-    clip_seconds: float = 6.0  # how long the model's clips are
+    clip_model: str = "zai-org/CogVideoX-5b"  # the Hub model id; the provider's id comes from the Hub
+    clip_aspect_param: AspectParam = "video_size"  # how the provider's model takes the aspect
     poll_s: float = 3.0  # queue poll interval
     loading_wait_max_s: float = 30.0  # longest single wait for a loading model
     loading_budget_s: float = 180.0  # total wait for a loading model per call
@@ -71,7 +77,8 @@ class _HuggingFace:
 
     def __init__(self, config: HuggingFaceConfig, deps: ProviderDeps) -> None:
         self.config = config
-        self._http = CloudHTTP(self.name, deps.session, config.secrets(), timeout_s=config.timeout_s)
+        self._http = CloudHTTP(self.name, deps.session, config.secrets(), timeout_s=config.timeout_s,
+                               retired=retired_models(deps.data_dir))
 
     def secrets(self) -> tuple[str, ...]:
         return self.config.secrets()
@@ -142,56 +149,45 @@ class HuggingFaceImageMaker(_HuggingFace):
 class HuggingFaceClipMaker(_HuggingFace):
     stages: ClassVar[frozenset[Stage]] = frozenset({Stage.CLIP})
 
+    def __init__(self, config: HuggingFaceConfig, deps: ProviderDeps) -> None:
+        super().__init__(config, deps)
+        self._provider_model: str | None = None  # from the Hub's mapping, looked up once
+
+    async def provider_model(self) -> str:
+        """The clip provider's id for `clip_model`, from the Hub's inference provider mapping (a list
+        of `{provider, providerId, status, task}`, or the older dict keyed by provider)."""
+        if self._provider_model is not None:
+            return self._provider_model
+        c = self.config
+        reply = await self._http.request(
+            "GET", f"{c.hub_url.rstrip('/')}/api/models/{quote(c.clip_model, safe='/')}",
+            params={"expand[]": "inferenceProviderMapping"}, headers=self._auth())
+        data = reply.json()
+        mapping = data.get("inferenceProviderMapping") if isinstance(data, dict) else None
+        entries = ([dict(v, provider=k) for k, v in mapping.items() if isinstance(v, dict)]
+                   if isinstance(mapping, dict) else [m for m in mapping or [] if isinstance(m, dict)])
+        entry = next((m for m in entries if m.get("provider") == c.clip_provider), None)
+        if entry is None or entry.get("status", "live") != "live" or not entry.get("providerId"):
+            state = "not offered" if entry is None else f"status {entry.get('status')!r}"
+            raise Misconfigured(f"{c.clip_model} is {state} by {c.clip_provider} on the Hub",
+                                provider=self.name,
+                                hint="set [providers.huggingface] clip_model to a text-to-video model that "
+                                     f"{c.clip_provider} serves (its Hub page lists the inference providers)")
+        self._provider_model = str(entry["providerId"])
+        return self._provider_model
+
     async def make_clip(self, request: ClipRequest, ctx: StageContext) -> ClipResult:
         c = self.config
+        model = await self.provider_model()
         provider_root = self._router(c.clip_provider)
-        body: dict[str, Any] = {"prompt": f"{request.prompt}. {request.style}".strip(". "), "seed": request.seed}
+        body: dict[str, Any] = {"prompt": f"{request.prompt}. {request.style}".strip(". "),
+                                "seed": request.seed % 2147483648,
+                                **aspect_fields(c.clip_aspect_param, request.width, request.height)}
         if request.negative:
             body["negative_prompt"] = request.negative
-        submitted = await self._post_waiting_for_load(
-            f"{provider_root}/{c.clip_model}?_subdomain=queue", body, ctx, accept="application/json",
-            max_bytes=DEFAULT_MAX_JSON_BYTES, model=c.clip_model,
-        )
-        job = submitted.json()
-        path = urlparse(str(job.get("response_url") or "")).path if isinstance(job, dict) else ""
-        if not path:
-            raise BadOutput("the queue gave no response_url", provider=self.name)
-        done = False
-        try:
-            await self._wait(f"{provider_root}{path}", ctx)
-            done = True
-        finally:
-            if not done:
-                await self._cancel(f"{provider_root}{path}/cancel?_subdomain=queue")
-        result = (await self._http.request("GET", f"{provider_root}{path}?_subdomain=queue",
-                                           headers=self._auth())).json()
-        url = (result.get("video") or {}).get("url") if isinstance(result, dict) else None
-        if not url or urlparse(str(url)).scheme not in ("http", "https"):
+        queue = FalQueue(self._http, self._auth(), poll_s=c.poll_s, rebase=provider_root, query="_subdomain=queue")
+        result = await queue.run(f"{provider_root}/{model}?_subdomain=queue", body, ctx, model, "clip")
+        url = (result.get("video") or {}).get("url") if isinstance(result.get("video"), dict) else None
+        if not isinstance(url, str):
             raise BadOutput("the result has no video url", provider=self.name)
-        video = await self._http.request("GET", str(url), max_bytes=DEFAULT_MAX_MEDIA_BYTES)  # no token
-        saved = await save_clip(video.body, request.out_dir, f"huggingface_{request.scene_index:03d}", self.name)
-        return ClipResult(saved, c.clip_seconds, request.width, request.height)
-
-    async def _wait(self, request_url: str, ctx: StageContext) -> None:
-        polls = 0
-        while True:
-            status = (await self._http.request("GET", f"{request_url}/status?_subdomain=queue",
-                                               headers=self._auth())).json()
-            state = status.get("status") if isinstance(status, dict) else None
-            if state == "COMPLETED":
-                return
-            if state not in ("IN_QUEUE", "IN_PROGRESS"):
-                raise Unavailable(f"the queue says {state!r}", provider=self.name)
-            polls += 1
-            ctx.report(min(0.95, polls / (polls + 10)), f"clip {state.lower().replace('_', ' ')}")
-            await asyncio.sleep(self.config.poll_s)
-
-    async def _cancel(self, url: str) -> None:
-        async def cancel() -> None:
-            try:
-                await self._http.request("PUT", url, headers=self._auth(), timeout_s=10.0)
-            except ProviderError as exc:
-                log.info("huggingface: could not cancel a queued clip: %s", exc.message)
-
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.shield(asyncio.ensure_future(cancel()))
+        return await fetch_clip(self._http, url, request.out_dir, f"huggingface_{request.scene_index:03d}")

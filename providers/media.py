@@ -13,11 +13,13 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from dataclasses import dataclass
 from typing import BinaryIO
 
 from providers.errors import BadOutput
 
-__all__ = ["atomic_file", "write_atomic", "decode_image", "generation_size", "save_image", "save_clip"]
+__all__ = ["atomic_file", "write_atomic", "decode_image", "generation_size", "save_image", "save_clip",
+           "measure_clip", "ClipSize"]
 
 _EXT = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp"}
 
@@ -87,3 +89,34 @@ async def save_clip(data: bytes, out_dir: Path, stem: str, provider: str) -> Pat
     path = out_dir / f"{stem}.mp4"
     await asyncio.to_thread(write_atomic, path, data)
     return path
+
+
+@dataclass(frozen=True)
+class ClipSize:
+    width: int
+    height: int
+    seconds: float
+
+
+async def measure_clip(path: Path, provider: str, *, timeout_s: float = 30.0) -> ClipSize:
+    """What a clip really is (`ffmpeg -i`, in a child process that dies with us): its frame size and
+    duration, as services do not always send what was asked. BadOutput when ffmpeg finds no video."""
+    from providers.children import child_options
+    from providers.ffmpeg import ffmpeg_exe, parse_probe
+
+    exe = await asyncio.to_thread(ffmpeg_exe)
+    proc = await asyncio.create_subprocess_exec(
+        exe, "-hide_banner", "-i", str(path), stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, **child_options())
+    try:
+        _, err = await asyncio.wait_for(proc.communicate(), timeout_s)
+    except BaseException:  # a timeout or a cancellation: never leave ffmpeg running
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await asyncio.shield(proc.wait())
+        raise
+    info = parse_probe(err.decode("utf-8", "replace"))
+    video = info.video
+    if video is None or not video.width or not video.height or not info.duration_s:
+        raise BadOutput("the clip has no readable video stream", provider=provider)
+    return ClipSize(video.width, video.height, float(info.duration_s))

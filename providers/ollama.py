@@ -9,14 +9,19 @@ line so a proxy or an old build that streams anyway is understood.
 The reply is parsed by `providers.script_schema`; invalid output gets one repair turn, then counts
 as bad output. When the GPU is shared with ComfyUI (see `agent.engine.gpu`), the job's last script call
 asks Ollama to unload the model (`keep_alive: 0`) so the diffusion model fits.
+
+Current servers turn *thinking* on by default for thinking-capable models (qwen3, deepseek-r1,
+gpt-oss): slow, and the thinking can eat the context. `think` is sent always, off unless
+configured (true/false, or a level: "low", "medium", "high", "max"). The `options` table is
+passed through as is (num_thread, num_gpu, top_p, ...), over temperature and num_ctx.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
 
 import aiohttp
 
@@ -50,6 +55,8 @@ class OllamaConfig(ProviderConfig):
     model: str = "llama3.2:3b"
     temperature: float = 0.8
     num_ctx: int = 4096  # context window; the script prompt needs ~1-2k tokens
+    think: Literal["false", "true", "low", "medium", "high", "max"] = "false"  # sent as the API's `think`
+    options: dict[str, str | int | float | bool] = field(default_factory=dict)  # passed through as is
     keep_alive: str = "5m"  # how long Ollama keeps the model loaded: "5m", "1h", "0", "-1" (forever)
     share_gpu: GpuSharing = "auto"  # unload after the script: auto (ComfyUI on the same host), always, never
     timeout_s: float = 300.0  # one chat call; the first call after idle pays the model load
@@ -58,6 +65,21 @@ class OllamaConfig(ProviderConfig):
 
     def configured(self) -> bool:
         return bool(self.url.strip())
+
+
+def chat_body(config: OllamaConfig, messages: list[dict[str, str]], schema: dict[str, Any],
+              keep_alive: int | str) -> dict[str, Any]:
+    """The /api/chat request: `think` always sent (off by default), `options` over our defaults."""
+    think: bool | str = {"false": False, "true": True}.get(config.think, config.think)
+    return {
+        "model": config.model,
+        "messages": messages,
+        "stream": False,
+        "format": schema,
+        "think": think,
+        "options": {"temperature": config.temperature, "num_ctx": config.num_ctx, **config.options},
+        "keep_alive": keep_alive,
+    }
 
 
 def _keep_alive(value: str) -> int | str:
@@ -144,14 +166,7 @@ class OllamaScriptWriter:
     # ------------------------------------------------------------------ wire
 
     async def _chat(self, messages: list[dict[str, str]], request: ScriptRequest, keep_alive: int | str) -> str:
-        body = {
-            "model": self.config.model,
-            "messages": messages,
-            "stream": False,
-            "format": script_schema(request),
-            "options": {"temperature": self.config.temperature, "num_ctx": self.config.num_ctx},
-            "keep_alive": keep_alive,
-        }
+        body = chat_body(self.config, messages, script_schema(request), keep_alive)
         timeout = aiohttp.ClientTimeout(total=self.config.timeout_s, sock_connect=self.config.connect_timeout_s)
         with transport_errors(self.name, "Ollama /api/chat", secrets=self.secrets()):
             async with self._session.post(f"{self.url}/api/chat", json=body, timeout=timeout) as resp:

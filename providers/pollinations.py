@@ -7,7 +7,8 @@ it uses the `gen.pollinations.ai` gateway with `Authorization: Bearer`. Either w
 * booleans are *omitted* rather than sent as `false` (the gateway coerces any non-empty string,
   `"false"` included, to true);
 * the seed is the scene's (job seed + scene index): the service's fixed default seed would give
-  every scene of a prompt the same picture;
+  every scene of a prompt the same picture. The gateway validates it as a signed 32-bit integer, and
+  a job seed runs up to 2^32, so it is reduced into 0..2^31-1 (`gateway_seed`);
 * a HTTP 200 may carry a placeholder ("rate limited", "queue full") instead of the picture. An
   answer is refused as bad output when it does not decode, when its size is not what we asked for,
   when its SHA-256 is a known placeholder, or when the very same bytes came back for a different
@@ -40,7 +41,8 @@ from providers.http import DEFAULT_MAX_JSON_BYTES, CloudHTTP
 from providers.media import decode_image, generation_size, save_image
 from providers.script_schema import parse_script, script_messages
 
-__all__ = ["PollinationsConfig", "PollinationsImageMaker", "PollinationsScriptWriter", "PlaceholderDetector"]
+__all__ = ["PollinationsConfig", "PollinationsImageMaker", "PollinationsScriptWriter", "PlaceholderDetector",
+           "gateway_seed"]
 
 _GATEWAY = "https://gen.pollinations.ai"
 _LEGACY_IMAGE = "https://image.pollinations.ai"
@@ -79,6 +81,11 @@ class PollinationsConfig(ProviderConfig):
 
     def models(self) -> str:
         return self.models_url or (f"{_GATEWAY}/image/models" if self.token else f"{_LEGACY_IMAGE}/models")
+
+
+def gateway_seed(seed: int) -> int:
+    """The seed as the gateway accepts it: a signed 32-bit integer, kept non-negative."""
+    return seed % 2147483648
 
 
 class PlaceholderDetector:
@@ -144,8 +151,8 @@ class PollinationsImageMaker(_Pollinations):
         c = self.config
         width, height = generation_size(request.width, request.height, c.max_side)
         prompt = f"{request.prompt}. {request.style}".strip(". ")[:MAX_PROMPT_CHARS]
-        params = {"width": str(width), "height": str(height), "seed": str(request.seed), "model": c.image_model,
-                  **self._flags()}
+        params = {"width": str(width), "height": str(height), "seed": str(gateway_seed(request.seed)),
+                  "model": c.image_model, **self._flags()}
         if request.negative:
             params["negative_prompt"] = request.negative
         reply = await self._http.request(

@@ -20,7 +20,12 @@ from providers.coqui import CoquiVoice
 from providers.ollama import OllamaScriptWriter
 from providers.groq import GroqScriptWriter
 from providers.huggingface import HuggingFaceClipMaker, HuggingFaceImageMaker
-from providers.openai import OpenAIClipMaker, OpenAIImageMaker, OpenAIScriptWriter, OpenAIVoice
+from providers.compatible import CompatibleScriptWriter
+from providers.elevenlabs import ElevenLabsVoice
+from providers.fal import FalClipMaker
+from providers.luma import LumaClipMaker
+from providers.openai import OpenAIImageMaker, OpenAIScriptWriter, OpenAIVoice
+from providers.runway import RunwayClipMaker
 from providers.pollinations import PollinationsImageMaker, PollinationsScriptWriter
 from providers.streamelements import StreamElementsVoice
 
@@ -43,11 +48,16 @@ PROVIDER_CLASSES: tuple[type[Provider], ...] = registered(
     ComfyImageMaker,
     ComfyClipMaker,
     CoquiVoice,
+    # any OpenAI-compatible server: its tier is the operator's setting
+    CompatibleScriptWriter,
     # cloud premium
     OpenAIScriptWriter,
     OpenAIImageMaker,
     OpenAIVoice,
-    OpenAIClipMaker,
+    RunwayClipMaker,
+    LumaClipMaker,
+    FalClipMaker,
+    ElevenLabsVoice,
     # cloud free
     GroqScriptWriter,
     HuggingFaceImageMaker,

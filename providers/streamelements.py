@@ -71,7 +71,14 @@ class StreamElementsVoice:
         return reply.body
 
     async def probe(self) -> dict[str, Any]:
-        """No model list exists: a one-word synthesis (cached by the service) proves the key."""
+        """No model list exists. With a key, a one-word synthesis proves the key. Without one the
+        answer proves nothing: the service still serves short, cached phrases ("Hi") keylessly while
+        real narration gets 401/402, so the state is unknown, never "up"."""
+        if not self.config.token:
+            return {"voice": self.config.voice,
+                    "unknown": "not checked: without STREAMELEMENTS_TOKEN only cached phrases are served, "
+                               "and real narration usually gets 401/402",
+                    "hint": "set STREAMELEMENTS_TOKEN, or anonymous = false to stop trying"}
         data = await self._fetch("Hi", self.config.voice)
         return {"voice": self.config.voice, "bytes": len(data)}
 

@@ -45,7 +45,7 @@ class RoutePlan:
 
 
 def _route_ready(route: RouteSettings, backends: Backends) -> bool:
-    if not route.enabled:
+    if not route.enabled or route.retired:
         return False
     for stage in _STAGES:
         wanted = getattr(route, stage.value)
@@ -69,8 +69,8 @@ def route_status(settings: Settings, backends: Backends) -> list[dict[str, objec
             if getattr(route, stage.value)
             and not any(backends.has(n, stage) for n in getattr(route, stage.value))
         ]
-        why = "turned off (enabled = false)" if not route.enabled else (
-            f"not configured ({'; '.join(missing)})" if missing else "")
+        why = route.retired or ("turned off (enabled = false)" if not route.enabled else (
+            f"not configured ({'; '.join(missing)})" if missing else ""))
         out.append({"route": name, "label": route.label or name, "price": route.price, "mode": route.mode,
                     "available": not why, "why": why})
     return out
@@ -86,6 +86,8 @@ def plan_route(settings: Settings, backends: Backends, name: str | None) -> Rout
     if route is None or not _route_ready(route, backends):
         ready = ", ".join(available_routes(settings, backends)) or "none"
         why = "unknown model" if route is None else "model not available here"
+        if route is not None and route.retired:
+            why = f"{route.retired}: no longer available"
         raise RouteUnavailable(f"{why} {name!r}; available now: {ready}")
     orders: dict[Stage, tuple[str, ...]] = {}
     preferred: dict[Stage, tuple[str, ...]] = {}

@@ -5,7 +5,9 @@ configured provider's `probe()` runs concurrently under a short timeout (the who
 in well under 3 s with every backend hanging), and the HealthBoard adds cooldowns and last errors.
 
 A probe returns a dict. Keys with a meaning here (all optional): `version`; `problem` + `hint`
-(up, but cannot serve: e.g. the model is not pulled); anything else (`models`, `loaded`, `device`,
+(up, but cannot serve: e.g. the model is not pulled); `warnings` (a list: serving, but e.g. its
+model shuts down on a known date); `unknown` (the probe could not tell without a key: neither up
+nor down, never a false "up"); anything else (`models`, `loaded`, `device`,
 `vram_free`, `queue_running`, ...) is shown as details. A probe that raises means down; a
 `Misconfigured` carries its hint.
 
@@ -55,6 +57,7 @@ class BackendStatus:
     version: str = ""
     problem: str = ""  # why it cannot serve (down, misconfigured, model missing)
     hint: str = ""  # what an operator should do
+    warnings: list[str] = field(default_factory=list)  # serving now, but e.g. its model has a shutdown date
     details: dict[str, Any] = field(default_factory=dict)
     cooldowns: dict[str, float] = field(default_factory=dict)  # stage -> seconds left
     cooldown_reasons: dict[str, str] = field(default_factory=dict)  # stage -> why (401/402/429 and its message)
@@ -88,6 +91,7 @@ class StatusReport:
         for row in self.backends:
             for name in ("url", "problem", "hint", "last_error", "version"):
                 setattr(row, name, scrub(getattr(row, name), secrets))
+            row.warnings = [scrub(w, secrets) for w in row.warnings]
             row.details = scrub_json(row.details, secrets)
             row.cooldown_reasons = scrub_json(row.cooldown_reasons, secrets)
         self.routes = scrub_json(self.routes, secrets)
@@ -157,12 +161,13 @@ async def collect_status(
         seen.add(cls.name)
         stages = sorted({s.value for c in PROVIDER_CLASSES if c.name == cls.name for s in c.stages})
         config = settings.providers[cls.name]
-        row = BackendStatus(cls.name, cls.tier.label, stages, configured=config.configured())
+        instances = by_name.get(cls.name, [])
+        tier = instances[0].tier if instances else cls.tier  # a tier the operator sets is the instance's
+        row = BackendStatus(cls.name, tier.label, stages, configured=config.configured())
         if row.configured:
             row.url = redact_url(str(getattr(config, "url", "") or getattr(config, "base_url", "") or ""))
         if cls.name in construction_errors:
             row.up, row.problem = None, construction_errors[cls.name]
-        instances = by_name.get(cls.name, [])
         if instances:
             _merge(row, [(p, probed[id(p)]) for p in instances])
         if health is not None:
@@ -217,11 +222,16 @@ def _merge(row: BackendStatus, probes: list[tuple[Provider, tuple[dict[str, Any]
     problems, hints = [], []
     for provider, (info, _) in probes:
         assert isinstance(info, dict)
-        if info.get("problem"):
+        if info.get("problem") or info.get("unknown"):
             row.unready_stages.extend(sorted(s.value for s in provider.stages))
         for key, value in info.items():
             if key == "version":
                 row.version = str(value)
+            elif key == "unknown":  # could not tell (no key): neither up nor down
+                row.up = None
+                problems.append(str(value))
+            elif key == "warnings":
+                row.warnings.extend(str(w) for w in value if str(w) not in row.warnings)
             elif key == "problem":
                 problems.append(str(value))
             elif key == "hint":

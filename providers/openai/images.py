@@ -1,7 +1,9 @@
 """OpenAI images: `POST /images/generations`, one image per scene, base64 in the answer.
 
-dall-e-3 takes n=1 and `response_format: b64_json`; the GPT image models always answer base64 and
-refuse `response_format`, so it is not sent to them. Sizes are the model's nearest to the aspect.
+The default is `gpt-image-2` (the SDK's image model list leads with that family; dall-e-2/3 and
+gpt-image-1 are shut down). The GPT image models always answer base64 and refuse `response_format`,
+so it is sent only to a dall-e model (kept for OpenAI-compatible servers that still serve one).
+Sizes are the model's nearest to the aspect.
 A content-policy 400 is bad output for this scene, not an outage.
 """
 
@@ -46,6 +48,7 @@ def image_size(model: str, width: int, height: int) -> str:
 
 class OpenAIImageMaker(OpenAIProvider):
     stages: ClassVar[frozenset[Stage]] = frozenset({Stage.IMAGE})
+    model_settings: ClassVar[tuple[str, ...]] = ("image_model",)
 
     async def make_image(self, request: ImageRequest, ctx: StageContext) -> ImageResult:
         model = self.config.image_model

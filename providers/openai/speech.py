@@ -21,6 +21,7 @@ MAX_AUDIO_BYTES = DEFAULT_MAX_AUDIO_BYTES
 
 class OpenAIVoice(OpenAIProvider):
     stages: ClassVar[frozenset[Stage]] = frozenset({Stage.VOICE})
+    model_settings: ClassVar[tuple[str, ...]] = ("voice_model",)  # status shows its 2027-01-06 shutdown
 
     async def voices(self) -> VoiceCatalog:
         """OpenAI's documented fixed list (OPENAI_VOICES); the default first."""

@@ -89,7 +89,9 @@ def format_report(report: Any) -> str:
     header = f"{'backend':<15}{'tier':<15}{'configured':<12}{'state':<8}{'latency':>9}  {'version':<10}details"
     lines += [header, "-" * len(header)]
     for b in report.backends:
-        state = "-" if b.up is None and not b.problem else ("error" if b.up is None else
+        state = "-" if b.up is None and not b.problem else ("unknown" if b.up is None and b.ready is False
+                                                             and b.latency_ms is not None else
+                                                             "error" if b.up is None else
                                                              ("up" if b.ready else ("not ready" if b.up else "down")))
         latency = f"{b.latency_ms:.0f} ms" if b.latency_ms is not None and b.configured else ""
         extra = _details(b.details) if b.configured else ""
@@ -102,6 +104,7 @@ def format_report(report: Any) -> str:
             lines.append(f"{pad}problem: {b.problem}")
         if b.hint:
             lines.append(f"{pad}fix: {b.hint}")
+        lines += [f"{pad}warning: {w}" for w in getattr(b, "warnings", [])]
         for stage, left in b.cooldowns.items():
             why = getattr(b, "cooldown_reasons", {}).get(stage, "")
             lines.append(f"{pad}cooling down ({stage}): {left:.0f}s left" + (f" after {why}" if why else ""))

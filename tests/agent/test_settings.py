@@ -179,10 +179,10 @@ def test_a_route_table_adds_a_route_and_keeps_the_built_in_ones() -> None:
 
 
 def test_a_route_table_changes_only_the_fields_it_sets() -> None:
-    s = settings_from_mapping({"routes": {"sora": {"price": 40}, "dalle-slideshow": {"enabled": False}}})
+    s = settings_from_mapping({"routes": {"runway": {"price": 40}, "dalle-slideshow": {"enabled": False}}})
     default = _default_routes()
-    assert s.routes["sora"] == dataclasses.replace(default["sora"], price=40)
-    assert s.routes["sora"].clip == ("openai",) and s.routes["sora"].mode is Mode.VIDEO
+    assert s.routes["runway"] == dataclasses.replace(default["runway"], price=40)
+    assert s.routes["runway"].clip == ("runway",) and s.routes["runway"].mode is Mode.VIDEO
     assert s.routes["dalle-slideshow"] == dataclasses.replace(default["dalle-slideshow"], enabled=False)
     assert list(s.routes) == list(default)
 

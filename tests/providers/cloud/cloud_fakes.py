@@ -177,3 +177,26 @@ def mp3_bytes(seconds: float = 1.5) -> bytes:
 
 def mp4_bytes(size: int = 4096) -> bytes:
     return b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + b"\x00" * (size - 24)
+
+
+_REAL_MP4: dict[tuple[int, int, float], bytes] = {}
+
+
+def real_mp4_bytes(width: int = 320, height: int = 568, seconds: float = 1.0) -> bytes:
+    """A real H.264 MP4 (a test pattern) made by the shipped ffmpeg: clip makers measure what they get."""
+    key = (width, height, seconds)
+    if key not in _REAL_MP4:
+        import tempfile
+
+        from providers.ffmpeg import ffmpeg_exe
+
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "clip.mp4"
+            subprocess.run(
+                [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",
+                 f"testsrc=size={width}x{height}:rate=8:duration={seconds}", "-c:v", "libx264", "-preset",
+                 "ultrafast", "-pix_fmt", "yuv420p", str(out)],
+                capture_output=True, check=True, timeout=60,
+            )
+            _REAL_MP4[key] = out.read_bytes()
+    return _REAL_MP4[key]

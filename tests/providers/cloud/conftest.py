@@ -34,3 +34,11 @@ def ctx():
     c = StageContext(job_id="job-t", report=lambda f, m: reports.append((f, m)))
     c.reports = reports  # type: ignore[attr-defined]
     return c
+
+
+@pytest.fixture(scope="session")
+def clip_mp4() -> bytes:
+    """A real 320x568, 1 s MP4 (made once, outside any event loop): clip makers measure what they get."""
+    from tests.providers.cloud.cloud_fakes import real_mp4_bytes
+
+    return real_mp4_bytes(320, 568, 1.0)

@@ -1,7 +1,7 @@
 """Routes and whole jobs: the real Pipeline with real cloud clients pointed at the fake server.
 
-Self-hosted and offline stand-ins are tests.fakes providers; OpenAI, Groq and StreamElements are the
-real classes talking HTTP to 127.0.0.1.
+Self-hosted and offline stand-ins are tests.fakes providers; OpenAI, Runway, Groq and StreamElements
+are the real classes talking HTTP to 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -21,17 +21,19 @@ from providers.base import Stage, Tier
 from providers.errors import Unavailable
 from providers.groq import GroqConfig, GroqScriptWriter
 from providers.huggingface import HuggingFaceConfig, HuggingFaceImageMaker
-from providers.openai import OpenAIClipMaker, OpenAIConfig, OpenAIImageMaker, OpenAIScriptWriter, OpenAIVoice
+from providers.openai import OpenAIConfig, OpenAIImageMaker, OpenAIScriptWriter, OpenAIVoice
+from providers.runway import RunwayClipMaker, RunwayConfig
 from providers.streamelements import StreamElementsConfig, StreamElementsVoice
 from tests.fakes import FakeProvider, FakeRenderer
-from tests.providers.cloud.cloud_fakes import SCRIPT, chat_answer, fixture, json_response, mp4_bytes
+from tests.providers.cloud.cloud_fakes import SCRIPT, chat_answer, fixture, json_response
 
 OPENAI_KEY = "sk-pipeline-SECRET-987654"
 SE_TOKEN = "se-pipeline-SECRET-1234"
 HF_TOKEN = "hf_pipeline_SECRET_5678"
+RUNWAY_KEY = "key_pipeline_SECRET_4321"
 ORDERS = {Stage.SCRIPT: ("ollama", "openai", "groq", "pollinations", "offline"),
           Stage.IMAGE: ("comfyui", "openai", "huggingface", "pollinations", "offline"),
-          Stage.CLIP: ("comfyui", "openai", "huggingface"),
+          Stage.CLIP: ("comfyui", "runway", "huggingface"),
           Stage.VOICE: ("coqui", "openai", "streamelements", "offline")}
 
 
@@ -48,8 +50,10 @@ def fake(name, tier, *stages):
 def cloud_providers(cloud, deps, *, openai=True, hf=True):
     out = []
     if openai:
-        cfg = OpenAIConfig(api_key=OPENAI_KEY, base_url=cloud.url("/v1"), clip_poll_s=0.005)
-        out += [cls(cfg, deps) for cls in (OpenAIScriptWriter, OpenAIImageMaker, OpenAIVoice, OpenAIClipMaker)]
+        cfg = OpenAIConfig(api_key=OPENAI_KEY, base_url=cloud.url("/v1"))
+        out += [cls(cfg, deps) for cls in (OpenAIScriptWriter, OpenAIImageMaker, OpenAIVoice)]
+        out.append(RunwayClipMaker(RunwayConfig(api_key=RUNWAY_KEY, base_url=cloud.url("/runway"), poll_s=0.005),
+                                   deps))
     if hf:
         out.append(HuggingFaceImageMaker(HuggingFaceConfig(token=HF_TOKEN, router_url=cloud.base), deps))
     out.append(GroqScriptWriter(GroqConfig(api_key="gsk_pipeline_1234", base_url=cloud.url("/groq/v1")), deps))
@@ -63,14 +67,17 @@ def test_routes_available_by_key_and_disabled_rows():
                           fake("offline", Tier.OFFLINE, Stage.SCRIPT, Stage.IMAGE, Stage.VOICE)], ORDERS)
     assert available_routes(s, only_free) == ["self-hosted", "flux-slideshow", "cogvideox"]
     with pytest.raises(RouteUnavailable) as info:
-        plan_route(s, only_free, "sora")
+        plan_route(s, only_free, "runway")
     assert "available now: self-hosted, flux-slideshow, cogvideox" in str(info.value)
+    with pytest.raises(RouteUnavailable, match="OpenAI shut the Sora API down on 2026-09-24"):
+        plan_route(s, only_free, "sora")
     with pytest.raises(RouteUnavailable, match="unknown model 'runwayml'"):
         plan_route(s, only_free, "runwayml")
     rows = {r["route"]: r for r in route_status(s, only_free)}
-    assert rows["sora"]["why"] == "not configured (clip: openai)" and rows["sora"]["price"] == 50
-    assert rows["runway"] == {"route": "runway", "label": "Runway", "price": 60, "mode": "video",
-                              "available": False, "why": "turned off (enabled = false)"}
+    assert rows["sora"]["why"] == "OpenAI shut the Sora API down on 2026-09-24" and rows["sora"]["price"] == 50
+    assert rows["runway"] == {"route": "runway", "label": "Runway clips", "price": 60, "mode": "video",
+                              "available": False, "why": "not configured (clip: runway)"}
+    assert rows["pika"]["why"] == "not configured (clip: fal)" and rows["luma"]["why"] == "not configured (clip: luma)"
     assert {rows[n]["price"] for n in ("pika", "luma")} == {30, 45}
     assert {rows[n]["price"] for n in ("self-hosted", "flux-slideshow", "cogvideox")} == {0}
 
@@ -78,25 +85,26 @@ def test_routes_available_by_key_and_disabled_rows():
 def test_route_orders_never_climb_to_a_pricier_tier():
     backends = Backends([
         fake("comfyui", Tier.SELF_HOSTED, Stage.IMAGE, Stage.CLIP),
-        fake("openai", Tier.CLOUD_PREMIUM, Stage.SCRIPT, Stage.IMAGE, Stage.CLIP, Stage.VOICE),
+        fake("openai", Tier.CLOUD_PREMIUM, Stage.SCRIPT, Stage.IMAGE, Stage.VOICE),
+        fake("runway", Tier.CLOUD_PREMIUM, Stage.CLIP),
         fake("huggingface", Tier.CLOUD_FREE, Stage.IMAGE, Stage.CLIP),
         fake("pollinations", Tier.CLOUD_FREE, Stage.SCRIPT, Stage.IMAGE),
         fake("offline", Tier.OFFLINE, Stage.SCRIPT, Stage.IMAGE, Stage.VOICE),
     ], ORDERS)
     s = settings()
-    sora = plan_route(s, backends, "sora")
-    assert sora.mode == "video" and sora.price == 50
-    assert sora.orders[Stage.CLIP] == ("openai", "huggingface")  # not back up to comfyui
-    assert sora.orders[Stage.SCRIPT] == ORDERS[Stage.SCRIPT]  # no preference: the default cascade
-    # a Sora scene whose clip fails becomes a still from premium or cheaper, not the GPU box
-    assert sora.orders[Stage.IMAGE] == ("openai", "huggingface", "pollinations", "offline")
+    runway = plan_route(s, backends, "runway")
+    assert runway.mode == "video" and runway.price == 60
+    assert runway.orders[Stage.CLIP] == ("runway", "huggingface")  # not back up to comfyui
+    assert runway.orders[Stage.SCRIPT] == ORDERS[Stage.SCRIPT]  # no preference: the default cascade
+    # a Runway scene whose clip fails becomes a still from premium or cheaper, not the GPU box
+    assert runway.orders[Stage.IMAGE] == ("openai", "huggingface", "pollinations", "offline")
     cog = plan_route(s, backends, "cogvideox")
     assert cog.orders[Stage.IMAGE] == ("huggingface", "pollinations", "offline")  # never openai
     flux = plan_route(s, backends, "flux-slideshow")
     assert flux.orders[Stage.IMAGE] == ("huggingface", "pollinations", "offline")  # never openai
     assert plan_route(s, backends, None).name == "self-hosted"
-    assert charged_price(s, sora, {"clip": {"openai": 3}}) == 50
-    assert charged_price(s, sora, {"clip": {"huggingface": 4}}) == 0  # fell back: not charged for Sora
+    assert charged_price(s, runway, {"clip": {"runway": 3}}) == 60
+    assert charged_price(s, runway, {"clip": {"huggingface": 4}}) == 0  # fell back: not charged for Runway
 
 
 async def test_route_fallback_goes_down_and_provenance_shows_it(cloud, deps, tmp_path, clock):
@@ -123,10 +131,10 @@ async def test_route_fallback_goes_down_and_provenance_shows_it(cloud, deps, tmp
     assert charged_price(s, plan, result.provenance) == 0
 
 
-async def test_every_stage_ends_on_a_different_tier(cloud, deps, tmp_path, clock, caplog):
+async def test_every_stage_ends_on_a_different_tier(cloud, deps, tmp_path, clock, caplog, clip_mp4):
     """video mode: script on cloud free (Groq, after Ollama is down and OpenAI rate-limits),
-    clips on cloud premium (Sora; one scene's clip is refused and becomes a still), that still on the
-    self-hosted box, and voice offline (OpenAI out of credits, StreamElements 401)."""
+    clips on cloud premium (Runway; one scene's clip is refused by moderation and becomes a still),
+    that still on the self-hosted box, and voice offline (OpenAI out of credits, StreamElements 401)."""
     caplog.set_level(logging.INFO)
     ollama = fake("ollama", Tier.SELF_HOSTED, Stage.SCRIPT).enqueue(Unavailable("connection refused"))
     comfyui = fake("comfyui", Tier.SELF_HOSTED, Stage.IMAGE)  # image only: it serves the still
@@ -140,22 +148,23 @@ async def test_every_stage_ends_on_a_different_tier(cloud, deps, tmp_path, clock
 
     cloud.default("POST", "/v1/chat/completions", echo_key_429)
     cloud.default("POST", "/groq/v1/chat/completions", chat_answer(json.dumps(SCRIPT)))
-    vid = fixture("openai_video_create.json")["id"]
     created = [0]
 
     def create(seen):
         created[0] += 1
-        body = fixture("openai_video_create.json")
-        body["id"] = f"{vid}_{created[0]}"
-        return json_response(body, headers={"openai-poll-after-ms": "1"})
+        return json_response({"id": f"task-{created[0]}"})
 
-    cloud.default("POST", "/v1/videos", create)
+    cloud.default("POST", "/runway/v1/text_to_video", create)
     for n in range(1, 5):
-        final = fixture("openai_video_failed.json" if n == 2 else "openai_video_completed.json")
-        final["id"] = f"{vid}_{n}"
-        cloud.enqueue("GET", f"/v1/videos/{vid}_{n}", json_response(final))
-        cloud.default("GET", f"/v1/videos/{vid}_{n}/content", web.Response(body=mp4_bytes(), content_type="video/mp4"))
-        cloud.default("DELETE", f"/v1/videos/{vid}_{n}", json_response(fixture("openai_video_delete.json")))
+        final = ({"id": f"task-{n}", "status": "FAILED", "createdAt": "2026-11-30T08:00:00Z",
+                  "failure": "The prompt was flagged by moderation.", "failureCode": "SAFETY.INPUT.TEXT"}
+                 if n == 2 else
+                 {"id": f"task-{n}", "status": "SUCCEEDED", "createdAt": "2026-11-30T08:00:00Z",
+                  "output": [cloud.url(f"/storage/task-{n}.mp4")]})
+        cloud.enqueue("GET", f"/runway/v1/tasks/task-{n}",
+                      json_response({"id": f"task-{n}", "status": "RUNNING", "progress": 0.4,
+                                     "createdAt": "2026-11-30T08:00:00Z"}), json_response(final))
+        cloud.default("GET", f"/storage/task-{n}.mp4", web.Response(body=clip_mp4, content_type="video/mp4"))
     cloud.default("POST", "/v1/audio/speech", json_response(
         {"error": {"message": "You exceeded your current quota", "type": "insufficient_quota",
                    "code": "insufficient_quota"}}, 429))
@@ -169,7 +178,7 @@ async def test_every_stage_ends_on_a_different_tier(cloud, deps, tmp_path, clock
     job = JobSpec(job_id="tiers1", topic="cats in space", mode="video", size=(320, 568), seed=9)
     result = await pipeline.run(job, tmp_path / "w")
 
-    assert result.provenance == {"script": {"groq": 1}, "clip": {"openai": 3}, "image": {"comfyui": 1},
+    assert result.provenance == {"script": {"groq": 1}, "clip": {"runway": 3}, "image": {"comfyui": 1},
                                  "voice": {"offline": 4}, "render": {"local": 1}}
     assert set(result.tiers["script"]) == {Tier.CLOUD_FREE}
     assert set(result.tiers["clip"]) == {Tier.CLOUD_PREMIUM}
@@ -177,7 +186,7 @@ async def test_every_stage_ends_on_a_different_tier(cloud, deps, tmp_path, clock
     assert set(result.tiers["voice"]) == {Tier.OFFLINE}
     outcomes = [(a.stage, a.provider, a.outcome) for a in result.attempts if a.outcome != "ok"]
     assert outcomes[:2] == [("script", "ollama", "unavailable"), ("script", "openai", "rate_limited")]
-    assert ("clip", "openai", "bad_output") in outcomes  # failed-as-200 (moderation)
+    assert ("clip", "runway", "bad_output") in outcomes  # failed-as-200 (moderation)
     assert ("voice", "openai", "payment_required") in outcomes
     assert ("voice", "streamelements", "auth_failed") in outcomes
     assert ("voice", "streamelements", "skipped") in outcomes  # cooling down, not retried per scene
@@ -186,8 +195,8 @@ async def test_every_stage_ends_on_a_different_tier(cloud, deps, tmp_path, clock
     assert health.get("openai", "script").remaining_s(clock()) == 20.0
     assert health.get("streamelements", "voice").cooldown_reason == "auth_failed"
     assert health.get("openai", "voice").cooldown_reason == "payment_required"
-    assert not health.get("openai", "clip").cooling(clock())  # one refusal is not an outage
-    assert cloud.calls("POST", "/v1/videos")[0].form["seconds"] in ("4", "8", "12")
+    assert not health.get("runway", "clip").cooling(clock())  # one refusal is not an outage
+    assert cloud.calls("POST", "/runway/v1/text_to_video")[0].json()["ratio"] == "720:1280"
     # the key the server echoed back is in no attempt and no log line
     everything = caplog.text + json.dumps([a.to_json() for a in result.attempts])
     assert OPENAI_KEY not in everything and SE_TOKEN not in everything

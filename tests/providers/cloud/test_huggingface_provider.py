@@ -1,4 +1,6 @@
-"""Hugging Face against a fake router: raw image bytes, 503 loading, 402 credits, the fal queue."""
+"""Hugging Face against a fake router and Hub: raw image bytes, 503 loading, 402 credits, and clips on
+the fal queue with the provider's model id from the Hub's mapping, the job's aspect, and the size
+and duration measured from the file."""
 
 from __future__ import annotations
 
@@ -9,9 +11,9 @@ from agent.engine.health import HealthBoard
 from agent.settings import CascadeSettings
 from agent.engine.validation import validate_clip, validate_image
 from providers.base import ClipRequest, ImageRequest
-from providers.errors import BadOutput, PaymentRequired, Unavailable
+from providers.errors import BadOutput, Misconfigured, PaymentRequired, Unavailable
 from providers.huggingface import HuggingFaceClipMaker, HuggingFaceConfig, HuggingFaceImageMaker
-from tests.providers.cloud.cloud_fakes import fixture, json_response, mp4_bytes, png_bytes
+from tests.providers.cloud.cloud_fakes import fixture, json_response, png_bytes
 
 TOKEN = "hf_test_SECRET_token"
 MODEL_PATH = "/hf-inference/models/black-forest-labs/FLUX.1-schnell"
@@ -70,42 +72,92 @@ async def test_json_on_200_is_bad_output(cloud, deps, ctx, tmp_path):
         await HuggingFaceImageMaker(config(cloud), deps).make_image(image_request(tmp_path), ctx)
 
 
-def _queue(cloud, final_status="COMPLETED"):
+HUB_MODEL = "/api/models/zai-org/CogVideoX-5b"
+
+
+def hub_mapping(provider_id="fal-ai/cogvideox-5b", status="live", as_dict=False):
+    """The Hub's model info with `expand[]=inferenceProviderMapping`: a list now, a dict before."""
+    entry = {"provider": "fal-ai", "providerId": provider_id, "status": status, "task": "text-to-video"}
+    if as_dict:
+        entry = {"fal-ai": {k: v for k, v in entry.items() if k != "provider"}}  # type: ignore[assignment]
+    return json_response({"_id": "x", "id": "zai-org/CogVideoX-5b",
+                          "inferenceProviderMapping": entry if as_dict else [entry]})
+
+
+def _queue(cloud, clip_mp4, final_status="COMPLETED", provider_id="fal-ai/cogvideox-5b"):
     submit = fixture("hf_fal_queue_submit_response.json")
     rid = submit["request_id"]
-    submit["response_url"] = f"https://queue.fal.run/fal-ai/cogvideox-5b/requests/{rid}"
-    base = f"/fal-ai/fal-ai/cogvideox-5b/requests/{rid}"
+    app = "/".join(provider_id.split("/")[:2])  # fal's URLs name the app, not the whole model path
+    for key, tail in (("response_url", ""), ("status_url", "/status"), ("cancel_url", "/cancel")):
+        submit[key] = f"https://queue.fal.run/{app}/requests/{rid}{tail}"
+    base = f"/fal-ai/{app}/requests/{rid}"
     result = fixture("hf_fal_text_to_video_result.json")
     result["video"]["url"] = cloud.url("/files/output.mp4")
-    cloud.enqueue("POST", "/fal-ai/fal-ai/cogvideox-5b", json_response(submit))
-    cloud.enqueue("GET", f"{base}/status", json_response({"status": "IN_QUEUE"}),
+    cloud.enqueue("POST", f"/fal-ai/{provider_id}", json_response(submit))
+    cloud.enqueue("GET", f"{base}/status", json_response({"status": "IN_QUEUE", "queue_position": 2}),
                   json_response({"status": "IN_PROGRESS"}), json_response({"status": final_status}))
     cloud.enqueue("GET", base, json_response(result))
-    cloud.enqueue("GET", "/files/output.mp4", web.Response(body=mp4_bytes(), content_type="video/mp4"))
+    cloud.enqueue("GET", "/files/output.mp4", web.Response(body=clip_mp4, content_type="video/mp4"))
     cloud.default("PUT", f"{base}/cancel", json_response({"status": "CANCELLATION_REQUESTED"}))
     return base
 
 
-async def test_clip_through_the_fal_queue(cloud, deps, ctx, tmp_path):
-    base = _queue(cloud)
-    request = ClipRequest(prompt="a cat plays piano", style="cinematic", negative="", width=720, height=1280,
-                          seconds=5, fps=30, seed=3, scene_index=1, scene_count=4, out_dir=tmp_path)
-    result = await HuggingFaceClipMaker(config(cloud), deps).make_clip(request, ctx)
+def clip_request(tmp_path, width=720, height=1280):
+    return ClipRequest(prompt="a cat plays piano", style="cinematic", negative="", width=width, height=height,
+                       seconds=5, fps=30, seed=3, scene_index=1, scene_count=4, out_dir=tmp_path)
+
+
+async def test_clip_through_the_fal_queue(cloud, deps, ctx, tmp_path, clip_mp4):
+    cloud.default("GET", HUB_MODEL, hub_mapping())
+    base = _queue(cloud, clip_mp4)
+    result = await HuggingFaceClipMaker(config(cloud), deps).make_clip(clip_request(tmp_path), ctx)
     await validate_clip(result)
     submit = cloud.calls("POST", "/fal-ai/fal-ai/cogvideox-5b")[0]
     assert submit.query == {"_subdomain": "queue"} and submit.json()["seed"] == 3
     assert all(c.query == {"_subdomain": "queue"} for c in cloud.calls("GET", f"{base}/status"))
     download = cloud.calls("GET", "/files/output.mp4")[0]
     assert "Authorization" not in download.headers  # the token never goes to the file host
-    assert result.path.read_bytes() == mp4_bytes() and not cloud.calls("PUT")
+    assert result.path.read_bytes() == clip_mp4 and not cloud.calls("PUT")
 
 
-async def test_clip_queue_failure_cancels_the_request(cloud, deps, ctx, tmp_path):
-    base = _queue(cloud, final_status="FAILED")
-    request = ClipRequest(prompt="x", style="", negative="", width=720, height=1280, seconds=5, fps=30,
-                          seed=3, scene_index=1, scene_count=4, out_dir=tmp_path)
+async def test_clip_sends_the_aspect_and_reports_what_came_back(cloud, deps, ctx, tmp_path, clip_mp4):
+    cloud.default("GET", HUB_MODEL, hub_mapping())
+    _queue(cloud, clip_mp4)
+    result = await HuggingFaceClipMaker(config(cloud), deps).make_clip(clip_request(tmp_path), ctx)
+    assert cloud.calls("POST", "/fal-ai/fal-ai/cogvideox-5b")[0].json()["video_size"] == "portrait_16_9"
+    # the file is 320x568 and 1 s long: that is what is reported, not the 720x1280 asked nor a constant 6 s
+    assert (result.width, result.height) == (320, 568) and result.seconds == pytest.approx(1.0, abs=0.15)
+    _queue(cloud, clip_mp4)
+    await HuggingFaceClipMaker(config(cloud, clip_aspect_param="aspect_ratio"), deps).make_clip(
+        clip_request(tmp_path, 1920, 1080), ctx)
+    assert cloud.calls("POST", "/fal-ai/fal-ai/cogvideox-5b")[1].json()["aspect_ratio"] == "16:9"
+
+
+async def test_clip_model_id_comes_from_the_hub_mapping(cloud, deps, ctx, tmp_path, clip_mp4):
+    cloud.default("GET", HUB_MODEL, hub_mapping("fal-ai/cogvideox-5b-v2", as_dict=True))
+    _queue(cloud, clip_mp4, provider_id="fal-ai/cogvideox-5b-v2")
+    maker = HuggingFaceClipMaker(config(cloud), deps)
+    await maker.make_clip(clip_request(tmp_path), ctx)
+    hub = cloud.calls("GET", HUB_MODEL)[0]
+    assert hub.query == {"expand[]": "inferenceProviderMapping"} and hub.headers["Authorization"] == f"Bearer {TOKEN}"
+    assert len(cloud.calls("POST", "/fal-ai/fal-ai/cogvideox-5b-v2")) == 1
+    _queue(cloud, clip_mp4, provider_id="fal-ai/cogvideox-5b-v2")
+    await maker.make_clip(clip_request(tmp_path), ctx)
+    assert len(cloud.calls("GET", HUB_MODEL)) == 1  # looked up once
+
+
+async def test_clip_model_not_served_by_the_provider_is_misconfigured(cloud, deps, ctx, tmp_path):
+    cloud.default("GET", HUB_MODEL, hub_mapping(status="error"))
+    with pytest.raises(Misconfigured, match="status 'error' by fal-ai") as info:
+        await HuggingFaceClipMaker(config(cloud), deps).make_clip(clip_request(tmp_path), ctx)
+    assert "clip_model" in info.value.hint and not cloud.calls("POST")
+
+
+async def test_clip_queue_failure_cancels_the_request(cloud, deps, ctx, tmp_path, clip_mp4):
+    cloud.default("GET", HUB_MODEL, hub_mapping())
+    base = _queue(cloud, clip_mp4, final_status="FAILED")
     with pytest.raises(Unavailable, match="FAILED"):
-        await HuggingFaceClipMaker(config(cloud), deps).make_clip(request, ctx)
+        await HuggingFaceClipMaker(config(cloud), deps).make_clip(clip_request(tmp_path), ctx)
     assert len(cloud.calls("PUT", f"{base}/cancel")) == 1
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import logging
@@ -15,23 +14,21 @@ from agent.engine.cascade import Cascade
 from agent.engine.health import HealthBoard
 from agent.settings import CascadeSettings
 from agent.engine.validation import validate_image, validate_voice
-from providers.base import ClipRequest, ImageRequest, ScriptRequest, Stage, Tier, VoiceRequest
-from providers.errors import AllProvidersFailed, AuthFailed, BadOutput, RateLimited, Unavailable
-from providers.openai import OpenAIClipMaker, OpenAIConfig, OpenAIImageMaker, OpenAIScriptWriter, OpenAIVoice
+from providers.base import ImageRequest, ScriptRequest, Stage, Tier, VoiceRequest
+from providers.errors import AllProvidersFailed, AuthFailed, BadOutput, ModelRetired, RateLimited
+from providers.openai import OpenAIConfig, OpenAIImageMaker, OpenAIScriptWriter, OpenAIVoice
 from tests.providers.cloud.cloud_fakes import (
     SCRIPT,
     chat_answer,
     fixture,
     json_response,
-    mp4_bytes,
     png_bytes,
     wav_bytes,
 )
-from tests.support.waiting import wait_until
 
 KEY = "sk-test-SECRET-0123456789"
 def config(cloud, **kw):
-    return OpenAIConfig(api_key=KEY, base_url=cloud.url("/v1"), clip_poll_s=0.01, **kw)
+    return OpenAIConfig(api_key=KEY, base_url=cloud.url("/v1"), **kw)
 
 
 def script_request():
@@ -41,11 +38,6 @@ def script_request():
 def image_request(tmp_path, w=540, h=960, i=0):
     return ImageRequest(prompt="a red fox in snow", style="cinematic", negative="text", width=w, height=h,
                         seed=7 + i, scene_index=i, scene_count=4, out_dir=tmp_path)
-
-
-def clip_request(tmp_path, seconds=6.5):
-    return ClipRequest(prompt="a cat plays piano", style="cinematic", negative="", width=720, height=1280,
-                       seconds=seconds, fps=30, seed=1, scene_index=0, scene_count=4, out_dir=tmp_path)
 
 
 def test_configured_only_with_a_key():
@@ -62,7 +54,7 @@ async def test_script_asks_json_schema_with_bearer_key(cloud, deps, ctx):
     seen = cloud.calls("POST", "/v1/chat/completions")[0]
     assert seen.headers["Authorization"] == f"Bearer {KEY}"
     body = seen.json()
-    assert body["model"] == "gpt-4o"
+    assert body["model"] == "gpt-5.4-mini"
     assert body["response_format"]["type"] == "json_schema"
     assert body["response_format"]["json_schema"]["schema"]["required"] == ["title", "scenes"]
     assert writer.tier is Tier.CLOUD_PREMIUM
@@ -117,7 +109,7 @@ async def test_bad_key_is_auth_failed_and_never_leaks(cloud, deps, clock, caplog
 
 @pytest.mark.parametrize(
     ("model", "size", "has_format"),
-    [("dall-e-3", "1024x1792", True), ("gpt-image-1", "1024x1536", False)],
+    [("dall-e-3", "1024x1792", True), ("gpt-image-2", "1024x1536", False)],
 )
 async def test_images_b64_per_model(cloud, deps, ctx, tmp_path, model, size, has_format):
     answer = fixture("openai_images_dalle3_b64.json" if has_format else "openai_images_b64.json")
@@ -175,79 +167,99 @@ async def test_speech_keeps_a_clean_wav_and_an_openai_voice(cloud, deps, ctx, tm
     assert result.path.read_bytes() == wav_bytes(1.0)
 
 
-def _video(name, status=None, progress=None):
-    body = fixture(name)
-    if status:
-        body["status"] = status
-    if progress is not None:
-        body["progress"] = progress
-    return body
-
-
-async def test_sora_create_poll_download(cloud, deps, ctx, tmp_path):
-    vid = fixture("openai_video_create.json")["id"]
-    hint = {"openai-poll-after-ms": "5"}
-    cloud.enqueue("POST", "/v1/videos", json_response(_video("openai_video_create.json"), headers=hint))
-    cloud.enqueue("GET", f"/v1/videos/{vid}",
-                  json_response(_video("openai_video_status.json"), headers=hint),
-                  json_response(_video("openai_video_status.json", progress=80), headers=hint),
-                  json_response(_video("openai_video_completed.json")))
-    cloud.enqueue("GET", f"/v1/videos/{vid}/content", web.Response(body=mp4_bytes(), content_type="video/mp4"))
-    result = await OpenAIClipMaker(config(cloud), deps).make_clip(clip_request(tmp_path), ctx)
-    create = cloud.calls("POST", "/v1/videos")[0]
-    assert create.headers["Content-Type"].startswith("multipart/form-data")
-    assert create.form == {"prompt": "a cat plays piano. cinematic", "model": "sora-2", "seconds": "8",
-                           "size": "720x1280"}
-    assert cloud.calls("GET", f"/v1/videos/{vid}/content")[0].query == {"variant": "video"}
-    assert result.path.read_bytes() == mp4_bytes()
-    assert result.seconds == 8.0 and (result.width, result.height) == (1280, 720)  # as the API reports
-    assert [round(f, 2) for f, _ in ctx.reports] == [0.0, 0.33, 0.8]
-    assert not cloud.calls("DELETE")
-
-
-async def test_sora_failed_status_is_a_failure_even_as_http_200(cloud, deps, ctx, tmp_path):
-    vid = fixture("openai_video_create.json")["id"]
-    cloud.enqueue("POST", "/v1/videos", json_response(_video("openai_video_create.json")))
-    cloud.enqueue("GET", f"/v1/videos/{vid}", json_response(_video("openai_video_failed.json")))
-    cloud.default("DELETE", f"/v1/videos/{vid}", json_response(fixture("openai_video_delete.json")))
-    maker = OpenAIClipMaker(config(cloud), deps)
-    with pytest.raises(BadOutput, match="moderation"):
-        await maker.make_clip(clip_request(tmp_path), ctx)
-    failed = _video("openai_video_failed.json")
-    failed["error"] = {"code": "internal_error", "message": "boom"}
-    cloud.enqueue("POST", "/v1/videos", json_response(_video("openai_video_create.json")))
-    cloud.enqueue("GET", f"/v1/videos/{vid}", json_response(failed))
-    with pytest.raises(Unavailable, match="internal_error"):
-        await maker.make_clip(clip_request(tmp_path), ctx)
-    assert not cloud.calls("GET", f"/v1/videos/{vid}/content")
-
-
-async def test_sora_cancelled_job_deletes_the_video(cloud, deps, ctx, tmp_path):
-    vid = fixture("openai_video_create.json")["id"]
-    cloud.enqueue("POST", "/v1/videos", json_response(_video("openai_video_create.json")))
-    cloud.default("GET", f"/v1/videos/{vid}", json_response(_video("openai_video_status.json"),
-                                                            headers={"openai-poll-after-ms": "5"}))
-    cloud.default("DELETE", f"/v1/videos/{vid}", json_response(fixture("openai_video_delete.json")))
-    task = asyncio.create_task(OpenAIClipMaker(config(cloud), deps).make_clip(clip_request(tmp_path), ctx))
-    await wait_until(lambda: len(cloud.calls("GET")) >= 2, interval_s=0.005)  # polling the job's status
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    assert len(cloud.calls("DELETE", f"/v1/videos/{vid}")) == 1
-
-
-async def test_sora_seconds_are_strings_from_the_allowed_set():
-    from providers.openai.videos import clip_seconds
-
-    allowed = ("4", "8", "12")
-    assert [clip_seconds(s, allowed) for s in (2.0, 4.0, 4.1, 11.9, 30.0)] == ["4", "4", "8", "12", "12"]
+def models_answer(*models):
+    """GET /v1/models as OpenAI sends it: each model with its shutdown_date (null when none)."""
+    return json_response({"object": "list", "data": [
+        {"id": m, "object": "model", "created": 1700000000, "owned_by": "system", "shutdown_date": d}
+        for m, d in models]})
 
 
 async def test_probe_lists_models_with_the_key(cloud, deps):
-    cloud.default("GET", "/v1/models", json_response({"object": "list", "data": [
-        {"id": "gpt-4o", "object": "model"}, {"id": "dall-e-3", "object": "model"}]}))
+    cloud.default("GET", "/v1/models", models_answer(("gpt-5.4-mini", None), ("gpt-image-2", None)))
     info = await OpenAIScriptWriter(config(cloud), deps).probe()
-    assert info["models"] == 2 and info["script_model_listed"] is True
+    assert info["models"] == 2 and info["missing_models"] == []
     assert cloud.calls("GET", "/v1/models")[0].headers["Authorization"] == f"Bearer {KEY}"
-    info = await OpenAIImageMaker(config(cloud), deps).probe()
-    assert "sora-2" in info["missing_models"]
+    info = await OpenAIVoice(config(cloud), deps).probe()
+    assert info["missing_models"] == ["gpt-4o-mini-tts"]
+
+
+async def test_chat_sends_max_completion_tokens_and_no_temperature(cloud, deps, ctx):
+    cloud.default("POST", "/v1/chat/completions", chat_answer(json.dumps(SCRIPT)))
+    await OpenAIScriptWriter(config(cloud), deps).write_script(script_request(), ctx)
+    body = cloud.calls("POST", "/v1/chat/completions")[0].json()
+    assert body["model"] == "gpt-5.4-mini"
+    assert body["max_completion_tokens"] == 16000 and "max_tokens" not in body  # room for reasoning
+    assert "temperature" not in body  # GPT-5.x answers 400 to any but its default
+    schema = body["response_format"]["json_schema"]
+    assert schema["strict"] is True and "minItems" not in json.dumps(schema["schema"])
+    await OpenAIScriptWriter(config(cloud, temperature=0.7), deps).write_script(script_request(), ctx)
+    assert cloud.calls("POST", "/v1/chat/completions")[1].json()["temperature"] == 0.7  # configured: sent
+
+
+async def test_organization_and_project_headers_from_the_environment(cloud, deps, ctx):
+    from agent.settings import settings_from_mapping
+
+    env = {"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": cloud.url("/v1"), "OPENAI_ORG_ID": "org-123",
+           "OPENAI_PROJECT_ID": "proj_456"}
+    cfg = settings_from_mapping({}, env).providers["openai"]
+    cloud.default("POST", "/v1/chat/completions", chat_answer(json.dumps(SCRIPT)))
+    cloud.default("GET", "/v1/models", models_answer(("gpt-5.4-mini", None)))
+    await OpenAIScriptWriter(cfg, deps).write_script(script_request(), ctx)
+    await OpenAIImageMaker(cfg, deps).probe()
+    for seen in cloud.history:
+        assert seen.headers["OpenAI-Organization"] == "org-123" and seen.headers["OpenAI-Project"] == "proj_456"
+    cloud.history.clear()
+    await OpenAIImageMaker(config(cloud), deps).probe()
+    assert "OpenAI-Organization" not in cloud.history[0].headers  # unset: not sent
+
+
+async def test_images_default_to_the_current_gpt_image_model(cloud, deps, ctx, tmp_path):
+    answer = fixture("openai_images_b64.json")
+    answer["data"][0]["b64_json"] = base64.b64encode(png_bytes()).decode()
+    cloud.enqueue("POST", "/v1/images/generations", json_response(answer))
+    await OpenAIImageMaker(config(cloud), deps).make_image(image_request(tmp_path), ctx)
+    body = cloud.calls("POST", "/v1/images/generations")[0].json()
+    assert body["model"] == "gpt-image-2" and body["size"] == "1024x1536" and "response_format" not in body
+
+
+async def test_probe_shows_shutdown_dates_as_warnings_and_dead_models_as_problems(cloud, deps):
+    import datetime as dt
+
+    soon = (dt.date.today() + dt.timedelta(days=30)).isoformat()
+    gone = (dt.date.today() - dt.timedelta(days=3)).isoformat()
+    cloud.default("GET", "/v1/models", models_answer(("gpt-4o-mini-tts", soon), ("gpt-4o", gone),
+                                                     ("gpt-image-2", None)))
+    voice = await OpenAIVoice(config(cloud), deps).probe()
+    assert voice["warnings"] == [f"gpt-4o-mini-tts shuts down {soon}"] and "problem" not in voice
+    script = await OpenAIScriptWriter(config(cloud, script_model="gpt-4o"), deps).probe()
+    assert script["problem"] == f"gpt-4o shut down on {gone}"
+    assert script["hint"] == 'set [providers.openai] script_model = "gpt-5.4-mini"'
+    image = await OpenAIImageMaker(config(cloud, image_model="dall-e-3"), deps).probe()
+    assert image["problem"] == "dall-e-3 has been shut down"  # known dead though no longer listed
+    assert image["hint"] == 'set [providers.openai] image_model = "gpt-image-2"'
+    ok = await OpenAIImageMaker(config(cloud), deps).probe()
+    assert "problem" not in ok and "warnings" not in ok
+
+
+async def test_a_dead_model_is_a_configuration_error_and_never_called_again(cloud, deps, ctx, clock, tmp_path):
+    cloud.default("POST", "/v1/chat/completions", json_response({"error": {
+        "message": "The model `gpt-4o` has been decommissioned and is no longer supported.",
+        "type": "invalid_request_error", "param": "model", "code": "model_decommissioned"}}, 400))
+    writer = OpenAIScriptWriter(config(cloud, script_model="gpt-4o"), deps)
+    with pytest.raises(ModelRetired) as info:
+        await writer.write_script(script_request(), ctx)
+    assert "gpt-4o" in info.value.hint and "[providers.openai]" in info.value.hint
+    board = HealthBoard(CascadeSettings(), clock)
+    assert board.record_failure("openai", "script", info.value) == CascadeSettings().misconfigured_cooldown_s
+    assert board.get("openai", "script").hint == info.value.hint
+    # a new instance (a restart) with the same config: refused without a call
+    again = OpenAIScriptWriter(config(cloud, script_model="gpt-4o"), deps)
+    with pytest.raises(ModelRetired, match="not called again"):
+        await again.write_script(script_request(), ctx)
+    assert len(cloud.calls("POST", "/v1/chat/completions")) == 1
+    cloud.default("GET", "/v1/models", models_answer(("gpt-4o", None)))
+    assert "gpt-4o is retired" in (await again.probe())["problem"]
+    # the config names another model: called
+    cloud.default("POST", "/v1/chat/completions", chat_answer(json.dumps(SCRIPT)))
+    await OpenAIScriptWriter(config(cloud), deps).write_script(script_request(), ctx)
+    assert len(cloud.calls("POST", "/v1/chat/completions")) == 2
