@@ -86,7 +86,8 @@ def _details(details: dict[str, Any]) -> str:
 
 def format_report(report: Any) -> str:
     lines = [f"mode: {BADGES.get(report.mode, report.mode.upper())}   (status in {report.elapsed_ms:.0f} ms)", ""]
-    header = f"{'backend':<15}{'tier':<15}{'configured':<12}{'state':<8}{'latency':>9}  {'version':<10}details"
+    w = max([15, *(len(b.name) + 1 for b in report.backends)])  # "openai_compatible" is longer than most
+    header = f"{'backend':<{w}}{'tier':<15}{'configured':<12}{'state':<8}{'latency':>9}  {'version':<10}details"
     lines += [header, "-" * len(header)]
     for b in report.backends:
         state = "-" if b.up is None and not b.problem else ("unknown" if b.up is None and b.ready is False
@@ -95,9 +96,9 @@ def format_report(report: Any) -> str:
                                                              ("up" if b.ready else ("not ready" if b.up else "down")))
         latency = f"{b.latency_ms:.0f} ms" if b.latency_ms is not None and b.configured else ""
         extra = _details(b.details) if b.configured else ""
-        lines.append(f"{b.name:<15}{b.tier:<15}{'yes' if b.configured else 'no':<12}{state:<8}{latency:>9}  "
+        lines.append(f"{b.name:<{w}}{b.tier:<15}{'yes' if b.configured else 'no':<12}{state:<8}{latency:>9}  "
                      f"{(b.version or '')[:10]:<10}{extra}")
-        pad = " " * 15
+        pad = " " * w
         if getattr(b, "url", "") and b.configured:
             lines.append(f"{pad}at {b.url}")  # without user-info: a password in the URL never shows
         if b.problem:

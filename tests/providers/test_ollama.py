@@ -117,3 +117,28 @@ def test_env_overrides_url_and_unset_means_not_configured():
     s = settings_from_mapping({}, {"LOCAL_AI_SERVER": "http://gpu:11434"})
     assert s.providers["ollama"].url == "http://gpu:11434" and s.providers["ollama"].configured()
     assert not settings_from_mapping({}).providers["ollama"].configured()
+
+
+async def test_thinking_is_off_unless_configured_and_options_pass_through(deps):
+    # current Ollama turns thinking on for thinking-capable models when `think` is absent
+    fake = FakeOllama()
+    async with serve(fake) as url:
+        await writer(url, deps).write_script(REQ, StageContext("j"))
+        await writer(url, deps, think="low", temperature=0.5,
+                     options={"num_thread": 8, "num_gpu": 99, "top_p": 0.9, "temperature": 0.2}).write_script(
+            REQ, StageContext("j"))
+    first, second = fake.requests
+    assert first["think"] is False
+    assert second["think"] == "low"
+    assert second["options"] == {"temperature": 0.2, "num_ctx": 4096, "num_thread": 8, "num_gpu": 99, "top_p": 0.9}
+
+
+def test_think_and_options_from_config_toml():
+    from agent.settings import SettingsError, settings_from_mapping
+
+    s = settings_from_mapping({"providers": {"ollama": {"think": "true", "options": {"num_thread": 4}}}})
+    assert s.providers["ollama"].think == "true" and s.providers["ollama"].options == {"num_thread": 4}
+    with pytest.raises(SettingsError, match="providers.ollama.think"):
+        settings_from_mapping({"providers": {"ollama": {"think": "maybe"}}})
+    with pytest.raises(SettingsError, match="providers.ollama.options must be a table"):
+        settings_from_mapping({"providers": {"ollama": {"options": {"stop": ["x"]}}}})

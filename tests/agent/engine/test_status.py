@@ -98,3 +98,15 @@ async def test_a_probe_that_raises_a_programming_error_is_a_bug_shown_as_a_probl
     rows = {b.name: b for b in report.backends}
     assert rows["offline"].up is False and "no_such_attribute" in rows["offline"].problem
     assert [(r.provider, r.stage, r.exc_info[0]) for r in bugs] == [("offline", "status", AttributeError)]
+
+
+async def test_a_voice_without_a_key_is_unknown_not_up_and_does_not_serve(deps):
+    from providers.streamelements import StreamElementsConfig, StreamElementsVoice
+
+    s = settings_for(streamelements={"anonymous": True})
+    voice = StreamElementsVoice(StreamElementsConfig(anonymous=True, url="http://127.0.0.1:9/never"), deps)
+    report = await collect_status(s, [voice], HealthBoard(s.cascade, deps.clock))
+    row = next(b for b in report.backends if b.name == "streamelements")
+    assert row.up is None and not row.ready and "STREAMELEMENTS_TOKEN" in row.problem
+    assert "unknown" in format_report(report).split("streamelements", 1)[1].splitlines()[0]
+    assert next(st for st in report.stages if st.stage == "voice").provider is None

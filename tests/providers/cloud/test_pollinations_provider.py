@@ -107,3 +107,28 @@ async def test_script_via_the_text_endpoint(cloud, deps, ctx):
     seen = [s for s in cloud.history if s.path.startswith("/text/")][0]
     assert "cats in space" in unquote(seen.path)
     assert seen.query["json"] == "true" and seen.query["model"] == "openai" and "JSON" in seen.query["system"]
+
+
+async def test_seed_is_reduced_into_the_gateways_signed_32_bit_range(cloud, deps, ctx, tmp_path):
+    def gateway(seen):  # the gateway validates seed as a signed 32-bit integer
+        if not -2**31 <= int(seen.query["seed"]) < 2**31:
+            return json_response({"error": "Bad Request", "message": "seed: Number must be less than or equal "
+                                  "to 2147483647"}, 400)
+        return web.Response(body=png_bytes(576, 1024), content_type="image/jpeg")
+
+    cloud.enqueue_prefix("GET", "/prompt/", gateway)
+    maker = PollinationsImageMaker(config(cloud), deps)
+    result = await maker.make_image(image_request(tmp_path, seed=3_900_000_000), ctx)  # a job seed near 2^32
+    assert result.path.is_file()
+    assert int(cloud.history[-1].query["seed"]) == 3_900_000_000 % 2**31
+
+
+def test_the_shipped_config_does_not_enable_the_keyless_hosts():
+    from pathlib import Path
+
+    from agent.settings import load_settings
+
+    shipped = Path(__file__).resolve().parents[3] / "config.toml"
+    assert not load_settings(shipped, env={}).providers["pollinations"].configured()
+    with_token = load_settings(shipped, env={"POLLINATIONS_TOKEN": "pk_test_1234"}).providers["pollinations"]
+    assert with_token.configured() and with_token.image_base() == "https://gen.pollinations.ai/image"

@@ -73,3 +73,15 @@ def test_configured_with_a_token_or_when_asked_to_try_anonymously():
     assert not StreamElementsConfig().configured()
     assert StreamElementsConfig(anonymous=True).configured()
     assert StreamElementsConfig(token="se_1234").configured()
+
+
+async def test_probe_without_a_key_is_unknown_never_up(cloud, deps):
+    # keyless, the service still serves a cached "Hi", while real narration gets 401
+    cloud.default("GET", "/kappa/v2/speech", web.Response(body=b"ID3" + b"\x00" * 64, content_type="audio/mpeg"))
+    anonymous = StreamElementsVoice(StreamElementsConfig(anonymous=True, url=cloud.url("/kappa/v2/speech")), deps)
+    info = await anonymous.probe()
+    assert "unknown" in info and "STREAMELEMENTS_TOKEN" in info["unknown"]
+    assert not cloud.calls()  # nothing asked: the answer would prove nothing
+    keyed = StreamElementsVoice(StreamElementsConfig(token="se-1234", url=cloud.url("/kappa/v2/speech")), deps)
+    assert "unknown" not in await keyed.probe()
+    assert cloud.calls()[0].headers["Authorization"] == "Bearer se-1234"
