@@ -406,6 +406,7 @@ class BackendStatus(_Wire):
     last_success_s_ago: float | None
     unready_stages: list[str]
     last_error: str
+    warnings: list[str] = msgspec.field(default_factory=list)  # serving, but e.g. its model has a shutdown date
 
 
 class StageServe(_Wire):

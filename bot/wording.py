@@ -199,6 +199,8 @@ def backend_detail(b: BackendStatus) -> str:
     detail = b.problem or b.last_error
     if b.cooldowns:
         detail = f"cooling down ({', '.join(f'{k} {v:.0f}s' for k, v in b.cooldowns.items())}) {detail}".strip()
+    if b.warnings and not detail:  # e.g. "gpt-4o-mini-tts shuts down 2027-01-06"
+        detail = "⚠️ " + "; ".join(b.warnings)
     if b.version and not detail:
         detail = f"v{b.version}"
     return detail

@@ -37,11 +37,10 @@ from providers.base import (
 from providers.config import ProviderConfig
 from providers.errors import BadOutput
 from providers.errors import Misconfigured
-from providers.fal import AspectParam, FalQueue, aspect_fields
 from providers.http import DEFAULT_MAX_JSON_BYTES, CloudHTTP, HTTPReply, classify_status
 from providers.lifecycle import retired_models
 from providers.media import generation_size, save_image
-from providers.video_tasks import fetch_clip
+from providers.video_tasks import AspectParam, FalQueue, aspect_fields, fetch_clip
 
 __all__ = ["HuggingFaceConfig", "HuggingFaceImageMaker", "HuggingFaceClipMaker"]
 

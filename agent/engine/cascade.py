@@ -33,6 +33,7 @@ from providers.errors import (
     AuthFailed,
     BadOutput,
     Misconfigured,
+    ModelRetired,
     PaymentRequired,
     ProviderBug,
     ProviderError,
@@ -60,6 +61,7 @@ class Outcome(enum.StrEnum):
     AUTH_FAILED = AuthFailed.kind
     PAYMENT_REQUIRED = PaymentRequired.kind
     MISCONFIGURED = Misconfigured.kind
+    MODEL_RETIRED = ModelRetired.kind  # the service shut the configured model down: set another one
     BAD_OUTPUT = BadOutput.kind  # answered, but unusable (or our client met a shape it did not expect)
     BUG = ProviderBug.kind  # a programming error escaped the provider (agent.engine.bugs): logged as a bug
     ERROR = ProviderError.kind  # a ProviderError of no finer kind

@@ -85,9 +85,9 @@ def plan_route(settings: Settings, backends: Backends, name: str | None) -> Rout
     route = settings.routes.get(name)
     if route is None or not _route_ready(route, backends):
         ready = ", ".join(available_routes(settings, backends)) or "none"
-        why = "unknown model" if route is None else "model not available here"
         if route is not None and route.retired:
-            why = f"{route.retired}: no longer available"
+            raise RouteUnavailable(f"model {name!r} is no longer available ({route.retired}); available now: {ready}")
+        why = "unknown model" if route is None else "model not available here"
         raise RouteUnavailable(f"{why} {name!r}; available now: {ready}")
     orders: dict[Stage, tuple[str, ...]] = {}
     preferred: dict[Stage, tuple[str, ...]] = {}

@@ -330,7 +330,8 @@ async def test_out_of_credits_names_the_reset_time(tmp_path: Path, mp4s: dict[tu
     ("/video cats\x07in space", "the topic must not contain control characters"),
     ("/video \u200b\u2060", "the topic has no visible characters"),
     ("/video Cats \u202egnp.exe", "the topic must not contain text-direction controls (it has U+202E)"),
-    ("/video cats in space --model sora", "model not available here 'sora'; available now: self-hosted"),
+    ("/video cats in space --model runway", "model not available here 'runway'; available now: self-hosted"),
+    ("/video cats in space --model sora", "model 'sora' is no longer available (OpenAI shut the Sora API down on 2026-09-24)"),
     ("/video cats in space --voice " + "v" * 65, "options.voice is longer than 64 characters"),
 ])
 async def test_an_invalid_request_says_why(bot: Harness, text: str, reason: str) -> None:

@@ -191,6 +191,19 @@ async def test_status_names_the_agents_own_disk_problem(bot: Harness) -> None:
     assert text.splitlines()[1] == "🔴 agent: the database cannot store anything: database or disk is full"
 
 
+async def test_status_shows_a_models_shutdown_date(bot: Harness) -> None:
+    """Issue 12: an announced shutdown reaches /status as a warning on a backend that still serves."""
+    from agent.protocol import BackendStatus
+
+    rows = [msgspec.structs.replace(b, warnings=["gpt-4o-mini-tts shuts down 2027-01-06"]) if b.name == "ollama"
+            else b for b in bot.agent.status_body.backends]
+    assert any(isinstance(b, BackendStatus) for b in rows)
+    bot.agent.status_body = msgspec.structs.replace(bot.agent.status_body, backends=rows)
+    await bot.send(command("/status", user=ADMIN, chat=ADMIN))
+    await wait_until(lambda: bot.tg.in_chat(ADMIN))
+    assert "⚠️ gpt-4o-mini-tts shuts down 2027-01-06" in bot.tg.in_chat(ADMIN)[0].text
+
+
 async def test_quota_and_help(bot: Harness) -> None:
     await bot.send(command("/quota"))
     await wait_until(lambda: bot.tg.in_chat(ALICE))
