@@ -169,6 +169,7 @@ class ClipRequest:
     scene_index: int
     scene_count: int
     out_dir: Path
+    image: Path | None = None  # the scene's still, for a maker that animates it (image-to-video)
 
 
 @dataclass(frozen=True)
