@@ -11,7 +11,8 @@ import pytest
 from providers.base import ClipRequest, StageContext
 from providers.comfyui import ComfyClipMaker, ComfyConfig, ComfyWorkflowConfig
 from providers.comfyui.workflow import BUNDLED_DIR, NATIVE_CLIP_PRESETS, PRESETS, frames_for
-from providers.errors import Misconfigured
+from providers.comfyui.makers import CHECK_TTL_S
+from providers.errors import Misconfigured, Unavailable
 from tests.providers.fake_servers import FakeComfy, serve
 from tests.providers.fake_servers.comfyui import ANIMATEDIFF_NODES, png_bytes
 
@@ -179,3 +180,21 @@ async def test_the_fake_answers_an_unknown_class_as_comfyui_does(session):
     assert body == {"error": {"type": "invalid_prompt",
                               "message": "Cannot execute because node ADE_AnimateDiffLoaderGen1 does not exist.",
                               "details": "Node ID '#3'", "extra_info": {}}, "node_errors": {}}
+
+
+async def test_a_server_that_does_not_answer_leaves_the_decision_to_the_cascade(deps):
+    maker = clip_maker("http://127.0.0.1:1", deps)  # nothing listens there
+    with pytest.raises(Unavailable):
+        await maker.check_nodes()
+    assert await maker.unusable_now() == ""  # not known to be unusable: the cascade tries it and cools it down
+
+
+async def test_the_node_check_is_kept_a_while_then_asked_again(deps, clock):
+    fake = FakeComfy()
+    async with serve(fake) as url:
+        maker = clip_maker(url, deps, "animatediff")
+        assert await maker.unusable_now() == "ComfyUI lacks AnimateDiff-Evolved"
+        fake.extra_nodes = ANIMATEDIFF_NODES  # the operator installs the pack
+        assert await maker.unusable_now() == "ComfyUI lacks AnimateDiff-Evolved"  # the kept answer
+        clock.advance(CHECK_TTL_S + 1)
+        assert await maker.unusable_now() == ""
