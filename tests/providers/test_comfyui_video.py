@@ -14,7 +14,7 @@ from providers.comfyui.workflow import BUNDLED_DIR, NATIVE_CLIP_PRESETS, PRESETS
 from providers.comfyui.makers import CHECK_TTL_S
 from providers.errors import Misconfigured, Unavailable
 from tests.providers.fake_servers import FakeComfy, serve
-from tests.providers.fake_servers.comfyui import ANIMATEDIFF_NODES, png_bytes
+from tests.providers.fake_servers.comfyui import ANIMATEDIFF_NODES, png_bytes, stock_object_info
 
 I2V_PRESETS = [name for name in NATIVE_CLIP_PRESETS if PRESETS[name].i2v_file]
 
@@ -198,3 +198,23 @@ async def test_the_node_check_is_kept_a_while_then_asked_again(deps, clock):
         assert await maker.unusable_now() == "ComfyUI lacks AnimateDiff-Evolved"  # the kept answer
         clock.advance(CHECK_TTL_S + 1)
         assert await maker.unusable_now() == ""
+
+
+@pytest.mark.parametrize("preset", NATIVE_CLIP_PRESETS)
+def test_bundled_native_workflows_match_the_stock_node_definitions(preset):
+    """Every input a bundled native workflow sets is one its node declares, every required input is
+    set, and every link carries the type its input takes (recorded stock 0.8.0 /object_info)."""
+    info = stock_object_info()
+    p = PRESETS[preset]
+    for file in filter(None, (p.file, p.i2v_file)):
+        graph = json.loads((BUNDLED_DIR / file).read_text())
+        for node_id, node in graph.items():
+            declared = info[node["class_type"]]["input"]
+            required, optional = declared.get("required", {}), declared.get("optional", {})
+            assert set(node["inputs"]) <= set(required) | set(optional), (file, node_id)
+            assert set(required) <= set(node["inputs"]), (file, node_id)
+            for name, value in node["inputs"].items():
+                if isinstance(value, list):  # a link: [source node id, output index]
+                    source = info[graph[value[0]]["class_type"]]
+                    wanted = (required.get(name) or optional.get(name))[0]
+                    assert source["output"][value[1]] == wanted, (file, node_id, name)

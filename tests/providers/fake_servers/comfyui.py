@@ -245,6 +245,12 @@ class FakeComfy:
             info = self.node_info(node["class_type"])
             assert info is not None
             specs = {**(info["input"].get("optional") or {}), **(info["input"].get("required") or {})}
+            for name in info["input"].get("required") or {}:
+                if name not in node["inputs"]:
+                    node_errors.setdefault(node_id, {"errors": [], "dependent_outputs": ["9"],
+                                                     "class_type": node["class_type"]})["errors"].append(
+                        {"type": "required_input_missing", "message": "Required input is missing",
+                         "details": name, "extra_info": {"input_name": name}})
             for name, value in node["inputs"].items():
                 options = _combo(specs.get(name))
                 if options is None or isinstance(value, list) or value in options:
