@@ -49,3 +49,14 @@ async def test_a_video_route_that_ended_as_stills_is_charged_as_a_slideshow(tmp_
     assert done["result"]["stills_note"] == "4 of 4 scenes are stills: no clip maker is configured"
     assert done["cost"] == 5 and balance == 95  # the slideshow's price, the rest refunded
 
+
+
+def test_stills_are_charged_pro_rata_at_the_slideshow_price(tmp_path):
+    from agent.engine.routes import RoutePlan, charged_price
+
+    s = settings_with(tmp_path, Mode.SLIDESHOW)  # self-hosted (the slideshow price) costs 5
+    plan = RoutePlan("clips", 12, Mode.VIDEO, {}, {})
+    assert charged_price(s, plan, {}, ["clip"] * 4) == 12
+    assert charged_price(s, plan, {}, ["clip", "still", "clip", "clip"]) == 5 + 7 * 3 // 4
+    assert charged_price(s, plan, {}, ["still"] * 4) == 5
+    assert charged_price(s, plan, {}) == 12  # no scene list (an older caller): the route's price
