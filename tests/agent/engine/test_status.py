@@ -98,3 +98,19 @@ async def test_a_probe_that_raises_a_programming_error_is_a_bug_shown_as_a_probl
     rows = {b.name: b for b in report.backends}
     assert rows["offline"].up is False and "no_such_attribute" in rows["offline"].problem
     assert [(r.provider, r.stage, r.exc_info[0]) for r in bugs] == [("offline", "status", AttributeError)]
+
+
+async def test_a_clip_workflow_needing_a_missing_node_pack_is_named_and_only_its_stage_blocked(deps):
+    fc = FakeComfy()  # stock nodes; the image workflow's checkpoint is there
+    async with serve(fc) as c:
+        s = settings_from_mapping({"video": {"mode": "video"}, "stages": {"image": ["comfyui"], "clip": ["comfyui"]},
+                                   "providers": {"comfyui": {"url": c, "clip": {"workflow": "animatediff"}}}})
+        providers, errors = build_for_status(s, deps)
+        report = await collect_status(s, providers, HealthBoard(s.cascade, deps.clock), construction_errors=errors)
+    row = {b.name: b for b in report.backends}["comfyui"]
+    assert row.up and row.unready_stages == ["clip"]
+    assert "ADE_AnimateDiffLoaderGen1 (AnimateDiff-Evolved)" in row.problem
+    assert "install AnimateDiff-Evolved" in row.hint and "wan2.2-5b" in row.hint
+    assert row.details["missing_nodes"] == ["ADE_AnimateDiffLoaderGen1", "ADE_StandardUniformContextOptions"]
+    assert {st.stage: st.provider for st in report.stages}["clip"] is None
+    assert "AnimateDiff-Evolved" in format_report(report)
