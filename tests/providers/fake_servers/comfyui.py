@@ -83,6 +83,7 @@ class FakeComfy:
         self.models: dict[str, list[str]] = copy.deepcopy(DEFAULT_MODELS)  # loader input -> files it lists
         self.extra_nodes: dict[str, Any] = {}  # custom node classes installed (ANIMATEDIFF_NODES, say)
         self.uploads: dict[str, bytes] = {}  # /upload/image: "subfolder/name" -> bytes
+        self.object_info_asked: list[str] = []  # GET /object_info/{class}, in order
         self.video_bytes: bytes | None = None  # what SaveVideo/SaveWEBM "write" (default: filler bytes)
         self.outcomes: deque[str] = deque()  # per prompt: ok | error | oom | drop_ws | hang | no_ws_events | reject
         self.steps = 4
@@ -216,6 +217,7 @@ class FakeComfy:
 
     async def object_info(self, request: web.Request) -> web.Response:
         cls = request.match_info["cls"]
+        self.object_info_asked.append(cls)
         info = self.node_info(cls)
         return web.json_response({} if info is None else {cls: info})  # the real one: {} when it lacks it
 
