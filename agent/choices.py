@@ -24,6 +24,7 @@ __all__ = [
     "LengthPreset",
     "Mode",
     "X264Preset",
+    "ClipExtend",
     "InvalidChoice",
     "choice_message",
     "parse_choice",
@@ -151,3 +152,6 @@ class Mode(enum.StrEnum):
 X264Preset = Literal[
     "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo"
 ]
+
+# How a motion clip shorter than its scene's narration is extended (agent.engine.render.clips).
+ClipExtend = Literal["push-in", "ping-pong"]

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
-from agent.choices import Aspect, InvalidChoice, Length, Mode, X264Preset, parse_choice, parse_literal
+from agent.choices import Aspect, ClipExtend, InvalidChoice, Length, Mode, X264Preset, parse_choice, parse_literal
 
 __all__ = [
     "SettingsError",
@@ -83,6 +83,7 @@ class VideoSettings:
     title_card_s: float = 2.0
     crossfade_s: float = 0.5
     scene_pad_s: float = 0.35
+    clip_extend: ClipExtend = "push-in"  # a clip shorter than its narration: hold + slow push-in, or ping-pong
     music_gain_db: float = -18.0
     image_concurrency: int = 2
     voice_concurrency: int = 2

@@ -227,6 +227,7 @@ class JobResult(_Wire, omit_defaults=True):
     provenance_line: str  # "script: ollama, image: comfyui, ..."
     video_url: str  # path on the agent: /v1/jobs/{id}/video
     download_url: str | None  # agent.public_url + video_url when configured
+    stills_note: str = ""  # video mode: "3 of 5 scenes are stills: ComfyUI lacks AnimateDiff-Evolved"
     # set when the job's credits are settled (the terminal event, and the job afterwards)
     credits_charged: int | None = None
     credits_left: int | None = None  # None for admins (exempt)

@@ -104,7 +104,7 @@ class RouteSettings:
 
     label: str = ""
     price: int = 0  # credits
-    mode: Mode = Mode.SLIDESHOW
+    mode: Mode | None = None  # the mode this route requires; None: the job's (--mode / option, else [video] mode)
     script: tuple[str, ...] = ()  # preferred providers per stage; () = the default cascade
     image: tuple[str, ...] = ()
     clip: tuple[str, ...] = ()
@@ -119,10 +119,11 @@ def _default_routes() -> Mapping[str, RouteSettings]:
     R = RouteSettings
     return types.MappingProxyType({
         "self-hosted": R(label="Self-hosted (free)"),
-        "flux-slideshow": R(label="FLUX stills (Hugging Face, free)", image=("huggingface",)),
+        "flux-slideshow": R(label="FLUX stills (Hugging Face, free)", mode=Mode.SLIDESHOW, image=("huggingface",)),
         "cogvideox": R(label="CogVideoX clips (Hugging Face, free)", mode=Mode.VIDEO, clip=("huggingface",)),
         # not priced by the seed; premium stills cost less than premium clips (the name is the seed's)
-        "dalle-slideshow": R(label="GPT Image stills (OpenAI)", price=20, image=("openai",)),
+        "dalle-slideshow": R(label="GPT Image stills (OpenAI)", price=20, mode=Mode.SLIDESHOW,
+                             image=("openai",)),
         # the seed's row and price; no call is ever made for it
         "sora": R(label="Sora clips (OpenAI)", price=50, mode=Mode.VIDEO,
                   retired="OpenAI shut the Sora API down on 2026-09-24"),

@@ -169,7 +169,8 @@ def caption(job: Job, fallback_title: str, quota_left: int | None = None, limit:
     money = f"💳 {charged} credit{'s' if charged != 1 else ''} charged"
     if left is not None:
         money += f" · {left} left"
-    text = "\n".join(line for line in (head, made, money) if line)
+    stills = f"🖼 {job.result.stills_note}" if job.result is not None and job.result.stills_note else ""
+    text = "\n".join(line for line in (head, made, stills, money) if line)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

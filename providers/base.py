@@ -169,7 +169,7 @@ class ClipRequest:
     scene_index: int
     scene_count: int
     out_dir: Path
-    image: Path | None = None  # a still to animate (image-to-video) when the caller has one
+    image: Path | None = None  # the scene's still, for a maker that animates it (image-to-video)
 
 
 @dataclass(frozen=True)

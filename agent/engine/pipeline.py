@@ -27,9 +27,10 @@ from typing import Any, TypeVar
 from agent.engine.backends import Backends
 from agent.engine.cascade import Attempt, Cascade, Served
 from agent.choices import Aspect, Length, Mode
-from agent.engine.events import EventSink, ProgressEvent, overall_fraction
+from agent.engine.events import STAGE_WEIGHTS, EventSink, ProgressEvent, overall_fraction
 from agent.engine.gpu import apply_gpu_sharing, release_gpu
 from agent.engine.health import HealthBoard
+from agent.engine.preflight import usable
 from agent.engine.render.spec import RenderResult, RenderScene, RenderSpec, size_for_aspect
 from agent.settings import Settings
 from agent.engine.validation import validate_clip, validate_image, validate_script, validate_voice
@@ -52,7 +53,7 @@ from providers.base import (
 from providers.errors import AllProvidersFailed
 from providers.scrub import scrub
 
-__all__ = ["JobSpec", "JobResult", "Pipeline", "Renderer", "topic_seed"]
+__all__ = ["JobSpec", "JobResult", "SceneSource", "Pipeline", "Renderer", "topic_seed"]
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,16 @@ class JobSpec:
 
 
 @dataclass(frozen=True)
+class SceneSource:
+    """What a scene shows and who made it: a "picture" (slideshow), a "clip", or a "still" (a video
+    scene whose clip could not be made; `why` says why)."""
+
+    kind: str
+    provider: str
+    why: str = ""
+
+
+@dataclass(frozen=True)
 class JobResult:
     job_id: str
     video: Path
@@ -100,6 +111,16 @@ class JobResult:
     timings_s: Mapping[str, float]
     attempts: tuple[Attempt, ...]
     render: RenderResult
+    scenes: tuple[SceneSource, ...] = ()
+
+    def stills_note(self) -> str:
+        """In video mode, how many scenes are stills and why: "3 of 5 scenes are stills: ComfyUI
+        lacks AnimateDiff-Evolved"; "" when every scene is a clip (or in slideshow mode)."""
+        stills = [s for s in self.scenes if s.kind == "still"]
+        if not stills:
+            return ""
+        why = "; ".join(dict.fromkeys(s.why for s in stills if s.why))
+        return f"{len(stills)} of {len(self.scenes)} scenes are stills" + (f": {why}" if why else "")
 
     def provenance_line(self) -> str:
         parts = []
@@ -237,7 +258,12 @@ class _JobRun:
         self.timings: dict[str, float] = {}
         self.width, self.height = job.size or size_for_aspect(job.aspect)
         self.manifest = _Manifest(workdir / "manifest.json")  # read in execute(), off the loop
-        self.stills: dict[int, Path] = {}  # video mode: scenes whose clip failed
+        self.stills: dict[int, Path] = {}  # video mode: scenes whose clip failed (image-to-video: every scene)
+        self.still_why: dict[int, str] = {}  # video mode: why a scene's clip could not be made
+        self.made_by: dict[str, dict[int, str]] = {}  # stage -> scene -> provider
+        # video mode: where the image and clip stages sit in the job's progress (they share a span)
+        self.spans: dict[str, tuple[float, float]] = {}
+        self._fraction = 0.0  # the last overall fraction sent: progress never goes backwards
         self.secrets = pipeline.secrets()  # progress text may quote a provider's words
 
     # ------------------------------------------------------------------ plumbing
@@ -250,7 +276,11 @@ class _JobRun:
     def emit(self, stage: str, done: int, total: int, *, provider: str = "", message: str = "",
              stage_done: bool = False, within: float = 0.0) -> None:
         frac = (done + within) / total if total else 1.0
-        self.sink(ProgressEvent(stage, done, total, overall_fraction(stage, frac), provider,
+        span = self.spans.get(stage)
+        overall = overall_fraction(stage, frac) if span is None else round(
+            span[0] + (span[1] - span[0]) * min(1.0, max(0.0, frac)), 4)
+        self._fraction = max(self._fraction, overall)
+        self.sink(ProgressEvent(stage, done, total, self._fraction, provider,
                                 scrub(message, self.secrets), stage_done))
 
     def note(self, stage: str, provider: str, tier: Tier) -> None:
@@ -275,7 +305,7 @@ class _JobRun:
                  self.job.aspect, self.job.length, self.job.mode)
         script = await self._timed("script", self.script_stage())
         if self.job.mode == Mode.VIDEO:
-            visuals = await self._timed("clip", self.clip_stage(script))
+            visuals = await self.clip_stage(script)  # times its clips and stills apart
         else:
             visuals = await self._timed("image", self.image_stage(script))
         # One GPU, shared: the backends that drew the scenes free their models before TTS.
@@ -291,8 +321,20 @@ class _JobRun:
             job_id=self.job.job_id, video=result.path, title=script.title,
             duration_s=result.duration_s, bytes=result.bytes, width=result.width, height=result.height,
             script=script, provenance=provenance, tiers=tiers, timings_s=dict(self.timings),
-            attempts=tuple(self.attempts), render=result,
+            attempts=tuple(self.attempts), render=result, scenes=self._scene_sources(len(script.scenes), visuals),
         )
+
+    def _scene_sources(self, n: int, visuals: Mapping[int, Path]) -> tuple[SceneSource, ...]:
+        clips, images = self.made_by.get("clip", {}), self.made_by.get("image", {})
+        out = []
+        for i in range(n):
+            if self.job.mode != Mode.VIDEO:
+                out.append(SceneSource("picture", images.get(i, "")))
+            elif i in visuals:
+                out.append(SceneSource("clip", clips.get(i, "")))
+            else:
+                out.append(SceneSource("still", images.get(i, ""), self.still_why.get(i, "")))
+        return tuple(out)
 
     async def _timed(self, name: str, coro: Awaitable[Any]) -> Any:
         started = time.monotonic()
@@ -340,7 +382,9 @@ class _JobRun:
         await asyncio.to_thread(out_dir.mkdir, exist_ok=True)
         sem = asyncio.Semaphore(self.s.video.image_concurrency)
         results: dict[int, Path] = {}
-        cascade = self.cascade(Stage.IMAGE, self.p.backends.for_stage(Stage.IMAGE, self.order(Stage.IMAGE)))
+        makers, _ = await usable(self.p.backends.for_stage(Stage.IMAGE, self.order(Stage.IMAGE)), self.job.job_id,
+                                 "image")
+        cascade = self.cascade(Stage.IMAGE, makers)
         finished = 0
         self.emit("image", 0, len(indices), message="drawing scenes")
 
@@ -368,6 +412,7 @@ class _JobRun:
                 entry = {"path": str(served.value.path), "provider": served.provider, "tier": int(served.tier)}
                 await self.manifest.put("image", i, entry)
             results[i] = Path(entry["path"])
+            self.made_by.setdefault("image", {})[i] = entry["provider"]
             self.note("image", entry["provider"], Tier(entry["tier"]))
             finished += 1
             self.emit("image", finished, len(indices), provider=entry["provider"],
@@ -377,11 +422,22 @@ class _JobRun:
         return results
 
     async def clip_stage(self, script: Script) -> dict[int, Path]:
-        """Video mode: a clip per scene; a scene whose clip fails becomes a still with motion."""
+        """Video mode: a clip per scene; a scene whose clip fails becomes a still with motion. A
+        maker that animates stills (image-to-video) gets every scene's still, drawn first."""
         n = len(script.scenes)
         out_dir = self.dir / "clips"
         await asyncio.to_thread(out_dir.mkdir, exist_ok=True)
-        cascade = self.cascade(Stage.CLIP, self.p.backends.for_stage(Stage.CLIP, self.order(Stage.CLIP)))
+        makers, unusable = await usable(self.p.backends.for_stage(Stage.CLIP, self.order(Stage.CLIP)),
+                                        self.job.job_id, "clip")
+        cascade = self.cascade(Stage.CLIP, makers)
+        stills_first = any(getattr(p, "wants_image", False) for p in makers)
+        # stills first: they take the first part of the span; otherwise failed scenes' stills the last
+        lo, hi = STAGE_WEIGHTS["clip"]
+        cut = lo + (hi - lo) * (0.3 if stills_first else 0.85)
+        first, then = ("image", "clip") if stills_first else ("clip", "image")
+        self.spans = {first: (lo, cut), then: (cut, hi)}
+        if stills_first:
+            self.stills = await self._timed("image", self.image_stage(script))
         results: dict[int, Path] = {}
         failed: list[int] = []
         finished = 0
@@ -396,35 +452,43 @@ class _JobRun:
                 validate_clip,
             )
 
-        self.emit("clip", 0, n, message="making motion clips")
-        for i, scene in enumerate(script.scenes):
-            entry = await self.manifest.item("clip", i)
-            if entry is None and not cascade.providers:
-                failed.append(i)
-                continue
-            if entry is None:
-                seconds = max(2.0, len(scene.narration.split()) / WORDS_PER_SECOND + self.s.video.scene_pad_s)
-                request = ClipRequest(
-                    prompt=scene.visual, style=self.s.video.style, negative=self.s.video.negative,
-                    width=self.width, height=self.height, seconds=round(seconds, 2), fps=self.s.video.fps,
-                    seed=self.job.seed + i, scene_index=i, scene_count=n, out_dir=out_dir,
-                )
-                try:
-                    served = await make(i, request)
-                except AllProvidersFailed as exc:
-                    log.warning("job %s: %s; scene %d becomes a still", self.job.job_id, exc, i + 1)
+        async def clips() -> None:
+            nonlocal finished
+            self.emit("clip", 0, n, message="making motion clips")
+            for i, scene in enumerate(script.scenes):
+                entry = await self.manifest.item("clip", i)
+                if entry is None and not cascade.providers:
                     failed.append(i)
+                    self.still_why[i] = unusable or "no clip maker is configured"
                     continue
-                entry = {"path": str(served.value.path), "provider": served.provider, "tier": int(served.tier)}
-                await self.manifest.put("clip", i, entry)
-            results[i] = Path(entry["path"])
-            self.note("clip", entry["provider"], Tier(entry["tier"]))
-            finished += 1
-            self.emit("clip", finished, n, provider=entry["provider"],
-                      message=f"scene {i + 1} clip by {entry['provider']}")
-        self.emit("clip", n, n, stage_done=True, message=f"{len(results)} clips")
-        if failed:
-            self.stills = await self.image_stage(script, only=failed)
+                if entry is None:
+                    seconds = max(2.0, len(scene.narration.split()) / WORDS_PER_SECOND + self.s.video.scene_pad_s)
+                    request = ClipRequest(
+                        prompt=scene.visual, style=self.s.video.style, negative=self.s.video.negative,
+                        width=self.width, height=self.height, seconds=round(seconds, 2), fps=self.s.video.fps,
+                        seed=self.job.seed + i, scene_index=i, scene_count=n, out_dir=out_dir,
+                        image=self.stills.get(i),
+                    )
+                    try:
+                        served = await make(i, request)
+                    except AllProvidersFailed as exc:
+                        log.warning("job %s: %s; scene %d becomes a still", self.job.job_id, exc, i + 1)
+                        failed.append(i)
+                        self.still_why[i] = unusable or _short_why(exc)
+                        continue
+                    entry = {"path": str(served.value.path), "provider": served.provider, "tier": int(served.tier)}
+                    await self.manifest.put("clip", i, entry)
+                results[i] = Path(entry["path"])
+                self.made_by.setdefault("clip", {})[i] = entry["provider"]
+                self.note("clip", entry["provider"], Tier(entry["tier"]))
+                finished += 1
+                self.emit("clip", finished, n, provider=entry["provider"],
+                          message=f"scene {i + 1} clip by {entry['provider']}")
+            self.emit("clip", n, n, stage_done=True, message=f"{len(results)} clips")
+
+        await self._timed("clip", clips())
+        if failed and not stills_first:
+            self.stills = await self._timed("image", self.image_stage(script, only=failed))
         return results
 
     async def voice_stage(self, script: Script) -> dict[int, VoiceResult]:
@@ -490,7 +554,7 @@ class _JobRun:
             width=self.width, height=self.height, fps=v.fps, music=music, music_gain_db=v.music_gain_db,
             max_bytes=self.job.max_bytes or (v.max_bytes or None), title_card_s=v.title_card_s,
             crossfade_s=v.crossfade_s, scene_pad_s=v.scene_pad_s, preset=v.preset, crf=v.crf,
-            audio_kbps=v.audio_kbps, timeout_s=v.render_timeout_s,
+            audio_kbps=v.audio_kbps, timeout_s=v.render_timeout_s, clip_extend=v.clip_extend,
         )
         self.emit("render", 0, 100, message="rendering")
         last = [-1]
@@ -505,6 +569,13 @@ class _JobRun:
         self.served["render"] = [("local", Tier.OFFLINE)]
         self.emit("render", 100, 100, provider="local", message="rendered", stage_done=True)
         return result
+
+
+def _short_why(exc: AllProvidersFailed) -> str:
+    """Why every clip maker failed a scene, short enough for a chat message."""
+    said = [f"{a.provider} failed: {a.message}" for a in exc.attempts if getattr(a, "message", "")]
+    text = "; ".join(dict.fromkeys(said)) or "no clip maker could make it"
+    return text if len(text) <= 160 else text[:157] + "..."
 
 
 async def _gather_or_cancel(coros: Any) -> None:

@@ -10,7 +10,7 @@ fell back to cheaper tiers is charged the default route's price.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from agent.engine.backends import Backends
@@ -21,7 +21,7 @@ from providers.base import Stage, Tier
 
 __all__ = [
     "DEFAULT_ROUTE", "RoutePlan", "RouteUnavailable", "available_routes", "plan_route", "charged_price",
-    "route_status",
+    "route_status", "job_mode",
 ]
 
 DEFAULT_ROUTE = "self-hosted"
@@ -39,7 +39,7 @@ class RouteUnavailable(InvalidInput):
 class RoutePlan:
     name: str
     price: int
-    mode: Mode
+    mode: Mode | None  # the mode the route requires; None: the job's own
     orders: Mapping[Stage, tuple[str, ...]]
     preferred: Mapping[Stage, tuple[str, ...]]
 
@@ -71,7 +71,8 @@ def route_status(settings: Settings, backends: Backends) -> list[dict[str, objec
         ]
         why = route.retired or ("turned off (enabled = false)" if not route.enabled else (
             f"not configured ({'; '.join(missing)})" if missing else ""))
-        out.append({"route": name, "label": route.label or name, "price": route.price, "mode": route.mode,
+        out.append({"route": name, "label": route.label or name, "price": route.price,
+                    "mode": route.mode or settings.video.mode,
                     "available": not why, "why": why})
     return out
 
@@ -117,13 +118,26 @@ def plan_route(settings: Settings, backends: Backends, name: str | None) -> Rout
     return RoutePlan(name, route.price, route.mode, orders, preferred)
 
 
-def charged_price(settings: Settings, plan: RoutePlan, provenance: Mapping[str, Mapping[str, int]]) -> int:
-    """The route's price when its preferred providers served its stages, else the default's."""
+def job_mode(settings: Settings, plan: RoutePlan, asked: Mode | None) -> Mode:
+    """The job's mode: the one asked for (--mode, the chat option), else the one the route requires,
+    else config.toml's [video] mode."""
+    return asked or plan.mode or settings.video.mode
+
+
+def charged_price(settings: Settings, plan: RoutePlan, provenance: Mapping[str, Mapping[str, int]],
+                  scenes: Sequence[str] = ()) -> int:
+    """The route's price when its preferred providers served its stages, else the default's.
+    `scenes` are the kinds of the job's scenes ("clip", "still", "picture"): a video whose scenes
+    ended as stills pays the slideshow (default) price for those, pro rata; all stills, all of it."""
     default_price = settings.routes[DEFAULT_ROUTE].price if DEFAULT_ROUTE in settings.routes else 0
+    slideshow = min(plan.price, default_price)
     for stage, wanted in plan.preferred.items():
         if not wanted:
             continue
         served = provenance.get(stage.value, {})
         if not any(name in served for name in wanted):
-            return min(plan.price, default_price)
+            return slideshow
+    stills = sum(kind == "still" for kind in scenes)
+    if stills:
+        return slideshow + (plan.price - slideshow) * (len(scenes) - stills) // len(scenes)
     return plan.price

@@ -20,10 +20,13 @@ from agent.engine import render as render_module
 from agent.engine.backends import Backends, build_backends
 from agent.engine.health import HealthBoard
 from agent.engine.pipeline import Pipeline, Renderer
+from agent.engine.preflight import log_unusable
 from agent.settings import Settings
 from providers.base import Clock, ProviderDeps
 
 __all__ = ["Runtime", "open_runtime"]
+
+STARTUP_CHECK_S = 5.0  # the start-up node check never holds a process up longer
 
 
 @dataclass
@@ -49,6 +52,11 @@ async def open_runtime(
         deps = ProviderDeps(session=session, clock=clock, data_dir=data_dir or Path(settings.agent.data_dir))
         # provider constructors may read files (ComfyUI workflows): off the loop
         backends = await asyncio.to_thread(build_backends, settings, deps)
+        # say now which provider cannot serve its stage (a ComfyUI without a workflow's node pack);
+        # the answers are kept, so the first job's stages need not ask again
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(STARTUP_CHECK_S):
+                await log_unusable(backends.all())
         health = HealthBoard(settings.cascade, clock)
         pipeline = Pipeline(
             settings=settings,

@@ -37,7 +37,7 @@ from agent.protocol import (
     SubmitRequest,
 )
 from agent.service.quota import QuotaPolicy
-from agent.engine.routes import plan_route
+from agent.engine.routes import job_mode, plan_route
 from agent.settings import Settings
 from agent.service.sse import open_stream, send_stream
 from agent.engine.validation import InvalidInput, clean_topic
@@ -210,7 +210,7 @@ def parse_submission(body: Any, settings: Settings, runtime_backends: Any) -> Su
         plan = plan_route(settings, runtime_backends, model or None)
     except InvalidInput as exc:
         raise _invalid("model", str(exc)) from None
-    resolved["mode"] = mode or plan.mode
+    resolved["mode"] = job_mode(settings, plan, mode)
     resolved["model"] = plan.name
     voice = _text(options.get("voice"), "options.voice", 64, required=False)
     resolved["voice"] = voice.strip()

@@ -55,7 +55,7 @@ from agent.engine.render import remove_stale_temp_dirs
 from agent.engine.render.errors import BudgetTooSmall, RenderError
 from agent.engine.render.spec import size_for_aspect
 from agent.service.retention import Retention
-from agent.engine.routes import RouteUnavailable, charged_price, plan_route
+from agent.engine.routes import RouteUnavailable, charged_price, job_mode, plan_route
 from agent.settings import Settings
 from agent.service.views import job_from_live, job_from_row, make_event, video_path
 from providers.errors import AllProvidersFailed
@@ -427,7 +427,7 @@ class JobRunner:
                 raise _NotStarted(ErrorCode.DISK_FULL, DISK_FULL_MESSAGE)
             await self._mark_running(live, now)
             plan = plan_route(self.settings, self.backends, live.route)
-            spec = self._spec(live, plan.mode)
+            spec = self._spec(live, job_mode(self.settings, plan, None))
             async with timeout:
                 result = await self.pipeline.run(
                     spec, self.workdir(live.id), lambda e: self._on_progress(live, e),
@@ -463,7 +463,8 @@ class JobRunner:
             log.exception("job %s: failed unexpectedly", live.id)
             fin = self._failure(JobStatus.FAILED, ErrorCode.INTERNAL, "something went wrong on our side")
         else:
-            charged = 0 if live.admin else min(live.price, charged_price(self.settings, plan, result.provenance))
+            kinds = [scene.kind for scene in result.scenes]  # a video scene that became a still costs a slideshow's
+            charged = 0 if live.admin else min(live.price, charged_price(self.settings, plan, result.provenance, kinds))
             fin = Finish("done", self.wall(), charged=charged, result=self._result_json(live, result))
         if fin.error_code in _DISK_SUSPECT:
             disk = await self.disk.check()
@@ -520,7 +521,7 @@ class JobRunner:
         return to_builtins(JobResult(
             title=r.title, duration_s=round(r.duration_s, 3), bytes=r.bytes, width=r.width, height=r.height,
             provenance={k: dict(v) for k, v in r.provenance.items()}, provenance_line=r.provenance_line(),
-            video_url=url, download_url=f"{public}{url}" if public else None,
+            video_url=url, download_url=f"{public}{url}" if public else None, stills_note=r.stills_note(),
         ))
 
     # ------------------------------------------------------------------ finishing

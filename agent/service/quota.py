@@ -66,8 +66,8 @@ class QuotaPolicy:
     def prices(self, backends: Backends) -> dict[str, RoutePrice]:
         ready = set(available_routes(self.settings, backends))
         return {
-            name: RoutePrice(label=route.label or name, price=route.price, mode=str(route.mode.value),
-                             available=name in ready)
+            name: RoutePrice(label=route.label or name, price=route.price,
+                             mode=str((route.mode or self.settings.video.mode).value), available=name in ready)
             for name, route in self.settings.routes.items()
         }
 

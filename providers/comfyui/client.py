@@ -198,6 +198,29 @@ class ComfyClient:
         except (ProviderError, TimeoutError) as exc:
             log.warning("could not cancel ComfyUI prompt %s: %s", prompt_id, exc)
 
+    async def upload_image(self, path: Path, stem: str) -> str:
+        """POST /upload/image (multipart, into ComfyUI's input folder, `reelbot/`); returns the
+        value a LoadImage node takes ("reelbot/<name>")."""
+        data = await asyncio.to_thread(path.read_bytes)
+        form = aiohttp.FormData()
+        form.add_field("image", data, filename=f"{stem}{path.suffix.lower() or '.png'}",
+                       content_type="application/octet-stream")
+        form.add_field("type", "input")
+        form.add_field("subfolder", "reelbot")
+        form.add_field("overwrite", "true")
+        with transport_errors(self.name, "ComfyUI /upload/image", secrets=self._secrets):
+            async with self._session().post(f"{self.url}/upload/image", data=form, timeout=self._timeout) as resp:
+                raw = await read_bounded(resp, MAX_JSON_BYTES, self.name, "/upload/image")
+                if resp.status != 200:
+                    raise classify_status(self.name, resp.status, resp.headers, raw, edge=SELF_HOSTED,
+                                          secrets=self._secrets)
+        answer = _json(raw, self.name, "/upload/image")
+        name = answer.get("name")
+        if not isinstance(name, str) or not name:
+            raise BadOutput("ComfyUI's /upload/image answer has no name", provider=self.name)
+        subfolder = str(answer.get("subfolder") or "")
+        return f"{subfolder}/{name}" if subfolder else name
+
     async def free(self) -> None:
         await self.post_json("/free", {"unload_models": True, "free_memory": True})
 

@@ -16,8 +16,9 @@ __all__ = ["ComfyConfig", "ComfyWorkflowConfig"]
 
 @dataclass(frozen=True)
 class ComfyWorkflowConfig:
-    workflow: str = ""  # bundled: sdxl, flux-dev (images), animatediff, cogvideox (clips), or an
-    #                     API-format JSON file; "" = sdxl for images, animatediff for clips
+    workflow: str = ""  # bundled: sdxl, flux-dev (images); wan2.2-5b, wan2.2-14b, wan2.1-1.3b, wan2.1-14b,
+    #                     ltxv (clips, stock ComfyUI), animatediff, cogvideox (clips, custom node packs);
+    #                     or an API-format JSON file; "" = sdxl for images, wan2.2-5b for clips
     width: int = 0  # generation size; 0 = from megapixels and the video's aspect
     height: int = 0
     megapixels: float = 0.0  # 0 = the workflow's default (sdxl 1.22 -> 832x1472 at 9:16)
@@ -30,6 +31,8 @@ class ComfyWorkflowConfig:
     bindings: tuple[str, ...] = ()  # for your own export without placeholders: "prompt=6.text", "seed=3.seed"
     frames: int = 0  # clips: frames per clip; 0 = the workflow's default
     fps: int = 0  # clips: frames per second of the generated clip; 0 = the workflow's default
+    image_to_video: bool = True  # clips: animate the scene's still where the workflow has an
+    #                              image-to-video variant (wan2.2-5b, wan2.2-14b, wan2.1-14b, ltxv)
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,8 @@ __all__ = [
     "load_workflow",
     "generation_size",
     "model_inputs",
+    "frames_for",
+    "CLIP_PRESETS",
 ]
 
 _PLACEHOLDER = re.compile(r"^\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}$")
@@ -62,6 +64,9 @@ class Preset:
     max_frames: int = 0
     fps: int = 8
     fixed_size: tuple[int, int] | None = None  # models trained at one size (CogVideoX 720x480)
+    frame_step: int = 1  # clips: the model takes step*k+1 frames (Wan 4k+1, LTX-Video 8k+1); 1 = any count
+    i2v_file: str = ""  # clips: the image-to-video variant (animates the scene's still); "" = text only
+    i2v_models: Mapping[str, str] = field(default_factory=dict)  # model files that differ for image-to-video
 
 
 PRESETS: Mapping[str, Preset] = {
@@ -72,15 +77,51 @@ PRESETS: Mapping[str, Preset] = {
                        {"checkpoint": "flux1-dev.safetensors", "clip": "t5xxl_fp16.safetensors",
                         "clip2": "clip_l.safetensors", "vae": "ae.safetensors"},
                        extra={"guidance": 3.5, "weight_dtype": "default"}),
-    # AnimateDiff on SD 1.5 at ~0.4 MP; 16 frames is the motion module's context.
+    # Native video models: nothing but a stock ComfyUI (>= 0.3.47) and the model files.
+    # Wan 2.2 TI2V 5B: one model for text- and image-to-video, 720p at 24 fps, up to 121 frames (5 s).
+    "wan2.2-5b": Preset("wan2.2-5b.json", "clip", 0.9, 32, 20, 5.0, "uni_pc", "simple",
+                        {"checkpoint": "wan2.2_ti2v_5B_fp16.safetensors",
+                         "clip": "umt5_xxl_fp8_e4m3fn_scaled.safetensors", "vae": "wan2.2_vae.safetensors"},
+                        extra={"shift": 8.0}, max_frames=121, fps=24, frame_step=4, i2v_file="wan2.2-5b-i2v.json"),
+    # Wan 2.2 A14B: a high-noise and a low-noise expert (the second half of the steps), for 24 GB+ GPUs.
+    "wan2.2-14b": Preset("wan2.2-14b.json", "clip", 0.41, 16, 20, 3.5, "euler", "simple",
+                         {"checkpoint": "wan2.2_t2v_high_noise_14B_fp8_scaled.safetensors",
+                          "checkpoint2": "wan2.2_t2v_low_noise_14B_fp8_scaled.safetensors",
+                          "clip": "umt5_xxl_fp8_e4m3fn_scaled.safetensors", "vae": "wan_2.1_vae.safetensors"},
+                         extra={"shift": 8.0, "switch_step": 10}, max_frames=81, fps=16, frame_step=4,
+                         i2v_file="wan2.2-14b-i2v.json",
+                         i2v_models={"checkpoint": "wan2.2_i2v_high_noise_14B_fp8_scaled.safetensors",
+                                     "checkpoint2": "wan2.2_i2v_low_noise_14B_fp8_scaled.safetensors"}),
+    # Wan 2.1 T2V 1.3B: small (8 GB GPUs), text-to-video only, 832x480 at 16 fps.
+    "wan2.1-1.3b": Preset("wan2.1.json", "clip", 0.4, 16, 30, 6.0, "uni_pc", "simple",
+                          {"checkpoint": "wan2.1_t2v_1.3B_fp16.safetensors",
+                           "clip": "umt5_xxl_fp8_e4m3fn_scaled.safetensors", "vae": "wan_2.1_vae.safetensors"},
+                          extra={"shift": 8.0}, max_frames=81, fps=16, frame_step=4),
+    # Wan 2.1 14B: text-to-video, and image-to-video (480p) with CLIP vision.
+    "wan2.1-14b": Preset("wan2.1.json", "clip", 0.4, 16, 20, 6.0, "uni_pc", "simple",
+                         {"checkpoint": "wan2.1_t2v_14B_fp16.safetensors",
+                          "clip": "umt5_xxl_fp8_e4m3fn_scaled.safetensors", "vae": "wan_2.1_vae.safetensors"},
+                         extra={"shift": 8.0}, max_frames=81, fps=16, frame_step=4, i2v_file="wan2.1-i2v.json",
+                         i2v_models={"checkpoint": "wan2.1_i2v_480p_14B_fp16.safetensors",
+                                     "clip_vision": "clip_vision_h.safetensors"}),
+    # LTX-Video 2B: fast, 768x512 at 24 fps, 8k+1 frames; the checkpoint carries its VAE.
+    "ltxv": Preset("ltxv.json", "clip", 0.39, 32, 30, 3.0, "euler", "",
+                   {"checkpoint": "ltx-video-2b-v0.9.5.safetensors", "clip": "t5xxl_fp16.safetensors"},
+                   max_frames=97, fps=24, frame_step=8, i2v_file="ltxv-i2v.json"),
+    # Custom node packs (the operator installs them; their models are local files, never downloaded).
+    # AnimateDiff on SD 1.5 at ~0.4 MP through AnimateDiff-Evolved; 16 frames is the motion module's context.
     "animatediff": Preset("animatediff.json", "clip", 0.37, 64, 20, 7.0, "euler_ancestral", "normal",
                           {"checkpoint": "v1-5-pruned-emaonly.safetensors", "motion_model": "mm_sd_v15_v2.ckpt"},
                           frames=16, max_frames=32, fps=8),
-    # CogVideoX-5b through kijai's ComfyUI-CogVideoXWrapper: 49 frames at 8 fps, 720x480 (or 480x720).
+    # CogVideoX 1.5 5B through kijai's ComfyUI-CogVideoXWrapper, from local files: 49 frames at 8 fps.
     "cogvideox": Preset("cogvideox.json", "clip", 0.35, 16, 50, 6.0, "", "CogVideoXDDIM",
-                        {"checkpoint": "THUDM/CogVideoX-5b", "clip": "t5xxl_fp16.safetensors"},
+                        {"checkpoint": "CogVideoX_5b_1_5_bf16.safetensors", "clip": "t5xxl_fp16.safetensors",
+                         "vae": "cogvideox_vae_bf16.safetensors"},
                         frames=49, max_frames=49, fps=8, fixed_size=(720, 480)),
 }
+
+CLIP_PRESETS = tuple(name for name, preset in PRESETS.items() if preset.kind == "clip")
+NATIVE_CLIP_PRESETS = tuple(name for name in CLIP_PRESETS if name not in ("animatediff", "cogvideox"))
 
 GENERIC_PRESET = Preset("", "image", 1.0, 64, 25, 7.0, "euler", "normal", {})
 
@@ -122,11 +163,13 @@ class Workflow:
         return graph
 
 
-def load_workflow(spec: str, bindings: tuple[str, ...] = (), *, base_dir: Path | None = None) -> Workflow:
-    """Load a bundled preset by name, or an API-format JSON file by path; check it."""
+def load_workflow(spec: str, bindings: tuple[str, ...] = (), *, base_dir: Path | None = None,
+                  i2v: bool = False) -> Workflow:
+    """Load a bundled preset by name (its image-to-video variant when `i2v`), or an API-format JSON
+    file by path; check it."""
     preset = PRESETS.get(spec)
     if preset is not None:
-        path = BUNDLED_DIR / preset.file
+        path = BUNDLED_DIR / (preset.i2v_file if i2v and preset.i2v_file else preset.file)
     else:
         path = Path(spec).expanduser()
         if not path.is_absolute() and base_dir is not None:
@@ -204,3 +247,15 @@ def model_inputs(graph: Mapping[str, Any]) -> list[tuple[str, str, str, str]]:
             if isinstance(value, str) and value.lower().endswith(_MODEL_EXTS):
                 found.append((str(node_id), str(node["class_type"]), str(input_name), value))
     return found
+
+
+def frames_for(seconds: float, fps: int, step: int = 1, max_frames: int = 0, min_frames: int = 8) -> int:
+    """The frame count to ask for: the smallest the model takes (step*k+1 when step > 1) that covers
+    `seconds` at `fps`, capped at `max_frames` (the renderer extends a shorter clip to its scene)."""
+    wanted = max(min_frames, math.ceil(seconds * fps - 1e-9))
+    if step > 1:
+        wanted = step * math.ceil((wanted - 1) / step) + 1
+    if max_frames:
+        cap = max_frames if step <= 1 else step * ((max_frames - 1) // step) + 1
+        wanted = min(wanted, cap)
+    return wanted

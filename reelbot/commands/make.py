@@ -104,7 +104,7 @@ def _resolve(args: argparse.Namespace, settings: Settings) -> _Resolved:
     try:
         aspect = parse_choice(Aspect, args.aspect or v.aspect, "--aspect")
         length = parse_choice(Length, args.length or v.length, "--length")
-        mode = parse_choice(Mode, args.mode or v.mode, "--mode")
+        mode = parse_choice(Mode, args.mode or v.mode, "--mode")  # the route may require another (_make)
     except InvalidChoice as exc:
         raise UsageError(str(exc)) from None
     if args.max_bytes is not None and args.max_bytes < 100_000:
@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
 async def _make(args: argparse.Namespace, settings: Settings, r: _Resolved) -> int:
     from agent.engine.cascade import Outcome
     from agent.engine.pipeline import JobSpec
-    from agent.engine.routes import plan_route
+    from agent.engine.routes import job_mode, plan_route
     from agent.engine.runtime import open_runtime
     from agent.engine.render.errors import RenderError
     from agent.engine.validation import InvalidInput
@@ -172,8 +172,9 @@ async def _make(args: argparse.Namespace, settings: Settings, r: _Resolved) -> i
                 print(f"reelbot: error: {flag}{said(exc)}", file=sys.stderr)
                 return 2
             printer = ProgressPrinter(sys.stderr, topic=job.topic)
-            # the route's mode unless --mode says otherwise; its stage orders never climb a tier
-            job = dataclasses.replace(job, route=plan.name, mode=job.mode if args.mode else plan.mode)
+            # --mode, else the mode the route requires, else [video] mode; its stage orders never climb a tier
+            asked = r.mode if args.mode else None
+            job = dataclasses.replace(job, route=plan.name, mode=job_mode(settings, plan, asked))
             result = await rt.pipeline.run(job, workdir, printer, orders=plan.orders)
     except AllProvidersFailed as exc:
         printer.close()
@@ -197,7 +198,12 @@ async def _make(args: argparse.Namespace, settings: Settings, r: _Resolved) -> i
           f"{result.bytes / 1e6:.2f} MB, made in {time.monotonic() - started:.1f} s", file=err)
     for stage, seconds in result.timings_s.items():
         who = ", ".join(f"{name}" + (f" ×{n}" if n > 1 else "") for name, n in result.provenance.get(stage, {}).items())
-        print(f"   {stage:<7} {seconds:7.1f} s  {who}", file=err)
+        print(f"   {stage:<7} {seconds:7.1f} s  {who or 'nobody: no scene got one'}", file=err)
+    if result.scenes:  # who made each scene's picture, clip or still
+        print("   scenes  " + ", ".join(f"{i}: {s.kind} by {s.provider or '?'}"
+                                        for i, s in enumerate(result.scenes, 1)), file=err)
+    if note := result.stills_note():
+        print(f"   ⚠ {note}", file=err)
     fell_back = [a for a in result.attempts if a.outcome is not Outcome.OK]
     if fell_back:
         print(f"   {len(fell_back)} fallback(s): " + "; ".join(

@@ -114,6 +114,7 @@ class FakeAgent:
         self.max_in_flight = 10
         self.queue_full = False  # answer submissions with 503 queue_full
         self.video = b"\x00" * 1000
+        self.stills_note = ""  # the result's: "3 of 5 scenes are stills: ComfyUI lacks AnimateDiff-Evolved"
         self.invalid_words = ("forbidden",)
         self.drop_streams_after: int | None = None
         self.fail_next_posts = 0  # answer 503 (a proxy's, not the agent's) this many times before accepting
@@ -221,7 +222,7 @@ class FakeAgent:
             provenance=provenance,
             provenance_line=", ".join(f"{stage}: {', '.join(who)}" for stage, who in provenance.items()),
             video_url=f"{API_PREFIX}/jobs/{job.id}/video", download_url=None,
-            credits_charged=job.price, credits_left=self._left(job.user.id),
+            credits_charged=job.price, credits_left=self._left(job.user.id), stills_note=self.stills_note,
         )
 
     # ----------------------------------------------------------- HTTP

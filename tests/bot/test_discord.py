@@ -206,3 +206,14 @@ async def test_quota_is_ephemeral(discord_bot: Harness) -> None:
     await wait_until(lambda: h.fake.interactions[raw["token"]].original is not None
                 and "Credits left" in h.original(raw).content)
     assert h.original(raw).flags & 64
+
+
+async def test_a_video_whose_scenes_became_stills_says_so(discord_bot: Harness) -> None:
+    h = discord_bot
+    h.agent.stills_note = "3 of 5 scenes are stills: ComfyUI lacks AnimateDiff-Evolved"
+    raw = h.video("a red fox in snow", mode="video")
+    job = await h.agent.wait_job()
+    await h.agent.run_default(job.id)
+    original = h.original(raw)
+    await wait_until(lambda: bool(original.attachments))
+    assert "\n🖼 3 of 5 scenes are stills: ComfyUI lacks AnimateDiff-Evolved\n💳 " in original.content

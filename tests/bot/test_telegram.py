@@ -257,3 +257,14 @@ async def test_upload_limits_are_the_librarys(flow: Flow) -> None:
     assert cloud.max_upload_bytes == FileSizeLimit.FILESIZE_UPLOAD == 50_000_000
     assert local.max_upload_bytes == FileSizeLimit.FILESIZE_UPLOAD_LOCAL_MODE == 2_000_000_000
     assert TelegramFrontEnd(flow, "123:ABC", max_upload_bytes=1_000_000).max_upload_bytes == 1_000_000
+
+
+async def test_a_video_whose_scenes_became_stills_says_so(bot: Harness) -> None:
+    bot.agent.stills_note = "3 of 5 scenes are stills: ComfyUI lacks AnimateDiff-Evolved"
+    await bot.send(command("/video a red fox in snow --mode video"))
+    job = await bot.agent.wait_job()
+    await bot.agent.run_default(job.id)
+    await wait_until(lambda: bool(bot.tg.videos(ALICE)))
+    lines = bot.tg.videos(ALICE)[0].caption.splitlines()
+    assert lines[2] == "🖼 3 of 5 scenes are stills: ComfyUI lacks AnimateDiff-Evolved"
+    assert lines[3].startswith("💳 ")

@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from providers.base import ClipRequest, ImageRequest, StageContext
-from providers.comfyui import ComfyClipMaker, ComfyConfig, ComfyImageMaker, ComfyWorkflowConfig
+from providers.base import ImageRequest, StageContext
+from providers.comfyui import ComfyConfig, ComfyImageMaker, ComfyWorkflowConfig
 from providers.comfyui.workflow import generation_size, load_workflow
 from providers.errors import BadOutput, Misconfigured, Unavailable
 from tests.providers.fake_servers import FakeComfy, serve
@@ -159,17 +159,6 @@ async def test_timeout_cancels_the_comfy_job(deps, tmp_path):
             async with asyncio.timeout(0.5):
                 await maker(url, deps).make_image(image_request(tmp_path), StageContext("j"))
     assert fake.interrupted == list(fake.tasks)
-
-
-async def test_clip_uses_animated_output(deps, tmp_path):
-    fake = FakeComfy()
-    req = ClipRequest(prompt="waves", style="film", negative="", width=1080, height=1920, seconds=3.0, fps=30,
-                      seed=5, scene_index=0, scene_count=3, out_dir=tmp_path)
-    async with serve(fake) as url:
-        result = await maker(url, deps, ComfyClipMaker).make_clip(req, StageContext("j"))
-    graph = fake.prompts[0]["prompt"]
-    assert graph["5"]["inputs"]["batch_size"] == 16 and graph["2"]["inputs"]["model_name"] == "mm_sd_v15_v2.ckpt"
-    assert result.path.suffix == ".mp4" and result.seconds == 2.0 and result.path.stat().st_size >= 4096
 
 
 async def test_release_gpu_posts_free(deps):

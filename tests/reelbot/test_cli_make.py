@@ -82,3 +82,21 @@ def test_make_renders_offline_video_end_to_end(capsys, tmp_path, monkeypatch):
     assert info.audio is not None and info.audio.codec == "aac"
     assert 10 < info.duration_s < 60
     assert not list(tmp_path.glob(".reelbot-work-*")), "work directory cleaned up on success"
+
+
+def test_make_summary_names_each_scenes_maker_and_the_stills(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the offline tier has no clip maker: every scene of a video is a still
+    cfg = tmp_path / "video.toml"
+    cfg.write_text('[video]\nmode = "video"\n')  # no --mode: the config's mode applies
+    out = tmp_path / "clips.mp4"
+    code = main(["make", "the life cycle of a star", "--size", "160x284", "--config", str(cfg), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    lines = err.splitlines()
+    clip = next(line for line in lines if line.strip().startswith("clip "))
+    assert "nobody: no scene got one" in clip  # was a bare "clip 22.8 s" with no maker
+    image = next(line for line in lines if line.strip().startswith("image "))
+    assert "offline" in image
+    scenes = next(line for line in lines if line.strip().startswith("scenes "))
+    assert "1: still by offline" in scenes
+    assert any(line.strip().endswith("scenes are stills: no clip maker is configured") for line in lines)

@@ -108,7 +108,8 @@ class RenderJob:
             scene = spec.scenes[seg.scene]
             if scene.clip is not None:
                 try:
-                    return ClipSource(scene.clip, width, height, spec.fps, duration_s, self.procs)
+                    return ClipSource(scene.clip, width, height, spec.fps, duration_s, self.procs,
+                                      spec.clip_extend)
                 except ClipDecodeError:
                     self._check()
                     if scene.image is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.choices import Aspect, X264Preset
+from agent.choices import Aspect, ClipExtend, X264Preset
 from providers.base import WordTiming
 
 __all__ = ["ASPECTS", "RenderScene", "RenderSpec", "RenderResult", "size_for_aspect"]
@@ -51,6 +51,7 @@ class RenderSpec:
     crf: int = 23
     audio_kbps: int = 128
     subtitles: bool = True
+    clip_extend: ClipExtend = "push-in"  # a clip shorter than its scene: hold + slow push-in, or ping-pong
     timeout_s: float = 1800.0  # encoding subprocess timeout
 
 

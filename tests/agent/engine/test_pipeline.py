@@ -170,3 +170,25 @@ def test_the_topic_seed_is_pinned_and_unsigned_32_bit() -> None:
     assert topic_seed("the life cycle of a star") == 681386765
     assert topic_seed("") == 3820012610  # above 2**31: the range is unsigned
     assert all(0 <= topic_seed(t) < 2**32 for t in ("a", "é", "x" * 500))
+
+
+async def test_video_mode_progress_never_goes_back_when_clips_become_stills(tmp_path, clock):
+    a, z = FakeProvider("a"), FakeProvider("z", Tier.OFFLINE)
+    pipeline, _ = build(clock, [a, z], image_concurrency=1)
+    a.enqueue(None, None, Unavailable("comfy died"))  # the script, clip 1, then clip 2 fails
+    events = []
+    result = await pipeline.run(job(mode="video"), tmp_path / "w", events.append)
+    fractions = [e.fraction for e in events]
+    assert fractions == sorted(fractions), [(e.stage, e.done, e.fraction) for e in events]
+    assert [e.stage for e in events].index("image") > [e.stage for e in events].index("clip")  # the still came after
+    # who made each scene's clip or still, and why scene 2 is a still
+    assert [(s.kind, s.provider) for s in result.scenes] == [("clip", "a"), ("still", "a"), ("clip", "a"), ("clip", "a")]
+    assert result.stills_note() == "1 of 4 scenes are stills: a failed: comfy died"
+    assert result.timings_s.keys() >= {"clip", "image"}  # the stills are timed apart from the clips
+
+
+async def test_slideshow_scenes_are_pictures_and_have_no_stills_note(tmp_path, clock):
+    a, z = FakeProvider("a"), FakeProvider("z", Tier.OFFLINE)
+    pipeline, _ = build(clock, [a, z])
+    result = await pipeline.run(job(), tmp_path / "w")
+    assert [(s.kind, s.provider) for s in result.scenes] == [("picture", "a")] * 4 and result.stills_note() == ""

@@ -110,3 +110,19 @@ async def test_a_voice_without_a_key_is_unknown_not_up_and_does_not_serve(deps):
     assert row.up is None and not row.ready and "STREAMELEMENTS_TOKEN" in row.problem
     assert "unknown" in format_report(report).split("streamelements", 1)[1].splitlines()[0]
     assert next(st for st in report.stages if st.stage == "voice").provider is None
+
+
+async def test_a_clip_workflow_needing_a_missing_node_pack_is_named_and_only_its_stage_blocked(deps):
+    fc = FakeComfy()  # stock nodes; the image workflow's checkpoint is there
+    async with serve(fc) as c:
+        s = settings_from_mapping({"video": {"mode": "video"}, "stages": {"image": ["comfyui"], "clip": ["comfyui"]},
+                                   "providers": {"comfyui": {"url": c, "clip": {"workflow": "animatediff"}}}})
+        providers, errors = build_for_status(s, deps)
+        report = await collect_status(s, providers, HealthBoard(s.cascade, deps.clock), construction_errors=errors)
+    row = {b.name: b for b in report.backends}["comfyui"]
+    assert row.up and row.unready_stages == ["clip"]
+    assert "ADE_AnimateDiffLoaderGen1 (AnimateDiff-Evolved)" in row.problem
+    assert "install AnimateDiff-Evolved" in row.hint and "wan2.2-5b" in row.hint
+    assert row.details["missing_nodes"] == ["ADE_AnimateDiffLoaderGen1", "ADE_StandardUniformContextOptions"]
+    assert {st.stage: st.provider for st in report.stages}["clip"] is None
+    assert "AnimateDiff-Evolved" in format_report(report)

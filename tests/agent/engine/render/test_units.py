@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from agent.engine.render.audio import RATE, duck_envelope, narration_track
-from agent.engine.render.clips import should_loop
+from agent.engine.render.clips import MAX_PUSH, push_zoom
 from agent.engine.render.encode import x264_args
 from agent.engine.render.motion import StillSource, ken_burns_for
 from agent.engine.render.probe import parse_probe
@@ -90,8 +90,12 @@ def test_narration_track_places_voices_at_scene_starts():
     assert track[: 2 * RATE].max() == 0 and track[2 * RATE] == 1
 
 
-def test_clips_loop_only_when_much_shorter():
-    assert should_loop(2.0, 6.0) and not should_loop(5.0, 6.0) and not should_loop(None, 6.0)
+def test_push_in_starts_at_rest_and_stays_slow():
+    assert push_zoom(0.0) == 1.0 and push_zoom(1 / 30) < 1.0005  # no lurch when the clip's frames end
+    steps = [push_zoom(i / 30) for i in range(30 * 20)]
+    assert all(b >= a for a, b in zip(steps, steps[1:], strict=False))  # only ever in
+    assert max(b - a for a, b in zip(steps, steps[1:], strict=False)) < 0.001  # < 0.1 % per frame at 30 fps
+    assert push_zoom(1e6) == MAX_PUSH
 
 
 def test_ultrafast_is_refused():
