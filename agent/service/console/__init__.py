@@ -64,6 +64,15 @@ def _scoped(middleware: Any) -> Any:
     return scoped
 
 
+def _plain(value: Any) -> str:
+    """A probe's or a worker's detail as text: lists joined, mappings as key=value."""
+    if isinstance(value, list | tuple):
+        return ", ".join(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_plain(v)}" for k, v in value.items())
+    return "" if value is None else str(value)
+
+
 def setup_console(app: web.Application, settings: Settings, svc: Services, *,
                   wall_clock: Callable[[], float] = time.time) -> list[JobObserver]:
     token = settings.agent.console_token
@@ -77,6 +86,7 @@ def setup_console(app: web.Application, settings: Settings, svc: Services, *,
                                autoescape=jinja2.select_autoescape(("html",), default=True),
                                undefined=jinja2.StrictUndefined)
     env.filters["when"] = lambda iso: (iso or "")[:19].replace("T", " ")
+    env.filters["plain"] = _plain
     env.filters["epoch"] = lambda at: (iso_utc(at) or "")[:19].replace("T", " ")
     app.middlewares.append(_scoped(session_middleware(sessions)))
     static = {name: (STATIC / name).read_bytes() for name in STATIC_FILES}
