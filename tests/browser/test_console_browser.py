@@ -21,7 +21,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from agent.engine import render as render_module
 from agent.engine.backends import Backends
-from agent.service.app import create_app
+from agent.service.app import RUNNER, create_app
 from agent.settings import Settings, settings_from_mapping
 from providers.base import ProviderDeps, Stage
 from providers.comfyui import ComfyImageMaker
@@ -29,6 +29,7 @@ from providers.coqui import CoquiVoice
 from providers.ollama import OllamaScriptWriter
 from tests.providers.fake_servers import FakeComfy, FakeCoqui, FakeOllama, serve
 from tests.support.agent_app import AUTH, TOKEN, GatedProvider
+from tests.support.waiting import wait_until
 
 CONSOLE_TOKEN = "console-token-for-chromium-0123"
 DESKTOP = {"width": 1280, "height": 900}
@@ -201,9 +202,8 @@ async def test_an_operator_session_in_chromium(tmp_path: Path, deps: ProviderDep
         cancel = page.locator(f'li.job[data-job-id="{hung["id"]}"] button[data-action="cancel"]')
         await cancel.wait_for()
         assert await page.evaluate("window.__sameDocument") == "still"
-        async with asyncio.timeout(30):
-            while (await console.job(hung["id"]))["stage"] not in ("image", "voice"):
-                await asyncio.sleep(0.05)
+        runner = console.client.app[RUNNER]
+        await wait_until(lambda: getattr(runner.live(hung["id"]), "stage", "") == "image", 30)
         await cancel.click()
         await page.wait_for_selector(f'#finished-jobs tr[data-job-id="{hung["id"]}"][data-status="cancelled"]')
         assert (await console.job(hung["id"]))["status"] == "cancelled"
