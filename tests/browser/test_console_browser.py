@@ -147,6 +147,7 @@ async def test_an_operator_session_in_chromium(tmp_path: Path, deps: ProviderDep
         assert await greyed.locator("input").is_disabled()
         assert "openai" in (await greyed.inner_text()).lower()
         await shots(page, artifacts, "make")
+        console.comfy.outcomes.extend(["ok", "oom", "ok", "ok"])  # scene 2 falls back to the offline tier
         await page.fill("#topic", "the life cycle of a star")
         await page.check('label.route[data-route="self-hosted"] input')
         await page.select_option("select[name=length]", "short")
@@ -190,6 +191,8 @@ async def test_an_operator_session_in_chromium(tmp_path: Path, deps: ProviderDep
         assert duration > 1.0
         assert any(r.startswith("bytes=") for r in ranges), ranges
         assert "comfyui" in await page.inner_text("#attempts")
+        fallback = await page.inner_text("#fallbacks")
+        assert "image scene 2" in fallback and "comfyui" in fallback and "served by offline" in fallback, fallback
         assert "render" in await page.inner_text("#timings")
         await shots(page, artifacts, "job")
 

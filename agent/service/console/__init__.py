@@ -29,7 +29,7 @@ from agent.service.observers import JobObserver
 from agent.service.quota import iso_utc
 from agent.settings import Settings
 
-__all__ = ["setup_console", "PREFIX"]
+__all__ = ["setup_console", "PREFIX", "environment_options", "configure_environment"]
 
 TEMPLATES = Path(__file__).with_name("templates")
 STATIC = Path(__file__).with_name("static")
@@ -73,6 +73,21 @@ def _plain(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def environment_options() -> dict[str, Any]:
+    """The templates, read once here (create_app is not on the event loop: rendering then never
+    touches the disk), autoescaped, and strict about a name the page does not have."""
+    templates = {f.name: f.read_text("utf-8") for f in TEMPLATES.glob("*.html")}
+    return {"loader": jinja2.DictLoader(templates), "undefined": jinja2.StrictUndefined,
+            "autoescape": jinja2.select_autoescape(("html",), default=True)}
+
+
+def configure_environment(env: jinja2.Environment) -> jinja2.Environment:
+    env.filters["when"] = lambda iso: (iso or "")[:19].replace("T", " ")
+    env.filters["plain"] = _plain
+    env.filters["epoch"] = lambda at: (iso_utc(at) or "")[:19].replace("T", " ")
+    return env
+
+
 def setup_console(app: web.Application, settings: Settings, svc: Services, *,
                   wall_clock: Callable[[], float] = time.time) -> list[JobObserver]:
     token = settings.agent.console_token
@@ -80,14 +95,7 @@ def setup_console(app: web.Application, settings: Settings, svc: Services, *,
         return []
     sessions = SessionStore(token, wall_clock)
     feed = ConsoleFeed(settings.agent.sse_keepalive_s)
-    # read once, here (create_app is not on the event loop): rendering then never touches the disk
-    templates = {f.name: f.read_text("utf-8") for f in TEMPLATES.glob("*.html")}
-    env = aiohttp_jinja2.setup(app, loader=jinja2.DictLoader(templates),
-                               autoescape=jinja2.select_autoescape(("html",), default=True),
-                               undefined=jinja2.StrictUndefined)
-    env.filters["when"] = lambda iso: (iso or "")[:19].replace("T", " ")
-    env.filters["plain"] = _plain
-    env.filters["epoch"] = lambda at: (iso_utc(at) or "")[:19].replace("T", " ")
+    configure_environment(aiohttp_jinja2.setup(app, **environment_options()))
     app.middlewares.append(_scoped(session_middleware(sessions)))
     static = {name: (STATIC / name).read_bytes() for name in STATIC_FILES}
     app.add_routes(console_routes(svc, sessions, feed, static))

@@ -26,11 +26,32 @@
     if (name === "status") f.className = "pill st-" + value;
   }
 
+  // the overview: fetched again (at most every few seconds) when jobs move, and every half minute
+  // for the backends' state; the page itself stays, so nothing flickers or loses its scroll
+  var overviewDue = null, overviewAt = 0;
+  function refreshOverview() {
+    if (overviewDue) return;
+    var wait = Math.max(0, overviewAt + 5000 - Date.now());
+    overviewDue = setTimeout(function () {
+      overviewDue = null;
+      overviewAt = Date.now();
+      fetch(prefix + "/", {credentials: "same-origin", headers: {"Accept": "text/html"}})
+        .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
+        .then(function (html) {
+          var fresh = new DOMParser().parseFromString(html, "text/html").querySelector("main");
+          if (fresh) document.querySelector("main").innerHTML = fresh.innerHTML;
+        })
+        .catch(function () { /* the next event or tick tries again */ });
+    }, wait);
+  }
+  if (page === "overview") setInterval(refreshOverview, 30000);
+
   function apply(ev) {
     var el = document.querySelector('[data-job-id="' + ev.job_id + '"]');
     if (page === "overview") {
-      var q = document.querySelector('[data-queue="queued"]');
-      if (q && ev.status === "queued" && ev.position) q.textContent = Math.max(+q.textContent, ev.position);
+      if (ev.seq === 1 || ev.stage === "starting" || ev.status !== "queued" && ev.status !== "running") {
+        refreshOverview();  // a job came, started or ended: the queue counts changed
+      }
       return;
     }
     if (!el) { refreshList(); return; }
