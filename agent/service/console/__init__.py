@@ -12,6 +12,7 @@ returns the job observers it needs (its live feed); without the token there is n
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from collections.abc import Awaitable, Callable
@@ -28,6 +29,8 @@ from agent.service.console.routes import PREFIX, STATIC_FILES, console_routes
 from agent.service.observers import JobObserver
 from agent.service.quota import iso_utc
 from agent.settings import Settings
+
+log = logging.getLogger(__name__)
 
 __all__ = ["setup_console", "PREFIX", "environment_options", "configure_environment"]
 
@@ -104,4 +107,5 @@ def setup_console(app: web.Application, settings: Settings, svc: Services, *,
         feed.close()
 
     app.on_shutdown.append(close_feed)
+    log.info("operator console on at %s (sign in with REELBOT_CONSOLE_TOKEN)", PREFIX)
     return [feed]
