@@ -229,8 +229,10 @@ def console_routes(svc: Services, sessions: SessionStore, feed: ConsoleFeed,
             job, _created = await svc.runner.submit(submission)
         except ApiError as exc:
             return await make_page(request, error=exc.message, values=values, status=exc.status)
-        except (QuotaExceeded, TooManyJobs, QueueFull, DiskFull) as exc:
+        except (QuotaExceeded, TooManyJobs) as exc:
             return await make_page(request, error=str(exc), values=values, status=429)
+        except (QueueFull, DiskFull) as exc:
+            return await make_page(request, error=str(exc), values=values, status=503)
         log.info("console: job %s submitted for %s:%s", job.id, platform, user_id)
         raise web.HTTPSeeOther(f"{PREFIX}/jobs?new={job.id}")
 

@@ -151,3 +151,16 @@ async def test_a_video_made_in_the_console_goes_through_the_ledger(tmp_path: Pat
         done = await agent.wait_status(job_id, "done")
         assert done["user"]["platform"] == "console" and done["credits"]["charged"] == 5
         assert (await agent.quota("operator", "console"))["balance"] == 95
+
+
+async def test_a_console_submission_over_the_quota_is_refused_with_the_reason(tmp_path: Path) -> None:
+    async with run_agent(tmp_path, console_settings(tmp_path, quotas={"daily_credits": 10})) as agent:
+        csrf = await sign_in(agent)
+        origin = str(agent.client.make_url("")).rstrip("/")
+        form = {"csrf": csrf, "topic": "comets", "model": "premium", "aspect": "9:16", "length": "short",
+                "voice": "", "user": "discord:77"}
+        resp = await agent.client.post("/console/make", data=form, headers={"Origin": origin}, allow_redirects=False)
+        assert resp.status == 429
+        page = await resp.text()
+        assert "not enough credits" in page and 'value="comets"' in page  # the form keeps what was typed
+        assert (await agent.quota("77"))["balance"] == 10
