@@ -166,7 +166,7 @@ async def test_an_operator_session_in_chromium(tmp_path: Path, deps: ProviderDep
                     if not seen or state[0] != seen[-1]:
                         seen.append(state[0])
                     if not shot_taken and state[1] == "running" and state[0] > 0.1:
-                        await shots(page, artifacts, "jobs")
+                        await shots(page, artifacts, "jobs-first")
                         shot_taken = True
                 if await page.locator(f'#finished-jobs tr[data-job-id="{job_id}"]').count():
                     break
@@ -207,6 +207,7 @@ async def test_an_operator_session_in_chromium(tmp_path: Path, deps: ProviderDep
         assert await page.evaluate("window.__sameDocument") == "still"
         runner = console.client.app[RUNNER]
         await wait_until(lambda: getattr(runner.live(hung["id"]), "stage", "") == "image", 30)
+        await shots(page, artifacts, "jobs")  # one running, one finished
         await cancel.click()
         await page.wait_for_selector(f'#finished-jobs tr[data-job-id="{hung["id"]}"][data-status="cancelled"]')
         assert (await console.job(hung["id"]))["status"] == "cancelled"
