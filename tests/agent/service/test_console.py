@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from agent.service.console.auth import SESSION_TTL_S
 from tests.support.agent_app import AUTH, make_settings, run_agent
 
 CONSOLE_TOKEN = "console-token-abcdef012345"
@@ -164,3 +165,12 @@ async def test_a_console_submission_over_the_quota_is_refused_with_the_reason(tm
         page = await resp.text()
         assert "not enough credits" in page and 'value="comets"' in page  # the form keeps what was typed
         assert (await agent.quota("77"))["balance"] == 10
+
+
+async def test_a_session_ends_after_its_lifetime(tmp_path: Path) -> None:
+    async with run_agent(tmp_path, console_settings(tmp_path)) as agent:
+        await sign_in(agent)
+        agent.wall.advance(SESSION_TTL_S - 60)
+        assert (await agent.client.get("/console/jobs/rows")).status == 200
+        agent.wall.advance(61)
+        assert (await agent.client.get("/console/jobs/rows", allow_redirects=False)).status == 401

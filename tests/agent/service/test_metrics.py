@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from providers.errors import AuthFailed, Unavailable
@@ -100,3 +101,20 @@ async def test_the_metrics_token_is_its_own(tmp_path: Path) -> None:
         wrong = await agent.client.get("/metrics", headers={"Authorization": "Bearer nope"})
         assert wrong.status == 401 and METRICS_TOKEN not in await wrong.text()
         assert "reelbot_queue_depth" in str(await scrape(agent, {"Authorization": f"Bearer {METRICS_TOKEN}"}))
+
+
+async def test_an_observer_that_fails_never_stops_a_job(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    class Broken:
+        def job_event(self, live, event):  # type: ignore[no-untyped-def]
+            raise RuntimeError("observer bug")
+
+        def job_attempt(self, live, attempt):  # type: ignore[no-untyped-def]
+            raise RuntimeError("observer bug")
+
+    async with run_agent(tmp_path) as agent:
+        agent.runner.observers.insert(0, Broken())
+        job = await agent.submit("observed")
+        done = await agent.wait_status(job["id"], "done")
+        assert done["credits"]["charged"] == 5
+        assert value(await scrape(agent), "reelbot_jobs_finished_total", status="done") == 1  # the others still hear
+    assert any("observer Broken failed" in r.getMessage() and job["id"] in r.getMessage() for r in caplog.records)
