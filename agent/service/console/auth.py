@@ -16,6 +16,7 @@ oldest goes first). The token is compared in constant time and never logged.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import secrets
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 COOKIE = "reelbot_console"
 SESSION_TTL_S = 12 * 3600.0
 MAX_SESSIONS = 64
+WRONG_TOKEN_DELAY_S = 0.5
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 PUBLIC_PATHS = frozenset({"/console/login", "/console/static/console.css"})  # no data in either
 
@@ -57,6 +59,13 @@ class SessionStore:
         self._token = token.encode()
         self._clock = wall_clock
         self._sessions: dict[str, Session] = {}
+        self._refusing = asyncio.Lock()
+
+    async def refused(self) -> None:
+        """After a wrong token: wait, one refusal at a time, so guessing runs at a couple of tries a
+        second however many connections a guesser opens (the operator who mistyped barely notices)."""
+        async with self._refusing:
+            await asyncio.sleep(WRONG_TOKEN_DELAY_S)
 
     def token_matches(self, given: str) -> bool:
         try:

@@ -3,10 +3,11 @@ off without its token, nothing without a session, sign-in cookie flags, CSRF ref
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 
-from agent.service.console.auth import SESSION_TTL_S
+from agent.service.console.auth import SESSION_TTL_S, WRONG_TOKEN_DELAY_S
 from tests.support.agent_app import AUTH, make_settings, run_agent
 
 CONSOLE_TOKEN = "console-token-abcdef012345"
@@ -174,3 +175,13 @@ async def test_a_session_ends_after_its_lifetime(tmp_path: Path) -> None:
         assert (await agent.client.get("/console/jobs/rows")).status == 200
         agent.wall.advance(61)
         assert (await agent.client.get("/console/jobs/rows", allow_redirects=False)).status == 401
+
+
+async def test_wrong_tokens_are_refused_one_at_a_time(tmp_path: Path) -> None:
+    async with run_agent(tmp_path, console_settings(tmp_path)) as agent:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        answers = await asyncio.gather(*(agent.client.post("/console/login", data={"token": f"guess-{i}"},
+                                                           allow_redirects=False) for i in range(3)))
+        assert [a.status for a in answers] == [401, 401, 401]
+        assert loop.time() - started >= 3 * WRONG_TOKEN_DELAY_S - 0.05  # parallel guesses gain nothing
