@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 TOPIC  ?= the life cycle of a star
 
-.PHONY: demo test test-faults lint bench status clean
+.PHONY: demo test test-browser test-faults lint bench status clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,9 +19,18 @@ demo: $(STAMP)
 
 # The fast suite. The slow fault suite (tests/faults: real agent processes killed, disks filled,
 # hundreds of reconnects) runs in `make test-faults`, which .ci/run also runs.
+# The browser tests (tests/browser: the operator console in headless Chromium) run here when the
+# system has Chromium (Debian's `chromium`; REELBOT_CHROMIUM names another binary), else one line says so.
+CHROMIUM := $(or $(REELBOT_CHROMIUM),$(shell command -v chromium || command -v chromium-browser))
+
 test: $(STAMP)
 	@echo "make test: the slow fault suite (tests/faults) runs with 'make test-faults' and in .ci/run"
-	$(PY) -m pytest -q -p no:cacheprovider --ignore=tests/faults
+	$(PY) -m pytest -q -p no:cacheprovider --ignore=tests/faults --ignore=tests/browser
+	@if [ -n "$(CHROMIUM)" ]; then $(MAKE) --no-print-directory test-browser; \
+	else echo "make test: skipped the browser tests (tests/browser): no Chromium here (apt-get install chromium)"; fi
+
+test-browser: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider tests/browser
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -96,11 +96,17 @@ class VideoSettings:
 class AgentSettings:
     """The agent service (issue: agent service)."""
 
-    secret_env: ClassVar[Mapping[str, str]] = {"token": "REELBOT_AGENT_TOKEN"}
+    secret_env: ClassVar[Mapping[str, str]] = {
+        "token": "REELBOT_AGENT_TOKEN",
+        "console_token": "REELBOT_CONSOLE_TOKEN",
+        "metrics_token": "REELBOT_METRICS_TOKEN",
+    }
 
     host: str = "127.0.0.1"
     port: int = 8765
     token: str = ""  # from REELBOT_AGENT_TOKEN only
+    console_token: str = ""  # REELBOT_CONSOLE_TOKEN: the operator console's sign-in; "" = no /console
+    metrics_token: str = ""  # REELBOT_METRICS_TOKEN: bearer for /metrics; "" = loopback clients only
     data_dir: str = "data"
     database_url: str = "sqlite+aiosqlite:///data/reelbot.db"
     public_url: str = ""  # where users can download videos, "" = not offered

@@ -11,7 +11,7 @@ from storage.engine import Database, create_engine, open_database
 from storage.errors import DatabaseInUse, StorageCorrupt, StorageError, StorageFull, StorageUnavailable
 from storage.health import StorageHealth, StorageState
 from storage.jobs import AttemptRecord, Finish, JobStore, NewJob, ProgressBatch, SubmitOutcome, UserKey
-from storage.ledger import LedgerTotals, QuotaLedger, UserRecord
+from storage.ledger import LedgerTotals, QuotaLedger, UserRecord, UserUsage
 from storage.lock import DatabaseLock
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "AttemptRecord",
     "QuotaLedger",
     "UserRecord",
+    "UserUsage",
     "LedgerTotals",
     "DatabaseLock",
     "StorageError",

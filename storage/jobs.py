@@ -290,6 +290,12 @@ class JobStore:
             select(ProviderAttemptRow).where(ProviderAttemptRow.job_id == job_id).order_by(ProviderAttemptRow.id)
         ).scalars()))
 
+    async def recent(self, limit: int = 50) -> list[tuple[JobRow, User]]:
+        """The newest jobs with their owners, newest first (the operator console's list)."""
+        return await self._db.read(lambda s: [(job, user) for job, user in s.execute(
+            select(JobRow, User).join(User, User.id == JobRow.user_id)
+            .order_by(JobRow.created_at.desc(), JobRow.id).limit(limit)).all()])
+
     async def count_by_status(self) -> dict[str, int]:
         return await self._db.read(lambda s: dict(s.execute(
             select(JobRow.status, func.count()).group_by(JobRow.status)).all()))

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from storage.engine import Database
 from storage.models import JobRow, LedgerEntry, LedgerKind, User
 
-__all__ = ["QuotaLedger", "UserRecord", "LedgerTotals", "refresh_allowance", "add_entry", "upsert_user",
+__all__ = ["QuotaLedger", "UserRecord", "UserUsage", "LedgerTotals", "refresh_allowance", "add_entry", "upsert_user",
            "balance_of", "changed_rows", "ACTIVE"]
 
 ACTIVE = ("queued", "running")
@@ -54,6 +54,17 @@ class UserRecord:
     platform_user_id: str
     name: str
     balance: int
+
+
+@dataclass(frozen=True)
+class UserUsage:
+    """One user as the operator console lists them: the balance as `peek_quota` would find it
+    (today's allowance counted, not made) and the credits taken since `since` (reserved minus refunded)."""
+
+    user: UserRecord
+    balance: int
+    used: int
+    jobs: int
 
 
 @dataclass(frozen=True)
@@ -199,6 +210,34 @@ class QuotaLedger:
     async def entries(self, user_id: int) -> list[LedgerEntry]:
         return await self._db.read(lambda s: list(s.execute(
             select(LedgerEntry).where(LedgerEntry.user_id == user_id).order_by(LedgerEntry.id)).scalars()))
+
+    async def find_user(self, platform: str, platform_user_id: str) -> UserRecord | None:
+        def read(session: Session) -> UserRecord | None:
+            row = session.execute(_USER_BY_PLATFORM, {"platform": platform, "puid": platform_user_id}
+                                  ).scalar_one_or_none()
+            return None if row is None else _record(row)
+
+        return await self._db.read(read)
+
+    async def usage(self, *, since: float, day: str, daily: int, limit: int = 200) -> list[UserUsage]:
+        """Users with their balance and the credits they used since `since`, the biggest users first.
+        Read only, like `peek_quota`."""
+        def read(session: Session) -> list[UserUsage]:
+            spent = (select(LedgerEntry.user_id, func.coalesce(func.sum(-LedgerEntry.amount), 0).label("used"),
+                            func.count(LedgerEntry.job_id.distinct()).label("jobs"))
+                     .where(LedgerEntry.at >= since, LedgerEntry.kind.in_((LedgerKind.RESERVE, LedgerKind.REFUND)))
+                     .group_by(LedgerEntry.user_id).subquery())
+            rows = session.execute(
+                select(User, func.coalesce(spent.c.used, 0), func.coalesce(spent.c.jobs, 0))
+                .outerjoin(spent, spent.c.user_id == User.id)
+                .order_by(func.coalesce(spent.c.used, 0).desc(), User.id).limit(limit)).all()
+            out = []
+            for user, used, jobs in rows:
+                balance = max(user.balance, daily) if user.allowance_day != day and daily > 0 else user.balance
+                out.append(UserUsage(_record(user), balance, int(used), int(jobs)))
+            return out
+
+        return await self._db.read(read)
 
     async def totals(self) -> LedgerTotals:
         """Ledger-wide sums, for the benchmark and the consistency tests."""

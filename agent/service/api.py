@@ -123,12 +123,13 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(500, ErrorCode.INTERNAL, "internal error")
 
 
-def auth_middleware(token: str) -> Any:
+def auth_middleware(token: str, exempt: tuple[str, ...] = ()) -> Any:
+    """The bearer token on every path but the `exempt` prefixes (the console and /metrics have their own)."""
     expected = token.encode()
 
     @web.middleware
     async def check_token(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if expected:
+        if expected and not any(request.path == p or request.path.startswith(p + "/") for p in exempt):
             header = request.headers.get("Authorization", "")
             scheme, _, given = header.partition(" ")
             try:  # header bytes that are not UTF-8 arrive as surrogate escapes: back to the bytes sent

@@ -30,6 +30,9 @@ import aiohttp
 from aiohttp import web
 
 from agent.service.api import Services, auth_middleware, error_middleware, routes
+from agent.service.console import PREFIX as CONSOLE_PREFIX
+from agent.service.console import setup_console
+from agent.service.metrics import METRICS_PATH, setup_metrics
 from agent.engine.backends import Backends
 from agent.service.disk import MB, DataDisk, DiskUsage, disk_status
 from agent.engine.health import HealthBoard
@@ -102,11 +105,13 @@ def create_app(
     data_disk = DataDisk(data, a.min_free_disk_mb * MB, disk_usage)
     app = web.Application(
         client_max_size=a.max_body_bytes,
-        middlewares=[error_middleware, auth_middleware(a.token)],
+        middlewares=[error_middleware, auth_middleware(a.token, exempt=(CONSOLE_PREFIX, METRICS_PATH))],
     )
     policy = QuotaPolicy(settings, wall_clock)
     svc = Services(settings, policy)
     app[SERVICES] = svc
+    observers = [*setup_metrics(app, settings, svc, health=lambda: app[RUNTIME].health, clock=clock),
+                 *setup_console(app, settings, svc, wall_clock=wall_clock)]
 
     async def database(app: web.Application) -> AsyncIterator[None]:
         with contextlib.ExitStack() as held:
@@ -134,6 +139,7 @@ def create_app(
             pipeline=rt.pipeline, backends=rt.backends, data_dir=data, wall_clock=wall_clock,
             disk=data_disk, sleep=sleep,
         )
+        job_runner.observers.extend(observers)
         await job_runner.start()
         app[RUNNER] = job_runner
         svc.runner = job_runner

@@ -47,6 +47,7 @@ from agent.choices import Aspect, Length, Mode
 from agent.service.disk import MB, DataDisk
 from agent.engine.events import ProgressEvent
 from agent.service.live import SEQ_RESERVE_BLOCK, LiveJob
+from agent.service.observers import JobObserver
 from agent.engine.pipeline import JobResult as PipelineResult
 from agent.engine.pipeline import JobSpec, Pipeline, topic_seed
 from agent.protocol import ErrorCode, Event, Job, JobError, JobResult, JobStatus, QueueInfo, convert, to_builtins
@@ -159,6 +160,7 @@ class JobRunner:
         self._positions_dirty = False
         self._workers: list[asyncio.Task[None]] = []
         self._background: list[asyncio.Task[None]] = []
+        self.observers: list[JobObserver] = []  # metrics, the console (agent.service.observers)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -282,6 +284,7 @@ class JobRunner:
             assert outcome.job is not None
             live.user_id = outcome.job.user_id
             live.publish_stored(first)
+            self.observe(live, first)
             live.reserved(outcome.job.seq_reserved)
             self._enqueue(live)
             log.info("job %s: queued for %s:%s (%s, %d credits) at #%s", live.id, data.platform,
@@ -319,7 +322,19 @@ class JobRunner:
     def emit(self, live: LiveJob, **fields: Any) -> Event:
         event = make_event(live, live.last_seq + 1, self.wall(), **fields)
         live.append(event)
+        self.observe(live, event)
         return event
+
+    def observe(self, live: LiveJob, event: Event | None = None, attempt: Attempt | None = None) -> None:
+        """Tell the observers; one that fails is logged and never stops the job."""
+        for observer in self.observers:
+            try:
+                if event is not None:
+                    observer.job_event(live, event)
+                if attempt is not None:
+                    observer.job_attempt(live, attempt)
+            except Exception:
+                log.exception("job %s: observer %s failed", live.id, type(observer).__name__)
 
     def _on_progress(self, live: LiveJob, e: ProgressEvent) -> None:
         if e.stage == "done":  # the terminal event follows with the result
@@ -330,6 +345,7 @@ class JobRunner:
     def _on_attempt(self, live: LiveJob, a: Attempt) -> None:
         live.pending_attempts.append(AttemptRecord(a.stage, a.item, a.provider, a.tier, a.outcome, a.message,
                                                    a.elapsed_s, self.wall()))
+        self.observe(live, attempt=a)
         if a.outcome is Outcome.OK:
             served = live.provenance.setdefault(a.stage, {})
             served[a.provider] = served.get(a.provider, 0) + 1
@@ -561,7 +577,8 @@ class JobRunner:
         if out is not None:
             _row, event = out
             live.status = JobStatus(fin.status)
-            live.publish_stored(convert(event, Event))
+            live.publish_stored(published := convert(event, Event))
+            self.observe(live, published)
             log.info("job %s: %s (%s)", live.id, fin.status, fin.error_code or "ok")
 
     async def _store_final(

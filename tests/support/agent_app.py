@@ -62,7 +62,9 @@ class GatedProvider(FakeProvider):
 
 
 def make_settings(tmp_path: Path, *, agent: dict[str, Any] | None = None, quotas: dict[str, Any] | None = None,
-                  routes: dict[str, Any] | None = None, token: str = TOKEN) -> Settings:
+                  routes: dict[str, Any] | None = None, token: str = TOKEN,
+                  env: dict[str, str] | None = None) -> Settings:
+    """`env`: more environment (REELBOT_CONSOLE_TOKEN, REELBOT_METRICS_TOKEN, ...)."""
     data: dict[str, Any] = {
         "stages": {"script": ["offline"], "image": ["offline"], "clip": [], "voice": ["offline"]},
         "agent": {"data_dir": str(tmp_path / "data"), "database_url": f"sqlite+aiosqlite:///{tmp_path}/agent.db",
@@ -74,7 +76,7 @@ def make_settings(tmp_path: Path, *, agent: dict[str, Any] | None = None, quotas
             "sora": {"label": "Sora", "price": 50, "enabled": False},
         },
     }
-    return settings_from_mapping(data, {"REELBOT_AGENT_TOKEN": token} if token else {})
+    return settings_from_mapping(data, {**({"REELBOT_AGENT_TOKEN": token} if token else {}), **(env or {})})
 
 
 @dataclass
