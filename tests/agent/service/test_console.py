@@ -134,7 +134,8 @@ async def test_pages_show_jobs_users_and_the_ledger(tmp_path: Path) -> None:
         overview = await (await agent.client.get("/console/", headers=HTML)).text()
         assert 'id="badge"' in overview and "OFFLINE" in overview
         make = await (await agent.client.get("/console/make", headers=HTML)).text()
-        assert "turned off" in make  # the disabled route is shown, greyed, with its reason
+        # unavailable routes are shown, greyed, with their reason
+        assert "not configured" in make and "OpenAI shut the Sora API down on 2026-09-24" in make
         assert csrf in make
 
 
