@@ -490,7 +490,7 @@ class _JobRun:
             width=self.width, height=self.height, fps=v.fps, music=music, music_gain_db=v.music_gain_db,
             max_bytes=self.job.max_bytes or (v.max_bytes or None), title_card_s=v.title_card_s,
             crossfade_s=v.crossfade_s, scene_pad_s=v.scene_pad_s, preset=v.preset, crf=v.crf,
-            audio_kbps=v.audio_kbps, timeout_s=v.render_timeout_s,
+            encoder=v.encoder, audio_kbps=v.audio_kbps, timeout_s=v.render_timeout_s,
         )
         self.emit("render", 0, 100, message="rendering")
         last = [-1]

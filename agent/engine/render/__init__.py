@@ -2,9 +2,11 @@
 
     result = await render(spec, on_progress=lambda f: ...)
 
-Frames are drawn and encoded on a worker thread feeding an ffmpeg child; the event loop only polls
-progress. On timeout (RenderTimeout) or cancellation every ffmpeg child is killed and reaped and the
-temp files removed before the exception propagates. The output appears atomically.
+Frames are drawn and encoded on a worker thread, in-process (agent.engine.render.avencode: PyAV's
+libx264, or the GPU's NVENC when `video.encoder` allows and it opens); the event loop only polls
+progress. On timeout (RenderTimeout) or cancellation the encoder stops at its next frame, every ffmpeg
+child (audio and clip decoders) is killed and reaped and the temp files are removed before the
+exception propagates. The output appears atomically.
 
 Temp files live in a hidden folder beside the output (`.video-render-*` for `video.mp4`): the worker
 removes it as its last step, whatever the outcome (success, failure, abort), so it goes even when

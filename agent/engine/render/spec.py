@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.choices import Aspect, X264Preset
+from agent.choices import Aspect, Encoder, X264Preset
 from providers.base import WordTiming
 
 __all__ = ["ASPECTS", "RenderScene", "RenderSpec", "RenderResult", "size_for_aspect"]
@@ -49,6 +49,7 @@ class RenderSpec:
     scene_pad_s: float = 0.35  # breathing room after each scene's narration
     preset: X264Preset = "veryfast"  # x264 preset; never ultrafast (files 5-6x larger)
     crf: int = 23
+    encoder: Encoder = Encoder.X264  # the pipeline passes video.encoder (auto by default)
     audio_kbps: int = 128
     subtitles: bool = True
     timeout_s: float = 1800.0  # encoding subprocess timeout
@@ -63,3 +64,4 @@ class RenderResult:
     height: int
     video_kbps: float | None  # the bitrate cap used, None when CRF alone fitted
     reencoded: bool  # True when a second, smaller encode was needed to fit max_bytes
+    encoder: Encoder = Encoder.X264  # the encoder that made the file (NVENC, or x264 after a fallback)
