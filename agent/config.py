@@ -80,6 +80,7 @@ class VideoSettings:
     crf: int = 23
     preset: X264Preset = "veryfast"  # "ultrafast" is refused in agent.settings._check
     encoder: Encoder = Encoder.AUTO  # auto: the GPU's NVENC when it opens, else x264
+    overlap: bool = True  # voice first, then the renderer encodes each scene as soon as its image exists
     audio_kbps: int = 128
     title_card_s: float = 2.0
     crossfade_s: float = 0.5

@@ -39,6 +39,7 @@ from agent.engine.render.errors import (
     RenderError,
     RenderTimeout,
 )
+from agent.engine.render.feed import FeedFailed, SceneFeed
 from agent.engine.render.ffmpeg import Aborted
 from agent.engine.render.spec import ASPECTS, RenderResult, RenderScene, RenderSpec, size_for_aspect
 
@@ -55,6 +56,8 @@ __all__ = [
     "BudgetTooSmall",
     "EncodeError",
     "RenderTimeout",
+    "SceneFeed",
+    "FeedFailed",
     "TEMP_DIR_GLOB",
     "remove_stale_temp_dirs",
 ]
@@ -91,8 +94,11 @@ async def render(spec: RenderSpec, on_progress: Callable[[float], None] | None =
 
     thread = threading.Thread(target=work, name=f"render-{Path(spec.out).name}", daemon=True)
     thread.start()
+    deadline: asyncio.Task[None] | None = None
     try:
-        async with asyncio.timeout(spec.timeout_s):
+        async with asyncio.timeout(None if spec.feed else spec.timeout_s) as limit:
+            if spec.feed is not None:  # waiting for the scenes is the image stage's time, not the render's
+                deadline = asyncio.create_task(_limit_from(spec.feed, limit, spec.timeout_s))
             return await _await_with_progress(done, job, on_progress)
     except TimeoutError as exc:
         await _stop(job, thread, done)
@@ -101,10 +107,17 @@ async def render(spec: RenderSpec, on_progress: Callable[[float], None] | None =
         await _stop(job, thread, done)
         raise
     finally:
+        if deadline is not None:
+            deadline.cancel()
         if thread.is_alive():  # past its last statement (it has settled `done`) unless _stop gave up
             await asyncio.shield(asyncio.to_thread(thread.join, 5.0))
         if not thread.is_alive():
             await asyncio.to_thread(shutil.rmtree, workdir, ignore_errors=True)
+
+
+async def _limit_from(feed: SceneFeed, limit: asyncio.Timeout, timeout_s: float) -> None:
+    await feed.complete.wait()
+    limit.reschedule(asyncio.get_running_loop().time() + timeout_s)
 
 
 def _make_workdir(out: Path) -> Path:

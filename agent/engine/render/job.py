@@ -3,7 +3,8 @@
 `RenderJob.run()` is synchronous and abortable from another thread (`abort()` kills every ffmpeg
 child and makes the worker unwind with `Aborted` at its next frame). Encoders are tried in order
 (`codecs`): NVENC first unless `video.encoder = "x264"`, then x264, which also takes over a job NVENC
-fails part-way through (encoded again from the first frame: the frames are drawn deterministically). `agent.engine.render.render()` wraps it for asyncio.
+fails part-way through (encoded again from the first frame: the frames are drawn deterministically).
+`agent.engine.render.render()` wraps it for asyncio.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from agent.engine.render.avencode import (
     x264_codec,
 )
 from agent.engine.render.errors import BudgetTooSmall, ClipDecodeError, InputError, RenderError
+from agent.engine.render.feed import SceneVisual
 from agent.engine.render.ffmpeg import Aborted, ProcessSet
 from agent.engine.render.frames import FrameProducer, FrameSource, StaticSource, TimedCue
 from agent.engine.render.motion import StillSource, ken_burns_for, load_rgb
@@ -80,7 +82,7 @@ class RenderJob:
         if spec.width % 2 or spec.height % 2 or spec.width < 16 or spec.height < 16:
             raise RenderError(f"{spec.width}x{spec.height}: yuv420p needs even sizes of 16 px or more")
         for i, scene in enumerate(spec.scenes):
-            if scene.image is None and scene.clip is None:
+            if scene.image is None and scene.clip is None and spec.feed is None:
                 raise InputError(f"scene {i} has neither an image nor a clip")
         voices = []
         for scene in spec.scenes:
@@ -114,10 +116,10 @@ class RenderJob:
             seg = timeline.segments[k]
             duration_s = timeline.visible_until(k) - seg.start_s
             if seg.scene is None:
-                first = spec.scenes[0].image
+                first = self.visual(0).image
                 background = load_rgb(first) if first is not None else None
                 return StaticSource(rgb_to_yuv(title_card(spec.title, width, height, background)))
-            scene = spec.scenes[seg.scene]
+            scene = self.visual(seg.scene)
             if scene.clip is not None:
                 try:
                     return ClipSource(scene.clip, width, height, spec.fps, duration_s, self.procs)
@@ -126,7 +128,8 @@ class RenderJob:
                     if scene.image is None:
                         raise
                     log.warning("scene %d: clip %s does not decode, using its still", seg.scene, scene.clip)
-            assert scene.image is not None
+            if scene.image is None:
+                raise InputError(f"scene {seg.scene} has neither an image nor a clip")
             motion = ken_burns_for(seg.scene)
             return StillSource(load_rgb(scene.image), width, height, motion, duration_s)
 
@@ -134,6 +137,15 @@ class RenderJob:
         if prep.cues:
             style = subtitle_style(width, height, [line for c in prep.cues for line in c.lines])
         return FrameProducer(timeline, width, height, open_source, prep.cues, style)
+
+    def visual(self, index: int) -> SceneVisual:
+        """Scene `index`'s still and clip: from the spec, or from the feed once it has arrived."""
+        if self.spec.feed is not None:
+            visual = self.spec.feed.wait(index, self.procs.aborted)
+            self._check()
+            return visual
+        scene = self.spec.scenes[index]
+        return SceneVisual(scene.image, scene.clip)
 
     # ------------------------------------------------------------------------ encoding
 

@@ -6,10 +6,12 @@ MP4. The renderer is local and not cascaded.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
 from agent.choices import Aspect, Encoder, X264Preset
+from agent.engine.render.feed import SceneFeed
 from providers.base import WordTiming
 
 __all__ = ["ASPECTS", "RenderScene", "RenderSpec", "RenderResult", "size_for_aspect"]
@@ -52,7 +54,20 @@ class RenderSpec:
     encoder: Encoder = Encoder.X264  # the pipeline passes video.encoder (auto by default)
     audio_kbps: int = 128
     subtitles: bool = True
-    timeout_s: float = 1800.0  # encoding subprocess timeout
+    timeout_s: float = 1800.0  # the render's time limit; with a feed, counted from when the last scene is in
+    # scenes' stills/clips arriving while the render runs (the pipeline's overlapped order): the
+    # scenes' own image/clip fields are then ignored
+    feed: SceneFeed | None = None
+
+    def settled(self) -> RenderSpec:
+        """This spec with the feed's stills and clips in its scenes (every scene must be in)."""
+        if self.feed is None:
+            return self
+        scenes = []
+        for i, scene in enumerate(self.scenes):
+            visual = self.feed.arrived(i)
+            scenes.append(dataclasses.replace(scene, image=visual.image, clip=visual.clip))
+        return dataclasses.replace(self, scenes=tuple(scenes), feed=None)
 
 
 @dataclass(frozen=True)
