@@ -25,6 +25,7 @@ __all__ = [
     "Mode",
     "X264Preset",
     "ClipExtend",
+    "Encoder",
     "InvalidChoice",
     "choice_message",
     "parse_choice",
@@ -145,6 +146,14 @@ class Mode(enum.StrEnum):
     def label(self) -> str:
         return {Mode.SLIDESHOW: "slideshow (stills with motion)",
                 Mode.VIDEO: "video (a motion clip per scene)"}[self]
+
+
+class Encoder(enum.StrEnum):
+    """Which H.264 encoder the renderer uses (config `video.encoder`)."""
+
+    AUTO = "auto"  # the GPU's (NVENC) when it opens, else x264; a job NVENC fails mid-way is redone on x264
+    X264 = "x264"  # always the CPU's libx264
+    NVENC = "nvenc"  # NVENC asked for; a job it cannot serve still falls back to x264, with a warning
 
 
 # x264's presets, fastest first. "ultrafast" is a valid preset but refused by the renderer and the

@@ -34,7 +34,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
-from agent.choices import Aspect, ClipExtend, InvalidChoice, Length, Mode, X264Preset, parse_choice, parse_literal
+from agent.choices import (
+    Aspect,
+    ClipExtend,
+    Encoder,
+    InvalidChoice,
+    Length,
+    Mode,
+    X264Preset,
+    parse_choice,
+    parse_literal,
+)
 
 __all__ = [
     "SettingsError",
@@ -79,6 +89,8 @@ class VideoSettings:
     fps: int = 30
     crf: int = 23
     preset: X264Preset = "veryfast"  # "ultrafast" is refused in agent.settings._check
+    encoder: Encoder = Encoder.AUTO  # auto: the GPU's NVENC when it opens, else x264
+    overlap: bool = True  # voice first, then the renderer encodes each scene as soon as its image exists
     audio_kbps: int = 128
     title_card_s: float = 2.0
     crossfade_s: float = 0.5

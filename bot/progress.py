@@ -22,7 +22,7 @@ STAGES: dict[str, tuple[str, str]] = {
     "voice": ("🗣", "voice"),
     "render": ("🎞", "render"),
 }
-_ORDER = ("script", "image", "clip", "voice", "render")
+_ORDER = ("script", "image", "clip", "voice", "render")  # the stages a job may have
 BAR_CELLS = 10
 MAX_TOPIC_CHARS = 80
 
@@ -60,6 +60,7 @@ class ProgressState:
     mode_clip: bool = False
     stages: dict[str, _Stage] = field(default_factory=lambda: {name: _Stage() for name in _ORDER})
     note: str = ""  # a short line under the progress ("cancelling…")
+    started_order: list[str] = field(default_factory=list)  # stages in the order the agent started them
 
     def apply(self, event: Event) -> None:
         self.status = event.status
@@ -71,10 +72,13 @@ class ProgressState:
         if name == "clip":
             self.mode_clip = True
         stage = self.stages[name]
+        if not stage.started:
+            # a stage starting means the ones that started before it are finished (the agent runs
+            # them in turn; the render beside the images tells nothing until the last image is in)
+            for earlier in self.started_order:
+                self.stages[earlier].finished = True
+            self.started_order.append(name)
         stage.started = True
-        # a later stage starting means the earlier ones are finished
-        for earlier in _ORDER[: _ORDER.index(name)]:
-            self.stages[earlier].finished = True
         if event.provider:
             stage.provider = event.provider
         if event.total:
@@ -101,6 +105,13 @@ class ProgressState:
             parts.append(f"({stage.provider})")
         return " ".join(parts)
 
+    def _shown_order(self) -> list[str]:
+        """The stages in the order they ran, then those still to come in the usual order (the agent
+        may voice the script before drawing it: agent.engine.pipeline)."""
+        usual = ["script", "clip" if self.mode_clip else "image", "voice", "render"]
+        started = [n for n in self.started_order if n in usual]
+        return started + [n for n in usual if n not in started]
+
     def headline(self) -> str:
         topic = self.topic if len(self.topic) <= MAX_TOPIC_CHARS else self.topic[: MAX_TOPIC_CHARS - 1] + "…"
         return f'🎬 "{topic}"'
@@ -111,7 +122,7 @@ class ProgressState:
             where = f"position {self.position}" if self.position else "waiting for a free worker"
             lines = [f"{self.headline()} — ⏳ in the queue, {where}", f"⏱ {elapsed}"]
         else:
-            names = ["script", "clip" if self.mode_clip else "image", "voice", "render"]
+            names = self._shown_order()
             lines = [f"{self.headline()} — " + " · ".join(self._stage_text(n) for n in names), f"⏱ {elapsed}"]
         if self.note:
             lines.append(self.note)

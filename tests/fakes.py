@@ -146,6 +146,9 @@ class FakeRenderer:
         self.specs: list[RenderSpec] = []
 
     async def __call__(self, spec: RenderSpec, on_progress: Callable[[float], None] | None = None) -> RenderResult:
+        if spec.feed is not None:  # the overlapped order: the real renderer waits for each scene's picture
+            await spec.feed.complete.wait()
+            spec = spec.settled()
         self.specs.append(spec)
         for f in (0.25, 0.5, 1.0):
             if on_progress:

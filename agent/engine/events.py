@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-__all__ = ["ProgressEvent", "EventSink", "STAGE_WEIGHTS", "overall_fraction"]
+__all__ = ["ProgressEvent", "EventSink", "STAGE_WEIGHTS", "OVERLAPPED_WEIGHTS", "overall_fraction"]
 
 # Rough share of a job's wall time per stage, for one honest overall fraction.
 STAGE_WEIGHTS: dict[str, tuple[float, float]] = {
@@ -22,9 +22,21 @@ STAGE_WEIGHTS: dict[str, tuple[float, float]] = {
     "done": (1.00, 1.00),
 }
 
+# The overlapped order (agent.engine.pipeline): the voice comes second, and the render runs beside the
+# images; what is left of it once the last image is in is the last stretch.
+OVERLAPPED_WEIGHTS: dict[str, tuple[float, float]] = {
+    "script": (0.00, 0.08),
+    "voice": (0.08, 0.18),
+    "image": (0.18, 0.90),
+    "clip": (0.18, 0.90),
+    "render": (0.90, 1.00),
+    "done": (1.00, 1.00),
+}
 
-def overall_fraction(stage: str, stage_fraction: float) -> float:
-    lo, hi = STAGE_WEIGHTS.get(stage, (0.0, 1.0))
+
+def overall_fraction(stage: str, stage_fraction: float,
+                     weights: dict[str, tuple[float, float]] = STAGE_WEIGHTS) -> float:
+    lo, hi = weights.get(stage, (0.0, 1.0))
     return round(lo + (hi - lo) * min(1.0, max(0.0, stage_fraction)), 4)
 
 

@@ -1,6 +1,15 @@
-"""The pipeline: topic -> script -> images (or clips) -> voice -> render, one job at a time.
+"""The pipeline: topic -> script -> voice -> images, rendered as they come -> video, one job at a time.
 
-A readable, linear sequence. Each stage runs its items through a `Cascade`; images, clips and voice
+The order puts the renderer to work as early as it can (`video.overlap`, on by default): the voice
+comes right after the script, because it fixes every scene's duration and so the whole timeline;
+then the images are drawn in scene order while the renderer encodes each scene as soon as its image
+(and, for the crossfade, the next one) exists (agent.engine.render.feed). On one GPU box the images
+are GPU work and the render is CPU work, so they overlap. GPU sequencing (agent.engine.gpu) holds:
+Ollama unloads after the script, so the voice finds the GPU free; ComfyUI frees its models once the
+images are done. Video mode (motion clips, with stills for scenes whose clip fails) and
+`video.overlap = false` keep the sequential order: script, pictures, voice, render.
+
+Each stage is otherwise a readable sequence. Each stage runs its items through a `Cascade`; images, clips and voice
 are per scene, so a backend that dies mid-job only costs the scenes it had not yet served. Every
 stage's output is written into the job's work directory and noted in `manifest.json`, so a job that
 is interrupted (an agent restart) resumes from its last finished item instead of starting over.
@@ -27,10 +36,11 @@ from typing import Any, TypeVar
 from agent.engine.backends import Backends
 from agent.engine.cascade import Attempt, Cascade, Served
 from agent.choices import Aspect, Length, Mode
-from agent.engine.events import STAGE_WEIGHTS, EventSink, ProgressEvent, overall_fraction
+from agent.engine.events import OVERLAPPED_WEIGHTS, STAGE_WEIGHTS, EventSink, ProgressEvent, overall_fraction
 from agent.engine.gpu import apply_gpu_sharing, release_gpu
 from agent.engine.health import HealthBoard
 from agent.engine.preflight import usable
+from agent.engine.render.feed import SceneFeed
 from agent.engine.render.spec import RenderResult, RenderScene, RenderSpec, size_for_aspect
 from agent.settings import Settings
 from agent.engine.validation import validate_clip, validate_image, validate_script, validate_voice
@@ -60,6 +70,7 @@ log = logging.getLogger(__name__)
 Renderer = Callable[[RenderSpec, Callable[[float], None] | None], Awaitable[RenderResult]]
 P = TypeVar("P", bound=Provider)
 T = TypeVar("T")
+_PROVENANCE_ORDER = {stage: i for i, stage in enumerate(("script", "image", "clip", "voice", "render"))}
 WORDS_PER_SECOND = 2.6  # spoken pace, for estimating a clip's length before the voice exists
 
 
@@ -265,6 +276,8 @@ class _JobRun:
         self.spans: dict[str, tuple[float, float]] = {}
         self._fraction = 0.0  # the last overall fraction sent: progress never goes backwards
         self.secrets = pipeline.secrets()  # progress text may quote a provider's words
+        self.weights = STAGE_WEIGHTS  # OVERLAPPED_WEIGHTS once the overlapped order is chosen
+        self.render_from: int | None = None  # overlapped: the render % when the last image came in
 
     # ------------------------------------------------------------------ plumbing
 
@@ -276,8 +289,10 @@ class _JobRun:
     def emit(self, stage: str, done: int, total: int, *, provider: str = "", message: str = "",
              stage_done: bool = False, within: float = 0.0) -> None:
         frac = (done + within) / total if total else 1.0
+        if stage == "render" and self.render_from is not None:  # the part rendered after the last image
+            frac = max(0.0, done - self.render_from) / max(1, total - self.render_from)
         span = self.spans.get(stage)
-        overall = overall_fraction(stage, frac) if span is None else round(
+        overall = overall_fraction(stage, frac, self.weights) if span is None else round(
             span[0] + (span[1] - span[0]) * min(1.0, max(0.0, frac)), 4)
         self._fraction = max(self._fraction, overall)
         self.sink(ProgressEvent(stage, done, total, self._fraction, provider,
@@ -303,20 +318,29 @@ class _JobRun:
         self.manifest = await asyncio.to_thread(_Manifest.load, self.manifest.path)
         log.info("job %s: starting %r (%s, %s, %s)", self.job.job_id, self.job.topic,
                  self.job.aspect, self.job.length, self.job.mode)
+        started = time.monotonic()
+        overlapped = self.s.video.overlap and self.job.mode != Mode.VIDEO
+        if overlapped:
+            self.weights = OVERLAPPED_WEIGHTS
         script = await self._timed("script", self.script_stage())
-        if self.job.mode == Mode.VIDEO:
-            visuals = await self.clip_stage(script)  # times its clips and stills apart
+        visuals: Mapping[int, Path] = {}
+        if overlapped:
+            voices = await self._timed("voice", self.voice_stage(script))
+            result = await self.overlapped_stages(script, voices)
         else:
-            visuals = await self._timed("image", self.image_stage(script))
-        # One GPU, shared: the backends that drew the scenes free their models before TTS.
-        drew = {name for stage in ("image", "clip") for name, _ in self.served.get(stage, [])}
-        await release_gpu(self.p.backends.all(), drew, self.p.gpu_shared)
-        voices = await self._timed("voice", self.voice_stage(script))
-        result = await self._timed("render", self.render_stage(script, visuals, voices))
+            if self.job.mode == Mode.VIDEO:
+                visuals = await self.clip_stage(script)  # times its clips and stills apart
+            else:
+                visuals = await self._timed("image", self.image_stage(script))
+            await self.release_drawing_gpu()  # before TTS, which may want the GPU's memory
+            voices = await self._timed("voice", self.voice_stage(script))
+            result = await self._timed("render", self.render_stage(script, visuals, voices))
         self.emit("done", 1, 1, message="done", stage_done=True)
-        provenance = {stage: dict(Counter(name for name, _ in items)) for stage, items in self.served.items()}
-        tiers = {stage: tuple(t for _, t in items) for stage, items in self.served.items()}
-        log.info("job %s: done in %.1fs: %s", self.job.job_id, sum(self.timings.values()), provenance)
+        # provenance reads script, pictures, voice, render whatever order they ran in
+        served = sorted(self.served.items(), key=lambda kv: _PROVENANCE_ORDER.get(kv[0], len(_PROVENANCE_ORDER)))
+        provenance = {stage: dict(Counter(name for name, _ in items)) for stage, items in served}
+        tiers = {stage: tuple(t for _, t in items) for stage, items in served}
+        log.info("job %s: done in %.1fs: %s", self.job.job_id, time.monotonic() - started, provenance)
         return JobResult(
             job_id=self.job.job_id, video=result.path, title=script.title,
             duration_s=result.duration_s, bytes=result.bytes, width=result.width, height=result.height,
@@ -335,6 +359,38 @@ class _JobRun:
             else:
                 out.append(SceneSource("still", images.get(i, ""), self.still_why.get(i, "")))
         return tuple(out)
+
+    async def release_drawing_gpu(self) -> None:
+        """One GPU, shared: the backends that drew the scenes free their models."""
+        drew = {name for stage in ("image", "clip") for name, _ in self.served.get(stage, [])}
+        await release_gpu(self.p.backends.all(), drew, self.p.gpu_shared)
+
+    async def overlapped_stages(self, script: Script, voices: dict[int, VoiceResult]) -> RenderResult:
+        """Images in scene order, each handed to the render already running; the render's result.
+
+        Timings: `image` and `render` overlap; `render_tail` is what the render took after the last
+        image came in (the part nobody can hide)."""
+        feed = SceneFeed(len(script.scenes))
+        render_pct = [0]
+        images_done = asyncio.Event()
+
+        async def images() -> None:
+            try:
+                await self._timed("image", self.image_stage(
+                    script, on_scene=lambda i, path: feed.put(i, image=path)))
+            except BaseException as exc:
+                feed.fail(str(exc) or type(exc).__name__)  # unblocks the render thread
+                raise
+            self.render_from = max(0, render_pct[0])
+            images_done.set()
+            await self.release_drawing_gpu()  # the next job's script and voice find it free
+
+        images_task = asyncio.ensure_future(images())
+        render_task = asyncio.ensure_future(self._timed("render", self.render_stage(
+            script, {}, voices, feed=feed, quiet=lambda: not images_done.is_set(), pct=render_pct)))
+        await _gather_or_cancel([images_task, render_task])
+        self.timings["render_tail"] = round(max(0.0, self.timings["render"] - self.timings["image"]), 3)
+        return render_task.result()
 
     async def _timed(self, name: str, coro: Awaitable[Any]) -> Any:
         started = time.monotonic()
@@ -375,7 +431,8 @@ class _JobRun:
         async with self.p.gpu(provider):
             return await coro
 
-    async def image_stage(self, script: Script, only: Sequence[int] | None = None) -> dict[int, Path]:
+    async def image_stage(self, script: Script, only: Sequence[int] | None = None,
+                          on_scene: Callable[[int, Path], None] | None = None) -> dict[int, Path]:
         n = len(script.scenes)
         indices = list(range(n)) if only is None else list(only)
         out_dir = self.dir / "images"
@@ -413,6 +470,8 @@ class _JobRun:
                 await self.manifest.put("image", i, entry)
             results[i] = Path(entry["path"])
             self.made_by.setdefault("image", {})[i] = entry["provider"]
+            if on_scene is not None:
+                on_scene(i, results[i])
             self.note("image", entry["provider"], Tier(entry["tier"]))
             finished += 1
             self.emit("image", finished, len(indices), provider=entry["provider"],
@@ -536,10 +595,14 @@ class _JobRun:
         return results
 
     async def render_stage(
-        self, script: Script, visuals: dict[int, Path], voices: dict[int, VoiceResult]
+        self, script: Script, visuals: Mapping[int, Path], voices: dict[int, VoiceResult], *,
+        feed: SceneFeed | None = None, quiet: Callable[[], bool] = lambda: False, pct: list[int] | None = None,
     ) -> RenderResult:
+        """Render the scenes (with `feed`: while their pictures are still being made). `quiet()` true
+        holds back render progress events (the image stage's are the ones to show meanwhile);
+        `pct[0]` tracks the render's percentage."""
         stills = visuals if self.job.mode != Mode.VIDEO else self.stills
-        clips: dict[int, Path] = visuals if self.job.mode == Mode.VIDEO else {}
+        clips: Mapping[int, Path] = visuals if self.job.mode == Mode.VIDEO else {}
         scenes = tuple(
             RenderScene(
                 narration=scene.narration, audio=voices[i].path, audio_s=voices[i].duration_s,
@@ -555,15 +618,19 @@ class _JobRun:
             max_bytes=self.job.max_bytes or (v.max_bytes or None), title_card_s=v.title_card_s,
             crossfade_s=v.crossfade_s, scene_pad_s=v.scene_pad_s, preset=v.preset, crf=v.crf,
             audio_kbps=v.audio_kbps, timeout_s=v.render_timeout_s, clip_extend=v.clip_extend,
+            encoder=v.encoder, feed=feed,
         )
-        self.emit("render", 0, 100, message="rendering")
-        last = [-1]
+        if not quiet():
+            self.emit("render", 0, 100, message="rendering")
+        last = pct if pct is not None else [0]
+        last[0] = -1
 
         def progress(frac: float) -> None:
-            pct = int(frac * 100)
-            if pct != last[0]:
-                last[0] = pct
-                self.emit("render", pct, 100, message=f"rendering {pct}%")
+            now = int(frac * 100)
+            if now != last[0]:
+                last[0] = now
+                if not quiet():
+                    self.emit("render", now, 100, message=f"rendering {now}%")
 
         result = await self.p._render(spec, progress)
         self.served["render"] = [("local", Tier.OFFLINE)]

@@ -64,6 +64,21 @@ def test_progress_text_looks_like_the_issue() -> None:
     assert "🎨 images ✔" in state.render(67)
 
 
+def test_progress_follows_the_order_the_agent_runs_the_stages_in() -> None:
+    """The agent voices the script before drawing it: voice is finished, not still to come, and a
+    voice event does not tick off images that have not started."""
+    state = ProgressState("cats in space", started_at=0)
+    state.apply(_event(1, "running", stage="script", provider="ollama", done=1, total=1, stage_done=True))
+    state.apply(_event(2, "running", stage="voice", provider="coqui", done=2, total=4))
+    assert state.render(5).splitlines()[0] == (
+        '🎬 "cats in space" — ✍️ script ✔ (ollama) · 🗣 voice 2/4 ▰▰▱▱ (coqui) · 🎨 images · 🎞 render'
+    )
+    state.apply(_event(3, "running", stage="image", provider="comfyui", done=1, total=4))
+    assert state.render(9).splitlines()[0] == (
+        '🎬 "cats in space" — ✍️ script ✔ (ollama) · 🗣 voice ✔ (coqui) · 🎨 images 1/4 ▰▱▱▱ (comfyui) · 🎞 render'
+    )
+
+
 async def test_full_video_to_upload(flow: Flow, agent: FakeAgent, tiny_mp4: bytes) -> None:
     job = await _submit(flow)
     surface = FakeSurface()

@@ -92,6 +92,9 @@ class Mp4Renderer:
         self.specs: list[RenderSpec] = []
 
     async def __call__(self, spec: RenderSpec, on_progress: Callable[[float], None] | None = None) -> RenderResult:
+        if spec.feed is not None:  # the overlapped order: the real renderer waits for each scene's picture
+            await spec.feed.complete.wait()
+            spec = spec.settled()
         self.specs.append(spec)
         for fraction in (0.5, 1.0):
             if on_progress:
@@ -263,8 +266,10 @@ async def test_full_video_to_upload(bot: Harness, mp4s: dict[tuple[int, int], by
     # the real agent's stage events, as the user reads them: stage names, counts and providers
     # (4 scenes for "short"; scene 2 is held at the gate, the other three are drawn)
     await wait_until(lambda: "🎨 images 3/4" in progress.text)
-    assert progress.text.startswith('🎬 "cats in space" — ✍️ script ✔ (ollama) · 🎨 images 3/4 ▰▰▰▱ (comfyui)')
-    assert "🗣 voice · 🎞 render" in progress.text and "⏱ " in progress.text
+    # the voice comes right after the script (it fixes the timeline the renderer works to)
+    assert progress.text.startswith(
+        '🎬 "cats in space" — ✍️ script ✔ (ollama) · 🗣 voice ✔ (coqui) · 🎨 images 3/4 ▰▰▰▱ (comfyui) · 🎞 render')
+    assert "⏱ " in progress.text
 
     bot.agent.images.release("image")
     await wait_until(lambda: bool(bot.tg.videos(ALICE)) and "Here it is" in progress.text)
@@ -278,7 +283,8 @@ async def test_full_video_to_upload(bot: Harness, mp4s: dict[tuple[int, int], by
     assert lines[1] == "✍️ ollama · 🎨 comfyui · 🗣 coqui"  # provenance per stage
     assert lines[2] == "💳 5 credits charged · 95 left"
     assert progress.reply_markup is None  # the Cancel button is gone
-    assert any(text.startswith('🎬 "cats in space" — ✍️ script ✔ (ollama) · 🎨 images 3/4') for text in progress.history)
+    assert any(text.startswith('🎬 "cats in space" — ✍️ script ✔ (ollama) · 🗣 voice ✔ (coqui) · 🎨 images 3/4')
+               for text in progress.history)
     assert (ALICE, "upload_video") in bot.tg.actions
     assert (await bot.agent.quota("telegram", ALICE))["balance"] == 95
     await wait_until(lambda: bot.front.flow.store.all() == [])

@@ -2,9 +2,11 @@
 
     result = await render(spec, on_progress=lambda f: ...)
 
-Frames are drawn and encoded on a worker thread feeding an ffmpeg child; the event loop only polls
-progress. On timeout (RenderTimeout) or cancellation every ffmpeg child is killed and reaped and the
-temp files removed before the exception propagates. The output appears atomically.
+Frames are drawn and encoded on a worker thread, in-process (agent.engine.render.avencode: PyAV's
+libx264, or the GPU's NVENC when `video.encoder` allows and it opens); the event loop only polls
+progress. On timeout (RenderTimeout) or cancellation the encoder stops at its next frame, every ffmpeg
+child (audio and clip decoders) is killed and reaped and the temp files are removed before the
+exception propagates. The output appears atomically.
 
 Temp files live in a hidden folder beside the output (`.video-render-*` for `video.mp4`): the worker
 removes it as its last step, whatever the outcome (success, failure, abort), so it goes even when
@@ -37,6 +39,7 @@ from agent.engine.render.errors import (
     RenderError,
     RenderTimeout,
 )
+from agent.engine.render.feed import FeedFailed, SceneFeed
 from agent.engine.render.ffmpeg import Aborted
 from agent.engine.render.spec import ASPECTS, RenderResult, RenderScene, RenderSpec, size_for_aspect
 
@@ -53,6 +56,8 @@ __all__ = [
     "BudgetTooSmall",
     "EncodeError",
     "RenderTimeout",
+    "SceneFeed",
+    "FeedFailed",
     "TEMP_DIR_GLOB",
     "remove_stale_temp_dirs",
 ]
@@ -89,8 +94,11 @@ async def render(spec: RenderSpec, on_progress: Callable[[float], None] | None =
 
     thread = threading.Thread(target=work, name=f"render-{Path(spec.out).name}", daemon=True)
     thread.start()
+    deadline: asyncio.Task[None] | None = None
     try:
-        async with asyncio.timeout(spec.timeout_s):
+        async with asyncio.timeout(None if spec.feed else spec.timeout_s) as limit:
+            if spec.feed is not None:  # waiting for the scenes is the image stage's time, not the render's
+                deadline = asyncio.create_task(_limit_from(spec.feed, limit, spec.timeout_s))
             return await _await_with_progress(done, job, on_progress)
     except TimeoutError as exc:
         await _stop(job, thread, done)
@@ -99,10 +107,17 @@ async def render(spec: RenderSpec, on_progress: Callable[[float], None] | None =
         await _stop(job, thread, done)
         raise
     finally:
+        if deadline is not None:
+            deadline.cancel()
         if thread.is_alive():  # past its last statement (it has settled `done`) unless _stop gave up
             await asyncio.shield(asyncio.to_thread(thread.join, 5.0))
         if not thread.is_alive():
             await asyncio.to_thread(shutil.rmtree, workdir, ignore_errors=True)
+
+
+async def _limit_from(feed: SceneFeed, limit: asyncio.Timeout, timeout_s: float) -> None:
+    await feed.complete.wait()
+    limit.reschedule(asyncio.get_running_loop().time() + timeout_s)
 
 
 def _make_workdir(out: Path) -> Path:

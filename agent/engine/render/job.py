@@ -1,7 +1,10 @@
 """One render, start to finish, on a worker thread: prepare inputs, encode, fit the budget, publish.
 
 `RenderJob.run()` is synchronous and abortable from another thread (`abort()` kills every ffmpeg
-child and makes the worker unwind with `Aborted`). `agent.engine.render.render()` wraps it for asyncio.
+child and makes the worker unwind with `Aborted` at its next frame). Encoders are tried in order
+(`codecs`): NVENC first unless `video.encoder = "x264"`, then x264, which also takes over a job NVENC
+fails part-way through (encoded again from the first frame: the frames are drawn deterministically).
+`agent.engine.render.render()` wraps it for asyncio.
 """
 
 from __future__ import annotations
@@ -15,8 +18,17 @@ from pathlib import Path
 from agent.engine.render import audio
 from agent.engine.render.budget import BitratePlan, plan_bitrate, retry_plan
 from agent.engine.render.clips import ClipSource
-from agent.engine.render.encode import aac_args, encode_frames, x264_args
+from agent.choices import Encoder
+from agent.engine.render.avencode import (
+    Codec,
+    EncoderFailed,
+    EncoderUnavailable,
+    encode_in_process,
+    nvenc_codec,
+    x264_codec,
+)
 from agent.engine.render.errors import BudgetTooSmall, ClipDecodeError, InputError, RenderError
+from agent.engine.render.feed import SceneVisual
 from agent.engine.render.ffmpeg import Aborted, ProcessSet
 from agent.engine.render.frames import FrameProducer, FrameSource, StaticSource, TimedCue
 from agent.engine.render.motion import StillSource, ken_burns_for, load_rgb
@@ -29,6 +41,7 @@ from agent.engine.render.yuv import rgb_to_yuv
 __all__ = ["RenderJob", "Prepared"]
 
 log = logging.getLogger(__name__)
+_nvenc_unavailable_logged = False  # "NVENC does not open" is said once per process in auto mode
 
 
 @dataclass(frozen=True)
@@ -49,6 +62,7 @@ class RenderJob:
         self.spec, self.workdir = spec, workdir
         self.procs = ProcessSet()
         self.progress = 0.0  # 0..1, written by the worker, read by the event loop
+        self.encoder: Encoder | None = None  # the encoder that made the file
         self._span = (0.0, 1.0)
 
     def abort(self) -> None:
@@ -68,7 +82,7 @@ class RenderJob:
         if spec.width % 2 or spec.height % 2 or spec.width < 16 or spec.height < 16:
             raise RenderError(f"{spec.width}x{spec.height}: yuv420p needs even sizes of 16 px or more")
         for i, scene in enumerate(spec.scenes):
-            if scene.image is None and scene.clip is None:
+            if scene.image is None and scene.clip is None and spec.feed is None:
                 raise InputError(f"scene {i} has neither an image nor a clip")
         voices = []
         for scene in spec.scenes:
@@ -102,10 +116,10 @@ class RenderJob:
             seg = timeline.segments[k]
             duration_s = timeline.visible_until(k) - seg.start_s
             if seg.scene is None:
-                first = spec.scenes[0].image
+                first = self.visual(0).image
                 background = load_rgb(first) if first is not None else None
                 return StaticSource(rgb_to_yuv(title_card(spec.title, width, height, background)))
-            scene = spec.scenes[seg.scene]
+            scene = self.visual(seg.scene)
             if scene.clip is not None:
                 try:
                     return ClipSource(scene.clip, width, height, spec.fps, duration_s, self.procs,
@@ -115,7 +129,8 @@ class RenderJob:
                     if scene.image is None:
                         raise
                     log.warning("scene %d: clip %s does not decode, using its still", seg.scene, scene.clip)
-            assert scene.image is not None
+            if scene.image is None:
+                raise InputError(f"scene {seg.scene} has neither an image nor a clip")
             motion = ken_burns_for(seg.scene)
             return StillSource(load_rgb(scene.image), width, height, motion, duration_s)
 
@@ -124,26 +139,62 @@ class RenderJob:
             style = subtitle_style(width, height, [line for c in prep.cues for line in c.lines])
         return FrameProducer(timeline, width, height, open_source, prep.cues, style)
 
+    def visual(self, index: int) -> SceneVisual:
+        """Scene `index`'s still and clip: from the spec, or from the feed once it has arrived."""
+        if self.spec.feed is not None:
+            visual = self.spec.feed.wait(index, self.procs.aborted)
+            self._check()
+            return visual
+        scene = self.spec.scenes[index]
+        return SceneVisual(scene.image, scene.clip)
+
     # ------------------------------------------------------------------------ encoding
 
     def _on_frame(self, total: int) -> Callable[[int], None]:
         lo, hi = self._span
 
-        def on_frame(n: int) -> None:
-            self.progress = lo + (hi - lo) * n / total
+        def on_frame(n: int) -> None:  # an encode started again on x264 does not move progress back
+            self.progress = max(self.progress, lo + (hi - lo) * n / total)
 
         return on_frame
 
+    def codecs(self, plan: BitratePlan | None) -> list[Codec]:
+        """The encoders to try, in order: NVENC first when the config allows it, x264 always last."""
+        spec = self.spec
+        maxrate = plan.video_kbps if plan else None
+        x264 = x264_codec(spec.preset, spec.crf, maxrate)
+        if spec.encoder is Encoder.X264:
+            return [x264]
+        return [nvenc_codec(spec.crf, maxrate), x264]
+
     def encode(self, prep: Prepared, out: Path, plan: BitratePlan | None) -> None:
+        """Encode with the first encoder that works; a GPU encoder that fails hands the job to x264."""
+        global _nvenc_unavailable_logged
+        codecs = self.codecs(plan)
+        for i, codec in enumerate(codecs):
+            try:
+                self._encode_with(codec, prep, out, plan)
+                self.encoder = codec.kind
+                return
+            except (EncoderUnavailable, EncoderFailed) as exc:
+                if i == len(codecs) - 1:
+                    raise
+                quiet = (isinstance(exc, EncoderUnavailable) and self.spec.encoder is Encoder.AUTO
+                         and _nvenc_unavailable_logged)
+                if not quiet:
+                    log.log(logging.INFO if self.spec.encoder is Encoder.AUTO else logging.WARNING,
+                            "render %s: %s; encoding with %s instead", self.spec.out.name, exc, codecs[-1].name)
+                if isinstance(exc, EncoderUnavailable):
+                    _nvenc_unavailable_logged = True
+
+    def _encode_with(self, codec: Codec, prep: Prepared, out: Path, plan: BitratePlan | None) -> None:
         spec = self.spec
         width, height = (plan.width, plan.height) if plan else (spec.width, spec.height)
         producer = self.producer(prep, _even(width), _even(height))
-        encode_frames(
-            producer, width=producer.width, height=producer.height, fps=spec.fps, out=out,
-            video_args=x264_args(spec.preset, spec.crf, plan.video_kbps if plan else None),
-            audio=prep.soundtrack, audio_args=aac_args(plan.audio_kbps if plan else spec.audio_kbps),
-            procs=self.procs, on_frame=self._on_frame(producer.frame_count),
-            log=self.workdir / "ffmpeg.log",
+        encode_in_process(
+            producer, width=producer.width, height=producer.height, fps=spec.fps, out=out, codec=codec,
+            audio=prep.soundtrack, audio_kbps=plan.audio_kbps if plan else spec.audio_kbps,
+            aborted=self.procs.aborted, on_frame=self._on_frame(producer.frame_count),
         )
 
     def run(self) -> RenderResult:
@@ -174,6 +225,7 @@ class RenderJob:
             path=spec.out, bytes=size, duration_s=prep.timeline.frame_count / spec.fps,
             width=_even(width), height=_even(height),
             video_kbps=plan.video_kbps if plan else None, reencoded=reencoded,
+            encoder=self.encoder or Encoder.X264,
         )
 
 

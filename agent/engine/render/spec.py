@@ -6,10 +6,12 @@ MP4. The renderer is local and not cascaded.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.choices import Aspect, ClipExtend, X264Preset
+from agent.choices import Aspect, ClipExtend, Encoder, X264Preset
+from agent.engine.render.feed import SceneFeed
 from providers.base import WordTiming
 
 __all__ = ["ASPECTS", "RenderScene", "RenderSpec", "RenderResult", "size_for_aspect"]
@@ -49,10 +51,24 @@ class RenderSpec:
     scene_pad_s: float = 0.35  # breathing room after each scene's narration
     preset: X264Preset = "veryfast"  # x264 preset; never ultrafast (files 5-6x larger)
     crf: int = 23
+    encoder: Encoder = Encoder.X264  # the pipeline passes video.encoder (auto by default)
     audio_kbps: int = 128
     subtitles: bool = True
     clip_extend: ClipExtend = "push-in"  # a clip shorter than its scene: hold + slow push-in, or ping-pong
-    timeout_s: float = 1800.0  # encoding subprocess timeout
+    timeout_s: float = 1800.0  # the render's time limit; with a feed, counted from when the last scene is in
+    # scenes' stills/clips arriving while the render runs (the pipeline's overlapped order): the
+    # scenes' own image/clip fields are then ignored
+    feed: SceneFeed | None = None
+
+    def settled(self) -> RenderSpec:
+        """This spec with the feed's stills and clips in its scenes (every scene must be in)."""
+        if self.feed is None:
+            return self
+        scenes = []
+        for i, scene in enumerate(self.scenes):
+            visual = self.feed.arrived(i)
+            scenes.append(dataclasses.replace(scene, image=visual.image, clip=visual.clip))
+        return dataclasses.replace(self, scenes=tuple(scenes), feed=None)
 
 
 @dataclass(frozen=True)
@@ -64,3 +80,4 @@ class RenderResult:
     height: int
     video_kbps: float | None  # the bitrate cap used, None when CRF alone fitted
     reencoded: bool  # True when a second, smaller encode was needed to fit max_bytes
+    encoder: Encoder = Encoder.X264  # the encoder that made the file (NVENC, or x264 after a fallback)

@@ -1,11 +1,13 @@
 import asyncio
 import json
+import threading
 
 import pytest
 
 from agent.engine.backends import Backends
 from agent.engine.health import HealthBoard
 from agent.engine.pipeline import JobSpec, Pipeline
+from agent.engine.render import render
 from agent.settings import settings_from_mapping
 from providers.base import Stage, Tier
 from providers.errors import AllProvidersFailed, AuthFailed, BadOutput, Unavailable
@@ -29,9 +31,10 @@ def job(**kw):
     return JobSpec(**base)
 
 
-async def test_happy_path_provenance_events_and_render_spec(tmp_path, clock):
+@pytest.mark.parametrize("overlap", [True, False])
+async def test_happy_path_provenance_events_and_render_spec(tmp_path, clock, overlap):
     a, z = FakeProvider("a"), FakeProvider("z", Tier.OFFLINE)
-    pipeline, renderer = build(clock, [a, z])
+    pipeline, renderer = build(clock, [a, z], overlap=overlap)
     events = []
     result = await pipeline.run(job(), tmp_path / "w", events.append)
     assert result.provenance == {"script": {"a": 1}, "image": {"a": 4}, "voice": {"a": 4}, "render": {"local": 1}}
@@ -42,7 +45,13 @@ async def test_happy_path_provenance_events_and_render_spec(tmp_path, clock):
     assert fractions == sorted(fractions), "overall progress never goes backwards"
     assert events[-1].stage == "done" and events[-1].fraction == 1.0
     stages = [e.stage for e in events]
-    assert stages.index("script") < stages.index("image") < stages.index("voice") < stages.index("render")
+    if overlap:  # the voice fixes the timeline; the render's own events follow the last image
+        assert stages.index("script") < stages.index("voice") < stages.index("image") < stages.index("render")
+        last_image = max(i for i, st in enumerate(stages) if st == "image")
+        assert all(i > last_image for i, st in enumerate(stages) if st == "render")
+        assert set(result.timings_s) == {"script", "voice", "image", "render", "render_tail"}
+    else:
+        assert stages.index("script") < stages.index("image") < stages.index("voice") < stages.index("render")
     assert any(e.stage == "image" and e.done == 2 and e.total == 4 for e in events)
 
 
@@ -59,7 +68,7 @@ async def test_images_fall_back_per_scene_not_per_job(tmp_path, clock):
         if calls["n"] == 2:
             raise BadOutput("content policy")
 
-    a.enqueue(None)  # script uses the queue first; None -> default
+    a.enqueue(None, None, None, None, None)  # the script and the four voices come first; None -> default
     a.enqueue(*(maybe_fail for _ in range(4)))
     result = await pipeline.run(job(), tmp_path / "w")
     assert result.provenance["image"] == {"a": 3, "b": 1}
@@ -97,15 +106,16 @@ async def test_cancellation_mid_images_propagates_and_stops_work(tmp_path, clock
         gate.set()
         await asyncio.sleep(30)
 
-    a = FakeProvider("a").enqueue(None, hang, hang, hang, hang)
+    # script, four voices, then the images hang
+    a = FakeProvider("a").enqueue(None, None, None, None, None, hang, hang, hang, hang)
     pipeline, renderer = build(clock, [a, FakeProvider("z", Tier.OFFLINE)])
     task = asyncio.create_task(pipeline.run(job(), tmp_path / "w"))
     await gate.wait()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert renderer.specs == []
-    assert not any(kind == "voice" for kind, _ in a.history)
+    assert [kind for kind, _ in a.history if kind == "image"]
+    assert not any(r.out.exists() for r in renderer.specs)
 
 
 async def test_resume_reuses_finished_items(tmp_path, clock):
@@ -115,8 +125,10 @@ async def test_resume_reuses_finished_items(tmp_path, clock):
     class Boom(Exception):
         pass
 
-    class FailingRenderer:
+    class FailingRenderer:  # fails at the end, once every picture is in
         async def __call__(self, spec, on_progress=None):
+            if spec.feed is not None:
+                await spec.feed.complete.wait()
             raise Boom()
 
     pipeline, _ = build(clock, [a, z], renderer=FailingRenderer())
@@ -146,6 +158,50 @@ async def test_gpu_heavy_calls_never_overlap(tmp_path, clock):
     pipeline, _ = build(clock, [a, FakeProvider("z", Tier.OFFLINE)], image_concurrency=4)
     await pipeline.run(job(), tmp_path / "w")
     assert active["max"] == 1
+
+
+async def test_the_renderer_encodes_scenes_while_later_images_are_drawn(tmp_path, clock):
+    """The real renderer, fed scene by scene: it has encoded frames before the last image exists,
+    and what it does after the last image is a fraction of the whole render."""
+    drawn = asyncio.Event()
+    seen_while_drawing: list[float] = []
+
+    async def slow_image():
+        await asyncio.sleep(0.6)
+
+    a = FakeProvider("a").enqueue(None, None, None, None, None, slow_image, slow_image, slow_image, slow_image)
+
+    async def watching_render(spec, on_progress=None):
+        def progress(f: float) -> None:
+            if not drawn.is_set() and f > 0:
+                seen_while_drawing.append(f)
+            if on_progress:
+                on_progress(f)
+        return await render(spec, progress)
+
+    pipeline, _ = build(clock, [a, FakeProvider("z", Tier.OFFLINE)], renderer=watching_render,
+                        image_concurrency=1, title_card_s=0.3, fps=15)
+    events = []
+
+    def sink(e):
+        events.append(e)
+        if e.stage == "image" and e.stage_done:
+            drawn.set()
+
+    result = await pipeline.run(job(size=(160, 284)), tmp_path / "w", sink)
+    assert seen_while_drawing, "the render made progress before the last image was drawn"
+    assert result.timings_s["render_tail"] < result.timings_s["render"]
+    assert [e.fraction for e in events] == sorted(e.fraction for e in events)
+
+
+async def test_an_image_stage_that_fails_stops_the_render_it_was_feeding(tmp_path, clock):
+    a = FakeProvider("a").enqueue(None, None, None, None, None, None, Unavailable("comfy died"))
+    pipeline, _ = build(clock, [a], renderer=render, title_card_s=0.3, fps=15, image_concurrency=1)
+    with pytest.raises(AllProvidersFailed):
+        async with asyncio.timeout(30):
+            await pipeline.run(job(size=(160, 284)), tmp_path / "w")
+    assert not [t for t in threading.enumerate() if t.name.startswith("render-")]
+    assert not (tmp_path / "w" / "video.mp4").exists()
 
 
 async def test_video_mode_failed_clips_become_stills(tmp_path, clock):

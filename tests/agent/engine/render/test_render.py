@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -157,26 +158,31 @@ def spawned(monkeypatch) -> list[subprocess.Popen]:
     return procs
 
 
-async def _until_encoding(procs: list[subprocess.Popen]) -> None:
-    await wait_until(lambda: any(p.stdin is not None and p.poll() is None for p in procs), 10, interval_s=0.025)
+def _render_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("render-")]
 
 
-async def test_cancellation_kills_and_reaps_ffmpeg(media, tmp_path, spawned):
+async def test_cancellation_stops_the_encoder_and_reaps_every_child(media, tmp_path, spawned):
     spec = _spec(media, tmp_path, seconds=(30.0, 1.0, 1.0), width=720, height=1280)
-    task = asyncio.create_task(render(spec))
-    await _until_encoding(spawned)
+    seen: list[float] = []
+    task = asyncio.create_task(render(spec, seen.append))
+    await wait_until(lambda: seen and seen[-1] > 0.02, 20, interval_s=0.025)  # frames are being encoded
     task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    assert spawned and all(p.returncode is not None for p in spawned)  # killed and waited for
+    async with asyncio.timeout(10):  # the encoder is in-process: it stops at the next frame
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert all(p.returncode is not None for p in spawned)  # any ffmpeg child (audio, clips) killed and waited for
+    assert _render_threads() == []
     assert not spec.out.exists() and _leftovers(spec.out) == []
 
 
-async def test_timeout_kills_ffmpeg_and_raises_render_timeout(media, tmp_path, spawned):
+async def test_timeout_stops_the_encoder_and_raises_render_timeout(media, tmp_path, spawned):
     spec = _spec(media, tmp_path, seconds=(30.0, 1.0, 1.0), width=720, height=1280, timeout_s=1.5)
-    with pytest.raises(RenderTimeout):
-        await render(spec)
-    assert spawned and all(p.returncode is not None for p in spawned)
+    async with asyncio.timeout(20):
+        with pytest.raises(RenderTimeout):
+            await render(spec)
+    assert all(p.returncode is not None for p in spawned)
+    assert _render_threads() == []
     assert _leftovers(spec.out) == []
 
 
