@@ -61,6 +61,8 @@ class RunwayClipMaker:
     tier: ClassVar[Tier] = Tier.CLOUD_PREMIUM
     stages: ClassVar[frozenset[Stage]] = frozenset({Stage.CLIP})
     config_class: ClassVar[type] = RunwayConfig
+    # Runway animates a still best (image_to_video): the pipeline draws each scene's still first
+    wants_image: ClassVar[bool] = True
 
     def __init__(self, config: RunwayConfig, deps: ProviderDeps) -> None:
         self.config = config

@@ -133,8 +133,8 @@ async def test_route_fallback_goes_down_and_provenance_shows_it(cloud, deps, tmp
 
 async def test_every_stage_ends_on_a_different_tier(cloud, deps, tmp_path, clock, caplog, clip_mp4):
     """video mode: script on cloud free (Groq, after Ollama is down and OpenAI rate-limits),
-    clips on cloud premium (Runway; one scene's clip is refused by moderation and becomes a still),
-    that still on the self-hosted box, and voice offline (OpenAI out of credits, StreamElements 401)."""
+    clips on cloud premium (Runway animating each scene's still, drawn first on the self-hosted box;
+    one scene's clip is refused by moderation and stays a still), and voice offline (OpenAI out of credits, StreamElements 401)."""
     caplog.set_level(logging.INFO)
     ollama = fake("ollama", Tier.SELF_HOSTED, Stage.SCRIPT).enqueue(Unavailable("connection refused"))
     comfyui = fake("comfyui", Tier.SELF_HOSTED, Stage.IMAGE)  # image only: it serves the still
@@ -154,7 +154,7 @@ async def test_every_stage_ends_on_a_different_tier(cloud, deps, tmp_path, clock
         created[0] += 1
         return json_response({"id": f"task-{created[0]}"})
 
-    cloud.default("POST", "/runway/v1/text_to_video", create)
+    cloud.default("POST", "/runway/v1/image_to_video", create)
     for n in range(1, 5):
         final = ({"id": f"task-{n}", "status": "FAILED", "createdAt": "2026-11-30T08:00:00Z",
                   "failure": "The prompt was flagged by moderation.", "failureCode": "SAFETY.INPUT.TEXT"}
@@ -178,7 +178,7 @@ async def test_every_stage_ends_on_a_different_tier(cloud, deps, tmp_path, clock
     job = JobSpec(job_id="tiers1", topic="cats in space", mode="video", size=(320, 568), seed=9)
     result = await pipeline.run(job, tmp_path / "w")
 
-    assert result.provenance == {"script": {"groq": 1}, "clip": {"runway": 3}, "image": {"comfyui": 1},
+    assert result.provenance == {"script": {"groq": 1}, "image": {"comfyui": 4}, "clip": {"runway": 3},
                                  "voice": {"offline": 4}, "render": {"local": 1}}
     assert set(result.tiers["script"]) == {Tier.CLOUD_FREE}
     assert set(result.tiers["clip"]) == {Tier.CLOUD_PREMIUM}
@@ -196,7 +196,9 @@ async def test_every_stage_ends_on_a_different_tier(cloud, deps, tmp_path, clock
     assert health.get("streamelements", "voice").cooldown_reason == "auth_failed"
     assert health.get("openai", "voice").cooldown_reason == "payment_required"
     assert not health.get("runway", "clip").cooling(clock())  # one refusal is not an outage
-    assert cloud.calls("POST", "/runway/v1/text_to_video")[0].json()["ratio"] == "720:1280"
+    asked = cloud.calls("POST", "/runway/v1/image_to_video")[0].json()
+    assert asked["ratio"] == "720:1280" and asked["promptImage"].startswith("data:image/")
+    assert not cloud.calls("POST", "/runway/v1/text_to_video")
     # the key the server echoed back is in no attempt and no log line
     everything = caplog.text + json.dumps([a.to_json() for a in result.attempts])
     assert OPENAI_KEY not in everything and SE_TOKEN not in everything
