@@ -147,6 +147,7 @@ class ImageRequest:
     title: str = ""  # the script's title (offline art uses it)
     key_phrase: str = ""  # offline art sets it as typography
     topic: str = ""
+    language: str = "en"  # the script's language: the typography's fonts (the prompt stays English)
 
 
 @dataclass(frozen=True)

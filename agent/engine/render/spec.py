@@ -52,6 +52,7 @@ class RenderSpec:
     audio_kbps: int = 128
     subtitles: bool = True
     timeout_s: float = 1800.0  # encoding subprocess timeout
+    language: str = "en"  # BCP 47: the fonts' order and raqm's language forms for the title and subtitles
 
 
 @dataclass(frozen=True)
