@@ -1,8 +1,11 @@
 """The offline narrator: eSpeak NG (see `espeak`) to a 16-bit mono WAV with word timings.
 
-The voice is the request's, else the configured one; a name eSpeak does not list (a cloud
+The voice is the request's, else the configured one, when it speaks the job's language; otherwise
+eSpeak's voice for that language (the wheel has over a hundred), keeping a "+variant" the request
+asked for ("en-us+f3" for a Japanese job speaks "ja+f3"). A name eSpeak does not list (a cloud
 provider's voice, a typo) falls back to the configured voice and then to plain "en", with a
-warning, because the offline provider must always produce narration. The names it offers
+warning, because the offline provider must always produce narration. `speaks(language)` says
+whether eSpeak has a voice for a language (the pipeline skips a provider that has not). The names it offers
 (`voices()`) are eSpeak's own: every language it lists ("en-us", "fr"), identifier ("gmw/en-US")
 or voice name, optionally with "+" and one of its variants ("en-us+f3").
 
@@ -40,6 +43,10 @@ __all__ = ["OfflineVoice"]
 log = logging.getLogger(__name__)
 
 LAST_RESORT_VOICE = "en"
+ESPEAK_CODES = {"zh": ("cmn", "zh"), "no": ("nb", "no")}  # languages eSpeak files under another code
+# eSpeak's Japanese voice speaks ~6.5 morae a second at the configured rate, slow beside its English;
+# natural Japanese runs 7-8.
+RATE_FACTOR = {"ja": 1.15}
 EXAMPLE_VOICES = ("en-us", "en-gb", "en-us+f3", "fr-fr", "de", "es")  # shown when a name is refused
 
 
@@ -79,17 +86,32 @@ class OfflineVoice(OfflineBase):
             self._catalog = VoiceCatalog(lists.voices, examples, lists.variants)
         return self._catalog
 
-    def _voices(self, requested: str) -> tuple[str, ...]:
-        chain = (requested.strip(), self.config.voice.strip(), LAST_RESORT_VOICE)
+    def _voices(self, requested: str, language: str = "en") -> tuple[str, ...]:
+        """The voices to try, best first: the requested or configured voice when it speaks
+        `language`, else the language's own voice (with the requested variant)."""
+        chosen = [v.strip() for v in (requested, self.config.voice) if v.strip()]
+        lang = _language_codes(language)
+        if lang[0] != "en":
+            variant = next((v.partition("+")[2] for v in chosen if "+" in v), "")
+            own = [f"{code}+{variant}" if variant else code for code in lang] + list(lang)
+            chosen = [v for v in chosen if _voice_language(v) in lang] + own
+        chain = (*chosen, LAST_RESORT_VOICE)
         return tuple(dict.fromkeys(v for v in chain if v))  # ordered, without repeats
+
+    async def speaks(self, language: str) -> bool:
+        """True when eSpeak has a voice for `language` (or one of its codes)."""
+        catalog = await self.voices()
+        return any(catalog.offers(code) for code in _language_codes(language))
 
     async def speak(self, request: VoiceRequest, ctx: StageContext) -> VoiceResult:
         path = request.out_dir / f"voice_{request.scene_index:02d}.wav"
         c = self.config
-        params = SpeechParams(c.words_per_minute, c.pitch, c.pitch_range, c.volume)
+        rate = round(c.words_per_minute * RATE_FACTOR.get(_language_codes(request.language)[-1], 1.0))
+        params = SpeechParams(rate, c.pitch, c.pitch_range, c.volume)
         try:
             result: Synthesis = await self._in_child(
-                self.synthesize_in_child, request.text, self._voices(request.voice), params)
+                self.synthesize_in_child, request.text, self._voices(request.voice, request.language),
+                params)
         except WorkerCrashed as exc:
             # one scene lost, not the agent: the cascade records it and moves on; a fresh child
             # serves the next call
@@ -99,17 +121,33 @@ class OfflineVoice(OfflineBase):
         except WorkerError as exc:  # it hung (and was killed), or the provider is closed
             raise Unavailable(str(exc), provider=self.name) from None
         await asyncio.to_thread(write_pcm16_wav, path, result.pcm, result.sample_rate)
-        wanted = request.voice or c.voice
+        wanted = self._voices(request.voice, request.language)[0]
         if result.voice != wanted:
             log.warning("job %s: offline voice %r unavailable, spoke with %r",
                         ctx.job_id, wanted[:64], result.voice)
         ctx.report(1.0, f"spoken offline ({result.voice})")
+        spoke = request.language if _voice_language(result.voice) in _language_codes(request.language) \
+            else _voice_language(result.voice)
         return VoiceResult(
             path=path,
             duration_s=result.duration_s,
             words=tuple(WordTiming(w, start, end) for w, start, end in result.words),
+            language=spoke,
         )
 
     async def aclose(self) -> None:
         """Stop the child process (the runtime calls this at shutdown)."""
         await asyncio.to_thread(self._worker.close)
+
+
+def _language_codes(language: str) -> tuple[str, ...]:
+    """eSpeak's names for a language, most specific first: "pt-BR" -> ("pt-br", "pt")."""
+    tag = (language or "en").strip().lower().replace("_", "-")
+    primary = tag.split("-")[0]
+    return tuple(dict.fromkeys((tag, *ESPEAK_CODES.get(primary, (primary,)))))
+
+
+def _voice_language(voice: str) -> str:
+    """The language a voice spec names: "en-us+f3" -> "en", "gmw/en-US" -> "en"."""
+    return voice.strip().lower().partition("+")[0].rpartition("/")[2].split("-")[0]
+
