@@ -22,7 +22,7 @@ import unicodedata
 from typing import Any
 
 __all__ = ["NAMES", "RTL", "normalize", "base", "name", "detect", "written_in", "script_instruction",
-           "is_rtl", "ranked", "length_budget"]
+           "is_rtl", "ranked", "length_budget", "MULTILINGUAL_TTS"]
 
 NAMES: dict[str, str] = {
     "af": "Afrikaans", "am": "Amharic", "ar": "Arabic", "az": "Azerbaijani", "bg": "Bulgarian", "bn": "Bengali",
@@ -39,6 +39,10 @@ NAMES: dict[str, str] = {
     "vi": "Vietnamese", "zh": "Chinese",
 }
 RTL = frozenset({"ar", "he", "fa", "ur", "yi", "ps"})
+# What OpenAI's speech voices (and other Whisper-trained multilingual TTS) speak, as documented
+MULTILINGUAL_TTS = frozenset(
+    "af ar hy az be bs bg ca zh hr cs da nl en et fi fr gl de el he hi hu is id it ja kn kk ko lv lt mk ms mr mi "
+    "ne no fa pl pt ro ru sr sk sl es sw sv tl ta th tr uk ur vi cy".split())
 # The script a language is written in, where it is not Latin: a topic in another script than the
 # fallback language's is evidence enough (Unicode character names begin with the script's name).
 _SCRIPTS: dict[str, frozenset[str]] = {
