@@ -69,3 +69,28 @@ async def test_a_short_japanese_video_runs_about_as_long_as_an_english_one(tmp_p
     japanese, _ = await _make(tmp_path / "ja", "猫と宇宙 🐱🚀 — 星の旅 ✨", "ja", render=False)
     assert japanese.duration_s <= 1.3 * english.duration_s, (japanese.duration_s, english.duration_s)
     assert japanese.duration_s >= 0.6 * english.duration_s  # and not cut short either
+
+
+async def test_a_voice_provider_that_cannot_speak_the_language_is_skipped(tmp_path: Path, clock) -> None:
+    from agent.engine.backends import Backends
+    from agent.engine.health import HealthBoard
+    from agent.engine.pipeline import Pipeline
+    from providers.base import Tier
+    from tests.fakes import FakeProvider
+
+    mute, able = FakeProvider("mute", Tier.CLOUD_FREE), FakeProvider("able", Tier.OFFLINE)
+    asked: list[str] = []
+
+    async def cannot(language: str) -> bool:
+        asked.append(language)
+        return False
+
+    mute.speaks = cannot  # type: ignore[attr-defined]
+    settings = settings_from_mapping({})
+    orders = {Stage.SCRIPT: ("able",), Stage.IMAGE: ("able",), Stage.CLIP: (), Stage.VOICE: ("mute", "able")}
+    pipeline = Pipeline(settings=settings, backends=Backends([mute, able], orders),
+                        health=HealthBoard(settings.cascade, clock), renderer=FakeRenderer(), clock=clock)
+    result = await pipeline.run(JobSpec(job_id="skip", topic="cats in space", size=SIZE), tmp_path / "w")
+    assert asked == ["en"]
+    assert result.provenance["voice"] == {"able": len(result.script.scenes)}
+    assert not [a for a in result.attempts if a.provider == "mute"]  # never tried, not a failure
