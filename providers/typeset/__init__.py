@@ -19,10 +19,11 @@ from providers.typeset.layout import (
     line_width,
     runs,
     visual_runs,
+    widest_unit,
     wrap,
 )
 
 __all__ = [
     "Face", "FontChain", "font_chain", "glyph_face", "Run", "runs", "base_direction", "draw_line",
-    "drawable", "line_width", "wrap", "visual_runs",
+    "drawable", "line_width", "wrap", "visual_runs", "widest_unit",
 ]

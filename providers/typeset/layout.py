@@ -21,7 +21,8 @@ from uniseg.linebreak import line_break_units
 
 from providers.typeset.fonts import EMOJI, REGULAR, SYMBOLS, Face, FontChain, coverage, glyph_face, pil_font
 
-__all__ = ["Run", "runs", "base_direction", "drawable", "line_width", "wrap", "draw_line", "visual_runs"]
+__all__ = ["Run", "runs", "base_direction", "drawable", "line_width", "wrap", "draw_line", "visual_runs",
+           "widest_unit"]
 
 _PICTURE_FACES = frozenset({EMOJI, SYMBOLS})  # their spaces are as wide as a pictograph
 _RTL_CLASSES = frozenset({"R", "AL"})
@@ -129,7 +130,7 @@ def wrap(text: str, chain: FontChain, size: int, max_width: float, weight: int =
     """`text` broken into lines no wider than `max_width` px at `size` (UAX #14 break points)."""
     lines: list[str] = []
     current = ""
-    for unit in _units(" ".join(text.split())):
+    for unit in _units(" ".join(text.split()), chain.language):
         candidate = current + unit
         if not current or line_width(candidate, chain, size, weight) <= max_width:
             current = candidate
@@ -151,8 +152,21 @@ def wrap(text: str, chain: FontChain, size: int, max_width: float, weight: int =
     return [ln for ln in lines if ln] or []
 
 
-def _units(text: str) -> Iterable[str]:
-    return line_break_units(text) if text else ()
+def _units(text: str, language: str = "") -> Iterable[str]:
+    """Where a line may break. Korean breaks between words, as it is written (UAX #14 would allow
+    any syllable, which Korean typesetting does not)."""
+    if not text:
+        return ()
+    if language.split("-")[0] == "ko":
+        words = text.split(" ")
+        return [w + " " for w in words[:-1]] + words[-1:]
+    return line_break_units(text)
+
+
+def widest_unit(text: str, chain: FontChain, size: int, weight: int = REGULAR) -> float:
+    """The widest stretch of `text` a line may not break inside: a line narrower than this must cut it."""
+    return max((line_width(u, chain, size, weight) for u in _units(" ".join(text.split()), chain.language)),
+               default=0.0)
 
 
 def draw_line(

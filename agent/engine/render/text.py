@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from agent.engine.render.yuv import YuvPatch, cover_fit
-from providers.typeset import draw_line, font_chain, line_width, wrap
+from providers.typeset import FontChain, draw_line, font_chain, line_width, widest_unit, wrap
 from providers.typeset.fonts import BOLD
 
 TITLE_MAX_LINES = 4
@@ -56,10 +56,25 @@ def title_lines(title: str, width: int, height: int, language: str = "en") -> tu
     while True:
         margin = 2 * max(1, size // 40) + size * 0.03  # the outline and the drop shadow
         lines = wrap(title.strip(), chain, size, usable - margin, BOLD) or [" "]
-        fits = len(lines) <= TITLE_MAX_LINES and round(size * 1.3) * len(lines) <= height - area.top - area.bottom
+        fits = (len(lines) <= TITLE_MAX_LINES and round(size * 1.3) * len(lines) <= height - area.top - area.bottom
+                and widest_unit(title, chain, size, BOLD) <= usable - margin)  # no word cut in two
         if fits or size <= 12:
-            return lines, size
+            return _balanced(title, chain, size, usable - margin, lines), size
         size = max(12, round(size * 0.9))
+
+
+def _balanced(title: str, chain: FontChain, size: int, max_width: float, lines: list[str]) -> list[str]:
+    """The same number of lines, as even as they come: no lone word or character on the last line."""
+    if len(lines) < 2:
+        return lines
+    total = sum(line_width(ln, chain, size, BOLD) for ln in lines)
+    width = total / len(lines)
+    while width < max_width:
+        even = wrap(title.strip(), chain, size, width, BOLD)
+        if len(even) == len(lines):
+            return even
+        width += max_width * 0.03
+    return lines
 
 
 def title_card(title: str, width: int, height: int, background: np.ndarray | None,
