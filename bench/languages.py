@@ -27,12 +27,14 @@ from providers.typeset import draw_line, font_chain
 
 SAMPLES = {  # language -> (title, topic for the art, a subtitle line)
     "en": ("Cats in Space 🐱🚀", "cats in space", "Cats learn to float 🐱 in just a few days."),
-    "fr": ("Crème brûlée à Zürich — l’été", "crème brûlée", "Voici ce que presque personne ne remarque à propos du café."),
+    "fr": ("Crème brûlée à Zürich — l’été", "crème brûlée",
+           "Voici ce que presque personne ne remarque à propos du café."),
     "de": ("Straße, Größe und Übermaß", "streets", "Hier ist etwas, das fast niemand bemerkt: große Äpfel."),
     "pl": ("Żółć gęślą jaźń: źródła łąk", "meadows", "Oto coś, czego prawie nikt nie zauważa na łąkach."),
     "ru": ("Кошки в космосе", "cats in space", "Вот то, чего почти никто не замечает в невесомости."),
     "el": ("Γάτες στο διάστημα", "cats in space", "Να κάτι που σχεδόν κανείς δεν προσέχει στο διάστημα."),
-    "ja": ("猫と宇宙 🐱🚀 — 星の旅 ✨", "cats in space", "「猫と宇宙」には、ほとんどのひとがきづかないひみつがあります。"),
+    "ja": ("猫と宇宙 🐱🚀 — 星の旅 ✨", "cats in space",
+           "「猫と宇宙」には、ほとんどのひとがきづかないひみつがあります。"),
     "zh": ("猫和宇宙：星星之旅", "cats in space", "关于猫和宇宙，有一件事大多数人从未注意到。"),
     "ko": ("고양이와 우주: 별로 가는 여행", "cats in space", "대부분의 사람들이 알아차리지 못하는 것이 있습니다."),
     "ar": ("القطط في الفضاء: رحلة إلى النجوم", "cats in space", "إليك شيئًا لا يلاحظه معظم الناس عن القطط في الفضاء."),
