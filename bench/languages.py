@@ -5,7 +5,7 @@ length of a "short" offline video per language.
     .venv/bin/python bench/languages.py durations        # a Markdown table on stdout
 
 The sheet draws with the renderer's own functions (title card, subtitle patch) over the offline
-art; the durations come from real offline-tier jobs (storyboard, eSpeak, the render's arithmetic).
+art; the durations come from real offline-tier jobs (storyboard, art, eSpeak, render; small and at 10 fps).
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ DURATION_TOPICS = {
     "en": "the life of a star", "fr": "la vie d'une étoile", "de": "das Leben eines Sterns",
     "es": "la vida de una estrella", "ja": "星の一生", "zh": "恒星的一生", "ar": "حياة نجم",
     "pt": "a vida de uma estrela", "ko": "별의 일생", "ru": "жизнь звезды", "hi": "एक तारे का जीवन",
+    "he": "חייו של כוכב", "th": "ชีวิตของดาวฤกษ์",
 }
 
 
@@ -90,12 +91,11 @@ async def _duration(language: str, topic: str, workdir: Path) -> tuple[float, st
     from agent.engine.runtime import open_runtime
     from agent.settings import settings_from_mapping
     from providers.base import Stage
-    from tests.fakes import FakeRenderer
 
     settings = settings_from_mapping({"stages": {"script": ["offline"], "image": ["offline"], "clip": [],
-                                                 "voice": ["offline"]},
+                                                 "voice": ["offline"]}, "video": {"fps": 10},
                                       "agent": {"data_dir": str(workdir / "data")}})
-    async with open_runtime(settings, renderer=FakeRenderer()) as rt:
+    async with open_runtime(settings) as rt:  # the real renderer: the MP4's own length
         job = JobSpec(job_id=f"d-{language}", topic=topic, size=(144, 256), language=language)
         result = await rt.pipeline.run(job, workdir / language, orders={Stage.CLIP: ()})
     return result.duration_s, result.languages["script"], result.languages["voice"], len(result.script.scenes)

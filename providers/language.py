@@ -22,7 +22,8 @@ import unicodedata
 from typing import Any
 
 __all__ = ["NAMES", "RTL", "normalize", "base", "name", "detect", "written_in", "script_instruction",
-           "is_rtl", "ranked", "length_budget", "MULTILINGUAL_TTS"]
+           "is_rtl", "ranked", "length_budget", "MULTILINGUAL_TTS",
+           "script_of", "letter_scripts"]
 
 NAMES: dict[str, str] = {
     "af": "Afrikaans", "am": "Amharic", "ar": "Arabic", "az": "Azerbaijani", "bg": "Bulgarian", "bn": "Bengali",
@@ -103,6 +104,16 @@ def _letters_scripts(text: str) -> set[str]:
         if ch.isalpha():
             scripts.add(unicodedata.name(ch, "UNKNOWN").split(" ")[0])
     return scripts
+
+
+def script_of(code: str) -> frozenset[str]:
+    """The scripts `code` is written in, as Unicode names them ("LATIN", "CYRILLIC", "CJK"...)."""
+    return _script_of(code)
+
+
+def letter_scripts(text: str) -> set[str]:
+    """The scripts of the letters in `text`."""
+    return _letters_scripts(text)
 
 
 def _script_of(code: str) -> frozenset[str]:

@@ -200,7 +200,7 @@ class OfflineScriptWriter(OfflineBase):
     stages: ClassVar[frozenset[Stage]] = frozenset({Stage.SCRIPT})
 
     async def probe(self) -> dict[str, Any]:
-        return {"templates": len(TEMPLATES)}
+        return {"templates": len(TEMPLATES), "languages": ["en", *WORLD_TEMPLATES]}
 
     async def write_script(self, request: ScriptRequest, ctx: StageContext) -> Script:
         script = write_storyboard(request)

@@ -4,7 +4,9 @@ The voice is the request's, else the configured one, when it speaks the job's la
 eSpeak's voice for that language (the wheel has over a hundred), keeping a "+variant" the request
 asked for ("en-us+f3" for a Japanese job speaks "ja+f3"). A name eSpeak does not list (a cloud
 provider's voice, a typo) falls back to the configured voice and then to plain "en", with a
-warning, because the offline provider must always produce narration. `speaks(language)` says
+warning, because the offline provider must always produce narration. Words in a script the
+language's voice cannot read (a Hebrew topic inside an English storyboard) are spoken by that
+script's voice, and the pieces joined. `speaks(language)` says
 whether eSpeak has a voice for a language (the pipeline skips a provider that has not). The names it offers
 (`voices()`) are eSpeak's own: every language it lists ("en-us", "fr"), identifier ("gmw/en-US")
 or voice name, optionally with "+" and one of its variants ("en-us+f3").
@@ -33,6 +35,7 @@ from providers.base import (
 )
 from providers.errors import BadOutput, Unavailable
 from providers.offline import espeak
+from providers.language import letter_scripts, script_of
 from providers.offline.base import OfflineBase
 from providers.offline.config import OfflineConfig
 from providers.offline.espeak import SpeechParams, Synthesis, VoiceLists
@@ -47,6 +50,14 @@ ESPEAK_CODES = {"zh": ("cmn", "zh"), "no": ("nb", "no")}  # languages eSpeak fil
 # eSpeak's Japanese voice speaks ~6.5 morae a second at the configured rate, slow beside its English;
 # natural Japanese runs 7-8.
 RATE_FACTOR = {"ja": 1.15}
+# The voice that reads words of a script inside narration in another language ("חייו של כוכב" in an
+# English storyboard): eSpeak's English voice would spell them out letter by letter, a minute long.
+SCRIPT_VOICES = {
+    "HEBREW": "he", "ARABIC": "ar", "CYRILLIC": "ru", "GREEK": "el", "HANGUL": "ko", "HIRAGANA": "ja",
+    "KATAKANA": "ja", "CJK": "cmn", "DEVANAGARI": "hi", "THAI": "th", "GEORGIAN": "ka", "ARMENIAN": "hy",
+    "BENGALI": "bn", "TAMIL": "ta", "TELUGU": "te", "KANNADA": "kn", "MALAYALAM": "ml", "GUJARATI": "gu",
+    "GURMUKHI": "pa", "ETHIOPIC": "am", "KHMER": "km", "LAO": "lo", "MYANMAR": "my", "SINHALA": "si",
+}
 EXAMPLE_VOICES = ("en-us", "en-gb", "en-us+f3", "fr-fr", "de", "es")  # shown when a name is refused
 
 
@@ -105,13 +116,8 @@ class OfflineVoice(OfflineBase):
 
     async def speak(self, request: VoiceRequest, ctx: StageContext) -> VoiceResult:
         path = request.out_dir / f"voice_{request.scene_index:02d}.wav"
-        c = self.config
-        rate = round(c.words_per_minute * RATE_FACTOR.get(_language_codes(request.language)[-1], 1.0))
-        params = SpeechParams(rate, c.pitch, c.pitch_range, c.volume)
         try:
-            result: Synthesis = await self._in_child(
-                self.synthesize_in_child, request.text, self._voices(request.voice, request.language),
-                params)
+            result = await self._synthesize(request)
         except WorkerCrashed as exc:
             # one scene lost, not the agent: the cascade records it and moves on; a fresh child
             # serves the next call
@@ -135,6 +141,26 @@ class OfflineVoice(OfflineBase):
             language=spoke,
         )
 
+    async def _synthesize(self, request: VoiceRequest) -> Synthesis:
+        """The narration, each run of words in a script the language's voice cannot read spoken by
+        that script's voice, the pieces joined (timings shifted)."""
+        c = self.config
+        pieces: list[Synthesis] = []
+        for text, language in _segments(request.text, request.language):
+            rate = round(c.words_per_minute * RATE_FACTOR.get(_language_codes(language)[-1], 1.0))
+            params = SpeechParams(rate, c.pitch, c.pitch_range, c.volume)
+            pieces.append(await self._in_child(
+                self.synthesize_in_child, text, self._voices(request.voice, language), params))
+        if len(pieces) == 1:
+            return pieces[0]
+        words, offset = [], 0.0
+        for piece in pieces:
+            words += [(w, round(start + offset, 4), round(end + offset, 4)) for w, start, end in piece.words]
+            offset += piece.duration_s
+        main = next((p for p, (_, lang) in zip(pieces, _segments(request.text, request.language), strict=True)
+                     if lang == request.language), pieces[0])
+        return Synthesis(b"".join(p.pcm for p in pieces), pieces[0].sample_rate, tuple(words), main.voice)
+
     async def aclose(self) -> None:
         """Stop the child process (the runtime calls this at shutdown)."""
         await asyncio.to_thread(self._worker.close)
@@ -151,3 +177,22 @@ def _voice_language(voice: str) -> str:
     """The language a voice spec names: "en-us+f3" -> "en", "gmw/en-US" -> "en"."""
     return voice.strip().lower().partition("+")[0].rpartition("/")[2].split("-")[0]
 
+
+
+def _segments(text: str, language: str) -> list[tuple[str, str]]:
+    """`text` in runs of (words, language): words whose letters are all in a script `language` is
+    not written in, and that one eSpeak voice reads, go to that voice; the rest to `language`'s."""
+    own = script_of(language)
+    runs: list[tuple[str, str]] = []
+    for token in text.split() or [text]:
+        scripts = letter_scripts(token)
+        speaker = language
+        if scripts and not scripts & own:
+            voices = {SCRIPT_VOICES.get(s) for s in scripts}
+            if len(voices) == 1 and None not in voices:
+                speaker = str(voices.pop())
+        if runs and runs[-1][1] == speaker:
+            runs[-1] = (f"{runs[-1][0]} {token}", speaker)
+        else:
+            runs.append((token, speaker))
+    return runs

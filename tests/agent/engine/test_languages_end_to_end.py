@@ -54,12 +54,16 @@ async def test_a_video_in_each_script_family(tmp_path: Path, language: str, topi
 
 
 async def test_a_language_without_templates_is_said_in_the_provenance(tmp_path: Path) -> None:
-    # Korean: no storyboard templates, so the script is English with the topic kept, and the voice
-    # follows the script (an English narration read by a Korean voice would be worse)
-    result, _ = await _make(tmp_path, "고양이와 우주", "ko", render=False)
+    # Thai: no storyboard templates, so the script is English with the topic kept, and the voice
+    # follows the script (an English narration read by a Thai voice would be worse)
+    result, _ = await _make(tmp_path, "แมวในอวกาศ", "th", render=False)
     assert result.languages["script"] == result.languages["voice"] == "en"
-    assert "고양이와 우주" in " ".join(s.narration for s in result.script.scenes)
-    assert any("no templates for Korean" in note for note in result.language_notes)
+    assert "แมวในอวกาศ" in " ".join(s.narration for s in result.script.scenes)
+    assert any("no templates for Thai" in note for note in result.language_notes)
+    # Portuguese: the nearest templates (Spanish), said so
+    result, _ = await _make(tmp_path / "pt", "a vida de uma estrela", "pt", render=False)
+    assert result.languages["script"] == result.languages["voice"] == "es"
+    assert any("nearest to Portuguese" in note for note in result.language_notes)
 
 
 async def test_a_short_japanese_video_runs_about_as_long_as_an_english_one(tmp_path: Path) -> None:
