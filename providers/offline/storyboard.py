@@ -26,8 +26,11 @@ WORDS_PER_SECOND = 2.6  # eSpeak at ~165 wpm, with sentence pauses
 # one English word (measured: an English word ~0.28 s; a kana ~0.14 s at the Japanese voice's rate,
 # a Mandarin syllable ~0.25 s). A kanji costs eSpeak's Japanese voice ~0.85 s (it has no kanji
 # readings), as long as this many kana: the topic's kanji are counted that heavily.
-CHARS_PER_WORD = {"ja": 2.0, "zh": 1.1}
+CHARS_PER_WORD = {"ja": 2.0, "zh": 1.1, "ko": 1.4}  # Korean: Hangul syllables (~0.2 s each)
 KANJI_WEIGHT = 6
+# Spaced languages whose words take eSpeak longer than English ones (Arabic writes articles and
+# prepositions into the word: ~0.49 s a word against English's 0.28)
+WORD_WEIGHT = {"ar": 1.6, "de": 1.15}
 # Languages without templates that read one of ours well enough (else English, the topic as written)
 NEAREST = {"pt": "es", "gl": "es", "ca": "es", "it": "es", "ast": "es", "oc": "fr", "wa": "fr", "lb": "de",
            "gsw": "de", "yue": "zh", "wuu": "zh"}
@@ -74,7 +77,7 @@ def _size(text: str, language: str) -> float:
     """Speaking time in English words' worth: words, or weighted characters where words are unspaced."""
     per_word = CHARS_PER_WORD.get(language)
     if per_word is None:
-        return len(text.split())
+        return len(text.split()) * WORD_WEIGHT.get(language, 1.0)
     chars = sum(KANJI_WEIGHT if language == "ja" and "\u4e00" <= c <= "\u9fff" else 1
                 for c in text if c.isalpha())
     return chars / per_word
@@ -116,7 +119,7 @@ def _narration(template: Template, values: dict[str, str], budget_words: float, 
     core = _fill(template.core, values)
     if not template.more:
         return core
-    gap = "" if language in CHARS_PER_WORD else " "
+    gap = "" if language in ("ja", "zh") else " "
     both = f"{core}{gap}{_fill(template.more, values)}"
     # Add the follow-up while the scene is short of its share; the running budget in
     # `compose` takes an overshoot back from the scenes after it.
