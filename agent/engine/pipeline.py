@@ -499,7 +499,13 @@ class _JobRun:
         able = []
         for provider in providers:
             speaks = getattr(provider, "speaks", None)
-            if speaks is None or await speaks(language):
+            try:
+                can = speaks is None or await speaks(language)
+            except Exception as exc:  # noqa: BLE001 - it cannot say (its child is down): the cascade finds out
+                log.warning("job %s: voice provider %s cannot tell whether it speaks %s: %s",
+                            self.job.job_id, provider.name, language, scrub(str(exc), self.secrets))
+                can = True
+            if can:
                 able.append(provider)
             else:
                 log.info("job %s: voice provider %s cannot speak %s; skipped", self.job.job_id, provider.name, language)

@@ -98,3 +98,25 @@ async def test_a_voice_provider_that_cannot_speak_the_language_is_skipped(tmp_pa
     assert asked == ["en"]
     assert result.provenance["voice"] == {"able": len(result.script.scenes)}
     assert not [a for a in result.attempts if a.provider == "mute"]  # never tried, not a failure
+
+
+async def test_a_voice_provider_that_cannot_tell_is_still_tried(tmp_path: Path, clock) -> None:
+    from agent.engine.backends import Backends
+    from agent.engine.health import HealthBoard
+    from agent.engine.pipeline import Pipeline
+    from providers.base import Tier
+    from providers.errors import Unavailable
+    from tests.fakes import FakeProvider
+
+    unsure = FakeProvider("unsure", Tier.OFFLINE)
+
+    async def broken(language: str) -> bool:
+        raise Unavailable("its child process does not start", provider="unsure")
+
+    unsure.speaks = broken  # type: ignore[attr-defined]
+    settings = settings_from_mapping({})
+    orders = {Stage.SCRIPT: ("unsure",), Stage.IMAGE: ("unsure",), Stage.CLIP: (), Stage.VOICE: ("unsure",)}
+    pipeline = Pipeline(settings=settings, backends=Backends([unsure], orders),
+                        health=HealthBoard(settings.cascade, clock), renderer=FakeRenderer(), clock=clock)
+    result = await pipeline.run(JobSpec(job_id="unsure", topic="cats in space", size=SIZE), tmp_path / "w")
+    assert result.provenance["voice"] == {"unsure": len(result.script.scenes)}
