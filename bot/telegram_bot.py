@@ -65,6 +65,7 @@ HELP = (
     "  --length short | medium | long   (or --short, --medium, --long)\n"
     "  --model <name>   (see /quota for models and prices)\n"
     "  --voice <name>\n"
+    "  --language <code>   e.g. ja, fr, ar (default: the topic's, else your app's)\n"
     "  --video   motion clips instead of stills\n"
     "Example: /video the life of a star --wide --long\n\n"
     "/quota — your credits and prices\n"
