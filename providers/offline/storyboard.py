@@ -30,7 +30,7 @@ CHARS_PER_WORD = {"ja": 2.0, "zh": 1.1, "ko": 1.4}  # Korean: Hangul syllables (
 KANJI_WEIGHT = 6
 # Spaced languages whose words take eSpeak longer than English ones (Arabic writes articles and
 # prepositions into the word: ~0.49 s a word against English's 0.28)
-WORD_WEIGHT = {"ar": 1.6, "de": 1.15}
+WORD_WEIGHT = {"ar": 1.6, "de": 1.15, "he": 1.3}
 # Languages without templates that read one of ours well enough (else English, the topic as written)
 NEAREST = {"pt": "es", "gl": "es", "ca": "es", "it": "es", "ast": "es", "oc": "fr", "wa": "fr", "lb": "de",
            "gsw": "de", "yue": "zh", "wuu": "zh"}
