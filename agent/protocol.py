@@ -183,6 +183,10 @@ class JobOptions(_Wire, forbid_unknown_fields=True, omit_defaults=True):
     voice: str | None = None
     length: str | None = None  # "short" | "medium" | "long"
     max_bytes: int | None = None  # the upload limit the video must fit
+    # BCP 47 ("ja", "pt-br"): the video's language, chosen by the user; unset = detected from the
+    # topic, else `locale`, else the agent's default
+    language: str | None = None
+    locale: str | None = None  # the chat client's locale (Discord interaction.locale, Telegram language_code)
 
 
 class SubmitRequest(_Wire, forbid_unknown_fields=True, omit_defaults=True):
@@ -209,6 +213,7 @@ class ResolvedOptions(_Wire):
     model: str
     voice: str
     max_bytes: int | None
+    language: str = ""  # the job's language (BCP 47); "" on jobs stored before languages existed
 
 
 class Credits(_Wire):
@@ -231,6 +236,9 @@ class JobResult(_Wire, omit_defaults=True):
     # set when the job's credits are settled (the terminal event, and the job afterwards)
     credits_charged: int | None = None
     credits_left: int | None = None  # None for admins (exempt)
+    language: str | None = None  # the job's language (BCP 47)
+    languages: dict[str, str] | None = None  # stage -> the language its output is in
+    language_note: str | None = None  # why a stage used another language (no templates, no voice)
 
 
 class JobError(_Wire, omit_defaults=True):

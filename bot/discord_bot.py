@@ -22,7 +22,7 @@ from discord.ext import commands
 from bot import wording
 from bot.agent_client import AgentError
 from agent.choices import Aspect, Length  # stdlib only, like agent.protocol
-from bot.flow import Flow, NotAllowed, ParseError, UploadTooLarge, make_request, request_id_for
+from bot.flow import Flow, NotAllowed, ParseError, UploadTooLarge, make_request, request_id_for, upload_name
 from bot.media import VideoMeta
 from bot.store import Delivery
 from bot.throttle import MessageGone, RetryLater
@@ -131,8 +131,7 @@ class DiscordSurface:
             raise
 
     async def send_video(self, path: Path, caption: str, meta: VideoMeta) -> None:
-        name = "".join(c if c.isalnum() else "-" for c in self._delivery.topic[:40]).strip("-") or "video"
-        file = discord.File(path, filename=f"{name}.mp4", description=self._delivery.topic[:1000])
+        file = discord.File(path, filename=upload_name(self._delivery.topic), description=self._delivery.topic[:1000])
         try:
             await self._ensure_target("🎬 uploading…", None)
             if self.on_interaction:
@@ -175,6 +174,7 @@ class VideoCommands(commands.Cog):
         topic="What the video is about (up to 300 characters)",
         model="Which backend route to use (see /quota for prices)",
         aspect="Frame shape", voice="Narration voice", length="About how long",
+        language="The video's language, e.g. en, fr, ja (default: the topic's, else yours)",
     )
     @app_commands.choices(
         aspect=[app_commands.Choice(name=a.label, value=a.value) for a in Aspect],
@@ -188,13 +188,15 @@ class VideoCommands(commands.Cog):
         aspect: app_commands.Choice[str] | None = None,
         voice: app_commands.Range[str, 1, 64] | None = None,  # agent.service.api: options.voice, 64 characters
         length: app_commands.Choice[str] | None = None,
+        language: app_commands.Range[str, 2, 35] | None = None,
     ) -> None:
         """Make a short narrated video about a topic."""
         await interaction.response.defer(thinking=True)  # first: the 3-second rule
         acked_at = self.bot.clock()
         try:
             request = make_request(str(topic), {"model": model, "aspect": aspect.value if aspect else None,
-                                                 "voice": voice, "length": length.value if length else None})
+                                                 "voice": voice, "length": length.value if length else None,
+                                                 "language": language})
         except ParseError as exc:
             await interaction.edit_original_response(content=str(exc))
             return
@@ -203,6 +205,7 @@ class VideoCommands(commands.Cog):
             job = await self.flow.submit(
                 platform="discord", user_id=interaction.user.id, user_name=interaction.user.display_name,
                 request_id=request_id_for("discord", interaction.id), request=request, max_bytes=limit,
+                locale=str(getattr(interaction, "locale", "") or "") or None,
             )
         except AgentError as exc:
             await interaction.edit_original_response(content=wording.submit_failed(exc, request.topic))

@@ -47,7 +47,7 @@ MAX_TOPIC_CHARS = 300  # agent.engine.validation.MAX_TOPIC_CHARS
 MAX_NAME_CHARS = 128  # agent.service.api: user.name, 0-128 characters, no control or format characters
 ACTIVITY_EVERY_S = 4.0  # Telegram's chat action lasts 5 s
 TICK_S = 10.0  # refresh the elapsed time when no event came for this long
-_FLAG_ALIASES = {"a": "aspect", "m": "model", "v": "voice", "l": "length", "ratio": "aspect"}
+_FLAG_ALIASES = {"a": "aspect", "m": "model", "v": "voice", "l": "length", "ratio": "aspect", "lang": "language"}
 _CHOICES: dict[str, type[Aspect | Length | Mode]] = {"aspect": Aspect, "length": Length, "mode": Mode}
 # --16:9 and --wide, --long, --video: every value, and every member's name, is a flag of its own
 _SHORTCUTS = {flag: (key, member.value) for key, kind in _CHOICES.items() for member in kind
@@ -110,7 +110,7 @@ def parse_video_text(text: str) -> VideoRequest:
             if not eq and name in _SHORTCUTS:
                 key, val = _SHORTCUTS[name]
                 options[key] = val
-            elif name in ("aspect", "model", "voice", "length", "mode"):
+            elif name in ("aspect", "model", "voice", "length", "mode", "language"):
                 if not eq:
                     if i + 1 >= len(words):
                         raise ParseError(f"--{name} needs a value, e.g. --{name} {_example(name)}")
@@ -118,7 +118,8 @@ def parse_video_text(text: str) -> VideoRequest:
                     value = words[i]
                 options[name] = value
             else:
-                raise ParseError(f"Unknown option {word}. Options: --aspect, --length, --model, --voice, --mode.")
+                raise ParseError(
+                    f"Unknown option {word}. Options: --aspect, --length, --model, --voice, --mode, --language.")
         else:
             topic.append(word)
         i += 1
@@ -126,7 +127,24 @@ def parse_video_text(text: str) -> VideoRequest:
 
 
 def _example(name: str) -> str:
-    return {"aspect": "16:9", "length": "long", "mode": "video", "model": "self-hosted", "voice": "en-us"}[name]
+    return {"aspect": "16:9", "length": "long", "mode": "video", "model": "self-hosted", "voice": "en-us",
+            "language": "ja"}[name]
+
+
+def upload_name(topic: str, max_chars: int = 60) -> str:
+    """A file name for the upload from the topic: the letters of every script kept, only what a
+    file system or platform refuses dropped (slashes, control and invisible format characters,
+    leading dots), never empty: "AC/DC back in black" -> "AC-DC back in black.mp4"."""
+    kept = "".join("-" if ch in "/\\" else ch for ch in topic
+                   if unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Zl", "Zp") or ch == "\u200d")
+    text = " ".join(kept.split())
+    cut = min(len(text), max_chars)
+    # never cut inside a cluster: before an accent, a joiner, a variation selector, or after a joiner
+    while 0 < cut < len(text) and (unicodedata.category(text[cut]) in ("Mn", "Mc", "Me", "Sk")
+                                   or "\ufe00" <= text[cut] <= "\ufe0f" or "\u200d" in text[cut - 1:cut + 1]):
+        cut -= 1
+    name = text[:cut].strip(" .-")
+    return f"{name or 'video'}.mp4"
 
 
 def agent_user_name(name: str) -> str:
@@ -189,11 +207,15 @@ class Flow:
     # ------------------------------------------------------------------ submit
 
     async def submit(
-        self, *, platform: str, user_id: int, user_name: str, request_id: str, request: VideoRequest, max_bytes: int
+        self, *, platform: str, user_id: int, user_name: str, request_id: str, request: VideoRequest, max_bytes: int,
+        locale: str | None = None,
     ) -> Job:
-        """Ask the agent for the video. Raises AgentError subclasses; wording.submit_failed words them."""
+        """Ask the agent for the video. Raises AgentError subclasses; wording.submit_failed words them.
+        `locale` is the chat client's: the agent's guess at the language when the topic does not say."""
         user = {"platform": platform, "id": str(user_id), "name": agent_user_name(user_name)}
-        options = dict(request.options, max_bytes=max_bytes)
+        options: dict[str, object] = dict(request.options, max_bytes=max_bytes)
+        if locale and len(locale) <= 35:
+            options["locale"] = locale
         job = await self.client.submit(request_id, user, request.topic, options)
         log.info("job %s submitted for %s:%s (%s)", job.id, platform, user_id, request_id)
         return job

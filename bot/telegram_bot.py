@@ -38,7 +38,7 @@ from telegram.ext import (
 
 from bot import wording
 from bot.agent_client import AgentError
-from bot.flow import Flow, NotAllowed, ParseError, UploadTooLarge, parse_video_text, request_id_for
+from bot.flow import Flow, NotAllowed, ParseError, UploadTooLarge, parse_video_text, request_id_for, upload_name
 from bot.media import VideoMeta
 from bot.store import Delivery
 from bot.throttle import MessageGone, RetryLater
@@ -65,6 +65,7 @@ HELP = (
     "  --length short | medium | long   (or --short, --medium, --long)\n"
     "  --model <name>   (see /quota for models and prices)\n"
     "  --voice <name>\n"
+    "  --language <code>   e.g. ja, fr, ar (default: the topic's, else your app's)\n"
     "  --video   motion clips instead of stills\n"
     "Example: /video the life of a star --wide --long\n\n"
     "/quota — your credits and prices\n"
@@ -124,7 +125,7 @@ class TelegramSurface:
             await self._bot.send_video(
                 d.chat_id, video, caption=caption, width=meta.width, height=meta.height,
                 duration=round(meta.duration_s) if meta.duration_s else None,
-                supports_streaming=True, thumbnail=thumb, filename=f"{d.topic[:40] or 'video'}.mp4",
+                supports_streaming=True, thumbnail=thumb, filename=upload_name(d.topic),
                 reply_parameters=ReplyParameters(d.reply_to, allow_sending_without_reply=True) if d.reply_to else None,
                 read_timeout=120, write_timeout=600, rate_limit_args=3,
             )
@@ -211,7 +212,7 @@ class TelegramFrontEnd:
             job = await self.flow.submit(
                 platform="telegram", user_id=user.id, user_name=user.full_name,
                 request_id=request_id_for("telegram", f"{message.chat_id}:{message.message_id}"),
-                request=request, max_bytes=self.max_upload_bytes,
+                request=request, max_bytes=self.max_upload_bytes, locale=user.language_code,
             )
         except AgentError as exc:
             await context.bot.edit_message_text(

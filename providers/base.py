@@ -95,6 +95,10 @@ class Scene:
 class Script:
     title: str
     scenes: tuple[Scene, ...]
+    # the language the words are in, when the writer knows it differs from the one asked for (the
+    # offline storyboard's nearest templates); "" = the request's. `note` says why, for provenance.
+    language: str = ""
+    note: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -103,6 +107,8 @@ class Script:
                 {"narration": s.narration, "visual": s.visual, "key_phrase": s.key_phrase}
                 for s in self.scenes
             ],
+            **({"language": self.language} if self.language else {}),
+            **({"note": self.note} if self.note else {}),
         }
 
     @classmethod
@@ -117,6 +123,8 @@ class Script:
                 )
                 for s in data["scenes"]
             ),
+            language=str(data.get("language", "")),
+            note=str(data.get("note", "")),
         )
 
 
@@ -147,6 +155,7 @@ class ImageRequest:
     title: str = ""  # the script's title (offline art uses it)
     key_phrase: str = ""  # offline art sets it as typography
     topic: str = ""
+    language: str = "en"  # the script's language: the typography's fonts (the prompt stays English)
 
 
 @dataclass(frozen=True)
@@ -237,6 +246,7 @@ class VoiceResult:
     path: Path  # a WAV file
     duration_s: float
     words: tuple[WordTiming, ...] | None = None  # None when the provider gives no timings
+    language: str = ""  # the language it spoke, when the provider knows; "" = the request's
 
 
 # ---------------------------------------------------------------------------- context and deps
@@ -310,6 +320,10 @@ class VoiceMaker(Provider, Protocol):
     async def voices(self) -> VoiceCatalog:
         """The names this provider accepts as `VoiceRequest.voice` (others get its default voice)."""
         ...
+
+    # Optional: `async def speaks(self, language: str) -> bool`. A voice provider that has it and
+    # answers False is skipped for a job in that language (agent.engine.pipeline); one without it
+    # is assumed to speak every language.
 
 STAGE_PROTOCOLS: Mapping[Stage, type] = MappingProxyType({
     Stage.SCRIPT: ScriptWriter,

@@ -21,6 +21,7 @@ import aiohttp
 from providers.audio import to_pcm16_mono, write_pcm16_wav
 from providers.base import ProviderDeps, Stage, StageContext, Tier, VoiceCatalog, VoiceRequest, VoiceResult
 from providers.config import ProviderConfig
+from providers.language import base as base_language
 from providers.errors import BadOutput, Misconfigured, ProviderError, Unavailable
 from providers.http import (
     DEFAULT_MAX_AUDIO_BYTES,
@@ -47,6 +48,10 @@ class CoquiConfig(ProviderConfig):
     speaker: str = ""  # speaker_id for multi-speaker models (e.g. XTTS "Ana Florence"); "" = server default
     voices: tuple[str, ...] = ()  # speaker ids a job may pick with its voice option; others use `speaker`
     language: str = ""  # language_id for multilingual models; "job" = the video's language; "" = not sent
+    # the languages the model speaks (XTTS: "en", "fr", "ja"...); () = the `language` above, or English;
+    # with language = "job" and () every language is assumed
+    languages: tuple[str, ...] = ()
+    speakers: tuple[str, ...] = ()  # per-language speakers, "ja=Some Speaker": used unless the job picks one
     style_wav: str = ""  # a server-side .wav path or a JSON dict of GST weights; "" = not sent
     timeout_s: float = 120.0  # one synthesis; CPU synthesis of a long line takes a while
     connect_timeout_s: float = 5.0
@@ -84,11 +89,26 @@ class CoquiVoice:
         job may pick (the tts-server lists no speaker ids; its MaryTTS `/voices` names the model)."""
         return VoiceCatalog.of((self.config.speaker, *self.config.voices))
 
+    async def speaks(self, language: str) -> bool:
+        """Whether the model speaks `language` (the pipeline skips it for a job it cannot)."""
+        c = self.config
+        if c.languages:
+            return base_language(language) in {base_language(x) for x in c.languages}
+        if c.language == "job":
+            return True
+        return base_language(language) == base_language(c.language or "en")
+
+    def _speaker_for(self, language: str) -> str:
+        pairs = dict(p.partition("=")[::2] for p in self.config.speakers)
+        by_language = {base_language(k.strip()): v.strip() for k, v in pairs.items() if v.strip()}
+        return by_language.get(base_language(language), self.config.speaker)
+
     def _form(self, request: VoiceRequest) -> dict[str, str]:
         c = self.config
         form = {"text": request.text}
         by_lower = {v.strip().lower(): v for v in c.voices if v.strip()}
-        speaker = by_lower.get(request.voice.strip().lower(), c.speaker) if request.voice else c.speaker
+        default = self._speaker_for(request.language)
+        speaker = by_lower.get(request.voice.strip().lower(), default) if request.voice else default
         if speaker:
             form["speaker_id"] = speaker
         language = request.language if c.language == "job" else c.language

@@ -37,11 +37,18 @@ from providers.base import (
 from providers.config import ProviderConfig
 from providers.errors import BadOutput
 from providers.http import DEFAULT_MAX_AUDIO_BYTES, CloudHTTP
+from providers.language import base
 from providers.lifecycle import retired_models
 
 __all__ = ["ElevenLabsConfig", "ElevenLabsVoice", "words_from_alignment"]
 
 MAX_TEXT_CHARS = 5000
+
+
+# the languages of eleven_multilingual_v2, and what the v2.5 (flash, turbo) models add
+_MULTILINGUAL_V2 = frozenset(
+    "en ja zh de hi fr ko pt it es id nl tr fil pl sv bg ro ar cs el fi hr ms sk da ta uk ru".split())
+_V2_5_MORE = frozenset({"hu", "no", "vi"})
 
 
 @dataclass(frozen=True)
@@ -130,6 +137,18 @@ class ElevenLabsVoice:
         if self.config.send_language and request.language:
             body["language_code"] = request.language
         return body
+
+    async def speaks(self, language: str) -> bool:
+        """Whether the configured model speaks `language` (ElevenLabs' model pages): v3 about 70
+        languages, the v2.5 models 32, multilingual v2 29, the others English only."""
+        model, lang = self.config.model, base(language)
+        if model.startswith("eleven_v3"):
+            return True
+        if "v2_5" in model:
+            return lang in _MULTILINGUAL_V2 | _V2_5_MORE
+        if "multilingual" in model:
+            return lang in _MULTILINGUAL_V2
+        return lang == "en"
 
     async def speak(self, request: VoiceRequest, ctx: StageContext) -> VoiceResult:
         voice_id = self._by_name.get(request.voice.strip().lower(), self.config.voice_id)

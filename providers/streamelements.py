@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from providers.language import base as base_language
 from providers.audio import save_as_pcm_wav
 from providers.base import ProviderDeps, Stage, StageContext, Tier, VoiceCatalog, VoiceRequest, VoiceResult
 from providers.config import ProviderConfig
@@ -33,6 +34,7 @@ class StreamElementsConfig(ProviderConfig):
     anonymous: bool = False  # try without a key (worked until late 2025; now usually 401)
     url: str = "https://api.streamelements.com/kappa/v2/speech"
     voice: str = "Brian"  # default voice when the job names none (or one not in `voices`)
+    languages: tuple[str, ...] = ("en",)  # what the configured voices speak; other jobs skip this provider
     voices: tuple[str, ...] = ("Brian", "Amy", "Emma", "Joanna", "Matthew", "Justin", "Joey", "Kimberly",
                                "Salli", "Ivy", "Kendra", "Russell", "Nicole", "Raveena", "Geraint")
     timeout_s: float = 45.0
@@ -57,6 +59,10 @@ class StreamElementsVoice:
     def _voice(self, wanted: str) -> str:
         by_lower = {v.lower(): v for v in self.config.voices}
         return by_lower.get(wanted.lower(), self.config.voice)
+
+    async def speaks(self, language: str) -> bool:
+        """Its Polly voices are each one language's; the configured set is English ones."""
+        return base_language(language) in {base_language(x) for x in self.config.languages}
 
     async def voices(self) -> VoiceCatalog:
         """The configured `voices` (Polly names; the service has no list to ask) and the default."""

@@ -41,7 +41,8 @@ LIGHT_AGENT_MODULES = {"agent.protocol", "agent.choices", "agent.config"}
 WIRE_LIBRARIES = {"msgspec"}  # the wire protocol's one serialisation library
 # What the backends share; every other module under providers/ belongs to one backend.
 PROVIDER_SHARED = {"base", "errors", "config", "contract", "http", "media", "audio", "script_schema",
-                   "openai_compat", "scrub", "children", "ffmpeg", "lifecycle", "video_tasks"}
+                   "openai_compat", "scrub", "children", "ffmpeg", "lifecycle", "video_tasks", "typeset",
+                   "language"}
 
 
 @dataclass(frozen=True)

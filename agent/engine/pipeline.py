@@ -56,6 +56,7 @@ from providers.base import (
     Stage,
     StageContext,
     Tier,
+    VoiceMaker,
     VoiceRequest,
     VoiceResult,
     WordTiming,
@@ -95,6 +96,7 @@ class JobSpec:
     route: str = "self-hosted"
     size: tuple[int, int] | None = None  # override the aspect's size (tests, previews)
     out: Path | None = None  # default: <workdir>/video.mp4
+    language: str = ""  # BCP 47; "" = the configured default ([video] language)
 
 
 @dataclass(frozen=True)
@@ -132,13 +134,17 @@ class JobResult:
             return ""
         why = "; ".join(dict.fromkeys(s.why for s in stills if s.why))
         return f"{len(stills)} of {len(self.scenes)} scenes are stills" + (f": {why}" if why else "")
+    language: str = "en"  # the job's
+    languages: Mapping[str, str] = field(default_factory=dict)  # stage -> the language its output is in
+    language_notes: tuple[str, ...] = ()  # why a stage used another language than the job's
 
     def provenance_line(self) -> str:
         parts = []
         for stage, counts in self.provenance.items():
             who = " + ".join(f"{name}" if len(counts) == 1 else f"{name}×{n}" for name, n in counts.items())
-            parts.append(f"{stage}: {who}")
-        return ", ".join(parts)
+            spoken = self.languages.get(stage, self.language)
+            parts.append(f"{stage}: {who}" + (f" ({spoken})" if spoken != self.language else ""))
+        return f"language: {self.language}; " + ", ".join(parts) if parts else f"language: {self.language}"
 
 
 @dataclass
@@ -278,6 +284,10 @@ class _JobRun:
         self.secrets = pipeline.secrets()  # progress text may quote a provider's words
         self.weights = STAGE_WEIGHTS  # OVERLAPPED_WEIGHTS once the overlapped order is chosen
         self.render_from: int | None = None  # overlapped: the render % when the last image came in
+        self.language = job.language or self.s.video.language
+        self.script_language = self.language  # the script's own, once written (the nearest templates')
+        self.languages: dict[str, str] = {}  # stage -> the language its output is in (provenance)
+        self.language_notes: list[str] = []
 
     # ------------------------------------------------------------------ plumbing
 
@@ -316,13 +326,17 @@ class _JobRun:
     async def execute(self) -> JobResult:
         await asyncio.to_thread(self.dir.mkdir, parents=True, exist_ok=True)
         self.manifest = await asyncio.to_thread(_Manifest.load, self.manifest.path)
-        log.info("job %s: starting %r (%s, %s, %s)", self.job.job_id, self.job.topic,
-                 self.job.aspect, self.job.length, self.job.mode)
+        log.info("job %s: starting %r (%s, %s, %s, language %s)", self.job.job_id, self.job.topic,
+                 self.job.aspect, self.job.length, self.job.mode, self.language)
         started = time.monotonic()
         overlapped = self.s.video.overlap and self.job.mode != Mode.VIDEO
         if overlapped:
             self.weights = OVERLAPPED_WEIGHTS
         script = await self._timed("script", self.script_stage())
+        self.script_language = script.language or self.language
+        self.languages["script"] = self.script_language
+        if script.note:
+            self.language_notes.append(script.note)
         visuals: Mapping[int, Path] = {}
         if overlapped:
             voices = await self._timed("voice", self.voice_stage(script))
@@ -346,6 +360,8 @@ class _JobRun:
             duration_s=result.duration_s, bytes=result.bytes, width=result.width, height=result.height,
             script=script, provenance=provenance, tiers=tiers, timings_s=dict(self.timings),
             attempts=tuple(self.attempts), render=result, scenes=self._scene_sources(len(script.scenes), visuals),
+            language=self.language, languages=dict(self.languages),
+            language_notes=tuple(dict.fromkeys(self.language_notes)),
         )
 
     def _scene_sources(self, n: int, visuals: Mapping[int, Path]) -> tuple[SceneSource, ...]:
@@ -410,7 +426,7 @@ class _JobRun:
         preset = Length(self.job.length).preset
         request = ScriptRequest(
             topic=self.job.topic, length=self.job.length, min_scenes=preset.min_scenes,
-            max_scenes=preset.max_scenes, target_seconds=preset.target_seconds, language=self.s.video.language,
+            max_scenes=preset.max_scenes, target_seconds=preset.target_seconds, language=self.language,
         )
         self.emit("script", 0, 1, message="writing the script")
         # Ollama may unload its model after the script when the GPU is shared (last_call).
@@ -454,7 +470,7 @@ class _JobRun:
                     prompt=scene.visual, style=self.s.video.style, negative=self.s.video.negative,
                     width=self.width, height=self.height, seed=self.job.seed + i, scene_index=i,
                     scene_count=n, out_dir=out_dir, title=script.title, key_phrase=scene.key_phrase,
-                    topic=self.job.topic,
+                    topic=self.job.topic, language=self.script_language,
                 )
 
                 def report(frac: float, message: str, _i: int = i) -> None:
@@ -473,6 +489,7 @@ class _JobRun:
             if on_scene is not None:
                 on_scene(i, results[i])
             self.note("image", entry["provider"], Tier(entry["tier"]))
+            self.languages["image"] = self.script_language  # the art's words; the prompts stay English
             finished += 1
             self.emit("image", finished, len(indices), provider=entry["provider"],
                       message=f"scene {i + 1} image by {entry['provider']}", stage_done=finished == len(indices))
@@ -555,10 +572,12 @@ class _JobRun:
         out_dir = self.dir / "voice"
         await asyncio.to_thread(out_dir.mkdir, exist_ok=True)
         sem = asyncio.Semaphore(self.s.video.voice_concurrency)
-        cascade = self.cascade(Stage.VOICE, self.p.backends.for_stage(Stage.VOICE, self.order(Stage.VOICE)))
+        language = self.script_language
+        cascade = self.cascade(Stage.VOICE, await self._speakers(language))
         results: dict[int, VoiceResult] = {}
         finished = 0
         voice = self.job.voice or self.s.video.voice
+        spoken: Counter[str] = Counter()
         self.emit("voice", 0, n, message="recording the narration")
 
         async def one(i: int) -> None:
@@ -567,7 +586,7 @@ class _JobRun:
             entry = await self.manifest.item("voice", i)
             if entry is None:
                 request = VoiceRequest(text=text, voice=voice, scene_index=i, out_dir=out_dir,
-                                       language=self.s.video.language)
+                                       language=language)
                 async with sem:
                     served: Served[VoiceResult] = await cascade.run(
                         f"scene {i + 1}",
@@ -579,6 +598,7 @@ class _JobRun:
                     "path": str(v.path), "duration_s": v.duration_s, "provider": served.provider,
                     "tier": int(served.tier),
                     "words": None if v.words is None else [[w.word, w.start_s, w.end_s] for w in v.words],
+                    "language": v.language or language,
                 }
                 await self.manifest.put("voice", i, entry)
             words = entry.get("words")
@@ -587,12 +607,36 @@ class _JobRun:
                 words=None if words is None else tuple(WordTiming(w, s, e) for w, s, e in words),
             )
             self.note("voice", entry["provider"], Tier(entry["tier"]))
+            spoken[entry.get("language") or language] += 1
             finished += 1
             self.emit("voice", finished, n, provider=entry["provider"],
                       message=f"scene {i + 1} voice by {entry['provider']}", stage_done=finished == n)
 
         await _gather_or_cancel(one(i) for i in range(n))
+        self.languages["voice"] = spoken.most_common(1)[0][0] if spoken else language
         return results
+
+    async def _speakers(self, language: str) -> list[VoiceMaker]:
+        """The voice cascade for `language`: providers that say they cannot speak it are skipped
+        (a mispronounced narration is worse than the next provider's). None left: all of them, noted."""
+        providers = list(self.p.backends.for_stage(Stage.VOICE, self.order(Stage.VOICE)))
+        able = []
+        for provider in providers:
+            speaks = getattr(provider, "speaks", None)
+            try:
+                can = speaks is None or await speaks(language)
+            except Exception as exc:  # noqa: BLE001 - it cannot say (its child is down): the cascade finds out
+                log.warning("job %s: voice provider %s cannot tell whether it speaks %s: %s",
+                            self.job.job_id, provider.name, language, scrub(str(exc), self.secrets))
+                can = True
+            if can:
+                able.append(provider)
+            else:
+                log.info("job %s: voice provider %s cannot speak %s; skipped", self.job.job_id, provider.name, language)
+        if not able and providers:
+            self.language_notes.append(f"no voice provider speaks {language}: narrated with the first available")
+            return providers
+        return able
 
     async def render_stage(
         self, script: Script, visuals: Mapping[int, Path], voices: dict[int, VoiceResult], *,
@@ -618,7 +662,7 @@ class _JobRun:
             max_bytes=self.job.max_bytes or (v.max_bytes or None), title_card_s=v.title_card_s,
             crossfade_s=v.crossfade_s, scene_pad_s=v.scene_pad_s, preset=v.preset, crf=v.crf,
             audio_kbps=v.audio_kbps, timeout_s=v.render_timeout_s, clip_extend=v.clip_extend,
-            encoder=v.encoder, feed=feed,
+            encoder=v.encoder, feed=feed, language=self.script_language,
         )
         if not quiet():
             self.emit("render", 0, 100, message="rendering")
@@ -634,6 +678,7 @@ class _JobRun:
 
         result = await self.p._render(spec, progress)
         self.served["render"] = [("local", Tier.OFFLINE)]
+        self.languages["render"] = self.script_language
         self.emit("render", 100, 100, provider="local", message="rendered", stage_done=True)
         return result
 

@@ -15,6 +15,8 @@ from pathlib import Path
 
 from providers.base import ClipResult, ImageResult, Script, ScriptRequest, VoiceResult
 from providers.errors import BadOutput
+from providers.language import name as language_name
+from providers.language import written_in
 
 __all__ = [
     "InvalidInput",
@@ -103,6 +105,11 @@ async def validate_script(script: Script, request: ScriptRequest) -> None:
             raise BadOutput(f"scene {i} has no visual description")
         if len(scene.narration) > MAX_NARRATION_CHARS:
             raise BadOutput(f"scene {i} narration is {len(scene.narration)} characters long")
+    # in the language asked for (or the one the writer declares it fell back to, with a note)
+    expected = script.language or request.language
+    narration = " ".join(scene.narration for scene in script.scenes)
+    if not await asyncio.to_thread(written_in, narration, expected):  # the model loads once, off the loop
+        raise BadOutput(f"the narration is not in {language_name(expected)} ({expected})")
 
 
 def _check_image(path: Path) -> None:

@@ -11,6 +11,7 @@ stored job id. GETs never write: asking about a user nobody has seen yet creates
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hmac
 import logging
 import os
@@ -43,6 +44,8 @@ from agent.service.sse import open_stream, send_stream
 from agent.engine.validation import InvalidInput, clean_topic
 from agent.service.views import json_response
 from agent.engine.voices import check_route_voice
+from providers.language import detect as detect_language
+from providers.language import normalize as normalize_language
 from storage import QuotaLedger, StorageUnavailable
 
 __all__ = ["ApiError", "routes", "auth_middleware", "error_middleware", "parse_submission", "check_submission_voice",
@@ -222,6 +225,12 @@ def parse_submission(body: Any, settings: Settings, runtime_backends: Any) -> Su
         if not MIN_MAX_BYTES <= max_bytes <= MAX_MAX_BYTES:
             raise _invalid("max_bytes", f"max_bytes must be between {MIN_MAX_BYTES} and {MAX_MAX_BYTES}")
     resolved["max_bytes"] = max_bytes
+    for key in ("language", "locale"):
+        given = _text(options.get(key), f"options.{key}", 35, required=False)
+        tag = normalize_language(given) if given.strip() else ""
+        if tag is None:
+            raise _invalid(key, f"{key} must be a language code such as en, fr, ja or pt-BR (got {given[:35]!r})")
+        resolved[key] = tag
     return SubmitData(request_id=request_id, platform=platform, user_id=user_id, user_name=name.strip(),
                       topic=topic, options=resolved, route=plan.name, route_price=plan.price)
 
@@ -239,6 +248,18 @@ async def check_submission_voice(data: SubmitData, settings: Settings, runtime_b
         await check_route_voice(voice, plan, runtime_backends)
     except InvalidInput as exc:
         raise _invalid(exc.field, str(exc)) from None
+
+
+async def resolve_submission_language(data: SubmitData, settings: Settings) -> SubmitData:
+    """`data` with the job's language in its options: the user's choice, else the topic's language
+    when it says so clearly, else the chat client's locale, else the configured default. Detection
+    loads a model the first time (off the event loop)."""
+    options = dict(data.options)
+    locale = options.pop("locale", "") or ""
+    if not options.get("language"):
+        fallback = locale or settings.video.language
+        options["language"] = await asyncio.to_thread(detect_language, data.topic, fallback) or fallback
+    return dataclasses.replace(data, options=options)
 
 
 def _job_id(request: web.Request) -> str:
@@ -292,6 +313,7 @@ def routes(svc: Services) -> list[web.RouteDef]:
     async def submit(request: web.Request) -> web.Response:
         data = parse_submission(await _json_body(request), settings, svc.backends)
         await check_submission_voice(data, settings, svc.backends)
+        data = await resolve_submission_language(data, settings)
         try:
             job, _created = await svc.runner.submit(data)
         except QuotaExceeded as exc:

@@ -525,6 +525,7 @@ class JobRunner:
             job_id=live.id, topic=live.topic, aspect=Aspect(o["aspect"]), length=Length(o["length"]),
             mode=Mode(o.get("mode") or route_mode), voice=o.get("voice", ""), max_bytes=o.get("max_bytes"),
             seed=seed, route=live.route, size=size,  # type: ignore[arg-type]
+            language=o.get("language") or self.settings.video.language,
         )
 
     def _failure(self, status: JobStatus, code: ErrorCode, message: str) -> Finish:
@@ -538,6 +539,8 @@ class JobRunner:
             title=r.title, duration_s=round(r.duration_s, 3), bytes=r.bytes, width=r.width, height=r.height,
             provenance={k: dict(v) for k, v in r.provenance.items()}, provenance_line=r.provenance_line(),
             video_url=url, download_url=f"{public}{url}" if public else None, stills_note=r.stills_note(),
+            language=r.language, languages=dict(r.languages) or None,
+            language_note="; ".join(r.language_notes) or None,
         ))
 
     # ------------------------------------------------------------------ finishing

@@ -125,6 +125,7 @@ def render_scene_art(request: ImageRequest, grain: float = 0.035) -> Image.Image
         TitleBlock(phrase=phrase, caption=caption, fill=pal.ink, accent=pal.accent,
                    caption_fill=pal.highlight, shadow=pal.shade),
         TEXT_Y,
+        request.language,
     )
     return img
 

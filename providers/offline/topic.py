@@ -48,17 +48,9 @@ def stable_seed(*parts: object) -> int:
     return int.from_bytes(digest[:8], "big") >> 1
 
 
-def _symbol_word(ch: str) -> str:
-    """An emoji or symbol as a word ("🚀" -> " rocket "), or "" when its name is no good word."""
-    name = unicodedata.name(ch, "")
-    words = name.lower().split()
-    if 1 <= len(words) <= 2 and all(w.isalpha() for w in words) and "sign" not in words:
-        return f" {' '.join(words)} "
-    return " "
-
-
 def clean_text(text: str) -> str:
-    """Printable, speakable text: symbols become words or spaces, whitespace collapsed."""
+    """Printable, speakable text, whitespace collapsed. Emoji and other symbols are left out: spelled
+    as English words ("rocket") they would read wrong in every other language, and aloud."""
     out: list[str] = []
     for ch in unicodedata.normalize("NFC", text):
         cat = unicodedata.category(ch)
@@ -66,8 +58,6 @@ def clean_text(text: str) -> str:
             if "\ufe00" <= ch <= "\ufe0f":  # emoji variation selectors
                 continue
             out.append(ch)
-        elif cat == "So":
-            out.append(_symbol_word(ch))
         else:  # controls, format chars (ZWJ), modifiers, math/currency symbols, separators
             out.append(" ")
     return re.sub(r"\s+", " ", "".join(out)).strip()

@@ -1,58 +1,55 @@
-"""Title-slide typography for offline art, with Pillow's built-in scalable font.
+"""Title-slide typography for offline art, in every script (`providers.typeset`: bundled Noto fonts,
+a fallback chain per character, raqm shaping and right-to-left lines).
 
-`ImageFont.load_default(size=...)` (Pillow >= 10.1 with FreeType) is Aileron Regular with a
-small, mostly ASCII glyph set, so text is first folded to what the font can draw (accents
-stripped, typographic dashes and quotes mapped, the rest dropped) rather than showing boxes.
-Aileron has no bold: weight comes from a stroke in the fill colour. The block is a small tracked
-caption, the key phrase in capitals, and a thin rule, with a soft shadow and a dark outline so it
-reads over any background.
+The block is a small tracked caption, the key phrase (in capitals where the script has them), and
+a thin rule, with a soft shadow and a dark outline so it reads over any background. Letter-spacing
+("tracking") is applied only to plain left-to-right text in the Latin face: spacing the letters of
+Arabic or Devanagari apart would break their joins, and CJK is set solid.
 """
 
 from __future__ import annotations
 
-import functools
 import itertools
-import unicodedata
 from dataclasses import dataclass
 
-from PIL import Image, ImageDraw, ImageFilter, ImageFont
+from PIL import Image, ImageDraw, ImageFilter
+from uniseg.linebreak import line_break_units
+
+from providers.typeset import FontChain, draw_line, drawable, font_chain, line_width, runs
+from providers.typeset.fonts import BOLD, LATIN, REGULAR, pil_font
 
 __all__ = ["TitleBlock", "draw_title_block", "fold_to_font"]
 
-_FOLD = str.maketrans({
-    "ß": "ss", "Ł": "L", "ł": "l", "Ø": "O", "ø": "o", "Æ": "AE", "æ": "ae", "Œ": "OE",
-    "œ": "oe", "Đ": "D", "đ": "d", "Þ": "TH", "þ": "th", "ı": "i",
-    "—": "-", "–": "-", "‒": "-", "“": '"', "”": '"', "„": '"', "‘": "'", "’": "'", "…": "...",
-    "•": "·", "«": '"', "»": '"',
-})
 MAX_LINES = 3
 
 
-@functools.lru_cache(maxsize=32)
-def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    return ImageFont.load_default(size=size)
+def fold_to_font(text: str, language: str = "en") -> str:
+    """`text` without what no bundled font draws (control characters, unassigned code points),
+    spaces collapsed: "Élan — ünïcode 🚀" keeps every character."""
+    return " ".join(drawable(text, font_chain(language)).split())
 
 
-@functools.lru_cache(maxsize=512)
-def _drawable(ch: str) -> bool:
-    """True when the built-in font has a glyph for `ch` (not its "missing" box)."""
-    font = _font(40)
-    if ch.isspace():
-        return True
-    return _glyph_bytes(font, ch) != _glyph_bytes(font, "\uffff")
+def _trackable(text: str, chain: FontChain) -> bool:
+    return all(r.face == LATIN and not r.rtl for r in runs(text, chain))
 
 
-def _glyph_bytes(font: ImageFont.FreeTypeFont | ImageFont.ImageFont, ch: str) -> bytes:
-    tile = Image.new("L", (64, 64), 0)
-    ImageDraw.Draw(tile).text((8, 0), ch, font=font, fill=255)
-    return tile.tobytes()
+def _tracked_width(text: str, chain: FontChain, size: int, tracking: float, weight: int) -> float:
+    if tracking and _trackable(text, chain):
+        font = pil_font(LATIN, size, weight)
+        return sum(font.getlength(c) for c in text) + tracking * max(0, len(text) - 1)
+    return line_width(text, chain, size, weight)
 
 
-def fold_to_font(text: str) -> str:
-    """`text` reduced to characters the built-in font draws: "Élan — ünïcode 🚀" -> "Elan - unicode"."""
-    text = unicodedata.normalize("NFKD", text.translate(_FOLD))
-    kept = "".join(c for c in text if not unicodedata.combining(c) and _drawable(c))
-    return " ".join(kept.split())
+def _draw_tracked(draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str, chain: FontChain,
+                  size: int, tracking: float, stroke: int, weight: int) -> None:
+    x, y = xy
+    if tracking and _trackable(text, chain):
+        font = pil_font(LATIN, size, weight)
+        for ch in text:
+            draw.text((x, y + size), ch, font=font, anchor="ls", fill=255, stroke_width=stroke, stroke_fill=255)
+            x += font.getlength(ch) + tracking
+        return
+    draw_line(draw, (x, y), text, chain, size, weight=weight, anchor="left", fill=255, stroke_width=stroke)
 
 
 @dataclass(frozen=True)
@@ -65,69 +62,55 @@ class TitleBlock:
     shadow: tuple[int, int, int]  # outline and shadow colour
 
 
-def _tracked_width(font: ImageFont.FreeTypeFont | ImageFont.ImageFont, text: str,
-                   tracking: float) -> float:
-    return sum(font.getlength(c) for c in text) + tracking * max(0, len(text) - 1)
-
-
-def _draw_tracked(draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str,
-                  font: ImageFont.FreeTypeFont | ImageFont.ImageFont, tracking: float,
-                  stroke: int) -> None:
-    x, y = xy
-    for ch in text:
-        draw.text((x, y), ch, font=font, fill=255, stroke_width=stroke, stroke_fill=255)
-        x += font.getlength(ch) + tracking
-
-
-def _splits(words: list[str], lines: int) -> list[list[str]]:
-    """Every way to break `words` into `lines` lines, in order."""
+def _splits(units: list[str], lines: int) -> list[list[str]]:
+    """Every way to break `units` (line-break units, with their trailing spaces) into `lines` lines."""
     out = []
-    for cuts in itertools.combinations(range(1, len(words)), lines - 1):
-        bounds = (0, *cuts, len(words))
-        out.append([" ".join(words[a:b]) for a, b in itertools.pairwise(bounds)])
+    for cuts in itertools.combinations(range(1, len(units)), lines - 1):
+        bounds = (0, *cuts, len(units))
+        out.append(["".join(units[a:b]).strip() for a, b in itertools.pairwise(bounds)])
     return out
 
 
-def _layout(phrase: str, max_w: float, max_size: int, min_size: int) -> tuple[list[str], int]:
+def _layout(phrase: str, chain: FontChain, max_w: float, max_size: int, min_size: int) -> tuple[list[str], int]:
     """The line breaks and font size that set `phrase` largest within `max_w`."""
-    words = phrase.split()
+    units = list(line_break_units(phrase))
+    if len(units) > 12:  # a long unspaced phrase: break it in 12 near-even stretches, not every character
+        step = -(-len(units) // 12)
+        units = ["".join(units[i:i + step]) for i in range(0, len(units), step)]
     best: tuple[float, list[str], int] = (-1.0, [phrase], min_size)
-    for count in range(1, min(MAX_LINES, len(words)) + 1):
-        for lines in _splits(words, count):
-            probe = _font(100)
-            widest = max(_tracked_width(probe, ln, 100 * 0.08) for ln in lines)
+    for count in range(1, min(MAX_LINES, len(units)) + 1):
+        for lines in _splits(units, count):
+            widths = [_tracked_width(ln, chain, 100, 8, BOLD) for ln in lines]
+            widest = max(max(widths), 1.0)
             size = int(min(max_size, max_size * 2.2 / (count + 1.2), 100 * max_w / widest))
             # Prefer fewer lines unless breaking buys a clearly larger size; among equals,
             # balanced lines ("LIFE CYCLE / OF A STAR", not "LIFE CYCLE OF / A STAR").
-            widths = [_tracked_width(probe, ln, 8) for ln in lines]
             score = size * (1.0 - 0.12 * (count - 1)) + size * 0.08 * min(widths) / max(widths)
             if size >= min_size and score > best[0]:
                 best = (score, lines, size)
     if best[0] < 0:  # one very long word: shrink to fit rather than overflow
-        probe = _font(100)
-        size = max(8, int(100 * max_w / _tracked_width(probe, phrase, 8)))
+        size = max(8, int(100 * max_w / max(1.0, _tracked_width(phrase, chain, 100, 8, BOLD))))
         best = (0, [phrase], size)
     return best[1], best[2]
 
 
-def draw_title_block(img: Image.Image, block: TitleBlock, center_y: float) -> None:
+def draw_title_block(img: Image.Image, block: TitleBlock, center_y: float, language: str = "en") -> None:
     """Set `block` centred horizontally around `center_y` (a fraction of the height), in place."""
     width, height = img.size
     unit = min(width, height)
-    phrase = fold_to_font(block.phrase).upper()
-    caption = fold_to_font(block.caption).upper()
+    chain = font_chain(language)
+    phrase = fold_to_font(block.phrase, language).upper()
+    caption = fold_to_font(block.caption, language).upper()
     if not phrase:
         phrase, caption = caption, ""
     if not phrase:
         return
-    lines, size = _layout(phrase, width * 0.82, int(unit * 0.13), int(unit * 0.045))
-    font = _font(size)
+    lines, size = _layout(phrase, chain, width * 0.82, int(unit * 0.13), int(unit * 0.045))
     tracking = size * 0.08
-    line_h = size * 1.08
+    line_h = size * 1.25
     cap_size = max(10, int(unit * 0.028))
-    cap_font = _font(cap_size)
     cap_tracking = cap_size * 0.45
-    cap_text = caption if _tracked_width(cap_font, caption, cap_tracking) < width * 0.8 else ""
+    cap_text = caption if _tracked_width(caption, chain, cap_size, cap_tracking, REGULAR) < width * 0.8 else ""
     gap = cap_size * 1.6 if cap_text else 0
     rule_gap = size * 0.45
     block_h = (cap_size + gap if cap_text else 0) + line_h * len(lines) + rule_gap
@@ -146,17 +129,17 @@ def draw_title_block(img: Image.Image, block: TitleBlock, center_y: float) -> No
     weight = max(1, round(size * 0.022))
     y = top - band_top
     if cap_text:
-        cw = _tracked_width(cap_font, cap_text, cap_tracking)
-        _draw_tracked(ImageDraw.Draw(caption_mask), ((width - cw) / 2, y), cap_text, cap_font,
-                      cap_tracking, 0)
-        _draw_tracked(od, ((width - cw) / 2, y), cap_text, cap_font, cap_tracking, 2)
+        cw = _tracked_width(cap_text, chain, cap_size, cap_tracking, REGULAR)
+        _draw_tracked(ImageDraw.Draw(caption_mask), ((width - cw) / 2, y), cap_text, chain, cap_size,
+                      cap_tracking, 0, REGULAR)
+        _draw_tracked(od, ((width - cw) / 2, y), cap_text, chain, cap_size, cap_tracking, 2, REGULAR)
         y += cap_size + gap
     for line in lines:
-        lw = _tracked_width(font, line, tracking)
+        lw = _tracked_width(line, chain, size, tracking, BOLD)
         x = (width - lw) / 2
-        _draw_tracked(md, (x, y - size * 0.12), line, font, tracking, weight)
-        _draw_tracked(od, (x, y - size * 0.12), line, font, tracking,
-                      weight + max(2, round(size * 0.035)))
+        _draw_tracked(md, (x, y - size * 0.12), line, chain, size, tracking, weight, BOLD)
+        _draw_tracked(od, (x, y - size * 0.12), line, chain, size, tracking,
+                      weight + max(2, round(size * 0.035)), BOLD)
         y += line_h
     rule_y = y + rule_gap * 0.45
     rule_w = min(width * 0.3, unit * 0.28)

@@ -11,6 +11,7 @@ from typing import ClassVar
 from providers.audio import save_as_pcm_wav
 from providers.base import Stage, StageContext, VoiceCatalog, VoiceRequest, VoiceResult
 from providers.http import DEFAULT_MAX_AUDIO_BYTES
+from providers.language import MULTILINGUAL_TTS, base
 from providers.openai.client import OPENAI_VOICES, OpenAIProvider
 
 __all__ = ["OpenAIVoice"]
@@ -27,6 +28,9 @@ class OpenAIVoice(OpenAIProvider):
         """OpenAI's documented fixed list (OPENAI_VOICES); the default first."""
         shown = dict.fromkeys(v for v in (self.config.voice.lower(), "alloy", "nova") if v in OPENAI_VOICES)
         return VoiceCatalog.of(OPENAI_VOICES, examples=tuple(shown))
+
+    async def speaks(self, language: str) -> bool:
+        return base(language) in MULTILINGUAL_TTS  # its voices speak every language of this list
 
     async def speak(self, request: VoiceRequest, ctx: StageContext) -> VoiceResult:
         c = self.config

@@ -1,7 +1,8 @@
 """Render one narrated video from a topic, right here: no chat, no server.
 
     reelbot make "the life cycle of a star" [--aspect 9:16|16:9|1:1] [--length short|medium|long]
-                 [--mode slideshow|video] [--model ROUTE] [--voice NAME] [--music FILE] [--max-bytes N]
+                 [--mode slideshow|video] [--model ROUTE] [--voice NAME] [--language CODE] [--music FILE]
+                 [--max-bytes N]
                  [--out FILE] [--config FILE]
 
 Progress goes to stderr, one line per step (or a live line on a terminal). The summary says how
@@ -50,6 +51,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="what makes the pictures, as in the chat /video model option: self-hosted (default), "
                         "flux-slideshow, cogvideox, dalle-slideshow, sora, or a route added in config.toml")
     p.add_argument("--voice", help="a voice name for the narration")
+    p.add_argument("--language", metavar="CODE",
+                   help="the video's language, e.g. en, fr, ja, ar, pt-BR (default: the topic's, "
+                        "else config.toml's [video] language)")
     p.add_argument("--music", type=Path, help="background music file, ducked under the voice")
     p.add_argument("--max-bytes", type=int, help="the finished file must fit this many bytes")
     p.add_argument("--out", type=Path, help="where to write the MP4 (default: out/<topic>.mp4)")
@@ -60,7 +64,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _slug(topic: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", topic.lower()).strip("-")[:60].strip("-")
+    """A file name from the topic that keeps the letters of every script: "猫と宇宙 🐱" -> "猫と宇宙"."""
+    slug = re.sub(r"[\W_]+", "-", topic.casefold()).strip("-")[:60].strip("-")
     return slug or "video"
 
 
@@ -90,6 +95,7 @@ class _Resolved:
     out: Path
     seed: int
     size: tuple[int, int] | None
+    language: str
 
 
 def _resolve(args: argparse.Namespace, settings: Settings) -> _Resolved:
@@ -117,9 +123,23 @@ def _resolve(args: argparse.Namespace, settings: Settings) -> _Resolved:
         if not m or int(m[1]) % 2 or int(m[2]) % 2 or min(int(m[1]), int(m[2])) < 64:
             raise UsageError(f"--size {args.size!r}: give even WIDTHxHEIGHT, at least 64, e.g. 360x640")
         size = (int(m[1]), int(m[2]))
+    language = _language(getattr(args, "language", None), topic, v.language)
     out = _check_out(args.out or Path(v.output_dir) / f"{_slug(topic)}.mp4")
     seed = args.seed if args.seed is not None else topic_seed(topic)
-    return _Resolved(topic=topic, aspect=aspect, length=length, mode=mode, out=out, seed=seed, size=size)
+    return _Resolved(topic=topic, aspect=aspect, length=length, mode=mode, out=out, seed=seed, size=size,
+                     language=language)
+
+
+def _language(given: str | None, topic: str, default: str) -> str:
+    """--language, else the topic's language when it is clear, else the configured default."""
+    from providers.language import detect, normalize
+
+    if given is not None:
+        tag = normalize(given)
+        if tag is None:
+            raise UsageError(f"--language {given[:40]!r}: give a language code such as en, fr, ja or pt-BR")
+        return tag
+    return detect(topic, default) or default
 
 
 def run(args: argparse.Namespace) -> int:
@@ -156,7 +176,7 @@ async def _make(args: argparse.Namespace, settings: Settings, r: _Resolved) -> i
     workdir = out.parent / f".reelbot-work-{job_id}"
     job = JobSpec(
         job_id=job_id, topic=r.topic, aspect=r.aspect, length=r.length, mode=r.mode, voice=args.voice or "",
-        max_bytes=args.max_bytes, music=args.music, seed=r.seed, size=r.size, out=out,
+        max_bytes=args.max_bytes, music=args.music, seed=r.seed, size=r.size, out=out, language=r.language,
     )
     printer = ProgressPrinter(sys.stderr)  # its header waits until the input is accepted
     started = time.monotonic()
@@ -195,15 +215,20 @@ async def _make(args: argparse.Namespace, settings: Settings, r: _Resolved) -> i
     err = sys.stderr
     print(f"\n🎬 {result.title}", file=err)
     print(f"   {result.duration_s:.1f} s, {result.width}x{result.height}, "
-          f"{result.bytes / 1e6:.2f} MB, made in {time.monotonic() - started:.1f} s", file=err)
+          f"{result.bytes / 1e6:.2f} MB, made in {time.monotonic() - started:.1f} s, language {result.language}",
+          file=err)
     for stage, seconds in result.timings_s.items():
         who = ", ".join(f"{name}" + (f" ×{n}" if n > 1 else "") for name, n in result.provenance.get(stage, {}).items())
-        print(f"   {stage:<7} {seconds:7.1f} s  {who or 'nobody: no scene got one'}", file=err)
+        spoken = result.languages.get(stage, result.language)
+        print(f"   {stage:<7} {seconds:7.1f} s  {who or 'nobody: no scene got one'}"
+              + (f" ({spoken})" if spoken != result.language else ""), file=err)
     if result.scenes:  # who made each scene's picture, clip or still
         print("   scenes  " + ", ".join(f"{i}: {s.kind} by {s.provider or '?'}"
                                         for i, s in enumerate(result.scenes, 1)), file=err)
     if note := result.stills_note():
         print(f"   ⚠ {note}", file=err)
+    for note in result.language_notes:
+        print(f"   note: {note}", file=err)
     fell_back = [a for a in result.attempts if a.outcome is not Outcome.OK]
     if fell_back:
         print(f"   {len(fell_back)} fallback(s): " + "; ".join(

@@ -223,6 +223,7 @@ class FakeAgent:
             provenance_line=", ".join(f"{stage}: {', '.join(who)}" for stage, who in provenance.items()),
             video_url=f"{API_PREFIX}/jobs/{job.id}/video", download_url=None,
             credits_charged=job.price, credits_left=self._left(job.user.id), stills_note=self.stills_note,
+            language=job.options.language, languages={stage: job.options.language for stage in provenance},
         )
 
     # ----------------------------------------------------------- HTTP
@@ -284,7 +285,8 @@ class FakeAgent:
         self._next += 1
         resolved = ResolvedOptions(aspect=options.aspect or "9:16", length=options.length or "short",
                                    mode=options.mode or "slideshow", model=model,
-                                   voice=(options.voice or "").strip(), max_bytes=options.max_bytes)
+                                   voice=(options.voice or "").strip(), max_bytes=options.max_bytes,
+                                   language=options.language or options.locale or "en")
         job = FakeJob(f"job-{self._next}", body.request_id, body.user, " ".join(topic.split()), resolved, price)
         self.jobs[job.id] = job
         self.by_request[key] = job.id

@@ -203,10 +203,12 @@ class FakeTelegram:
             "duration": int(params.get("duration", 0)), "file_size": len(data), "mime_type": "video/mp4",
             "supports_streaming": params.get("supports_streaming") in ("true", "True", True),
             "thumbnail_bytes": len(thumb.file.read()) if hasattr(thumb, "file") else 0,
+            "file_name": getattr(video, "filename", ""),
         })
         shown.reply_to = json.loads(params["reply_parameters"])["message_id"] if params.get("reply_parameters") else None
         result = self._message(shown)
-        result["video"] = {k: v for k, v in shown.video.items() if k not in ("thumbnail_bytes", "supports_streaming")}
+        result["video"] = {k: v for k, v in shown.video.items()
+                           if k not in ("thumbnail_bytes", "supports_streaming", "file_name")}
         return self._ok(result)
 
     def app(self) -> web.Application:

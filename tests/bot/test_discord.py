@@ -217,3 +217,18 @@ async def test_a_video_whose_scenes_became_stills_says_so(discord_bot: Harness) 
     original = h.original(raw)
     await wait_until(lambda: bool(original.attachments))
     assert "\n🖼 3 of 5 scenes are stills: ComfyUI lacks AnimateDiff-Evolved\n💳 " in original.content
+
+
+async def test_japanese_title_keeps_its_letters_and_the_locale_reaches_the_agent(discord_bot: Harness) -> None:
+    # Discord used to get "-------.mp4" for a Japanese topic; interaction.locale ("en-US" in the
+    # fixture) is the agent's fallback guess, and the language option overrides it
+    h = discord_bot
+    raw = h.video("猫と宇宙 — 星の旅")
+    job = await h.agent.wait_job()
+    assert job.options.language == "en-US"
+    await h.agent.run_default(job.id)
+    original = h.original(raw)
+    await wait_until(lambda: bool(original.attachments))
+    assert original.attachments[0]["filename"] == "猫と宇宙 — 星の旅.mp4"
+    h.video("猫と宇宙", language="ja")
+    assert (await h.agent.wait_job(2)).options.language == "ja"

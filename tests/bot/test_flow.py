@@ -11,7 +11,7 @@ import pytest
 
 from bot import wording
 from bot.agent_client import AgentClient, AgentUnreachable, InvalidRequest, QuotaExceeded
-from bot.flow import Flow, ParseError, VideoRequest, parse_video_text, request_id_for
+from bot.flow import Flow, ParseError, VideoRequest, parse_video_text, request_id_for, upload_name
 from bot.progress import ProgressState
 from bot.store import Delivery, DeliveryStore
 from bot.wire import Event, JobStatus, Stage
@@ -42,6 +42,20 @@ def test_parse_flags_and_shortcuts() -> None:
     with pytest.raises(ParseError, match="under 300"):
         parse_video_text("x" * 301)
     assert request_id_for("telegram", 904100001) == "telegram:904100001"
+
+
+def test_upload_names_keep_every_script_and_are_never_empty() -> None:
+    assert upload_name("AC/DC back in black") == "AC-DC back in black.mp4"
+    assert upload_name("猫と宇宙 🐱🚀 — 星の旅 ✨") == "猫と宇宙 🐱🚀 — 星の旅 ✨.mp4"
+    assert upload_name("مرحبا بالعالم") == "مرحبا بالعالم.mp4"
+    assert upload_name("Crème brûlée à Zürich") == "Crème brûlée à Zürich.mp4"
+    assert upload_name("../../etc/passwd") == "etc-passwd.mp4"
+    assert upload_name("cats\u202e4pm.exe") == "cats4pm.exe.mp4"  # a direction override is invisible: dropped
+    assert upload_name(" \u200b ") == upload_name("...") == "video.mp4"
+    # cut at 60 characters, never inside a cluster (here the accent of the 60th letter)
+    assert upload_name("x" * 59 + "e\u0301z") == "x" * 59 + ".mp4"
+    assert upload_name("a" * 58 + "👨\u200d👩\u200d👧") == "a" * 58 + ".mp4"
+    assert dict(parse_video_text("猫と宇宙 --lang ja --wide").options) == {"language": "ja", "aspect": "16:9"}
 
 
 def _event(seq: int, status: str, stage: str = "queued", **fields: object) -> Event:

@@ -85,6 +85,23 @@ async def test_full_video_to_upload(bot: Harness, tiny_mp4: bytes) -> None:
     assert bot.tg.not_modified == 0
 
 
+async def test_file_name_keeps_every_script_and_the_language_reaches_the_agent(bot: Harness) -> None:
+    # Telegram used to cut everything before a "/" ("DC back in black.mp4"); the user's language_code
+    # ("en" in the fixture) is the agent's guess when the topic does not say; --lang overrides it
+    await bot.send(command("/video AC/DC back in black", message_id=43))
+    job = await bot.agent.wait_job()
+    assert job.options.language == "en"
+    await bot.agent.run_default(job.id)
+    await wait_until(lambda: bot.tg.videos(ALICE))
+    assert bot.tg.videos(ALICE)[0].video["file_name"] == "AC-DC back in black.mp4"
+    await bot.send(command("/video 猫と宇宙 🐱 --lang ja", message_id=44))
+    job = await bot.agent.wait_job(2)
+    assert job.options.language == "ja" and job.topic == "猫と宇宙 🐱"
+    await bot.agent.run_default(job.id)
+    await wait_until(lambda: len(bot.tg.videos(ALICE)) == 2)
+    assert bot.tg.videos(ALICE)[1].video["file_name"] == "猫と宇宙 🐱.mp4"
+
+
 async def test_group_command_with_bot_name_and_flags(bot: Harness) -> None:
     await bot.send(command("/video@MyFoxBot a red fox --wide --long", chat=GROUP))
     job = await bot.agent.wait_job()

@@ -100,3 +100,20 @@ async def test_not_a_wav_is_bad_output(deps, tmp_path, monkeypatch):
         monkeypatch.setattr(coqui, "to_pcm16_mono", lambda data: (_ for _ in ()).throw(ValueError("not a RIFF/WAVE file")))
         with pytest.raises(BadOutput, match="RIFF"):
             await v.speak(req(tmp_path), StageContext("j"))
+
+
+async def test_languages_it_speaks_and_a_speaker_per_language(deps, tmp_path):
+    fake = FakeCoqui()
+    xtts = voice("http://127.0.0.1:1", deps, language="job", languages=("en", "de", "ja"),
+                 speaker="Ana", voices=("Bob",), speakers=("ja=Yuki", "de = Klaus"))
+    assert await xtts.speaks("ja") and await xtts.speaks("de-AT") and not await xtts.speaks("ar")
+    assert await voice("http://127.0.0.1:1", deps, language="job").speaks("ar")  # multilingual, list unknown
+    english_only = voice("http://127.0.0.1:1", deps)
+    assert await english_only.speaks("en-GB") and not await english_only.speaks("fr")
+    async with serve(fake) as url:
+        xtts = voice(url, deps, language="job", speaker="Ana", voices=("Bob",), speakers=("ja=Yuki", "de = Klaus"))
+        for language, chosen in (("ja", ""), ("de", ""), ("en", ""), ("ja", "Bob")):
+            request = VoiceRequest(text=TEXT, voice=chosen, scene_index=0, out_dir=tmp_path, language=language)
+            await xtts.speak(request, StageContext("j"))
+    assert [(r["speaker_id"], r["language_id"]) for r in fake.requests] == [
+        ("Yuki", "ja"), ("Klaus", "de"), ("Ana", "en"), ("Bob", "ja")]  # the job's own pick wins

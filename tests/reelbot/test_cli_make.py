@@ -23,6 +23,8 @@ from reelbot.cli import main
         (["make", "cats", "--mode", "3d"], "--mode must be one of slideshow, video (got '3d')"),
         (["make", "cats", "--size", "361x640"], "--size"),
         (["make", "cats", "--max-bytes", "10"], "--max-bytes"),
+        (["make", "cats", "--language", "english please"], "--language 'english please': give a language code"),
+        (["make", "cats", "--language", "ja;rm"], "such as en, fr, ja or pt-BR"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(argv, needle, capsys, tmp_path):
@@ -82,6 +84,7 @@ def test_make_renders_offline_video_end_to_end(capsys, tmp_path, monkeypatch):
     assert info.audio is not None and info.audio.codec == "aac"
     assert 10 < info.duration_s < 60
     assert not list(tmp_path.glob(".reelbot-work-*")), "work directory cleaned up on success"
+    assert "language en" in captured.err
 
 
 def test_make_summary_names_each_scenes_maker_and_the_stills(capsys, tmp_path, monkeypatch):
@@ -100,3 +103,11 @@ def test_make_summary_names_each_scenes_maker_and_the_stills(capsys, tmp_path, m
     scenes = next(line for line in lines if line.strip().startswith("scenes "))
     assert "1: still by offline" in scenes
     assert any(line.strip().endswith("scenes are stills: no clip maker is configured") for line in lines)
+
+
+def test_the_default_file_name_keeps_every_script() -> None:
+    from reelbot.commands.make import _slug
+
+    assert _slug("猫と宇宙 🐱🚀 — 星の旅 ✨") == "猫と宇宙-星の旅"
+    assert _slug("Crème brûlée à Zürich") == "crème-brûlée-à-zürich"
+    assert _slug("🐱🚀") == "video"

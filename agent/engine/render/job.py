@@ -118,7 +118,7 @@ class RenderJob:
             if seg.scene is None:
                 first = self.visual(0).image
                 background = load_rgb(first) if first is not None else None
-                return StaticSource(rgb_to_yuv(title_card(spec.title, width, height, background)))
+                return StaticSource(rgb_to_yuv(title_card(spec.title, width, height, background, spec.language)))
             scene = self.visual(seg.scene)
             if scene.clip is not None:
                 try:
@@ -136,7 +136,7 @@ class RenderJob:
 
         style = None
         if prep.cues:
-            style = subtitle_style(width, height, [line for c in prep.cues for line in c.lines])
+            style = subtitle_style(width, height, [line for c in prep.cues for line in c.lines], spec.language)
         return FrameProducer(timeline, width, height, open_source, prep.cues, style)
 
     def visual(self, index: int) -> SceneVisual:

@@ -69,6 +69,7 @@ class RenderSpec:
             visual = self.feed.arrived(i)
             scenes.append(dataclasses.replace(scene, image=visual.image, clip=visual.clip))
         return dataclasses.replace(self, scenes=tuple(scenes), feed=None)
+    language: str = "en"  # BCP 47: the fonts' order and raqm's language forms for the title and subtitles
 
 
 @dataclass(frozen=True)

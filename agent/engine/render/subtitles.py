@@ -1,24 +1,38 @@
-"""Subtitle chunking and timing (pure): narration -> cues of at most 2 lines of ~42 characters.
+"""Subtitle chunking and timing (pure): narration -> cues of at most 2 lines of ~42 columns.
 
-Timing follows the voice's word timings when the scene has them; otherwise each cue gets the share
-of the scene audio that its characters have of the narration. Cues are scene-relative; the caller
-shifts them to the scene's start.
+Widths are display columns: a CJK character or a fullwidth sign counts two, a combining mark none.
+The "words" are the narration's space-separated words, except in scripts written without spaces
+(Chinese, Japanese, Thai): there they are UAX #14 line-break units (uniseg: a character, or a
+character with the punctuation that may not start a line), joined without spaces, and a unit wider
+than a line is cut between grapheme clusters, never inside one.
+
+Timing follows the voice's word timings when the scene has them (a timed word that holds several
+units, as eSpeak gives for unspaced text, shares its time among them by width); otherwise each cue
+gets the share of the scene audio that its columns have of the narration. Cues are scene-relative;
+the caller shifts them to the scene's start.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from uniseg.graphemecluster import grapheme_clusters
+from uniseg.linebreak import line_break_units
+
 from providers.base import WordTiming
 
-__all__ = ["Cue", "MAX_LINE_CHARS", "MAX_LINES", "chunk_words", "balance_lines", "scene_cues"]
+__all__ = ["Cue", "MAX_LINE_CHARS", "MAX_LINES", "chunk_words", "balance_lines", "scene_cues", "split_words",
+           "columns"]
 
 MAX_LINE_CHARS = 42
 MAX_LINES = 2
-_SENTENCE_END = re.compile(r"[.!?…]['\"”’)]*$")
+_SENTENCE_END = re.compile(r"[.!?…。！？]['\"”’)」』]*$")
+_GLUE = "\u2060"  # a word joiner: marks a piece of a word cut in two
+_UNSPACED_SCRIPTS = ((0x0E00, 0x0EFF), (0x1000, 0x109F), (0x1780, 0x17FF))  # Thai, Lao, Myanmar, Khmer
 LINGER_S = 0.6  # how long a cue may stay after its last word when a pause follows
 
 
@@ -30,17 +44,79 @@ class Cue:
 
     @property
     def text(self) -> str:
-        return " ".join(self.lines)
+        return _join(self.lines)  # lines hold no joiners: see balance_lines
+
+
+def _wide(ch: str) -> bool:
+    """A CJK character or fullwidth sign (not an emoji): lines break between them, no spaces."""
+    return unicodedata.east_asian_width(ch) in ("W", "F") and unicodedata.category(ch) != "So"
+
+
+def _unspaced(ch: str) -> bool:
+    return _wide(ch) or any(lo <= ord(ch) <= hi for lo, hi in _UNSPACED_SCRIPTS)
+
+
+def columns(text: str) -> int:
+    """Display width: wide (CJK) characters count 2, combining marks and joiners 0."""
+    width = 0
+    for ch in text:
+        if unicodedata.category(ch) in ("Mn", "Me", "Cf"):
+            continue
+        width += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+    return width
+
+
+def _join(words: Sequence[str]) -> str:
+    """Words joined by spaces, except where the text had none (CJK, or a word cut in two)."""
+    out = ""
+    for w in words:
+        if out and not (out.endswith(_GLUE) or _wide(out[-1]) or _wide(w[0])):
+            out += " "
+        out += w
+    return out
+
+
+def _shown(words: Sequence[str]) -> str:
+    return _join(words).replace(_GLUE, "")
 
 
 def _width(words: Sequence[str]) -> int:
-    return sum(len(w) for w in words) + max(0, len(words) - 1)
+    return columns(_join(words))
+
+
+def split_words(text: str, max_chars: int = MAX_LINE_CHARS) -> list[str]:
+    """The subtitle words of `text`: its space-separated words, with words of unspaced scripts
+    (CJK; Thai, Lao, Khmer, Myanmar when wider than a line) cut into line-break units, and a unit
+    wider than `max_chars` cut between grapheme clusters. A piece that continues without a space
+    ends with a word joiner (dropped when shown)."""
+    out: list[str] = []
+    for token in text.split():
+        if not any(_wide(c) for c in token) and not (
+                columns(token) > max_chars and any(_unspaced(c) for c in token)):
+            out.append(token)
+            continue
+        pieces: list[str] = []
+        for unit in line_break_units(token):
+            unit = unit.strip()
+            if columns(unit) <= max_chars:
+                pieces += [unit] if unit else []
+                continue
+            piece = ""
+            for cluster in grapheme_clusters(unit):
+                if piece and columns(piece + cluster) > max_chars:
+                    pieces.append(piece)
+                    piece = ""
+                piece += cluster
+            pieces += [piece] if piece else []
+        # pieces of one word join without a space (CJK pieces do anyway)
+        out += [p if p == pieces[-1] or _wide(p[-1]) else p + _GLUE for p in pieces[:-1]] + pieces[-1:]
+    return out
 
 
 def balance_lines(words: Sequence[str], max_chars: int = MAX_LINE_CHARS) -> tuple[str, ...]:
     """Split words into 1 or 2 lines, as even as possible (a bottom-heavy pyramid reads best)."""
     if _width(words) <= max_chars or len(words) < 2:
-        return (" ".join(words),)
+        return (_shown(words),)
     candidates = [
         (abs(_width(words[:i]) - _width(words[i:])), _width(words[:i]) > _width(words[i:]), i)
         for i in range(1, len(words))
@@ -48,7 +124,7 @@ def balance_lines(words: Sequence[str], max_chars: int = MAX_LINE_CHARS) -> tupl
     ]
     # prefer even lines, then a shorter top line; an over-long word just gets a line to itself
     split = min(candidates)[2] if candidates else max(1, len(words) - 1)
-    return (" ".join(words[:split]), " ".join(words[split:]))
+    return (_shown(words[:split]), _shown(words[split:]))
 
 
 def chunk_words(
@@ -69,7 +145,7 @@ def chunk_words(
             else:
                 chunks.append(part)
             joinable = False
-        joinable = _width(chunks[-1]) < max_chars // 2 and len(chunks[-1][-1]) <= max_chars
+        joinable = _width(chunks[-1]) < max_chars // 2 and columns(chunks[-1][-1]) <= max_chars
     return chunks
 
 
@@ -83,11 +159,11 @@ def _sentences(words: Sequence[str]) -> list[list[str]]:
 
 
 def _split_even(words: Sequence[str], max_chars: int, max_lines: int) -> list[list[str]]:
-    if any(len(w) > max_chars for w in words):  # isolate unbreakable tokens, split the rest
+    if any(columns(w) > max_chars for w in words):  # isolate unbreakable tokens, split the rest
         parts: list[list[str]] = []
         run: list[str] = []
         for w in words:
-            if len(w) > max_chars:
+            if columns(w) > max_chars:
                 parts += _split_even(run, max_chars, max_lines) if run else []
                 parts.append([w])
                 run = []
@@ -114,21 +190,40 @@ def _split_even(words: Sequence[str], max_chars: int, max_lines: int) -> list[li
 
 
 def _fits(words: Sequence[str], max_chars: int, max_lines: int) -> bool:
-    lines, width = 1, -1
+    lines, line = 1, []  # type: ignore[var-annotated]
     for w in words:
-        if width + 1 + len(w) <= max_chars or width < 0:
-            width = len(w) if width < 0 else width + 1 + len(w)
+        if not line or _width([*line, w]) <= max_chars:
+            line.append(w)
         else:
-            lines, width = lines + 1, len(w)
+            lines, line = lines + 1, [w]
     return lines <= max_lines
 
 
-def _aligned_words(narration: str, words: Sequence[WordTiming]) -> list[str]:
+def _expand(words: Sequence[WordTiming], max_chars: int) -> list[WordTiming]:
+    """Timed words that hold several subtitle words (unspaced text) split, their time shared by width."""
+    out: list[WordTiming] = []
+    for w in words:
+        pieces = split_words(w.word, max_chars)
+        if len(pieces) <= 1:
+            out.append(w)
+            continue
+        total, t = sum(max(1, columns(p)) for p in pieces), w.start_s
+        for p in pieces:
+            step = (w.end_s - w.start_s) * max(1, columns(p)) / total
+            out.append(WordTiming(p, t, t + step))
+            t += step
+    return out
+
+
+def _aligned_words(narration: str, words: Sequence[WordTiming], max_chars: int) -> tuple[list[str], list[WordTiming]]:
     """Display text per timed word: the narration's tokens (with punctuation) when they line up."""
-    tokens = narration.split()
+    tokens = split_words(narration, max_chars)
     if len(tokens) == len(words):
-        return tokens
-    return [w.word for w in words]
+        return tokens, list(words)
+    expanded = _expand(words, max_chars)
+    if len(tokens) == len(expanded):
+        return tokens, expanded
+    return [w.word for w in expanded], expanded
 
 
 def scene_cues(
@@ -142,8 +237,9 @@ def scene_cues(
     """Cues for one scene, relative to the start of its audio, covering [0, audio_s]."""
     timed = [w for w in (words or ()) if w.word.strip()]
     if timed:
-        return _timed_cues(_aligned_words(narration, timed), timed, audio_s, max_chars, max_lines)
-    tokens = narration.split()
+        display, timed = _aligned_words(narration, timed, max_chars)
+        return _timed_cues(display, timed, audio_s, max_chars, max_lines)
+    tokens = split_words(narration, max_chars)
     if not tokens or audio_s <= 0:
         return []
     chunks = chunk_words(tokens, max_chars, max_lines)

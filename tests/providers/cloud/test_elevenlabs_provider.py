@@ -94,3 +94,10 @@ async def test_probe_lists_the_models(cloud, deps):
     assert await voice(cloud, deps).probe() == {"models": 2, "model": "eleven_multilingual_v2"}
     assert cloud.calls("GET", "/xi/v1/models")[0].headers["xi-api-key"] == KEY
     assert "does not list" in (await voice(cloud, deps, model="eleven_v9").probe())["problem"]
+
+
+async def test_it_speaks_the_languages_of_its_model(cloud, deps):
+    assert await voice(cloud, deps).speaks("ja") and await voice(cloud, deps).speaks("pt-BR")
+    assert not await voice(cloud, deps).speaks("th")  # multilingual v2 has no Thai
+    assert await voice(cloud, deps, model="eleven_flash_v2_5").speaks("vi")
+    assert not await voice(cloud, deps, model="eleven_monolingual_v1").speaks("fr")

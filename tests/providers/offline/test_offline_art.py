@@ -97,9 +97,10 @@ def test_any_key_phrase_draws(tmp_path: Path, phrase: str) -> None:
     assert img.size == (360, 640)
 
 
-def test_fold_to_font_keeps_what_the_font_can_draw() -> None:
-    assert fold_to_font("Élan — “hi” 🚀 Straße") == 'Elan - "hi" Strasse'
-    assert fold_to_font("中文") == ""
+def test_fold_to_font_keeps_every_script_and_emoji() -> None:
+    assert fold_to_font("Élan — “hi” 🚀 Straße") == "Élan — “hi” 🚀 Straße"
+    assert fold_to_font("中文") == "中文"
+    assert fold_to_font("a\u0378b") == "ab"  # an unassigned code point: no font has it, it is left out
 
 
 def test_absurd_sizes_are_refused(tmp_path: Path) -> None:

@@ -149,3 +149,33 @@ async def test_voice_catalog_is_espeaks_own_list(make_voice: MakeVoice) -> None:
     for name in ("alloy", "!v/m1", "+" * 64, "en+" + "a" * 37, "en-us+", "+f3", "en+!v/m1", "../en", ""):
         assert not catalog.offers(name), name
     assert catalog.examples[:3] == ("en-gb", "en-us", "en-us+f3")  # the configured voice first
+
+
+async def _spoken(voice: OfflineVoice, out: Path, text: str, language: str, name: str = ""):
+    return await voice.speak(VoiceRequest(text=text, voice=name, scene_index=0, out_dir=out, language=language),
+                             StageContext("job-lang"))
+
+
+async def test_each_language_gets_its_own_voice_and_says_so(make_voice: MakeVoice, tmp_path: Path) -> None:
+    voice = make_voice(voice="en-us+f3")
+    assert await voice.speaks("ja") and await voice.speaks("pt-BR") and await voice.speaks("zh-TW")
+    assert not await voice.speaks("tlh")  # Klingon: no voice, the pipeline skips this provider
+    result = await _spoken(voice, tmp_path, "ねこと うちゅうに ついて、ほとんどの ひとが きづかない ことが あります。", "ja")
+    assert result.language == "ja"
+    assert voice._voices("en-us+f3", "ja")[0] == "ja+f3"  # the configured variant, the language's voice
+    assert voice._voices("en-us+f3", "en")[0] == "en-us+f3"
+    assert result.duration_s < 8  # eSpeak's English voice spells kana out: three times as long
+    french = await _spoken(voice, tmp_path, "Voici une chose que presque personne ne remarque.", "fr")
+    assert french.language == "fr" and french.words is not None and len(french.words) == 8
+
+
+async def test_words_in_another_script_are_read_by_that_scripts_voice(make_voice: MakeVoice, tmp_path: Path) -> None:
+    # an English storyboard about a Hebrew topic: the English voice would spell every letter's name
+    text = "Here is something most people never notice about חייו של כוכב. Stay with me."
+    result = await _spoken(make_voice(), tmp_path, text, "en")
+    assert result.duration_s < 7, result.duration_s  # 4.6 s; spelled out, 10.6 s
+    assert result.words is not None and [w.word for w in result.words] == [
+        "Here", "is", "something", "most", "people", "never", "notice", "about", "חייו", "של", "כוכב",
+        "Stay", "with", "me"]
+    starts = [w.start_s for w in result.words]
+    assert starts == sorted(starts) and result.words[-1].end_s <= result.duration_s + 1e-6
