@@ -56,7 +56,8 @@ __all__ = [
 
 # The top-level tables of config.toml. `agent.settings.Settings` has one field per name (a test
 # keeps the two in step), so a typo'd section fails in every process, not only in the agent.
-SECTIONS: frozenset[str] = frozenset({"video", "stages", "cascade", "routes", "agent", "quotas", "bot", "providers"})
+SECTIONS: frozenset[str] = frozenset({"video", "stages", "cascade", "routes", "agent", "quotas", "bot", "providers",
+                                      "cluster"})
 
 
 class SettingsError(ValueError):
