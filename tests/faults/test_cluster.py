@@ -28,6 +28,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from sqlalchemy.engine import make_url
 
 from tests.support.agent_app import sse_events
 from tests.support.cluster import AUTH, TERMINAL, Front, spawn, stop, write_config
@@ -57,7 +58,10 @@ class Cluster:
     async def start_front(self, **kw: Any) -> None:
         self.procs["front"] = spawn(["front", "--config", str(self.config("front", **kw))],
                                     self.root / "front.log")
-        await self.front.wait_up()
+        try:
+            await self.front.wait_up()
+        except AssertionError:
+            raise AssertionError(f"the front door did not come up:\n{self.log('front')[-3000:]}") from None
 
     def start_worker(self, name: str, *, gpu: bool = False, latency: float = 0.2, down: Path | None = None,
                      **kw: Any) -> None:
@@ -308,7 +312,7 @@ async def test_a_front_door_restart_loses_no_job_and_no_event(cluster: Cluster) 
 async def test_database_down_submit_is_a_clear_503_and_nothing_is_charged(cluster: Cluster) -> None:
     proxy = PgProxy(f"{socket_dir_of(cluster.url)}/.s.PGSQL.5432")
     port = await proxy.start()
-    name = cluster.url.rsplit("/", 1)[1].split("?")[0]
+    name = make_url(cluster.url).database
     direct = cluster.url
     cluster.url = f"postgresql+asyncpg://postgres@127.0.0.1:{port}/{name}"
     try:
