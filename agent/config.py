@@ -97,6 +97,8 @@ class AgentSettings:
     """The agent service (issue: agent service)."""
 
     secret_env: ClassVar[Mapping[str, str]] = {"token": "REELBOT_AGENT_TOKEN"}
+    # a PostgreSQL URL carries its password: it may come from the environment instead of the file
+    env: ClassVar[Mapping[str, str]] = {"database_url": "REELBOT_DATABASE_URL"}
 
     host: str = "127.0.0.1"
     port: int = 8765

@@ -16,11 +16,12 @@ workers heartbeat in `procrastinate_workers` and a job of a silent worker is fou
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -29,7 +30,8 @@ from sqlalchemy.orm import Session
 if TYPE_CHECKING:
     import procrastinate
 
-__all__ = ["TASK_NAME", "QUEUE_PREFIX", "queue_for", "route_of_queue", "libpq_url", "enqueue_in", "open_queue"]
+__all__ = ["TASK_NAME", "QUEUE_PREFIX", "queue_for", "route_of_queue", "libpq_url", "enqueue_in", "open_queue",
+           "load_engine"]
 
 log = logging.getLogger(__name__)
 
@@ -72,13 +74,20 @@ def enqueue_in(session: Session, *, job_id: str, route: str) -> int:
 @contextlib.asynccontextmanager
 async def open_queue(database_url: str, *, pool_size: int = 4) -> AsyncIterator[procrastinate.App]:
     """A procrastinate App on the database, opened, its schema applied if this is the first use."""
-    import procrastinate
-
+    procrastinate = await load_engine()
     connector = procrastinate.PsycopgConnector(conninfo=libpq_url(database_url), min_size=1, max_size=pool_size)
     app = procrastinate.App(connector=connector)
     async with app.open_async():
         await _ensure_schema(app)
         yield app
+
+
+async def load_engine() -> Any:
+    """The procrastinate package, imported off the loop the first time (an import reads files)."""
+    import importlib
+
+    await asyncio.to_thread(importlib.import_module, "procrastinate.worker")
+    return await asyncio.to_thread(importlib.import_module, "procrastinate")
 
 
 async def _ensure_schema(app: procrastinate.App) -> None:
@@ -87,7 +96,9 @@ async def _ensure_schema(app: procrastinate.App) -> None:
         return
     log.info("applying the procrastinate schema (first use of this database by the distributed mode)")
     try:
-        await app.schema_manager.apply_schema_async()
+        # what SchemaManager.apply_schema_async does, with its file read off the loop
+        schema = await asyncio.to_thread(app.schema_manager.get_schema)
+        await app.connector.execute_query_async(query=schema.replace("%", "%%"))
     except Exception:  # another front door or worker applied it at the same moment
         row = await app.connector.execute_query_one_async(
             "SELECT to_regclass('procrastinate_jobs') IS NOT NULL AS ok")

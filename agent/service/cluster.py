@@ -58,6 +58,7 @@ __all__ = ["ClusterRunner", "worker_infos", "open_front_door", "holder_url"]
 log = logging.getLogger(__name__)
 STALLED_CHECK_S = 5.0
 QUEUE_INFO_S = 2.0
+WORKERS_TTL_S = 1.0  # a heartbeat is cluster.heartbeat_s apart: a second-old view of the workers is current
 
 
 def worker_infos(rows: list[ClusterWorkerRow], now: float, lost_after_s: float) -> list[WorkerInfo]:
@@ -86,6 +87,7 @@ class ClusterRunner:
                                    is_active=lambda job_id: False)  # a front door runs no job
         self._queue_info = QueueInfo(queued=0, running=0, workers=0, queue_size=settings.agent.queue_size)
         self._background: list[asyncio.Task[None]] = []
+        self._workers_read: tuple[float, list[ClusterWorkerRow]] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -121,7 +123,7 @@ class ClusterRunner:
 
     async def _refresh_queue_info(self) -> None:
         counts = await self.store.count_by_status()
-        live = [w for w in await self.cluster.workers() if self._alive(w)]
+        live = [w for w in await self._read_workers() if self._alive(w)]
         self._queue_info = QueueInfo(queued=counts.get("queued", 0), running=counts.get("running", 0),
                                      workers=len(live), queue_size=self.settings.agent.queue_size)
 
@@ -149,9 +151,16 @@ class ClusterRunner:
     async def workers(self) -> list[WorkerInfo]:
         return worker_infos(await self.cluster.workers(), self.wall(), self.settings.cluster.lost_after_s)
 
+    async def _read_workers(self) -> list[ClusterWorkerRow]:
+        """The heartbeat rows, read at most every WORKERS_TTL_S (every submit asks which routes are live)."""
+        now = self.wall()
+        if self._workers_read is None or now - self._workers_read[0] >= WORKERS_TTL_S:
+            self._workers_read = (now, await self.cluster.workers())
+        return self._workers_read[1]
+
     async def live_routes(self) -> list[str]:
         served: set[str] = set()
-        for row in await self.cluster.workers():
+        for row in await self._read_workers():
             if self._alive(row):
                 served.update(json.loads(row.routes or "[]"))
         return [name for name in self.settings.routes if name in served]

@@ -37,7 +37,7 @@ from agent.engine.health import HealthBoard
 from agent.engine.pipeline import Pipeline, Renderer
 from agent.engine.runtime import Runtime, open_runtime
 from agent.settings import Settings
-from agent.taskqueue import TASK_NAME, open_queue, queue_for
+from agent.taskqueue import TASK_NAME, load_engine, open_queue, queue_for
 from agent.worker.capabilities import Capabilities, describe
 from agent.worker.execute import Executor
 from storage import JobStore, StorageUnavailable, open_database
@@ -82,6 +82,7 @@ async def run_worker(
     stop: asyncio.Event | None = None,
 ) -> None:
     """Run until SIGTERM/SIGINT (or `stop` is set). Tests pass fake `backends` and `renderer`."""
+    await load_engine()
     from procrastinate import RetryStrategy
     from procrastinate.job_context import AbortReason, JobContext
 

@@ -34,8 +34,12 @@ TERMINAL = ("done", "failed", "cancelled")
 
 def write_config(path: Path, *, url: str, port: int, data_dir: Path, name: str = "", latency: float = 0.2,
                  workers: int = 2, max_in_flight: int = 5, daily: int = 1000, heartbeat_s: float = 1.0,
-                 lost_after_s: float = 6.0, grace_s: float = 10.0) -> Path:
+                 lost_after_s: float = 6.0, grace_s: float = 10.0, event_poll_s: float = 0.05,
+                 size_scale: float = 1.0, event_flush_s: float = 0.1) -> Path:
     path.write_text(f"""
+[video]
+size_scale = {size_scale}
+
 [stages]
 script = ["offline"]
 image = ["comfyui", "offline"]
@@ -57,7 +61,7 @@ port = {port}
 data_dir = "{data_dir}"
 database_url = "{url}"
 workers = {workers}
-event_flush_s = 0.1
+event_flush_s = {event_flush_s}
 sse_keepalive_s = 1.0
 min_free_disk_mb = 0
 job_timeout_s = 120.0
@@ -74,7 +78,7 @@ advertise_url = "http://127.0.0.1:{port}"
 heartbeat_s = {heartbeat_s}
 lost_after_s = {lost_after_s}
 shutdown_grace_s = {grace_s}
-event_poll_s = 0.05
+event_poll_s = {event_poll_s}
 """)
     return path
 
@@ -161,16 +165,46 @@ class Front:
 # ---------------------------------------------------------------------------- the processes
 
 
+def _premade() -> tuple[bytes, bytes]:
+    """A tiny PNG and a 1.5 s WAV, made once: the fakes write these bytes instead of drawing each time."""
+    import io
+    import random
+    import tempfile
+
+    from PIL import Image
+
+    from tests.fakes import write_wav
+
+    png = io.BytesIO()  # noise: more than 1 KB and not flat, as agent.engine.validation wants a real image
+    Image.frombytes("RGB", (128, 228), random.Random(7).randbytes(128 * 228 * 3)).save(png, format="PNG")
+    with tempfile.TemporaryDirectory() as tmp:  # a tone, as the voice checks want sound
+        wav = write_wav(Path(tmp) / "tone.wav").read_bytes()
+    return png.getvalue(), wav
+
+
 def _providers(gpu: bool, latency: float, down: Path | None) -> list[Any]:
-    from providers.base import Tier
+    from providers.base import ImageResult, Tier, VoiceResult
     from tests.fakes import FakeProvider
 
+    png, wav = _premade()
+
     class Slow(FakeProvider):
-        """Fixed latency on the script (one call per job), so a job takes `latency` seconds of waiting."""
+        """Fixed latency on the script (one call per job), so a job takes `latency` seconds of waiting;
+        images and voices are premade bytes written to their files (little CPU per job)."""
 
         async def write_script(self, request, ctx):  # type: ignore[no-untyped-def]
             await asyncio.sleep(latency)
             return await super().write_script(request, ctx)
+
+        async def make_image(self, request, ctx):  # type: ignore[no-untyped-def]
+            path = request.out_dir / f"{self.name}_{request.scene_index}.png"
+            await asyncio.to_thread(path.write_bytes, png)
+            return ImageResult(path, 128, 228)
+
+        async def speak(self, request, ctx):  # type: ignore[no-untyped-def]
+            path = request.out_dir / f"{self.name}_{request.scene_index}.wav"
+            await asyncio.to_thread(path.write_bytes, wav)
+            return VoiceResult(path, 1.5, None)
 
     class Gpu(FakeProvider):
         async def probe(self) -> dict[str, Any]:
