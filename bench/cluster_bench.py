@@ -41,7 +41,7 @@ from tests.support.agent_app import sse_events  # noqa: E402
 from tests.support.cluster import AUTH, TERMINAL, Front, spawn, stop, write_config  # noqa: E402
 from tests.support.postgres import socket_dir  # noqa: E402
 
-SSE_SAMPLE = 20
+SSE_SAMPLE = 10
 
 
 @dataclass
@@ -147,7 +147,7 @@ async def run(label: str, server: Any, root: Path, *, workers: int, jobs: int, u
                     killed = True
                 if done >= jobs:
                     break
-                await asyncio.sleep(0.2)
+                await asyncio.sleep(0.5)
             (last_finish,), = await asyncio.to_thread(_query, url, "SELECT MAX(finished_at) FROM jobs")
             (first_created,), = await asyncio.to_thread(_query, url, "SELECT MIN(created_at) FROM jobs")
             elapsed = min(time.monotonic() - started, float(last_finish - first_created) + 0.001)
@@ -203,8 +203,8 @@ async def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--jobs", type=int, default=300)
     p.add_argument("--users", type=int, default=60)
-    p.add_argument("--latency", type=float, default=3.0, help="seconds each fake job waits on its backend")
-    p.add_argument("--concurrency", type=int, default=10, help="jobs at once per worker (agent.workers)")
+    p.add_argument("--latency", type=float, default=2.0, help="seconds each fake job waits on its backend")
+    p.add_argument("--concurrency", type=int, default=4, help="jobs at once per worker (agent.workers)")
     args = p.parse_args()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

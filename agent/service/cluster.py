@@ -58,6 +58,8 @@ __all__ = ["ClusterRunner", "worker_infos", "open_front_door", "holder_url"]
 log = logging.getLogger(__name__)
 STALLED_CHECK_S = 5.0
 QUEUE_INFO_S = 2.0
+FORGET_CHECK_S = 600.0
+FORGET_AFTER_S = 7 * 24 * 3600  # a worker silent a week is shown lost until then, then forgotten
 WORKERS_TTL_S = 1.0  # a heartbeat is cluster.heartbeat_s apart: a second-old view of the workers is current
 
 
@@ -98,6 +100,7 @@ class ClusterRunner:
                                 name="retention"),
             asyncio.create_task(self._every(STALLED_CHECK_S, self._requeue_stalled), name="stalled-jobs"),
             asyncio.create_task(self._every(QUEUE_INFO_S, self._refresh_queue_info), name="queue-info"),
+            asyncio.create_task(self._every(FORGET_CHECK_S, self._forget_workers), name="forget-workers"),
         ]
 
     async def stop(self) -> None:
@@ -120,6 +123,11 @@ class ClusterRunner:
                         job.task_kwargs.get("job_id"))
             with contextlib.suppress(Exception):  # a worker put it back first
                 await self.queue.job_manager.retry_job(job)
+
+    async def _forget_workers(self) -> None:
+        """Drop from the status the workers silent for FORGET_AFTER_S (retired boxes)."""
+        if gone := await self.cluster.forget_workers(self.wall() - FORGET_AFTER_S):
+            log.info("forgot %d worker(s) silent for more than %d h", gone, FORGET_AFTER_S // 3600)
 
     async def _refresh_queue_info(self) -> None:
         counts = await self.store.count_by_status()
@@ -168,11 +176,11 @@ class ClusterRunner:
     # ------------------------------------------------------------------ submit
 
     async def submit(self, data: SubmitData) -> tuple[Job, bool]:
-        existing = await self.store.by_user_request(data.platform, data.user_id, data.request_id)
-        if existing is not None:  # a repeated request gets its job, whatever the cluster is doing now
-            return job_from_row(*existing), False
         routes = await self.live_routes()
         if data.route not in routes:
+            existing = await self.store.by_user_request(data.platform, data.user_id, data.request_id)
+            if existing is not None:  # a repeated request gets its job, whatever the cluster is doing now
+                return job_from_row(*existing), False
             raise RouteUnavailable(f"model not available now {data.route!r} (no worker serves it); available now: "
                                    f"{', '.join(routes) or 'none'}")
         if (await self.disk.check()).low:

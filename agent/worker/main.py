@@ -105,9 +105,11 @@ async def run_worker(
         executor = Executor(settings=settings, name=name, cluster=cluster, jobs=JobStore(db), pipeline=rt.pipeline,
                             backends=rt.backends, data_dir=data_dir, http=http, wall=wall)
 
-        # max_attempts counts the first run: a run handed back at shutdown is retried by procrastinate,
-        # and cluster.max_attempts (checked at the claim) ends a job whose workers keep dying
-        @queue.task(name=TASK_NAME, pass_context=True, retry=RetryStrategy(max_attempts=c.max_attempts + 1))
+        # A run handed back at shutdown, or whose body failed (the database away at its claim), is
+        # retried by procrastinate, waiting 2, 4, 8... s; cluster.max_attempts (checked at the claim,
+        # below procrastinate's limit) fails a job whose workers keep dying, refunded, before that
+        @queue.task(name=TASK_NAME, pass_context=True,
+                    retry=RetryStrategy(max_attempts=c.max_attempts + 8, exponential_wait=2))
         async def run_job(context: JobContext, job_id: str) -> None:
             await executor.run(job_id, shutting_down=lambda: context.abort_reason() is AbortReason.SHUTDOWN)
 
