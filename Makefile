@@ -20,7 +20,7 @@ demo: $(STAMP)
 # The fast suite. The slow fault suite (tests/faults: real agent processes killed, disks filled,
 # hundreds of reconnects) runs in `make test-faults`, which .ci/run also runs.
 test: $(STAMP)
-	@echo "make test: the slow fault suite (tests/faults) runs with 'make test-faults' and in .ci/run"
+	@echo "make test: the slow fault suite (tests/faults, with the distributed mode's process tests) runs with 'make test-faults' and in .ci/run"
 	$(PY) -m pytest -q -p no:cacheprovider --ignore=tests/faults
 
 lint: $(STAMP)
