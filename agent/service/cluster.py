@@ -177,6 +177,9 @@ class ClusterRunner:
 
     async def submit(self, data: SubmitData) -> tuple[Job, bool]:
         routes = await self.live_routes()
+        if data.route not in routes:  # a refusal is decided on a fresh read: a worker may have just come up
+            self._workers_read = None
+            routes = await self.live_routes()
         if data.route not in routes:
             existing = await self.store.by_user_request(data.platform, data.user_id, data.request_id)
             if existing is not None:  # a repeated request gets its job, whatever the cluster is doing now
