@@ -336,3 +336,32 @@ async def test_database_down_submit_is_a_clear_503_and_nothing_is_charged(cluste
 def socket_dir_of(url: str) -> str:
     return url.split("host=", 1)[1]
 
+
+
+async def test_a_download_at_another_front_door_is_streamed_from_the_holder(cluster: Cluster) -> None:
+    await cluster.start_front()
+    other_port = free_port()
+    other = write_config(cluster.root / "front2.toml", url=cluster.url, port=other_port,
+                         data_dir=cluster.root / "front2", name="front2")
+    cluster.procs["front2"] = spawn(["front", "--config", str(other)], cluster.root / "front2.log")
+    second = Front(cluster.session, other_port)
+    await second.wait_up()
+    cluster.start_worker("w1")  # hands its videos to the first front door
+    await cluster.front.wait_workers("w1")
+    status, job = await second.submit("through the second door")
+    assert status == 202
+    await second.wait_job(job["id"], "done")
+    assert not (cluster.root / "front2" / "jobs" / job["id"] / "video.mp4").exists()
+    held = (cluster.root / "front" / "jobs" / job["id"] / "video.mp4").read_bytes()
+    url = f"{second.base}/v1/jobs/{job['id']}/video"
+    async with cluster.session.get(url, headers=AUTH, timeout=aiohttp.ClientTimeout(total=10)) as resp:
+        assert resp.status == 200 and await resp.read() == held
+        assert resp.headers["Content-Disposition"].startswith("attachment")
+    async with cluster.session.get(url, headers={**AUTH, "Range": "bytes=10-19"},
+                                   timeout=aiohttp.ClientTimeout(total=10)) as resp:
+        assert resp.status == 206 and await resp.read() == held[10:20]
+        assert resp.headers["Content-Range"] == f"bytes 10-19/{len(held)}"
+    # the worker endpoints take the worker token only
+    async with cluster.session.get(f"{cluster.front.base}/v1/worker/jobs/{job['id']}/video", headers=AUTH,
+                                   timeout=aiohttp.ClientTimeout(total=10)) as resp:
+        assert resp.status == 401
