@@ -24,7 +24,7 @@ demo: $(STAMP)
 CHROMIUM := $(or $(REELBOT_CHROMIUM),$(shell command -v chromium || command -v chromium-browser))
 
 test: $(STAMP)
-	@echo "make test: the slow fault suite (tests/faults) runs with 'make test-faults' and in .ci/run"
+	@echo "make test: the slow fault suite (tests/faults, with the distributed mode's process tests) runs with 'make test-faults' and in .ci/run"
 	$(PY) -m pytest -q -p no:cacheprovider --ignore=tests/faults --ignore=tests/browser
 	@if [ -n "$(CHROMIUM)" ]; then $(MAKE) --no-print-directory test-browser; \
 	else echo "make test: skipped the browser tests (tests/browser): no Chromium here (apt-get install chromium)"; fi
@@ -47,6 +47,7 @@ $(BENCH_STAMP): $(STAMP)
 bench: $(BENCH_STAMP)
 	$(PY) bench/render_bench.py
 	$(PY) bench/agent_load.py
+	$(PY) bench/cluster_bench.py
 
 status: $(STAMP)
 	$(VENV)/bin/reelbot status

@@ -66,7 +66,8 @@ __all__ = [
 
 # The top-level tables of config.toml. `agent.settings.Settings` has one field per name (a test
 # keeps the two in step), so a typo'd section fails in every process, not only in the agent.
-SECTIONS: frozenset[str] = frozenset({"video", "stages", "cascade", "routes", "agent", "quotas", "bot", "providers"})
+SECTIONS: frozenset[str] = frozenset({"video", "stages", "cascade", "routes", "agent", "quotas", "bot", "providers",
+                                      "cluster"})
 
 
 class SettingsError(ValueError):
@@ -113,6 +114,8 @@ class AgentSettings:
         "console_token": "REELBOT_CONSOLE_TOKEN",
         "metrics_token": "REELBOT_METRICS_TOKEN",
     }
+    # a PostgreSQL URL carries its password: it may come from the environment instead of the file
+    env: ClassVar[Mapping[str, str]] = {"database_url": "REELBOT_DATABASE_URL"}
 
     host: str = "127.0.0.1"
     port: int = 8765

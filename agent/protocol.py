@@ -53,6 +53,8 @@ __all__ = [
     "JobResult",
     "JobError",
     "Event",
+    "WorkerBackend",
+    "WorkerInfo",
     "Job",
     "ErrorDetail",
     "ErrorBody",
@@ -119,6 +121,7 @@ class Stage(_WireEnum):
     CLIP = "clip"
     VOICE = "voice"
     RENDER = "render"
+    MOVED = "moved"  # distributed mode: its worker stopped; the job starts again on another one
     DONE = "done"  # the terminal stages carry the job's final status
     FAILED = "failed"
     CANCELLED = "cancelled"
@@ -457,6 +460,30 @@ class DataDirInfo(_Wire):
     min_free_bytes: int
 
 
+class WorkerBackend(_Wire, omit_defaults=True):
+    """A backend as a worker's last heartbeat described it."""
+
+    name: str
+    state: str  # "up" | "down" | "cooling"
+    tier: str = ""
+    models: list[str] = []
+    free_vram_mb: int | None = None
+    problem: str = ""
+
+
+class WorkerInfo(_Wire, omit_defaults=True):
+    """One worker of the distributed mode (README "Scaling out")."""
+
+    name: str
+    state: str  # "up" | "stopping" | "stopped" | "lost" (no heartbeat for cluster.lost_after_s)
+    last_heartbeat: str  # ISO 8601 UTC
+    seconds_since_heartbeat: float
+    current_job: str | None = None
+    jobs: list[str] = []
+    routes: list[str] = []
+    backends: list[WorkerBackend] = []
+
+
 class Status(_Wire):
     mode: str  # "self-hosted" | "cloud" | "offline"
     backends: list[BackendStatus]
@@ -469,6 +496,7 @@ class Status(_Wire):
     problems: list[str]
     storage: StorageInfo
     data_dir: DataDirInfo
+    workers: list[WorkerInfo] = []  # the distributed mode's workers; empty in the embedded default
 
 
 MESSAGES: tuple[type[_Wire], ...] = (

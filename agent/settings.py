@@ -24,7 +24,7 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from agent.choices import Length, LengthPreset, Mode
 from agent.config import (
@@ -54,6 +54,7 @@ __all__ = [
     "AgentSettings",
     "QuotaSettings",
     "BotSettings",
+    "ClusterSettings",
     "load_settings",
     "settings_from_mapping",
 ]
@@ -134,6 +135,27 @@ def _default_routes() -> Mapping[str, RouteSettings]:
 
 
 @dataclass(frozen=True)
+class ClusterSettings:
+    """The distributed mode (README "Scaling out"): front doors and GPU-box workers sharing PostgreSQL.
+
+    Off (the default), `reelbot agent` runs every job itself, as it always has. On, `reelbot agent`
+    is a front door (API, ledger, events, videos; it runs no job) and `reelbot worker` runs jobs."""
+
+    secret_env: ClassVar[Mapping[str, str]] = {"worker_token": "REELBOT_WORKER_TOKEN"}
+
+    enabled: bool = False  # needs agent.database_url on PostgreSQL
+    worker_token: str = ""  # from REELBOT_WORKER_TOKEN only: workers send it, front doors check it
+    worker_name: str = ""  # a worker's name in the status ("" = the host name)
+    front_door_url: str = ""  # a worker uploads finished videos here (the front doors' URL, or one of them)
+    advertise_url: str = ""  # a front door: how the other front doors reach it ("" = http://host:port)
+    heartbeat_s: float = 5.0  # how often a worker writes its heartbeat and re-plans its routes
+    lost_after_s: float = 20.0  # a worker silent this long is shown lost and its job moves to another
+    shutdown_grace_s: float = 60.0  # SIGTERM: a running job may finish this long, then is handed back
+    max_attempts: int = 3  # a job is run at most this often (a worker dying mid-job counts one)
+    event_poll_s: float = 0.25  # a front door's event streams look for new stored events this often
+
+
+@dataclass(frozen=True)
 class Settings:
     video: VideoSettings = field(default_factory=VideoSettings)
     stages: StageOrders = field(default_factory=StageOrders)
@@ -142,6 +164,7 @@ class Settings:
     agent: AgentSettings = field(default_factory=AgentSettings)
     quotas: QuotaSettings = field(default_factory=QuotaSettings)
     bot: BotSettings = field(default_factory=BotSettings)
+    cluster: ClusterSettings = field(default_factory=ClusterSettings)
     providers: Mapping[str, ProviderConfig] = field(default_factory=dict)
     source: str = "<defaults>"  # where these settings came from, for messages
 
@@ -150,7 +173,7 @@ class Settings:
 
     def secrets(self) -> tuple[str, ...]:
         """Every secret value in force, for scrubbing logs and error text."""
-        return section_secrets(self.agent, self.bot, *self.providers.values())
+        return section_secrets(self.agent, self.bot, self.cluster, *self.providers.values())
 
 
 # ---------------------------------------------------------------------------- loading
@@ -169,7 +192,7 @@ def settings_from_mapping(
     check_sections(data, source)
     kwargs: dict[str, Any] = {"source": source}
     hints = typing.get_type_hints(Settings)
-    for name in ("video", "stages", "cascade", "agent", "quotas", "bot"):
+    for name in ("video", "stages", "cascade", "agent", "quotas", "bot", "cluster"):
         kwargs[name] = build_section(hints[name], data.get(name, {}), name, env)
     kwargs["routes"] = _build_routes(data.get("routes"), env)
     kwargs["providers"] = _build_providers(data.get("providers", {}), env)
@@ -242,5 +265,12 @@ def _check(s: Settings) -> None:
     for name in ("min_free_disk_mb", "max_data_mb"):
         if getattr(s.agent, name) < 0:
             raise SettingsError(f"agent.{name} must be 0 or more")
+    c = s.cluster
+    if c.enabled and not s.agent.database_url.startswith("postgresql"):
+        raise SettingsError("cluster.enabled needs agent.database_url on PostgreSQL (postgresql+asyncpg://...)")
+    if c.heartbeat_s <= 0 or c.lost_after_s <= c.heartbeat_s:
+        raise SettingsError("cluster.lost_after_s must be more than cluster.heartbeat_s, both above 0")
+    if c.max_attempts < 1:
+        raise SettingsError("cluster.max_attempts must be at least 1")
     if s.agent.events_retention_h <= 0:
         raise SettingsError("agent.events_retention_h must be more than 0")

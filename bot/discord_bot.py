@@ -260,6 +260,7 @@ class VideoCommands(commands.Cog):
                 latency = f" · {b.latency_ms:.0f} ms" if b.latency_ms is not None else ""
                 detail = wording.backend_detail(b)
                 lines.append(f"{dot} **{b.name}**{latency}{' — ' + detail if detail else ''}")
+            lines += wording.worker_lines(status)
             embed.description = "\n".join(lines)[:4000] or "no backends"
             if status.queue is not None:
                 embed.set_footer(text=f"queue: {status.queue.queued} waiting, {status.queue.running} running")

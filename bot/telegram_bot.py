@@ -273,6 +273,7 @@ class TelegramFrontEnd:
             latency = f" {b.latency_ms:.0f} ms" if b.latency_ms is not None else ""
             detail = wording.backend_detail(b)
             lines.append(f"{dot} {b.name}{latency}{' — ' + detail if detail else ''}")
+        lines += wording.worker_lines(status)
         if status.queue is not None:
             lines.append(f"Queue: {status.queue.queued} waiting, {status.queue.running} running")
         await message.reply_text("\n".join(lines))

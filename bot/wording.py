@@ -29,6 +29,7 @@ __all__ = [
     "lost_track",
     "UNREACHABLE",
     "backend_detail",
+    "worker_lines",
 ]
 
 UNREACHABLE = (
@@ -193,6 +194,18 @@ def service_problems(status: Status) -> list[str]:
         return []
     dot = "🔴" if status.state is ServiceState.DOWN else "🟡"
     return [f"{dot} agent: {problem}" for problem in status.problems] or [f"{dot} agent: {status.state}"]
+
+
+def worker_lines(status: Status) -> list[str]:
+    """The distributed mode's workers, one line each (none in the embedded default)."""
+    dots = {"up": "🟢", "stopping": "🟡", "stopped": "⚪", "lost": "🔴"}
+    lines = []
+    for w in status.workers:
+        backends = ", ".join(f"{b.name} {b.state}" for b in w.backends) or "no backends"
+        job = f"running {w.current_job}" if w.current_job else "idle"
+        lines.append(f"{dots.get(w.state, '⚪')} worker {w.name}: {w.state}, {job}, heartbeat "
+                     f"{w.seconds_since_heartbeat:.0f}s ago ({backends})")
+    return lines
 
 
 def backend_detail(b: BackendStatus) -> str:

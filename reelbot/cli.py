@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "status": "status",
     "agent": "agent",
     "bot": "bot",
+    "worker": "worker",
 }
 
 

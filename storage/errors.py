@@ -28,6 +28,9 @@ SQLITE_NOTADB = 26
 # 57P01..57P03 the server is shutting down or cannot take connections yet
 PG_DISK_FULL = "53100"
 PG_UNAVAILABLE_PREFIXES = ("53", "08", "57P0")
+# a database server that cannot be reached at all (stopped, unreachable, its socket gone)
+UNREACHABLE_ERRNOS = frozenset({errno.ECONNREFUSED, errno.ECONNRESET, errno.ENOENT, errno.EHOSTUNREACH,
+                                errno.ENETUNREACH, errno.ETIMEDOUT, errno.EPIPE})
 
 
 class StorageError(Exception):
@@ -90,6 +93,8 @@ def classify(exc: BaseException) -> StorageUnavailable | None:
             return StorageFull(f"the database's disk is full ({text})")
         if code in (SQLITE_IOERR, SQLITE_CANTOPEN):
             return StorageUnavailable(f"the database cannot be written ({text})")
+        if isinstance(cause, OSError) and cause.errno in UNREACHABLE_ERRNOS:
+            return StorageUnavailable(f"the database server cannot be reached ({text})")
         state = _sqlstate(cause)
         if state == PG_DISK_FULL:
             return StorageFull(f"the database server's disk is full ({text})")

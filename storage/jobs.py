@@ -188,13 +188,16 @@ class JobStore:
     async def submit(
         self, job: NewJob, *, first_event: Callable[[], Mapping[str, Any]], max_in_flight: int | None,
         day: str, daily: int, user: UserKey | None = None, seq_reserved: int | None = None,
+        enqueue: Callable[[Session, str], int] | None = None,
     ) -> SubmitOutcome:
         """Reserve `job.price` and create the job, atomically, in one unit of work; or say why not.
 
         With `user`, the submitter is created or found (and renamed) in the same transaction and
         `job.user_id` is ignored. A repeated request id returns the existing job, charged once.
         `seq_reserved` (default: the first event's seq) is the job's first reservation of event
-        sequence numbers."""
+        sequence numbers. `enqueue(session, job_id)` (the distributed mode) puts the job on the queue
+        engine inside this same transaction and returns the queue's job id: reserved and queued
+        commit together, or neither does."""
         event = dict(first_event())
         data = _dump(event)
 
@@ -226,6 +229,8 @@ class JobStore:
                 created_at=job.created_at, started_at=None, finished_at=None, files_deleted_at=None,
                 recoveries=0,
             )
+            if enqueue is not None:
+                values["queue_job_id"] = enqueue(session, job.id)
             session.execute(_INSERT_JOB, [values])
             session.execute(_INSERT_EVENTS, [{"job_id": job.id, "seq": int(event["seq"]), "data": data}])
             add_entry(session, uid, LedgerKind.RESERVE, -job.price, job.price, job.created_at, job_id=job.id,
@@ -343,16 +348,19 @@ class JobStore:
 
     async def finish(
         self, job_id: str, fin: Finish, batch: ProgressBatch,
-        terminal_event: Callable[[JobRow, int | None], Mapping[str, Any]],
+        terminal_event: Callable[[JobRow, int | None], Mapping[str, Any]], *, attempt: int | None = None,
     ) -> tuple[JobRow, Mapping[str, Any]] | None:
         """Move an active job to `fin.status`, settle or refund, store its last events.
 
         `terminal_event(row, balance_after)` builds the closing event inside the unit of work (it
         carries the credits left); on SQLite it runs on the writer thread, so it must only read the
         values it is given and its own (unchanging) job. Returns None when the job had already
-        finished: nothing changes."""
+        finished: nothing changes. `attempt` (the distributed mode): only while that run of the job
+        is the current one, so a worker whose job moved elsewhere finishes nothing."""
+        move = _MOVE if attempt is None else _MOVE.where(_jobs.c.attempt == attempt)
+
         def work(session: Session) -> tuple[JobRow, Mapping[str, Any]] | None:
-            if changed_rows(session.execute(_MOVE, {"b_id": job_id, "b_status": fin.status})) != 1:
+            if changed_rows(session.execute(move, {"b_id": job_id, "b_status": fin.status})) != 1:
                 return None
             _store_batches(session, [batch])
             row = session.execute(select(JobRow).where(JobRow.id == job_id)).scalar_one()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -26,11 +27,18 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return cfg
 
 
+# PostgreSQL: processes starting together on one database (front doors and workers of the
+# distributed mode) migrate one at a time; the others wait, then find the schema current
+_MIGRATION_LOCK = 7_305_001
+
+
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     def run(connection: Connection) -> None:
         command.upgrade(alembic_config(connection), revision)
 
     async with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
         await conn.run_sync(run)
 
 

@@ -10,10 +10,11 @@ row in the same transaction, so `balance == sum(ledger_entries.amount)` for ever
 
 from __future__ import annotations
 
-from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "User", "JobRow", "JobEventRow", "ProviderAttemptRow", "LedgerEntry", "LedgerKind"]
+__all__ = ["Base", "User", "JobRow", "JobEventRow", "ProviderAttemptRow", "LedgerEntry", "LedgerKind",
+           "ClusterWorkerRow"]
 
 
 class Base(DeclarativeBase):
@@ -78,6 +79,12 @@ class JobRow(Base):
     files_deleted_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     # times restart recovery resumed this job after a crash interrupted it (agent.max_recoveries)
     recoveries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # the distributed mode (migration 0005): the run of the job that may write, who runs it, its
+    # queue engine job, and the front door holding its video
+    attempt: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    worker: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    queue_job_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    artifact_holder: Mapped[str | None] = mapped_column(String(512), nullable=True)
 
 
 class JobEventRow(Base):
@@ -118,3 +125,17 @@ class LedgerEntry(Base):
     credits: Mapped[int] = mapped_column(Integer)  # the magnitude this entry is about
     note: Mapped[str] = mapped_column(Text, default="")
     at: Mapped[float] = mapped_column(Float)
+
+
+class ClusterWorkerRow(Base):
+    """One worker of the distributed mode, as its last heartbeat described it (JSON lists as Text)."""
+
+    __tablename__ = "cluster_workers"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    started_at: Mapped[float] = mapped_column(Float)
+    heartbeat_at: Mapped[float] = mapped_column(Float)
+    state: Mapped[str] = mapped_column(String(16), default="up", server_default="up")  # up | stopping | stopped
+    routes: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")
+    backends: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")
+    jobs: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")

@@ -12,6 +12,8 @@ Imports only go downward:
                 imports, so they import only the stdlib (and the wire format's serialisation library)
     agent.engine/  never agent.service/: a worker imports the engine (pipeline, cascade, render...)
                 without the HTTP service; the service drives the engine, not the other way round
+    agent.worker/  never agent.service/ (the distributed mode's worker runs the engine, not the front
+                door); the engine never imports the worker
 
 Imports are read with `ast`, top-level and inside functions (a lazy import is still an import: it
 runs on some path), and those under `if TYPE_CHECKING:` (never run, but they still say what a module
@@ -177,6 +179,10 @@ def violation(imp: Import) -> str | None:
             return "agent/ never imports bot/ or reelbot/"
         if _within(imp.importer, "agent.engine") and _within(target, "agent.service"):
             return "agent.engine never imports agent.service (a worker runs the engine without the HTTP service)"
+        if _within(imp.importer, "agent.worker") and _within(target, "agent.service"):
+            return "agent.worker never imports agent.service (a worker runs the engine, not the front door)"
+        if _within(imp.importer, "agent.engine") and _within(target, "agent.worker"):
+            return "agent.engine never imports agent.worker (the worker drives the engine)"
         if (imp.importer, target, imp.kind) == ("agent.config", "providers.config", "lazy"):
             return None  # stdlib-only (secret fields and URL passwords), imported when secrets are asked for
         if imp.importer in LIGHT_AGENT_MODULES and target not in LIGHT_AGENT_MODULES and target != "agent":
@@ -211,6 +217,8 @@ def test_imports_follow_the_layering_rules() -> None:
     (Import("agent.service.jobs", "bot.wire", 3, "top", ""), "never imports bot/"),
     (Import("agent.engine.pipeline", "agent.service.jobs", 3, "lazy", "run"), "never imports agent.service"),
     (Import("agent.engine.render.job", "agent.service", 3, "typing", ""), "never imports agent.service"),
+    (Import("agent.worker.execute", "agent.service.views", 3, "top", ""), "agent.worker never imports agent.service"),
+    (Import("agent.engine.pipeline", "agent.worker.events", 3, "lazy", "run"), "never imports agent.worker"),
     (Import("agent.config", "providers.base", 3, "top", ""), "imports the rest of ours"),
     (Import("agent.protocol", "numpy", 3, "top", ""), "third-party"),
 ])
@@ -272,6 +280,14 @@ def test_the_registry_and_the_agent_app_load_no_image_or_array_library() -> None
 def test_the_engine_loads_without_the_service() -> None:
     """What a worker imports: the pipeline, its runtime, the status report and the renderer, never the service."""
     setup = ("import agent.engine.runtime, agent.engine.pipeline, agent.engine.status, agent.engine.render\n"
+             "service = sorted(m for m in sys.modules if m.startswith('agent.service'))\n"
+             "assert not service, service")
+    assert "agent.service.app" not in _loaded(setup)
+
+
+def test_the_worker_loads_without_the_service() -> None:
+    """What `reelbot worker` imports: the engine, storage and the queue engine, never the front door."""
+    setup = ("import agent.worker.main, agent.worker.execute\n"
              "service = sorted(m for m in sys.modules if m.startswith('agent.service'))\n"
              "assert not service, service")
     assert "agent.service.app" not in _loaded(setup)

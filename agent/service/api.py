@@ -19,13 +19,13 @@ import re
 import stat
 import unicodedata
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from agent.choices import Aspect, InvalidChoice, Length, Mode, parse_choice
 from agent.service.http_input import BadInput, parse_event_id, parse_json_body, range_satisfiable
-from agent.service.jobs import CancelOutcome, DiskFull, JobRunner, QueueFull, QuotaExceeded, SubmitData, TooManyJobs
+from agent.service.jobs import CancelOutcome, DiskFull, QueueFull, QuotaExceeded, SubmitData, TooManyJobs
 from agent.protocol import (
     API_PREFIX,
     ErrorBody,
@@ -38,15 +38,20 @@ from agent.protocol import (
     SubmitRequest,
 )
 from agent.service.quota import QuotaPolicy
-from agent.engine.routes import job_mode, plan_route
+from agent.engine.routes import RouteUnavailable, job_mode, plan_route
 from agent.settings import Settings
+from agent.service.runner import Runner
 from agent.service.sse import open_stream, send_stream
+from agent.service.worker_api import WORKER_PREFIX
 from agent.engine.validation import InvalidInput, clean_topic
 from agent.service.views import json_response
 from agent.engine.voices import check_route_voice
 from providers.language import detect as detect_language
 from providers.language import normalize as normalize_language
 from storage import QuotaLedger, StorageUnavailable
+
+if TYPE_CHECKING:
+    from agent.service.cluster import ClusterRunner
 
 __all__ = ["ApiError", "routes", "auth_middleware", "error_middleware", "parse_submission", "check_submission_voice",
            "Services"]
@@ -132,7 +137,8 @@ def auth_middleware(token: str, exempt: tuple[str, ...] = ()) -> Any:
 
     @web.middleware
     async def check_token(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if expected and not any(request.path == p or request.path.startswith(p + "/") for p in exempt):
+        if (expected and not request.path.startswith(WORKER_PREFIX)  # those take the worker token
+                and not any(request.path == p or request.path.startswith(p + "/") for p in exempt)):
             header = request.headers.get("Authorization", "")
             scheme, _, given = header.partition(" ")
             try:  # header bytes that are not UTF-8 arrive as surrogate escapes: back to the bytes sent
@@ -301,7 +307,8 @@ class Services:
 
     def __init__(self, settings: Settings, policy: QuotaPolicy) -> None:
         self.settings, self.policy = settings, policy
-        self.runner: JobRunner = None  # type: ignore[assignment]
+        self.runner: Runner = None  # type: ignore[assignment]
+        self.cluster: ClusterRunner | None = None  # the distributed mode's front door (also `runner`)
         self.ledger: QuotaLedger = None  # type: ignore[assignment]
         self.backends: Any = None
         self.status: Callable[[], Awaitable[Status]] = None  # type: ignore[assignment]
@@ -312,10 +319,13 @@ def routes(svc: Services) -> list[web.RouteDef]:
 
     async def submit(request: web.Request) -> web.Response:
         data = parse_submission(await _json_body(request), settings, svc.backends)
-        await check_submission_voice(data, settings, svc.backends)
+        if svc.cluster is None:  # distributed: the voices are the workers' (a wrong one fails the job)
+            await check_submission_voice(data, settings, svc.backends)
         data = await resolve_submission_language(data, settings)
         try:
             job, _created = await svc.runner.submit(data)
+        except RouteUnavailable as exc:  # distributed: no live worker serves the route now
+            raise _invalid("model", str(exc)) from None
         except QuotaExceeded as exc:
             raise ApiError(429, ErrorCode.QUOTA_EXCEEDED, str(exc), retry_after_s=exc.retry_after_s,
                            balance=exc.balance, price=exc.price, resets_at=exc.resets_at) from None
@@ -361,11 +371,15 @@ def routes(svc: Services) -> list[web.RouteDef]:
             raise ApiError(409, ErrorCode.NOT_READY, "the video is not ready yet", job_status=job.status)
         path = svc.runner.video_file(job_id)
         st = None if job.video_expired else await asyncio.to_thread(_file_stat, path)
+        title = (job.title or "video").encode("ascii", "ignore").decode()
+        safe = re.sub(r"[^A-Za-z0-9 _.-]+", "", title).strip()[:60] or "video"
+        if st is None and svc.cluster is not None and not job.video_expired:  # held by another front door
+            proxied = await svc.cluster.proxy_video(request, job_id, f'attachment; filename="{safe}.mp4"')
+            if proxied is not None:
+                return proxied
         if st is None:
             raise ApiError(404, ErrorCode.VIDEO_EXPIRED, "the video was deleted after the retention period")
         _check_range(request, st)
-        title = (job.title or "video").encode("ascii", "ignore").decode()
-        safe = re.sub(r"[^A-Za-z0-9 _.-]+", "", title).strip()[:60] or "video"
         return web.FileResponse(path, headers={
             "Content-Type": "video/mp4", "Content-Disposition": f'attachment; filename="{safe}.mp4"',
         })
@@ -376,6 +390,15 @@ def routes(svc: Services) -> list[web.RouteDef]:
             last = parse_event_id(request.headers.get("Last-Event-ID") or request.query.get("last_event_id"))
         except BadInput as exc:
             raise ApiError(400, ErrorCode.BAD_REQUEST, str(exc)) from None
+        if svc.cluster is not None:  # distributed: the events are in the database, written by workers
+            from agent.service.cluster_sse import cluster_stream
+
+            streamed = await cluster_stream(request, svc.runner.store, job_id, last,
+                                            keepalive_s=settings.agent.sse_keepalive_s,
+                                            poll_s=settings.cluster.event_poll_s)
+            if streamed is None:
+                raise ApiError(404, ErrorCode.NOT_FOUND, "no such job")
+            return streamed
         plan = await open_stream(svc.runner, job_id, last)  # may fail: still a plain answer here
         if plan is None:
             raise ApiError(404, ErrorCode.NOT_FOUND, "no such job")

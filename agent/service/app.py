@@ -25,6 +25,7 @@ import shutil
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import aiohttp
 from aiohttp import web
@@ -44,6 +45,10 @@ from agent.engine.runtime import Runtime, open_runtime
 from agent.settings import Settings
 from providers.base import Clock
 from storage import Database, DatabaseLock, JobStore, QuotaLedger, open_database
+from storage.cluster import ClusterStore
+
+if TYPE_CHECKING:
+    from agent.service.cluster import ClusterRunner
 
 __all__ = ["create_app", "check_bind", "BindRefused", "DATABASE", "RUNTIME", "RUNNER", "SERVICES"]
 
@@ -134,6 +139,15 @@ def create_app(
 
     async def runner(app: web.Application) -> AsyncIterator[None]:
         rt = app[RUNTIME]
+        if settings.cluster.enabled:  # the distributed mode's front door: the workers run the jobs
+            from agent.service.cluster import open_front_door
+
+            async with open_front_door(settings, app[DATABASE], ledger=svc.ledger, policy=policy, data_dir=data,
+                                       disk=data_disk, wall_clock=wall_clock) as front:
+                svc.runner = svc.cluster = front
+                svc.status = lambda: _status(settings, rt, front, app[DATABASE], data_disk)
+                yield
+            return
         job_runner = JobRunner(
             settings=settings, store=JobStore(app[DATABASE]), ledger=svc.ledger, policy=policy,
             pipeline=rt.pipeline, backends=rt.backends, data_dir=data, wall_clock=wall_clock,
@@ -151,10 +165,25 @@ def create_app(
 
     app.cleanup_ctx.extend([database, runtime, runner])
     app.add_routes(routes(svc))
+    if settings.cluster.enabled:
+        app.add_routes(_worker_routes(settings, svc, data))
     return app
 
 
-async def _status(settings: Settings, rt: Runtime, runner: JobRunner, db: Database,
+def _worker_routes(settings: Settings, svc: Services, data: Path) -> list[web.RouteDef]:
+    from agent.service.api import error_response
+    from agent.service.cluster import holder_url
+    from agent.service.worker_api import worker_routes
+
+    def store() -> ClusterStore:
+        assert svc.cluster is not None
+        return svc.cluster.cluster
+
+    return worker_routes(token=settings.cluster.worker_token, store=store, jobs_dir=data / "jobs",
+                         holder=holder_url(settings), refuse=error_response)
+
+
+async def _status(settings: Settings, rt: Runtime, runner: JobRunner | ClusterRunner, db: Database,
                   data_disk: DataDisk) -> Status:
     from agent.engine.status import collect_status
 
@@ -163,4 +192,9 @@ async def _status(settings: Settings, rt: Runtime, runner: JobRunner, db: Databa
     out = report.to_json()
     out["queue"] = to_builtins(runner.queue_info())
     out.update(disks)  # state, problems, storage, data_dir
+    if settings.cluster.enabled:
+        from agent.service.cluster import ClusterRunner
+
+        assert isinstance(runner, ClusterRunner)
+        out["workers"] = to_builtins(await runner.workers())
     return convert(out, Status)  # the report's dataclasses, checked against the wire's Status

@@ -48,7 +48,6 @@ from agent.service.disk import MB, DataDisk
 from agent.engine.events import ProgressEvent
 from agent.service.live import SEQ_RESERVE_BLOCK, LiveJob
 from agent.service.observers import JobObserver
-from agent.engine.pipeline import JobResult as PipelineResult
 from agent.engine.pipeline import JobSpec, Pipeline, topic_seed
 from agent.protocol import ErrorCode, Event, Job, JobError, JobResult, JobStatus, QueueInfo, convert, to_builtins
 from agent.service.quota import QuotaPolicy, WallClock
@@ -56,7 +55,8 @@ from agent.engine.render import remove_stale_temp_dirs
 from agent.engine.render.errors import BudgetTooSmall, RenderError
 from agent.engine.render.spec import size_for_aspect
 from agent.service.retention import Retention
-from agent.engine.routes import RouteUnavailable, charged_price, job_mode, plan_route
+from agent.engine.outcome import job_charge, wire_result
+from agent.engine.routes import RouteUnavailable, job_mode, plan_route
 from agent.settings import Settings
 from agent.service.views import job_from_live, job_from_row, make_event, video_path
 from providers.errors import AllProvidersFailed
@@ -479,9 +479,9 @@ class JobRunner:
             log.exception("job %s: failed unexpectedly", live.id)
             fin = self._failure(JobStatus.FAILED, ErrorCode.INTERNAL, "something went wrong on our side")
         else:
-            kinds = [scene.kind for scene in result.scenes]  # a video scene that became a still costs a slideshow's
-            charged = 0 if live.admin else min(live.price, charged_price(self.settings, plan, result.provenance, kinds))
-            fin = Finish("done", self.wall(), charged=charged, result=self._result_json(live, result))
+            charged = job_charge(self.settings, plan, result, live.price, live.admin)
+            fin = Finish("done", self.wall(), charged=charged,
+                         result=wire_result(result, video_path(live.id), self.settings.agent.public_url))
         if fin.error_code in _DISK_SUSPECT:
             disk = await self.disk.check()
             if disk.low:  # the providers did not fail: the disk they write to is full
@@ -530,18 +530,6 @@ class JobRunner:
 
     def _failure(self, status: JobStatus, code: ErrorCode, message: str) -> Finish:
         return Finish(status.value, self.wall(), error_code=code.value, error_message=message)
-
-    def _result_json(self, live: LiveJob, r: PipelineResult) -> dict[str, Any]:
-        """The result as stored with the final state (storage/ keeps plain JSON): a `JobResult`."""
-        url = video_path(live.id)
-        public = self.settings.agent.public_url.rstrip("/")
-        return to_builtins(JobResult(
-            title=r.title, duration_s=round(r.duration_s, 3), bytes=r.bytes, width=r.width, height=r.height,
-            provenance={k: dict(v) for k, v in r.provenance.items()}, provenance_line=r.provenance_line(),
-            video_url=url, download_url=f"{public}{url}" if public else None, stills_note=r.stills_note(),
-            language=r.language, languages=dict(r.languages) or None,
-            language_note="; ".join(r.language_notes) or None,
-        ))
 
     # ------------------------------------------------------------------ finishing
 

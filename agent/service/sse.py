@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from agent.service.jobs import JobRunner
+from agent.service.runner import Runner
 from agent.service.live import LiveJob
 from agent.protocol import JobStatus, format_sse
 
@@ -46,7 +46,7 @@ def _stored(rows: list[str]) -> list[tuple[int, str]]:
     return [(int(json.loads(data)["seq"]), data) for data in rows]
 
 
-async def open_stream(runner: JobRunner, job_id: str, last: int) -> StreamPlan | None:
+async def open_stream(runner: Runner, job_id: str, last: int) -> StreamPlan | None:
     """Look the job up and read the stored events the client needs; None when there is no such job."""
     live = runner.live(job_id)
     if live is not None:
@@ -68,7 +68,7 @@ async def open_stream(runner: JobRunner, job_id: str, last: int) -> StreamPlan |
 
 
 async def send_stream(
-    request: web.Request, plan: StreamPlan, runner: JobRunner, keepalive_s: float
+    request: web.Request, plan: StreamPlan, runner: Runner, keepalive_s: float
 ) -> web.StreamResponse:
     response = web.StreamResponse(headers={
         "Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no",
@@ -92,7 +92,7 @@ async def send_stream(
     return response
 
 
-async def _follow(response: web.StreamResponse, runner: JobRunner, live: LiveJob, last: int,
+async def _follow(response: web.StreamResponse, runner: Runner, live: LiveJob, last: int,
                   keepalive_s: float) -> None:
     """Write live events after `last` until the terminal one. Nothing here awaits but the writes and
     the wait for news, so what is checked between them stays true."""

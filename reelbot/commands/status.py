@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from agent.settings import Settings
     from agent.engine.status import StatusReport
 
-__all__ = ["add_arguments", "run", "format_report"]
+__all__ = ["add_arguments", "run", "format_report", "format_workers", "cluster_workers"]
 
 BADGES = {"self-hosted": "SELF-HOSTED", "cloud": "CLOUD", "offline": "OFFLINE"}
 
@@ -37,10 +37,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     settings = load_settings_or_fail(args.config)
     report = asyncio.run(gather(settings))
+    workers = asyncio.run(cluster_workers(settings)) if settings.cluster.enabled else None
     if args.json:
-        print(json.dumps(report.to_json(), indent=1, default=str))
+        out = report.to_json()
+        if workers is not None:
+            out["workers"] = workers
+        print(json.dumps(out, indent=1, default=str))
     else:
-        print(format_report(report))
+        print(format_report(report) + ("" if workers is None else "\n" + format_workers(workers)))
     return 0 if all(s.provider for s in report.stages) else 1
 
 
@@ -64,6 +68,34 @@ async def gather(settings: Settings) -> StatusReport:
                 close = getattr(provider, "aclose", None)
                 if close is not None:
                     await close()
+
+
+async def cluster_workers(settings: Settings) -> list[dict[str, Any]]:
+    """The distributed mode's workers, from their heartbeats in the database (agent.protocol.WorkerInfo)."""
+    from agent.protocol import to_builtins
+    from agent.service.cluster import worker_infos
+    from storage import open_database
+    from storage.cluster import ClusterStore
+
+    async with open_database(settings.agent.database_url, migrate=False) as db:
+        rows = await ClusterStore(db).workers()
+    return [to_builtins(w) for w in worker_infos(rows, time.time(), settings.cluster.lost_after_s)]
+
+
+def format_workers(workers: list[dict[str, Any]]) -> str:
+    lines = ["", f"workers (distributed mode): {sum(w['state'] == 'up' for w in workers)} up of {len(workers)}"]
+    for w in workers:
+        job = w.get("current_job") or "idle"
+        lines.append(f"  {w['name']:<20}{w['state']:<9}heartbeat {w['seconds_since_heartbeat']:.0f}s ago   {job}   "
+                     f"routes: {', '.join(w.get('routes', [])) or 'none'}")
+        for b in w.get("backends", []):
+            extra = [*b.get("models", [])[:3]]
+            if b.get("free_vram_mb") is not None:
+                extra.append(f"{b['free_vram_mb']} MB VRAM free")
+            if b.get("problem"):
+                extra.append(b["problem"])
+            lines.append(f"      {b['name']:<14}{b['state']:<8}{'; '.join(extra)}")
+    return "\n".join(lines)
 
 
 def _fmt_bytes(n: Any) -> str:

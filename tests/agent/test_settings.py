@@ -63,6 +63,9 @@ def test_the_shipped_config_toml_loads():
         ({"agent": {"max_data_mb": "lots"}}, "agent.max_data_mb"),
         ({"agent": {"max_data_mb": -5}}, "agent.max_data_mb"),
         ({"agent": {"events_retention_h": 0}}, "agent.events_retention_h"),
+        ({"cluster": {"enabled": True}}, "PostgreSQL"),  # the distributed mode shares PostgreSQL
+        ({"cluster": {"heartbeat_s": 30, "lost_after_s": 20}}, "cluster.lost_after_s"),
+        ({"cluster": {"worker_token": "abc"}}, "REELBOT_WORKER_TOKEN"),
     ],
 )
 def test_bad_config_names_the_key(data, needle):
@@ -78,6 +81,14 @@ def test_secrets_only_from_environment():
     assert s.agent.token == "s3cret-token"
     assert s.bot.discord_token == "dtok-123"
     assert "s3cret-token" in s.secrets()
+
+
+def test_the_distributed_mode_takes_its_secrets_from_the_environment():
+    env = {"REELBOT_WORKER_TOKEN": "worker-s3cret", "REELBOT_DATABASE_URL": "postgresql+asyncpg://r:pw-s3cret@db/r"}
+    s = settings_from_mapping({"cluster": {"enabled": True}}, env)
+    assert s.cluster.enabled and s.cluster.worker_token == "worker-s3cret"
+    assert s.agent.database_url == env["REELBOT_DATABASE_URL"]
+    assert {"worker-s3cret", "pw-s3cret"} <= set(s.secrets())
 
 
 def test_env_overrides_file(tmp_path):

@@ -214,7 +214,7 @@ class FakeAgent:
         return self.credits.get(user_id, self.daily)
 
     def _result(self, job: FakeJob) -> JobResult:
-        """agent.service.jobs.JobRunner._result_json plus the credits _finish adds."""
+        """agent.engine.outcome.wire_result plus the credits _finish adds."""
         provenance = {"script": {"ollama": 1}, "image": {"comfyui": 2, "offline": 1}, "voice": {"coqui": 3},
                       "render": {"local": 1}}
         return JobResult(

@@ -221,6 +221,23 @@ async def test_status_shows_a_models_shutdown_date(bot: Harness) -> None:
     assert "⚠️ gpt-4o-mini-tts shuts down 2027-01-06" in bot.tg.in_chat(ADMIN)[0].text
 
 
+async def test_status_lists_the_workers_of_a_distributed_agent(bot: Harness) -> None:
+    """Issue 11: /status names every worker, its state, its job and its backends."""
+    from agent.protocol import WorkerBackend, WorkerInfo
+
+    bot.agent.status_body = msgspec.structs.replace(bot.agent.status_body, workers=[
+        WorkerInfo(name="box-a", state="up", last_heartbeat="2026-01-01T00:00:00.000Z", seconds_since_heartbeat=2.0,
+                   current_job="job123", jobs=["job123"], routes=["self-hosted"],
+                   backends=[WorkerBackend(name="comfyui", state="up"), WorkerBackend(name="ollama", state="down")]),
+        WorkerInfo(name="box-b", state="lost", last_heartbeat="2026-01-01T00:00:00.000Z", seconds_since_heartbeat=41.0),
+    ])
+    await bot.send(command("/status", user=ADMIN, chat=ADMIN))
+    await wait_until(lambda: bot.tg.in_chat(ADMIN))
+    text = bot.tg.in_chat(ADMIN)[0].text
+    assert "🟢 worker box-a: up, running job123, heartbeat 2s ago (comfyui up, ollama down)" in text
+    assert "🔴 worker box-b: lost, idle, heartbeat 41s ago (no backends)" in text
+
+
 async def test_quota_and_help(bot: Harness) -> None:
     await bot.send(command("/quota"))
     await wait_until(lambda: bot.tg.in_chat(ALICE))

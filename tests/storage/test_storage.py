@@ -28,7 +28,7 @@ from storage.engine import create_engine
 from storage.migrate import current_revision, upgrade
 
 DAY = "2025-03-01"
-HEAD = "0004_seq"
+HEAD = "0005_cluster"
 
 
 def _job(i: int | str, user_id: int = 0, price: int = 5, created_at: float = 1.0, request_id: str | None = None) -> NewJob:
@@ -59,7 +59,8 @@ async def test_fresh_database_is_migrated_to_head(db_url):
         async with db.engine.connect() as conn:
             tables = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
             columns = {c["name"] for c in await conn.run_sync(lambda c: inspect(c).get_columns("jobs"))}
-        assert {"users", "jobs", "job_events", "provider_attempts", "ledger_entries", "alembic_version"} <= tables
+        assert {"users", "jobs", "job_events", "provider_attempts", "ledger_entries", "alembic_version",
+                "cluster_workers"} <= tables
         assert "files_deleted_at" in columns
     async with open_database(db_url) as db:  # idempotent on an up-to-date schema
         assert await current_revision(db.engine) == HEAD
@@ -89,6 +90,7 @@ async def test_upgrade_in_place_keeps_data(db_url):
         row = await store.get("oldjob12345")
         assert row is not None and row.topic == "kept" and row.files_deleted_at is None and row.progress == 0.0
         assert row.seq_reserved == row.last_seq == 7  # 0003: what was stored is what was reserved
+        assert (row.attempt, row.worker, row.queue_job_id, row.artifact_holder) == (0, None, None, None)  # 0005
         user = await ledger.ensure_user("discord", "7", "Old", 2.0)
         assert user.id == uid and user.balance == 33
         assert await store.expired(finished_before=3.0) == ["oldjob12345"]

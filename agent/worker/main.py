@@ -1,0 +1,190 @@
+"""The worker process (`reelbot worker`): heartbeats, the queue engine's worker, stalled jobs.
+
+    open        the database (migrated), the queue engine (procrastinate, agent.taskqueue), the
+                engine's runtime (this box's providers, health board, pipeline)
+    every cluster.heartbeat_s
+                probe the backends and derive the routes served (agent.worker.capabilities);
+                write the heartbeat row (cluster_workers: backends, routes, current jobs); put back
+                in the queue the jobs of workers silent for cluster.lost_after_s (procrastinate's
+                `get_stalled_jobs` + `retry_job`: every worker does it, so any one alive suffices);
+                when the routes changed, stop listening (running jobs finish) and listen again on
+                the queues of the new set
+    SIGTERM     the heartbeat says "stopping"; procrastinate stops taking jobs, lets the running
+                ones finish for cluster.shutdown_grace_s, then aborts them with the reason SHUTDOWN,
+                and the task's retry strategy puts each back in its queue for another worker
+
+procrastinate's own worker heartbeat (procrastinate_workers) is the lease: a worker killed with
+SIGKILL stops it, and after cluster.lost_after_s its jobs are found stalled and queued again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+
+from agent.engine.backends import Backends
+from agent.engine.health import HealthBoard
+from agent.engine.pipeline import Pipeline, Renderer
+from agent.engine.runtime import Runtime, open_runtime
+from agent.settings import Settings
+from agent.taskqueue import TASK_NAME, load_engine, open_queue, queue_for
+from agent.worker.capabilities import Capabilities, describe
+from agent.worker.execute import Executor
+from storage import JobStore, StorageUnavailable, open_database
+from storage.cluster import ClusterStore, WorkerBeat
+
+if TYPE_CHECKING:
+    import procrastinate
+    from procrastinate.worker import Worker
+
+__all__ = ["run_worker", "worker_name"]
+
+log = logging.getLogger(__name__)
+RESTART_DELAY_S = 2.0  # the queue engine's worker stopped by itself (the database went away): again after
+
+
+def worker_name(settings: Settings) -> str:
+    return settings.cluster.worker_name or socket.gethostname()
+
+
+@contextlib.asynccontextmanager
+async def _test_runtime(settings: Settings, backends: Backends, renderer: Renderer | None,
+                        clock: Callable[[], float]) -> AsyncIterator[Runtime]:
+    from agent.engine import render as render_module
+
+    async with aiohttp.ClientSession() as session:
+        health = HealthBoard(settings.cascade, clock)
+        pipeline = Pipeline(settings=settings, backends=backends, health=health,
+                            renderer=renderer or render_module.render, clock=clock, gpu_lock=asyncio.Lock())
+        yield Runtime(settings, session, health, backends, pipeline, clock)
+
+
+@dataclass
+class _Listening:
+    routes: tuple[str, ...]
+    worker: Worker | None
+    task: asyncio.Task[Any] | None
+
+
+async def run_worker(
+    settings: Settings, *, backends: Backends | None = None, renderer: Renderer | None = None,
+    clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Run until SIGTERM/SIGINT (or `stop` is set). Tests pass fake `backends` and `renderer`."""
+    await load_engine()
+    from procrastinate import RetryStrategy
+    from procrastinate.job_context import AbortReason, JobContext
+
+    c, a = settings.cluster, settings.agent
+    name = worker_name(settings)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    data_dir = Path(a.data_dir)
+    runtime = (_test_runtime(settings, backends, renderer, clock) if backends is not None
+               else open_runtime(settings, clock=clock, renderer=renderer, data_dir=data_dir))
+    async with contextlib.AsyncExitStack() as stack:
+        db = await stack.enter_async_context(open_database(a.database_url))
+        queue = await stack.enter_async_context(open_queue(a.database_url, pool_size=max(4, a.workers + 3)))
+        rt = await stack.enter_async_context(runtime)
+        http = await stack.enter_async_context(aiohttp.ClientSession())
+        cluster = ClusterStore(db)
+        executor = Executor(settings=settings, name=name, cluster=cluster, jobs=JobStore(db), pipeline=rt.pipeline,
+                            backends=rt.backends, data_dir=data_dir, http=http, wall=wall)
+
+        # A run handed back at shutdown, or whose body failed (the database away at its claim), is
+        # retried by procrastinate, waiting 2, 4, 8... s; cluster.max_attempts (checked at the claim,
+        # below procrastinate's limit) fails a job whose workers keep dying, refunded, before that
+        @queue.task(name=TASK_NAME, pass_context=True,
+                    retry=RetryStrategy(max_attempts=c.max_attempts + 8, exponential_wait=2))
+        async def run_job(context: JobContext, job_id: str) -> None:
+            await executor.run(job_id, shutting_down=lambda: context.abort_reason() is AbortReason.SHUTDOWN)
+
+        started = wall()
+        listening = _Listening((), None, None)
+        state = "up"
+        log.info("worker %s: started (%d job(s) at once)", name, a.workers)
+
+        async def beat(caps: Capabilities) -> None:
+            await cluster.beat(WorkerBeat(name, started, wall(), state, caps.routes, caps.backends,
+                                          sorted(executor.running)))
+
+        async def listen(routes: tuple[str, ...]) -> None:
+            nonlocal listening
+            if listening.task is not None and listening.worker is not None:
+                listening.worker.stop()
+                await asyncio.gather(listening.task, return_exceptions=True)
+            worker = None
+            task = None
+            if routes:
+                worker = _engine_worker(queue, routes, settings, name)
+                task = asyncio.create_task(worker.run(), name="procrastinate-worker")
+            listening = _Listening(routes, worker, task)
+            log.info("worker %s: serving routes %s", name, ", ".join(routes) or "(none: no backend can serve any)")
+
+        while not stop.is_set():
+            try:
+                caps = await describe(settings, rt.backends, rt.health, clock())
+                await beat(caps)
+                await _requeue_stalled(queue, c.lost_after_s)
+                dead = listening.task is not None and listening.task.done()
+                if caps.routes != listening.routes or dead:
+                    if dead:
+                        log.warning("worker %s: the queue engine's worker stopped; starting it again", name)
+                    await listen(caps.routes)
+            except StorageUnavailable as exc:
+                log.warning("worker %s: the database is unavailable (%s); trying again", name, exc)
+            except Exception:
+                log.exception("worker %s: heartbeat failed; trying again", name)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), c.heartbeat_s)
+
+        state = "stopping"
+        log.info("worker %s: stopping: running jobs may finish for %.0f s, then go back in line", name,
+                 c.shutdown_grace_s)
+        caps_now = Capabilities(listening.routes)
+        with contextlib.suppress(Exception):
+            await beat(caps_now)
+        if listening.worker is not None and listening.task is not None:
+            listening.worker.stop()
+            await asyncio.gather(listening.task, return_exceptions=True)
+        state = "stopped"
+        with contextlib.suppress(Exception):
+            await beat(caps_now)
+        log.info("worker %s: stopped", name)
+
+
+def _engine_worker(queue: procrastinate.App, routes: tuple[str, ...], settings: Settings, name: str) -> Worker:
+    from procrastinate.worker import Worker
+
+    c = settings.cluster
+    return Worker(
+        queue, queues=[queue_for(r) for r in routes], name=name, concurrency=settings.agent.workers,
+        install_signal_handlers=False, shutdown_graceful_timeout=c.shutdown_grace_s, listen_notify=True,
+        fetch_job_polling_interval=max(0.5, c.heartbeat_s), abort_job_polling_interval=1.0,
+        update_heartbeat_interval=c.heartbeat_s, stalled_worker_timeout=c.lost_after_s,
+    )
+
+
+async def _requeue_stalled(queue: procrastinate.App, lost_after_s: float) -> None:
+    """Put back in line the jobs of workers whose procrastinate heartbeat is older than lost_after_s."""
+    for job in await queue.job_manager.get_stalled_jobs(seconds_since_heartbeat=lost_after_s):
+        log.warning("job %s (queue job %s): its worker stopped heartbeating; queued again for another worker",
+                    job.task_kwargs.get("job_id"), job.id)
+        try:
+            await queue.job_manager.retry_job(job)
+        except Exception as exc:  # noqa: BLE001 - another worker put it back first
+            log.debug("queue job %s: not retried here: %s", job.id, exc)
