@@ -158,14 +158,13 @@ def _queue(d: dict[str, Any]) -> str:
     return f"{running or 0} running, {pending or 0} waiting"
 
 
-def worker_rows(status: Status) -> list[dict[str, Any]] | None:
-    """The cluster's workers when the status has them (the distributed mode adds `Status.workers`);
-    each as plain fields, shown as they come. None: this agent has no workers list."""
-    workers = getattr(status, "workers", None)
-    if workers is None:
+def worker_rows(status: Status, distributed: bool) -> list[dict[str, Any]] | None:
+    """The cluster's workers (`Status.workers`), each as plain fields, shown as they come. None on a
+    single-box agent (the section is left out); a distributed front door with none shows it empty."""
+    if not distributed:
         return None
     rows = []
-    for worker in workers:
+    for worker in status.workers:
         plain = to_builtins(worker)
         rows.append(plain if isinstance(plain, dict) else {"worker": plain})
     return rows

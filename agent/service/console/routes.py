@@ -112,7 +112,8 @@ def console_routes(svc: Services, sessions: SessionStore, feed: ConsoleFeed,
     async def overview(request: web.Request) -> web.Response:
         status = await svc.status()
         return _html(request, "overview.html", {
-            "status": status, "backends": data.backend_rows(status), "workers": data.worker_rows(status),
+            "status": status, "backends": data.backend_rows(status),
+            "workers": data.worker_rows(status, settings.cluster.enabled),
         })
 
     # ------------------------------------------------------------------ jobs

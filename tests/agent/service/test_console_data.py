@@ -73,19 +73,12 @@ def test_backend_details_are_picked_apart() -> None:
     assert row["extra"] == {"device": "cuda:0"}
 
 
-def test_workers_are_shown_when_the_status_has_them() -> None:
-    assert worker_rows(_status()) is None  # this agent has no workers list: the section is left out
-
-    class Worker(msgspec.Struct):
-        name: str
-        state: str
-        jobs: int
-
-    class ClusterStatus(msgspec.Struct):
-        workers: list[Worker]
-
-    rows = worker_rows(ClusterStatus(workers=[Worker("gpu-1", "busy", 2)]))  # type: ignore[arg-type]
-    assert rows == [{"name": "gpu-1", "state": "busy", "jobs": 2}]
+def test_workers_are_shown_on_a_distributed_front_door() -> None:
+    assert worker_rows(_status(), distributed=False) is None  # a single-box agent: the section is left out
+    assert worker_rows(_status(), distributed=True) == []  # a front door with no worker says so
+    rows = worker_rows(_status(workers=[{"name": "gpu-1", "state": "up", "last_heartbeat": "2026-11-30T09:00:00Z",
+                                         "seconds_since_heartbeat": 2.0}]), distributed=True)
+    assert rows is not None and rows[0]["name"] == "gpu-1" and rows[0]["state"] == "up"
 
 
 def test_metrics_without_a_token_answer_loopback_only() -> None:
