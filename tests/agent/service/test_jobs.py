@@ -113,9 +113,9 @@ async def test_queue_positions_move_up(tmp_path):
 
 
 async def test_cheaper_tier_charges_less_and_refunds_difference(agent_factory, monkeypatch):
-    import agent.service.jobs
+    import agent.engine.outcome
 
-    monkeypatch.setattr(agent.service.jobs, "charged_price", lambda settings, plan, provenance, scenes=(): 5)
+    monkeypatch.setattr(agent.engine.outcome, "charged_price", lambda settings, plan, provenance, scenes=(): 5)
     async with agent_factory() as a:
         job = await a.submit(options={"model": "premium"})
         assert job["price"] == 20
