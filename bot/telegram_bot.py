@@ -157,7 +157,8 @@ class TelegramFrontEnd:
         self.max_upload_bytes = max_upload_bytes or (LOCAL_UPLOAD_BYTES if base_url else CLOUD_UPLOAD_BYTES)
         builder: ApplicationBuilder = Application.builder().token(token).rate_limiter(rate_limiter or AIORateLimiter())
         if base_url:
-            root = base_url.rstrip("/")
+            # both "http://host:8081" and PTB's own form "http://host:8081/bot" name the same server
+            root = base_url.rstrip("/").removesuffix("/bot")
             builder = builder.base_url(f"{root}/bot").base_file_url(f"{root}/file/bot")
         builder = builder.media_write_timeout(600)
         if builder_hook is not None:

@@ -30,7 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bot.main import NoFrontEnd, run_bot
+    from bot.main import NoFrontEnd, StartupFailed, run_bot
     from storage import StorageError
 
     settings = load_front_end_or_fail(args.config)  # the whole settings when it embeds the agent
@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     configure_logging(logging.DEBUG if args.verbose else logging.INFO, settings.secrets())
     try:
         asyncio.run(run_bot(settings))
-    except NoFrontEnd as exc:
+    except (NoFrontEnd, StartupFailed) as exc:
         print(f"reelbot: error: {exc}", file=sys.stderr)
         return 2
     except StorageError as exc:  # the embedded agent's database: in use by another agent, or damaged

@@ -85,6 +85,7 @@ class FakeTelegram:
         self.retry_after = 1
         self.not_modified = 0
         self.too_large = 0
+        self.refuse_token = False  # answer every call 401 Unauthorized, as for a revoked token
         self._next_id = 100
         self.url = ""
         self._server: LocalServer | None = None
@@ -112,6 +113,8 @@ class FakeTelegram:
         else:
             form = await request.post() if request.content_type != "application/json" else await request.json()
         params = {k: v for k, v in form.items()}
+        if self.refuse_token:
+            return web.json_response({"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401)
         handler = getattr(self, f"m_{method}", None)
         if handler is None:
             return web.json_response({"ok": False, "error_code": 404, "description": "Not Found: method not found"},
