@@ -49,6 +49,16 @@ def _cancel_view(job_id: str) -> discord.ui.View:
     return view
 
 
+def _resume_keys(interaction: discord.Interaction, callback: Any) -> dict[str, Any]:
+    """What a restarted bot needs to keep editing the original response (the token lives 15 minutes;
+    the delivery store is the bot's own file) and to link to a channel message inside the server."""
+    original = getattr(callback, "message_id", None)
+    keys: dict[str, Any] = {"guild_id": interaction.guild_id}
+    if original:
+        keys.update(token=interaction.token, app_id=interaction.application_id, original_id=original)
+    return keys
+
+
 class DiscordSurface:
     """The progress message: the interaction's original response, then (after handoff) a channel message."""
 
@@ -64,12 +74,37 @@ class DiscordSurface:
     ) -> None:
         self._bot = bot
         self._delivery = delivery
-        self._interaction = interaction  # None after a restart: the token is not ours to use any more
+        self._interaction = interaction
+        # After a restart there is no Interaction object, but the saved token (valid for 15 minutes
+        # from the command) still edits the original response through the interaction's webhook.
+        extra = delivery.extra
+        self._webhook: discord.Webhook | None = None
+        if interaction is None and extra.get("token") and extra.get("app_id") and extra.get("original_id"):
+            self._webhook = discord.Webhook.partial(int(extra["app_id"]), str(extra["token"]), client=bot)
         self.max_upload_bytes = max_upload_bytes
 
     @property
     def on_interaction(self) -> bool:
         return self._delivery.message_id is None
+
+    def _has_token(self) -> bool:
+        return self._interaction is not None or self._webhook is not None
+
+    async def _edit_original(self, **fields: Any) -> None:
+        if self._interaction is not None:
+            await self._interaction.edit_original_response(**fields)
+        else:
+            assert self._webhook is not None
+            await self._webhook.edit_message(int(self._delivery.extra["original_id"]), **fields)
+
+    def _drop_token(self) -> None:
+        self._interaction = self._webhook = None
+
+    def jump_url(self, message_id: int) -> str:
+        """discord.py's Message.jump_url says `@me` when the guild is not cached (no gateway guild
+        events here), which does not open in a server: build the link with the saved guild id."""
+        guild = self._delivery.extra.get("guild_id") or "@me"
+        return f"https://discord.com/channels/{guild}/{self._delivery.chat_id}/{message_id}"
 
     async def _handoff(self, text: str, view: discord.ui.View | None) -> None:
         """Post the progress as a channel message; the original response points to it."""
@@ -79,13 +114,13 @@ class DiscordSurface:
         d.message_id = message.id
         await self._bot.flow.store.update(d.job_id, message_id=message.id)
         log.info("job %s: moved progress to channel message %s", d.job_id, message.id)
-        if self._interaction is not None and self._age_s() < TOKEN_LIFETIME_S - 30:
+        if self._has_token() and self._age_s() < TOKEN_LIFETIME_S - 30:
             try:
-                await self._interaction.edit_original_response(
-                    content=f"⏩ Still working — progress moved to {message.jump_url}", view=None)
+                await self._edit_original(content=f"⏩ Still working — progress moved to {self.jump_url(message.id)}",
+                                          view=None)
             except discord.HTTPException:
                 pass  # cosmetic
-        self._interaction = None
+        self._drop_token()
 
     def _age_s(self) -> float:
         return self._bot.clock() - float(self._delivery.extra.get("acked_at", 0))
@@ -102,7 +137,7 @@ class DiscordSurface:
 
     async def _ensure_target(self, text: str, view: discord.ui.View | None) -> bool:
         """Hand off when the token is (nearly) spent. True when `text` was already posted doing so."""
-        if self.on_interaction and (self._interaction is None or self._token_expired()):
+        if self.on_interaction and (not self._has_token() or self._token_expired()):
             await self._handoff(text, view)
             return True
         return False
@@ -113,13 +148,12 @@ class DiscordSurface:
             if await self._ensure_target(text, view):
                 return
             if self.on_interaction:
-                assert self._interaction is not None
                 try:
-                    await self._interaction.edit_original_response(content=text, view=view)
+                    await self._edit_original(content=text, view=view)
                 except discord.HTTPException as exc:
                     if exc.code != TOKEN_EXPIRED:
                         raise
-                    self._interaction = None  # the token died early: move now
+                    self._drop_token()  # the token died early: move now
                     await self._handoff(text, view)
                 return
             await self._progress_message().edit(content=text, view=view)
@@ -136,8 +170,7 @@ class DiscordSurface:
         try:
             await self._ensure_target("🎬 uploading…", None)
             if self.on_interaction:
-                assert self._interaction is not None
-                await self._interaction.edit_original_response(content=caption, attachments=[file], view=None)
+                await self._edit_original(content=caption, attachments=[file], view=None)
             else:
                 await self._progress_message().edit(content=caption, attachments=[file], view=None)
         except discord.HTTPException as exc:
@@ -190,7 +223,7 @@ class VideoCommands(commands.Cog):
         length: app_commands.Choice[str] | None = None,
     ) -> None:
         """Make a short narrated video about a topic."""
-        await interaction.response.defer(thinking=True)  # first: the 3-second rule
+        callback = await interaction.response.defer(thinking=True)  # first: the 3-second rule
         acked_at = self.bot.clock()
         try:
             request = make_request(str(topic), {"model": model, "aspect": aspect.value if aspect else None,
@@ -210,7 +243,8 @@ class VideoCommands(commands.Cog):
         delivery = Delivery(
             job_id=job.id, platform="discord", chat_id=interaction.channel_id or 0, message_id=None,
             requester_id=interaction.user.id, topic=request.topic, started_at=acked_at,
-            extra={"acked_at": acked_at, "aspect": request.options.get("aspect", ""), "max_bytes": limit},
+            extra={"acked_at": acked_at, "aspect": request.options.get("aspect", ""), "max_bytes": limit,
+                   **_resume_keys(interaction, callback)},
         )
         await self.flow.start(delivery, DiscordSurface(self.bot, delivery, limit, interaction))
 

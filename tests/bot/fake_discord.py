@@ -58,6 +58,11 @@ def interaction(name: str, options: list[dict[str, Any]] | None = None, *, user:
     raw["member"]["permissions"] = perms
     raw["member"]["flags"] = 0  # current Discord always sends it; the docs sample predates it
     raw["type"] = type_
+    # current Discord sends the partial channel too (discord.py reads interaction.channel_id from it)
+    raw["channel"] = {"id": raw["channel_id"], "type": 0, "guild_id": raw["guild_id"], "name": "general",
+                      "position": 0, "permission_overwrites": [], "nsfw": False, "parent_id": None,
+                      "last_message_id": None, "rate_limit_per_user": 0, "topic": None, "flags": 0,
+                      "permissions": perms}
     raw["data"] = data or {"type": 1, "name": name, "id": "771825006014889984", "options": options or []}
     return raw
 
@@ -224,6 +229,20 @@ class FakeDiscord:
         self._apply(pending.original, payload, files)
         return _json(self._message(pending.original))
 
+    async def edit_webhook_message(self, request: web.Request) -> web.Response:
+        """PATCH /webhooks/{app}/{token}/messages/{id}: the interaction's webhook edits a message it
+        made (the original response, by id) while the token lives."""
+        pending = self.interactions.get(request.match_info["token"])
+        if pending is None or self.clock() - pending.created > 15 * 60:
+            return self._error(401, 50027, "Invalid webhook token provided")
+        if pending.original is None or pending.original.id != request.match_info["mid"]:
+            return self._error(404, 10008, "Unknown Message")
+        payload, files = await self._body(request)
+        if any(size > self.upload_limit_bytes for _, size in files):
+            return self._error(413, 40005, "Request entity too large")
+        self._apply(pending.original, payload, files)
+        return _json(self._message(pending.original))
+
     async def post_channel(self, request: web.Request) -> web.Response:
         payload, files = await self._body(request)
         posted = Posted(self._id(), request.match_info["cid"])
@@ -250,6 +269,7 @@ class FakeDiscord:
         r.add_put("/api/v10/applications/{app}/guilds/{gid}/commands", self.sync)
         r.add_post("/api/v10/interactions/{iid}/{token}/callback", self.callback)
         r.add_patch("/api/v10/webhooks/{app}/{token}/messages/@original", self.edit_original)
+        r.add_patch("/api/v10/webhooks/{app}/{token}/messages/{mid}", self.edit_webhook_message)
         r.add_post("/api/v10/channels/{cid}/messages", self.post_channel)
         r.add_patch("/api/v10/channels/{cid}/messages/{mid}", self.edit_channel)
         return app

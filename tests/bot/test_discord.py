@@ -5,14 +5,20 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+from pathlib import Path
+
 import discord
 import pytest
+
+from bot.agent_client import AgentClient
+from bot.store import DeliveryStore
 
 from bot.discord_bot import ReelDiscordBot
 from bot.flow import Flow
 from tests.bot.fake_agent import FakeAgent
 from tests.bot.fake_discord import (
     ADMIN,
+    CHANNEL,
     GUILD,
     MANAGER_PERMS,
     MEMBER_PERMS,
@@ -110,6 +116,8 @@ async def test_progress_moves_to_a_channel_message_before_15_minutes(discord_bot
     await wait_until(lambda: bool(h.fake.channel_messages))
     moved = next(iter(h.fake.channel_messages.values()))
     await wait_until(lambda: "progress moved" in original.content)
+    # a link into the server (issue 14, defect 2: it used to be /channels/@me/..., which opens nowhere)
+    assert f"https://discord.com/channels/{GUILD}/{CHANNEL}/{moved.id}" in original.content
     assert _button(moved) == f"reelbot:cancel:{job.id}"
     h.clock.advance(10 * 60)  # the interaction token is dead now
     await h.agent.run_default(job.id)
@@ -206,3 +214,33 @@ async def test_quota_is_ephemeral(discord_bot: Harness) -> None:
     await wait_until(lambda: h.fake.interactions[raw["token"]].original is not None
                 and "Credits left" in h.original(raw).content)
     assert h.original(raw).flags & 64
+
+
+async def test_a_restart_keeps_editing_the_original_response(discord_bot: Harness, client: AgentClient,
+                                                            tmp_path: Path) -> None:
+    """Issue 14, defect 3: after a restart the original response used to stay frozen ("render 3%", a live
+    Cancel) while progress went to a new channel message. The saved token keeps editing it."""
+    h = discord_bot
+    raw = h.video("survive a restart")
+    job = await h.agent.wait_job()
+    original = h.original(raw)
+    await h.agent.emit(job.id, stage="script", provider="ollama", stage_done=True)
+    await wait_until(lambda: "script ✔" in original.content)
+    await h.bot.flow.aclose()
+    await h.bot.close()
+
+    store = DeliveryStore(tmp_path / "deliveries.json")
+    await store.load()
+    flow = Flow(client, store, tmp_path / "work", edit_interval_s=0.05, tick_s=30)
+    second = ReelDiscordBot(flow, guild_id=int(GUILD), clock=h.clock, sync_commands=False)
+    await second.login("fake-token")  # its setup_hook resumes the delivery
+    try:
+        await h.agent.emit(job.id, stage="render", provider="local", done=40, total=100)
+        await wait_until(lambda: "40%" in original.content)
+        assert _button(original) == f"reelbot:cancel:{job.id}"
+        await h.agent.finish(job.id)
+        await wait_until(lambda: bool(original.attachments))
+        assert original.components == [] and h.fake.channel_messages == {}
+    finally:
+        await flow.aclose()
+        await second.close()
