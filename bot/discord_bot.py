@@ -183,6 +183,9 @@ class DiscordSurface:
     async def activity(self) -> None:
         """Discord has no "uploading video" status for bots; the progress text says it."""
 
+    def min_edit_interval_s(self) -> float:
+        return 0.0  # discord.py waits out Discord's per-route buckets itself
+
 
 class VideoCommands(commands.Cog):
     """/video, /quota, /status and the Cancel button."""

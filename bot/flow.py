@@ -158,6 +158,9 @@ class Surface(Protocol):
     async def activity(self) -> None:
         """Show "uploading video…" (Telegram chat action); no-op where the platform has none."""
 
+    def min_edit_interval_s(self) -> float:
+        """The platform's own spacing for this message's edits (a Telegram group's budget); 0 for none."""
+
 
 class Flow:
     def __init__(
@@ -267,7 +270,10 @@ class Flow:
         async def send(text: str) -> None:
             await surface.edit(text, cancellable=not final)
 
-        throttle = EditThrottle(send, interval_s=self._edit_interval, name=f"job {job_id}")
+        def interval() -> float:
+            return max(self._edit_interval, surface.min_edit_interval_s())
+
+        throttle = EditThrottle(send, interval_s=interval, name=f"job {job_id}")
         self._states[job_id], self._throttles[job_id] = state, throttle
         ticker = asyncio.get_running_loop().create_task(self._tick(state, throttle))
         activity: asyncio.Task[None] | None = None

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 import warnings
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,9 @@ _Context = CallbackContext[ExtBot[int], dict[Any, Any], dict[Any, Any], dict[Any
 CLOUD_UPLOAD_BYTES = int(FileSizeLimit.FILESIZE_UPLOAD)  # api.telegram.org: 50 MB
 LOCAL_UPLOAD_BYTES = int(FileSizeLimit.FILESIZE_UPLOAD_LOCAL_MODE)  # a local Bot API server (--local): 2000 MB
 CANCEL_PREFIX = "cancel:"
+# Telegram allows about 20 messages a minute in a group; progress edits get this many of them, shared
+# by the group's running jobs, so commands, other replies and the upload are not queued behind them.
+GROUP_EDITS_PER_MINUTE = 12
 STATUS_DOTS = {"self-hosted": "🟢", "cloud": "🟡", "offline": "🔴"}
 
 HELP = (
@@ -90,10 +94,20 @@ class TelegramSurface:
     platform = "telegram"
     video_replaces_progress = False
 
-    def __init__(self, app: Application, delivery: Delivery, max_upload_bytes: int) -> None:
+    def __init__(self, app: Application, delivery: Delivery, max_upload_bytes: int,
+                 chat_jobs: Callable[[int], int] | None = None,
+                 group_edits_per_minute: int = GROUP_EDITS_PER_MINUTE) -> None:
         self._bot = app.bot
         self._delivery = delivery
         self.max_upload_bytes = max_upload_bytes
+        self._chat_jobs = chat_jobs  # chat id -> how many jobs are following there now
+        self._group_budget = group_edits_per_minute
+
+    def min_edit_interval_s(self) -> float:
+        if self._delivery.chat_id > 0:  # a private chat: about one message a second, the flow's pace is fine
+            return 0.0
+        jobs = max(1, self._chat_jobs(self._delivery.chat_id) if self._chat_jobs else 1)
+        return 60.0 * jobs / self._group_budget
 
     async def edit(self, text: str, *, cancellable: bool) -> None:
         d = self._delivery
@@ -150,8 +164,10 @@ class TelegramFrontEnd:
         max_upload_bytes: int | None = None,
         rate_limiter: AIORateLimiter | None = None,
         builder_hook: Any = None,
+        group_edits_per_minute: int = GROUP_EDITS_PER_MINUTE,
     ) -> None:
         self.flow = flow
+        self.group_edits_per_minute = group_edits_per_minute
         self.admin_ids = frozenset(admin_ids)
         # a configured base URL means a local Bot API server, which takes 2000 MB
         self.max_upload_bytes = max_upload_bytes or (LOCAL_UPLOAD_BYTES if base_url else CLOUD_UPLOAD_BYTES)
@@ -172,7 +188,11 @@ class TelegramFrontEnd:
         self.app.add_error_handler(self.on_error)
 
     def surface(self, delivery: Delivery) -> TelegramSurface:
-        return TelegramSurface(self.app, delivery, self.max_upload_bytes)
+        return TelegramSurface(self.app, delivery, self.max_upload_bytes, self._jobs_in_chat,
+                               self.group_edits_per_minute)
+
+    def _jobs_in_chat(self, chat_id: int) -> int:
+        return sum(1 for d in self.flow.store.all("telegram") if d.chat_id == chat_id)
 
     async def startup(self) -> None:
         """After `app.initialize()`: resume deliveries from before a restart, publish the command menu."""

@@ -41,6 +41,9 @@ class FakeSurface:
     async def activity(self) -> None:
         self.activities += 1
 
+    def min_edit_interval_s(self) -> float:
+        return 0.0
+
     @property
     def text(self) -> str:
         return self.edits[-1][0] if self.edits else ""

@@ -15,7 +15,7 @@ from telegram import Update
 from agent.protocol import ServiceState
 from bot.agent_client import AgentClient
 from bot.flow import Flow
-from bot.store import DeliveryStore
+from bot.store import Delivery, DeliveryStore
 from bot.telegram_bot import CLOUD_UPLOAD_BYTES, TelegramFrontEnd
 from tests.bot.fake_agent import FakeAgent
 from tests.bot.fake_telegram import ADMIN, ALICE, GROUP, MALLORY, FakeTelegram, command, press
@@ -39,6 +39,7 @@ async def tg() -> AsyncIterator[FakeTelegram]:
 
 
 def _front(flow: Flow, tg: FakeTelegram, **kw: Any) -> TelegramFrontEnd:
+    kw.setdefault("group_edits_per_minute", 1200)  # group tests need not wait out the real budget
     return TelegramFrontEnd(flow, "123:ABC", base_url=tg.url, admin_ids=(ADMIN,), **kw)
 
 
@@ -244,3 +245,28 @@ async def test_upload_limits_are_the_librarys(flow: Flow) -> None:
     assert cloud.max_upload_bytes == FileSizeLimit.FILESIZE_UPLOAD == 50_000_000
     assert local.max_upload_bytes == FileSizeLimit.FILESIZE_UPLOAD_LOCAL_MODE == 2_000_000_000
     assert TelegramFrontEnd(flow, "123:ABC", max_upload_bytes=1_000_000).max_upload_bytes == 1_000_000
+
+
+async def test_group_edits_keep_to_the_groups_budget(tg: FakeTelegram, agent: FakeAgent, flow: Flow) -> None:
+    """Issue 14, defect 4: one edit every 1.5 s is 40 a minute, twice what Telegram allows in a group.
+    Progress edits there keep to `group_edits_per_minute`, shared by the group's running jobs."""
+    front = _front(flow, tg, group_edits_per_minute=300)  # 0.2 s apart (the flow's own pace is 0.05 s)
+    await _running(front)
+    try:
+        await front.app.update_queue.put(Update.de_json(command("/video@MyFoxBot a busy group", chat=GROUP),
+                                                        front.app.bot))
+        job = await agent.wait_job()
+        await agent.run_default(job.id, images=6)
+        await wait_until(lambda: tg.videos(GROUP) and "Here it is" in tg.in_chat(GROUP)[0].text, timeout_s=15)
+        edits = [t for m, t in tg.calls if m == "editMessageText"]
+        assert len(edits) >= 3
+        assert min(b - a for a, b in itertools.pairwise(edits)) >= 0.18
+        delivery = Delivery(job_id="j2", platform="telegram", chat_id=GROUP, message_id=1, requester_id=ALICE,
+                            topic="x", started_at=0)
+        await flow.store.put(delivery)
+        await flow.store.put(Delivery(**{**delivery.__dict__, "job_id": "j3"}))
+        assert front.surface(delivery).min_edit_interval_s() == pytest.approx(0.4)  # two jobs share it
+        private = Delivery(**{**delivery.__dict__, "job_id": "j4", "chat_id": ALICE})
+        assert front.surface(private).min_edit_interval_s() == 0.0
+    finally:
+        await _stopped(front)
