@@ -226,6 +226,9 @@ class VideoCommands(commands.Cog):
         length: app_commands.Choice[str] | None = None,
     ) -> None:
         """Make a short narrated video about a topic."""
+        if self.flow.closing:
+            await interaction.response.send_message(wording.RESTARTING, ephemeral=True)
+            return
         callback = await interaction.response.defer(thinking=True)  # first: the 3-second rule
         acked_at = self.bot.clock()
         try:

@@ -188,6 +188,7 @@ class Flow:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._states: dict[str, ProgressState] = {}
         self._throttles: dict[str, EditThrottle] = {}
+        self.closing = False  # shutting down: the adapters refuse new commands
 
     # ------------------------------------------------------------------ submit
 
@@ -225,7 +226,20 @@ class Flow:
                 log.info("job %s: resuming after restart from event %s", delivery.job_id, delivery.last_event_id)
                 self._spawn(delivery, surface_for(delivery))
 
-    async def aclose(self) -> None:
+    async def aclose(self, *, note: str = "", note_timeout_s: float = 3.0) -> None:
+        """Stop following (the deliveries stay in the store: the next start resumes them). With
+        `note`, stop taking commands first and show the note under every live progress message."""
+        if note:
+            self.closing = True
+            for job_id, throttle in list(self._throttles.items()):
+                state = self._states.get(job_id)
+                if state is not None:
+                    state.note = note
+                    throttle.push(state.render(self.clock()))
+            pending = [throttle.flush() for throttle in self._throttles.values()]
+            if pending:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.gather(*pending), note_timeout_s)
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()

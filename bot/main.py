@@ -20,6 +20,7 @@ from pathlib import Path
 import aiohttp
 
 from agent.config import FrontEndView
+from bot import wording
 from bot.agent_client import AgentClient
 from bot.flow import Flow
 from bot.store import DeliveryStore
@@ -86,7 +87,7 @@ async def run_bot(settings: FrontEndView, stop: asyncio.Event | None = None) -> 
             AgentClient(session, url, token), store, Path(settings.agent.data_dir) / "bot",
             public_url=settings.agent.public_url, edit_interval_s=b.edit_interval_s,
         )
-        stack.push_async_callback(flow.aclose)
+        stack.push_async_callback(flow.aclose)  # after a failed start; a clean stop closes it below first
         if b.telegram_token:
             from bot.telegram_bot import TelegramFrontEnd
 
@@ -128,3 +129,8 @@ async def run_bot(settings: FrontEndView, stop: asyncio.Event | None = None) -> 
             stack.push_async_callback(dc.close)
             log.info("discord front-end starting")
         await stop.wait()
+        # Stop taking commands and say so under each progress message while the chat APIs still work;
+        # the deliveries stay saved and the next start resumes them. Then the stack unwinds: the
+        # front-ends stop, and the embedded agent stops its jobs cleanly (they resume at its next start).
+        log.info("stopping: %d deliveries saved, resumed at the next start", len(store.all()))
+        await flow.aclose(note=wording.PAUSED)

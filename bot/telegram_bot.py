@@ -217,6 +217,9 @@ class TelegramFrontEnd:
         message, user = update.effective_message, update.effective_user
         if message is None or user is None or not message.text:
             return
+        if self.flow.closing:
+            await message.reply_text(wording.RESTARTING)
+            return
         _, _, rest = message.text.partition(" ")  # drops "/video" or "/video@BotName"
         try:
             request = parse_video_text(rest)

@@ -31,6 +31,8 @@ __all__ = [
     "backend_detail",
 ]
 
+PAUSED = "⏸ The bot is restarting; this message picks up where it left off when it is back."
+RESTARTING = "🔁 The bot is restarting right now; please ask again in a minute. Nothing was started or charged."
 UNREACHABLE = (
     "⚠️ The video service isn't answering right now, so nothing was started and no credits were used. "
     "Please try again in a few minutes."

@@ -8,6 +8,7 @@ modified" for identical edits; 413 when a multipart upload is over `upload_limit
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import time
@@ -85,7 +86,8 @@ class FakeTelegram:
         self.retry_after = 1
         self.not_modified = 0
         self.too_large = 0
-        self.refuse_token = False  # answer every call 401 Unauthorized, as for a revoked token
+        self.refuse_token = False
+        self.updates: list[dict[str, Any]] = []  # what getUpdates hands out (a bot polling a process away)  # answer every call 401 Unauthorized, as for a revoked token
         self._next_id = 100
         self.url = ""
         self._server: LocalServer | None = None
@@ -159,7 +161,13 @@ class FakeTelegram:
         return self._ok(True)
 
     async def m_getUpdates(self, params: dict[str, Any]) -> web.Response:
-        return self._ok([])
+        """Long polling: the queued updates from `offset` on, else wait a little (not the full timeout,
+        so a stopping bot is not held up) and answer none."""
+        offset = int(params.get("offset") or 0)
+        self.updates = [u for u in self.updates if u["update_id"] >= offset]
+        if not self.updates:
+            await asyncio.sleep(0.2)
+        return self._ok(self.updates[: int(params.get("limit") or 100)])
 
     async def m_sendMessage(self, params: dict[str, Any]) -> web.Response:
         reply = json.loads(params["reply_parameters"])["message_id"] if params.get("reply_parameters") else None
