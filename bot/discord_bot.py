@@ -38,7 +38,7 @@ UNKNOWN_MESSAGE = 10008
 TOKEN_LIFETIME_S = 15 * 60
 TOO_LARGE = 40005
 STATUS_COLOURS = {
-    "self-hosted": discord.Colour.green(), "cloud": discord.Colour.gold(), "offline": discord.Colour.red(),
+    "self-hosted": discord.Colour.green(), "cloud": discord.Colour.gold(), "offline": discord.Colour.light_grey(),
 }
 
 
@@ -286,17 +286,17 @@ class VideoCommands(commands.Cog):
         try:
             status = await self.flow.client.status()
         except AgentError as exc:
-            embed = discord.Embed(title="OFFLINE", colour=STATUS_COLOURS["offline"],
-                                  description=f"The agent isn't answering ({exc.code}).")
+            embed = discord.Embed(title="NOT ANSWERING", colour=discord.Colour.red(),
+                                  description=f"The video service isn't answering ({exc.code}).")
         else:
-            embed = discord.Embed(title=status.mode.upper(),
+            embed = discord.Embed(title=wording.status_header(status).split(" ", 1)[1],
                                   colour=STATUS_COLOURS.get(status.mode, discord.Colour.red()))
             lines = wording.service_problems(status)
             for b in status.backends:
                 dot = "⚪" if not b.configured else ("🟢" if b.up else "🔴" if b.up is False else "🟡")
                 latency = f" · {b.latency_ms:.0f} ms" if b.latency_ms is not None else ""
                 detail = wording.backend_detail(b)
-                lines.append(f"{dot} **{b.name}**{latency}{' — ' + detail if detail else ''}")
+                lines.append(f"{dot} **{wording.backend_name(b.name)}**{latency}{' — ' + detail if detail else ''}")
             embed.description = "\n".join(lines)[:4000] or "no backends"
             if status.queue is not None:
                 embed.set_footer(text=f"queue: {status.queue.queued} waiting, {status.queue.running} running")

@@ -84,7 +84,7 @@ def _check_option(key: str, value: str) -> None:
 def make_request(topic: str, options: Mapping[str, str | None]) -> VideoRequest:
     topic = " ".join(topic.split())
     if not topic:
-        raise ParseError("Tell me what the video is about, e.g. /video cats in space")
+        raise ParseError("Tell me what the video is about, e.g. /video cats in space --wide")
     if len(topic) > MAX_TOPIC_CHARS:
         raise ParseError(f"The topic is {len(topic)} characters; keep it under {MAX_TOPIC_CHARS}.")
     clean = {k: v.strip() for k, v in options.items() if v and v.strip()}
@@ -97,8 +97,8 @@ def parse_video_text(text: str) -> VideoRequest:
     """`cats in space --aspect 16:9 --length long`, `--aspect=1:1`, or shortcuts `--wide`, `--long`."""
     try:
         words = shlex.split(text)
-    except ValueError:
-        words = text.split()
+    except ValueError:  # an unmatched quote: keep the words, drop the stray quote marks around them
+        words = [w for w in (word.strip('"“”') for word in text.split()) if w]
     topic: list[str] = []
     options: dict[str, str | None] = {}
     i = 0
@@ -118,7 +118,8 @@ def parse_video_text(text: str) -> VideoRequest:
                     value = words[i]
                 options[name] = value
             else:
-                raise ParseError(f"Unknown option {word}. Options: --aspect, --length, --model, --voice, --mode.")
+                raise ParseError(f"Unknown option {word}. Options: --aspect, --length, --model, --voice, --video "
+                                 "(see /help).")
         else:
             topic.append(word)
         i += 1
@@ -278,7 +279,7 @@ class Flow:
 
     async def follow(self, delivery: Delivery, surface: Surface) -> None:
         job_id = delivery.job_id
-        state = ProgressState(delivery.topic, started_at=delivery.started_at)
+        state = ProgressState(delivery.topic, started_at=delivery.started_at, best=delivery.progress)
         final = False
 
         async def send(text: str) -> None:
@@ -308,7 +309,7 @@ class Flow:
                         activity = asyncio.get_running_loop().create_task(self._activity(surface))
                     if not event.terminal:
                         throttle.push(state.render(self.clock()))
-                    await self.store.update(job_id, last_event_id=event.seq)
+                    await self.store.update(job_id, last_event_id=event.seq, progress=state.best)
             except AgentUnreachable:
                 final = True
                 throttle.push(wording.lost_track(job_id))
@@ -331,10 +332,10 @@ class Flow:
             if job.status is JobStatus.DONE:
                 if activity is None:
                     activity = asyncio.get_running_loop().create_task(self._activity(surface))
-                took = clock_text(self.clock() - state.started_at)
+                took = clock_text(self.clock() - state.started_at)  # said once: the upload is not the making
                 throttle.push(f"{state.headline()} — ✅ done in {took}, uploading…")
                 await throttle.flush()
-                text = await self._deliver(job, delivery, surface)
+                text = await self._deliver(job, delivery, surface, took)
                 if text:
                     throttle.push(text)
             elif job.status is JobStatus.CANCELLED:
@@ -353,10 +354,9 @@ class Flow:
             self._states.pop(job_id, None)
             self._throttles.pop(job_id, None)
 
-    async def _deliver(self, job: Job, delivery: Delivery, surface: Surface) -> str:
+    async def _deliver(self, job: Job, delivery: Delivery, surface: Surface, elapsed: str) -> str:
         """Fetch and upload; returns the progress message's final text ("" when the video replaced it)."""
         headline = ProgressState(delivery.topic, 0).headline()
-        elapsed = clock_text(self.clock() - delivery.started_at)
         await asyncio.to_thread(self.work_dir.mkdir, parents=True, exist_ok=True)
         dest = self.work_dir / f"{_safe(job.id)}.mp4"
         limit = surface.max_upload_bytes

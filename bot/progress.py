@@ -24,6 +24,8 @@ STAGES: dict[str, tuple[str, str]] = {
 }
 _ORDER = ("script", "image", "clip", "voice", "render")
 BAR_CELLS = 10
+RESTART_DROP = 0.05  # progress going back more than this means the job was picked up again
+RESTARTED_NOTE = "🔁 The video service restarted; it picked the video up again from its last saved step."
 MAX_TOPIC_CHARS = 80
 
 
@@ -60,9 +62,18 @@ class ProgressState:
     mode_clip: bool = False
     stages: dict[str, _Stage] = field(default_factory=lambda: {name: _Stage() for name in _ORDER})
     note: str = ""  # a short line under the progress ("cancelling…")
+    best: float = 0.0  # the furthest the whole job got, to notice (and say) when it went back
+    restarted: bool = False
 
     def apply(self, event: Event) -> None:
         self.status = event.status
+        if event.status is JobStatus.RUNNING:
+            if event.progress + RESTART_DROP < self.best:  # the service restarted and redoes unsaved work
+                self.restarted = True
+                for stage in self.stages.values():  # what it shows now is what it is doing now
+                    stage.finished = stage.started = False
+                    stage.done = stage.total = None
+            self.best = max(self.best, event.progress)
         if event.position is not None or event.status is not JobStatus.QUEUED:
             self.position = event.position
         name = event.stage.value
@@ -108,11 +119,16 @@ class ProgressState:
     def render(self, now: float) -> str:
         elapsed = clock_text(now - self.started_at)
         if self.status is JobStatus.QUEUED:
-            where = f"position {self.position}" if self.position else "waiting for a free worker"
-            lines = [f"{self.headline()} — ⏳ in the queue, {where}", f"⏱ {elapsed}"]
+            if not self.position:  # nothing ahead of it: a worker takes it now
+                lines = [f"{self.headline()} — ⏳ starting…", f"⏱ {elapsed}"]
+            else:
+                where = "next in line" if self.position == 1 else f"position {self.position}"
+                lines = [f"{self.headline()} — ⏳ in the queue, {where}", f"⏱ {elapsed}"]
         else:
             names = ["script", "clip" if self.mode_clip else "image", "voice", "render"]
             lines = [f"{self.headline()} — " + " · ".join(self._stage_text(n) for n in names), f"⏱ {elapsed}"]
+        if self.restarted and self.status is not JobStatus.QUEUED:
+            lines.append(RESTARTED_NOTE)
         if self.note:
             lines.append(self.note)
         return "\n".join(lines)

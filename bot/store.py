@@ -32,6 +32,7 @@ class Delivery:
     started_at: float  # wall clock, for the elapsed time
     last_event_id: int | None = None
     reply_to: int | None = None  # Telegram: the user's /video message
+    progress: float = 0.0  # the furthest the job got (0..1): a restart that went back is said
     extra: dict[str, Any] = field(default_factory=dict)  # platform details (Discord interaction token…)
 
     @classmethod

@@ -59,7 +59,6 @@ CANCEL_PREFIX = "cancel:"
 # Telegram allows about 20 messages a minute in a group; progress edits get this many of them, shared
 # by the group's running jobs, so commands, other replies and the upload are not queued behind them.
 GROUP_EDITS_PER_MINUTE = 12
-STATUS_DOTS = {"self-hosted": "🟢", "cloud": "🟡", "offline": "🔴"}
 
 HELP = (
     "🎬 I turn a topic into a short narrated video.\n\n"
@@ -224,7 +223,7 @@ class TelegramFrontEnd:
         try:
             request = parse_video_text(rest)
         except ParseError as exc:
-            await message.reply_text(f"{exc}\n\nTry: /video cats in space --wide\nSee /help for options.")
+            await message.reply_text(f"{exc}\nSee /help for the options.")
             return
         started = time.time()
         progress = await context.bot.send_message(
@@ -288,14 +287,14 @@ class TelegramFrontEnd:
         try:
             status = await self.flow.client.status()
         except AgentError as exc:
-            await message.reply_text(f"🔴 OFFLINE — the agent isn't answering ({exc.code}).")
+            await message.reply_text(f"🔴 The video service isn't answering ({exc.code}).")
             return
-        lines = [f"{STATUS_DOTS.get(status.mode, '⚪')} {status.mode.upper()}", *wording.service_problems(status)]
+        lines = [wording.status_header(status), *wording.service_problems(status)]
         for b in status.backends:
             dot = "⚪" if not b.configured else ("🟢" if b.up else "🔴" if b.up is False else "🟡")
             latency = f" {b.latency_ms:.0f} ms" if b.latency_ms is not None else ""
             detail = wording.backend_detail(b)
-            lines.append(f"{dot} {b.name}{latency}{' — ' + detail if detail else ''}")
+            lines.append(f"{dot} {wording.backend_name(b.name)}{latency}{' — ' + detail if detail else ''}")
         if status.queue is not None:
             lines.append(f"Queue: {status.queue.queued} waiting, {status.queue.running} running")
         await message.reply_text("\n".join(lines))

@@ -205,7 +205,8 @@ async def test_status_is_admin_only_with_a_coloured_embed(discord_bot: Harness) 
     manager = h.send(interaction("status", user=STRANGER, perms=MANAGER_PERMS))
     await wait_until(lambda: h.fake.interactions[manager["token"]].original is not None
                 and bool(h.original(manager).embeds))
-    assert h.original(manager).embeds[0]["color"] == discord.Colour.red().value
+    # offline mode is the built-in tier working, not an alarm (issue 14, defect 6)
+    assert h.original(manager).embeds[0]["color"] == discord.Colour.light_grey().value
 
 
 async def test_quota_is_ephemeral(discord_bot: Harness) -> None:

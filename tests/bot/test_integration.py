@@ -431,7 +431,7 @@ async def test_too_many_jobs_and_a_full_queue_are_told_apart(tmp_path: Path, mp4
         with pytest.raises(TooManyJobs) as busy_user:
             await client.submit("r2", {"platform": "telegram", "id": "1"}, "two", {})
         assert busy_user.value.code == "too_many_jobs" and busy_user.value.retry_after_s == 45
-        assert "already have videos in progress" in wording.submit_failed(busy_user.value, "two")
+        assert "already have as many videos on the way" in wording.submit_failed(busy_user.value, "two")
 
         await wait_until(lambda: agent.images.entered["image"].is_set())  # the only worker is busy
         await client.submit("r3", {"platform": "telegram", "id": "2"}, "three", {})  # fills the queue

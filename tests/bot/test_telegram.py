@@ -102,6 +102,14 @@ async def test_bad_flags_explain_themselves(bot: Harness) -> None:
     assert bot.agent.jobs == {}
 
 
+async def test_no_topic_gives_the_example_once(bot: Harness) -> None:
+    """Issue 14, defect 6: the reply used to show the example twice."""
+    await bot.send(command("/video"))
+    await wait_until(lambda: bot.tg.in_chat(ALICE))
+    text = bot.tg.in_chat(ALICE)[0].text
+    assert text.count("/video cats in space") == 1 and "/help" in text
+
+
 async def test_a_429_storm_still_lands_the_final_state(bot: Harness) -> None:
     await bot.send(command("/video storms"))
     job = await bot.agent.wait_job()
@@ -130,6 +138,7 @@ async def test_cancel_by_stranger_then_requester(bot: Harness) -> None:
     await bot.send(command("/video to be cancelled"))
     job = await bot.agent.wait_job()
     await bot.agent.emit(job.id, stage="script", provider="ollama")
+    await wait_until(lambda: bot.front.flow.store.get(job.id) is not None)  # the button is live
     await bot.send(press(f"cancel:{job.id}", user=MALLORY))
     await wait_until(lambda: len(bot.tg.answers) == 1)
     assert bot.tg.answers[0]["show_alert"] in ("true", "True", True)
