@@ -236,6 +236,9 @@ def backend_name(name: str) -> str:
 def status_header(status: Status) -> str:
     """The first line of /status: the mode, with a dot that agrees with what serves."""
     label = {"offline": "OFFLINE (only the built-in voice and pictures serve)"}.get(status.mode, status.mode.upper())
+    built_in = [s.stage for s in status.stages if s.tier == "offline"] if status.mode != "offline" else []
+    if built_in:
+        label += f" ({', '.join(built_in)} on the built-in tier)"
     return f"{MODE_DOTS.get(status.mode, '⚪')} {label}"
 
 

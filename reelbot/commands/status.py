@@ -85,7 +85,9 @@ def _details(details: dict[str, Any]) -> str:
 
 
 def format_report(report: Any) -> str:
-    lines = [f"mode: {BADGES.get(report.mode, report.mode.upper())}   (status in {report.elapsed_ms:.0f} ms)", ""]
+    offline = report.offline_stages()
+    note = f" ({', '.join(offline)} on the built-in offline tier)" if offline else ""
+    lines = [f"mode: {BADGES.get(report.mode, report.mode.upper())}{note}   (status in {report.elapsed_ms:.0f} ms)", ""]
     header = f"{'backend':<15}{'tier':<15}{'configured':<12}{'state':<8}{'latency':>9}  {'version':<10}details"
     lines += [header, "-" * len(header)]
     for b in report.backends:

@@ -14,6 +14,7 @@ from bot.flow import Flow, ParseError, parse_video_text
 from bot.progress import RESTARTED_NOTE, ProgressState
 from bot.store import Delivery, DeliveryStore
 from bot.wire import Event, JobStatus, Quota, Stage
+from agent.protocol import StageServe
 from tests.bot.fake_agent import FakeAgent, _backend
 from tests.bot.fake_surface import FakeSurface
 from tests.support.waiting import wait_until
@@ -68,6 +69,10 @@ def test_status_header_agrees_with_the_backends_and_errors_are_words() -> None:
     assert not wording.status_header(status).startswith("🔴")
     assert wording.backend_name("offline") == "built-in"
     assert wording.backend_detail(status.backends[1]) == "host name not found"
+    mixed = msgspec.structs.replace(status, mode="self-hosted", stages=[
+        StageServe(stage="script", provider="offline", tier="offline"),
+        StageServe(stage="image", provider="comfyui", tier="self-hosted")])
+    assert wording.status_header(mixed) == "🟢 SELF-HOSTED (script on the built-in tier)"
 
 
 def test_a_restart_that_goes_back_is_said() -> None:
