@@ -48,6 +48,8 @@ __all__ = [
     "JobOptions",
     "SubmitRequest",
     "GrantRequest",
+    "EditRequest",
+    "ScriptView",
     "ResolvedOptions",
     "Credits",
     "JobResult",
@@ -93,10 +95,12 @@ class _WireEnum(str, enum.Enum):
 
 
 class JobStatus(_WireEnum):
-    """Where a job is. Only forward: queued -> running -> done | failed | cancelled."""
+    """Where a job is. Only forward: queued -> running -> done | failed | cancelled; a job submitted with
+    `review` goes queued -> running (script) -> review -> running (approved) or back to running (rewrite)."""
 
     QUEUED = "queued"  # accepted, credits reserved, waiting for a worker
     RUNNING = "running"  # a worker is running the pipeline (or will resume it after a restart)
+    REVIEW = "review"  # submitted with `review`: the script is written and waits for approve/rewrite/edit
     DONE = "done"  # the video is ready; credits settled
     FAILED = "failed"  # gave up (every provider failed, render failed, timeout, restart); refunded
     CANCELLED = "cancelled"  # the user (or a bot) cancelled it; refunded
@@ -115,6 +119,7 @@ class Stage(_WireEnum):
     QUEUED = "queued"  # waiting for a worker (position events)
     STARTING = "starting"  # a worker took it
     SCRIPT = "script"
+    REVIEW = "review"  # the script waits for the requester (JobStatus.REVIEW)
     IMAGE = "image"
     CLIP = "clip"
     VOICE = "voice"
@@ -151,6 +156,8 @@ class ErrorCode(_WireEnum):
     AGENT_RESTARTED = "agent_restarted"  # interrupted by a restart with nothing on disk to resume
     QUARANTINED = "quarantined"  # interrupted by crashes more than agent.max_recoveries times: never rerun
     INTERNAL = "internal"  # a bug on our side
+    NOT_IN_REVIEW = "not_in_review"  # 409: approve/rewrite/edit on a job that is not waiting for review
+    REVIEW_EXPIRED = "review_expired"  # job error: nobody answered the review in time; nothing charged
 
 
 class ServiceState(_WireEnum):
@@ -190,6 +197,21 @@ class SubmitRequest(_Wire, forbid_unknown_fields=True, omit_defaults=True):
     user: UserRef
     topic: str  # 1-300 characters, no control characters
     options: JobOptions = msgspec.field(default_factory=JobOptions)
+    review: bool = False  # stop after the script (JobStatus.REVIEW) until POST .../approve
+
+
+class EditRequest(_Wire, forbid_unknown_fields=True):
+    """POST /v1/jobs/{id}/edit: the new narration of every scene, in order (the scene count stays)."""
+
+    narrations: list[str]
+
+
+class ScriptView(_Wire, omit_defaults=True):
+    """The script a job in review shows its requester."""
+
+    title: str
+    narrations: list[str]  # one per scene, in order
+    expires_at: str | None = None  # ISO 8601 UTC: unanswered by then, the job is cancelled without charge
 
 
 class GrantRequest(_Wire, forbid_unknown_fields=True, omit_defaults=True):
@@ -258,6 +280,7 @@ class Event(_Wire, omit_defaults=True):
     result: JobResult | None = None  # terminal event of a done job only
     error: JobError | None = None  # terminal event of a failed or cancelled job only
     refunded: bool | None = None  # terminal event of a failed or cancelled job only (= error.refunded)
+    script: ScriptView | None = None  # the review event (status review) only
 
     @property
     def terminal(self) -> bool:
@@ -306,6 +329,7 @@ class Job(_Wire):
     credits_left: int | None = None
     download_url: str | None = None
     size_bytes: int | None = None
+    script: ScriptView | None = None  # while in review
 
     @property
     def terminal(self) -> bool:
@@ -462,7 +486,7 @@ class Status(_Wire):
 
 
 MESSAGES: tuple[type[_Wire], ...] = (
-    SubmitRequest, GrantRequest, Job, Event, ErrorBody, Quota, Status,
+    SubmitRequest, GrantRequest, EditRequest, Job, Event, ErrorBody, Quota, Status,
 )
 """The top-level messages; every other Struct is nested in one of them (agent.service.openapi publishes all)."""
 

@@ -52,7 +52,7 @@ from providers.base import (
 from providers.errors import AllProvidersFailed
 from providers.scrub import scrub
 
-__all__ = ["JobSpec", "JobResult", "Pipeline", "Renderer", "topic_seed"]
+__all__ = ["JobSpec", "JobResult", "Pipeline", "Renderer", "topic_seed", "forget_script", "set_narrations"]
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +145,28 @@ class _Manifest:
         await self.save()
 
 
+def forget_script(workdir: Path) -> None:
+    """A new script next time (review: Rewrite). Blocking: call it in a thread."""
+    (workdir / "script.json").unlink(missing_ok=True)
+    manifest = _Manifest.load(workdir / "manifest.json")
+    if manifest.data.pop("script", None) is not None:
+        _write_atomic(manifest.path, json.dumps(manifest.data, indent=1))
+
+
+def set_narrations(workdir: Path, narrations: Sequence[str]) -> Script:
+    """The stored script with every scene's narration replaced, in order (review: Edit; the caller has
+    checked the text). Blocking: call it in a thread."""
+    path = workdir / "script.json"
+    script = Script.from_json(json.loads(path.read_text(encoding="utf-8")))
+    if len(narrations) != len(script.scenes):
+        raise ValueError(f"the script has {len(script.scenes)} scenes, not {len(narrations)}")
+    data = script.to_json()
+    for scene, text in zip(data["scenes"], narrations, strict=True):
+        scene["narration"] = text
+    _write_atomic(path, json.dumps(data, ensure_ascii=False, indent=1))
+    return Script.from_json(data)
+
+
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(text, encoding="utf-8")
@@ -183,6 +205,21 @@ class Pipeline:
     ) -> JobResult:
         run = _JobRun(self, job, workdir, on_event or (lambda e: None), orders or {}, on_attempt)
         return await run.execute()
+
+    async def write_script(
+        self,
+        job: JobSpec,
+        workdir: Path,
+        on_event: EventSink | None = None,
+        orders: Mapping[Stage, Sequence[str]] | None = None,
+        on_attempt: Callable[[Attempt], None] | None = None,
+    ) -> Script:
+        """Only the script stage (a job waiting for review): nothing GPU-heavy after it. Resumes from the
+        manifest as `run` does, so `run` later reuses this script."""
+        run = _JobRun(self, job, workdir, on_event or (lambda e: None), orders or {}, on_attempt)
+        await asyncio.to_thread(workdir.mkdir, parents=True, exist_ok=True)
+        run.manifest = await asyncio.to_thread(_Manifest.load, run.manifest.path)
+        return await run.script_stage()
 
     # used by _JobRun
     def cascade(

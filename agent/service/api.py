@@ -20,6 +20,7 @@ import unicodedata
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+import msgspec
 from aiohttp import web
 
 from agent.choices import Aspect, InvalidChoice, Length, Mode, parse_choice
@@ -30,13 +31,16 @@ from agent.protocol import (
     ErrorBody,
     ErrorCode,
     ErrorDetail,
+    EditRequest,
     JobOptions,
     JobStatus,
     Quota,
     Status,
     SubmitRequest,
+    convert,
 )
 from agent.service.quota import QuotaPolicy
+from agent.service.review import BadEdit, NotInReview
 from agent.engine.routes import plan_route
 from agent.settings import Settings
 from agent.service.sse import open_stream, send_stream
@@ -221,6 +225,11 @@ def parse_submission(body: Any, settings: Settings, runtime_backends: Any) -> Su
         if not MIN_MAX_BYTES <= max_bytes <= MAX_MAX_BYTES:
             raise _invalid("max_bytes", f"max_bytes must be between {MIN_MAX_BYTES} and {MAX_MAX_BYTES}")
     resolved["max_bytes"] = max_bytes
+    review = body.get("review", False)
+    if not isinstance(review, bool):
+        raise ApiError(400, ErrorCode.BAD_REQUEST, "review must be true or false", field="review")
+    if review:  # kept with the options: agent.service.review reads it, a restart keeps it
+        resolved["review"] = True
     return SubmitData(request_id=request_id, platform=platform, user_id=user_id, user_name=name.strip(),
                       topic=topic, options=resolved, route=plan.name, route_price=plan.price)
 
@@ -327,6 +336,32 @@ def routes(svc: Services) -> list[web.RouteDef]:
                            job_status=job.status)
         return json_response(job, status=202)
 
+    async def review_step(request: web.Request) -> web.Response:
+        """POST /v1/jobs/{id}/approve | rewrite | edit (agent.service.review)."""
+        job_id, step = _job_id(request), request.path.rsplit("/", 1)[1]
+        desk = svc.runner.review
+        try:
+            if step == "approve":
+                await desk.approve(job_id)
+            elif step == "rewrite":
+                await desk.rewrite(job_id)
+            else:
+                body = await _json_body(request)
+                try:
+                    edit = convert(body, EditRequest)
+                except msgspec.ValidationError as exc:
+                    raise ApiError(400, ErrorCode.BAD_REQUEST, f"edit: {exc}", field="narrations") from None
+                await desk.edit(job_id, edit.narrations)
+        except NotInReview as exc:
+            if await svc.runner.job(job_id) is None:
+                raise ApiError(404, ErrorCode.NOT_FOUND, "no such job") from None
+            raise ApiError(409, ErrorCode.NOT_IN_REVIEW, str(exc)) from None
+        except BadEdit as exc:
+            raise _invalid("narrations", str(exc)) from None
+        job = await svc.runner.job(job_id)
+        assert job is not None
+        return json_response(job, status=202 if step != "edit" else 200)
+
     async def video(request: web.Request) -> web.StreamResponse:
         job_id = _job_id(request)
         job = await svc.runner.job(job_id)
@@ -399,6 +434,7 @@ def routes(svc: Services) -> list[web.RouteDef]:
         web.get(f"{p}/jobs/{{job_id}}", get_job, allow_head=False),
         web.delete(f"{p}/jobs/{{job_id}}", cancel),
         web.get(f"{p}/jobs/{{job_id}}/events", events, allow_head=False),
+        *(web.post(f"{p}/jobs/{{job_id}}/{step}", review_step) for step in ("approve", "rewrite", "edit")),
         web.get(f"{p}/jobs/{{job_id}}/video", video),
         web.get(f"{p}/status", status, allow_head=False),
         web.get(f"{p}/users/{{platform}}/{{user_id}}/quota", quota, allow_head=False),

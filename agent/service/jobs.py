@@ -55,6 +55,7 @@ from agent.engine.render import remove_stale_temp_dirs
 from agent.engine.render.errors import BudgetTooSmall, RenderError
 from agent.engine.render.spec import size_for_aspect
 from agent.service.retention import Retention
+from agent.service.review import ReviewDesk
 from agent.engine.routes import RouteUnavailable, charged_price, plan_route
 from agent.settings import Settings
 from agent.service.views import job_from_live, job_from_row, make_event, video_path
@@ -159,6 +160,7 @@ class JobRunner:
         self._positions_dirty = False
         self._workers: list[asyncio.Task[None]] = []
         self._background: list[asyncio.Task[None]] = []
+        self.review = ReviewDesk(self, settings.agent.review_ttl_s, sleep)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -195,7 +197,9 @@ class JobRunner:
                 await asyncio.gather(*late, return_exceptions=True)
         with contextlib.suppress(Exception):
             await self.flush(every_job=True, release=True)  # all streamed events are stored now
-        interrupted = [job_id for job_id, live in self._live.items() if live.status is JobStatus.RUNNING]
+        self.review.close()
+        interrupted = [job_id for job_id, live in self._live.items()
+                       if live.status in (JobStatus.RUNNING, JobStatus.REVIEW)]
         try:  # a clean stop is not a crash: these jobs' next resume does not count towards quarantine
             await self.store.forgive_recoveries(interrupted)
         except Exception:
@@ -304,6 +308,16 @@ class JobRunner:
     def _existing_json(self, row: JobRow, user: User) -> Job:
         live = self._live.get(row.id)
         return job_from_live(live) if live is not None else job_from_row(row, user)
+
+    def requeue(self, live: LiveJob) -> None:
+        """A reviewed job goes back to a worker, ahead of the line (it waited for its person, not for us)."""
+        live.status, live.stage = JobStatus.QUEUED, "queued"
+        self._enqueue(live, front=True)
+        self._refresh_positions()
+
+    async def end(self, live: LiveJob, status: JobStatus, code: ErrorCode, message: str) -> None:
+        """End a job no task is running (one in review), refunded; waits until the end is stored."""
+        await self._settled(live, self._start_finish(live, self._failure(status, code, message)))
 
     def _enqueue(self, live: LiveJob, *, front: bool = False) -> None:
         self._live[live.id] = live
@@ -429,6 +443,12 @@ class JobRunner:
             plan = plan_route(self.settings, self.backends, live.route)
             spec = self._spec(live, plan.mode)
             async with timeout:
+                if await self.review.script_only(live):  # agent.service.review: stop after the script
+                    script = await self.pipeline.write_script(
+                        spec, self.workdir(live.id), lambda e: self._on_progress(live, e),
+                        orders=plan.orders, on_attempt=lambda a: self._on_attempt(live, a))
+                    await self.review.park(live, script)
+                    return
                 result = await self.pipeline.run(
                     spec, self.workdir(live.id), lambda e: self._on_progress(live, e),
                     orders=plan.orders, on_attempt=lambda a: self._on_attempt(live, a),
@@ -611,6 +631,9 @@ class JobRunner:
             return (CancelOutcome.CANCELLED if live.final_pending == JobStatus.CANCELLED.value
                     else CancelOutcome.ALREADY_FINISHED)
         live.cancel_requested = True
+        if live.status is JobStatus.REVIEW:  # no worker holds it: it ends here
+            await self.review.cancelled(live)
+            return CancelOutcome.CANCELLED
         if job_id in self._waiting:
             del self._waiting[job_id]
             self._positions_dirty = True

@@ -15,7 +15,18 @@ from typing import Any
 
 import msgspec
 
-from agent.protocol import API_PREFIX, MESSAGES, ErrorBody, Event, GrantRequest, Job, Quota, Status, SubmitRequest
+from agent.protocol import (
+    API_PREFIX,
+    MESSAGES,
+    EditRequest,
+    ErrorBody,
+    Event,
+    GrantRequest,
+    Job,
+    Quota,
+    Status,
+    SubmitRequest,
+)
 
 __all__ = ["Operation", "OPERATIONS", "openapi_document", "REF"]
 
@@ -40,6 +51,12 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("get", f"{API_PREFIX}/jobs/{{job_id}}", "A job's state", None, {200: Job, **_ERRORS_JOB}),
     Operation("delete", f"{API_PREFIX}/jobs/{{job_id}}", "Cancel a job", None,
               {202: Job, 404: ErrorBody, 409: ErrorBody}),
+    Operation("post", f"{API_PREFIX}/jobs/{{job_id}}/approve", "Render a job whose script is in review "
+              "(status review)", None, {202: Job, 404: ErrorBody, 409: ErrorBody}),
+    Operation("post", f"{API_PREFIX}/jobs/{{job_id}}/rewrite", "Write a new script for a job in review", None,
+              {202: Job, 404: ErrorBody, 409: ErrorBody}),
+    Operation("post", f"{API_PREFIX}/jobs/{{job_id}}/edit", "Replace the narrations of a job in review",
+              EditRequest, {200: Job, 400: ErrorBody, 404: ErrorBody, 409: ErrorBody}),
     Operation("get", f"{API_PREFIX}/jobs/{{job_id}}/events", "The job's events (SSE; id = seq; Last-Event-ID "
               "resumes)", None, {400: ErrorBody, 404: ErrorBody}, stream=Event),
     Operation("get", f"{API_PREFIX}/jobs/{{job_id}}/video", "The video (Range requests)", None,
