@@ -147,6 +147,7 @@ class BotSettings:
     state_file: str = "data/bot-deliveries.json"  # active deliveries, resumed after a restart
     edit_interval_s: float = 1.5  # at most one progress edit per message this often
     discord_handoff_s: float = 780.0  # move to a channel message before the 15-min token dies
+    review_chats: tuple[int, ...] = ()  # Telegram chats, Discord servers or channels: scripts wait for review
 
 
 class FrontEndView(Protocol):

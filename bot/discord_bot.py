@@ -22,7 +22,15 @@ from discord.ext import commands
 from bot import wording
 from bot.agent_client import AgentError
 from agent.choices import Aspect, Length  # stdlib only, like agent.protocol
-from bot.flow import Flow, NotAllowed, ParseError, UploadTooLarge, make_request, request_id_for
+from bot.flow import (
+    Flow,
+    NotAllowed,
+    ParseError,
+    UploadTooLarge,
+    make_request,
+    parse_narrations,
+    request_id_for,
+)
 from bot.media import VideoMeta
 from bot.store import Delivery
 from bot.throttle import MessageGone, RetryLater
@@ -40,6 +48,48 @@ TOO_LARGE = 40005
 STATUS_COLOURS = {
     "self-hosted": discord.Colour.green(), "cloud": discord.Colour.gold(), "offline": discord.Colour.light_grey(),
 }
+
+
+REVIEW_PREFIX = "reelbot:review:"
+EDIT_PREFIX = "reelbot:edit:"  # the Edit modal's custom_id
+NARRATIONS = "narrations"  # the modal's text input
+
+
+def _review_view(job_id: str) -> discord.ui.View:
+    """Render, Rewrite, Edit, Cancel under a script in review; custom ids carry the job, so they work
+    after a restart (handled in VideoCommands.on_interaction, not by a stored View)."""
+    view = discord.ui.View(timeout=None)
+    for label, emoji, style, step in (("Render", "▶", discord.ButtonStyle.success, "approve"),
+                                      ("Rewrite", "🔁", discord.ButtonStyle.secondary, "rewrite"),
+                                      ("Edit", "✏️", discord.ButtonStyle.primary, "edit")):
+        view.add_item(discord.ui.Button(label=label, emoji=emoji, style=style,
+                                        custom_id=f"{REVIEW_PREFIX}{step}:{job_id}"))
+    view.add_item(discord.ui.Button(label="Cancel", emoji="✖", style=discord.ButtonStyle.danger,
+                                    custom_id=f"{CANCEL_PREFIX}{job_id}"))
+    return view
+
+
+def _edit_modal(job_id: str, narrations: list[str]) -> discord.ui.Modal:
+    modal = discord.ui.Modal(title="Edit the script", custom_id=f"{EDIT_PREFIX}{job_id}")
+    modal.add_item(discord.ui.TextInput(
+        label=f"Narration: {len(narrations)} lines, one per scene", style=discord.TextStyle.paragraph,
+        custom_id=NARRATIONS, default="\n".join(narrations)[:4000], max_length=4000))
+    return modal
+
+
+def _modal_value(components: Any, custom_id: str) -> str | None:
+    """A submitted modal's text input, by custom_id, wherever it sits (action rows, or label components)."""
+    if isinstance(components, dict):
+        if components.get("custom_id") == custom_id and "value" in components:
+            return str(components["value"])
+        components = list(components.get("components", [])) + ([components["component"]]
+                                                              if "component" in components else [])
+    if isinstance(components, list):
+        for item in components:
+            found = _modal_value(item, custom_id)
+            if found is not None:
+                return found
+    return None
 
 
 def _cancel_view(job_id: str) -> discord.ui.View:
@@ -142,8 +192,9 @@ class DiscordSurface:
             return True
         return False
 
-    async def edit(self, text: str, *, cancellable: bool) -> None:
-        view = _cancel_view(self._delivery.job_id) if cancellable else None
+    async def edit(self, text: str, *, cancellable: bool, review: bool = False) -> None:
+        job_id = self._delivery.job_id
+        view = _review_view(job_id) if review else _cancel_view(job_id) if cancellable else None
         try:
             if await self._ensure_target(text, view):
                 return
@@ -211,6 +262,7 @@ class VideoCommands(commands.Cog):
         topic="What the video is about (up to 300 characters)",
         model="Which backend route to use (see /quota for prices)",
         aspect="Frame shape", voice="Narration voice", length="About how long",
+        review="Show me the script first (Render, Rewrite or Edit it before anything is made)",
     )
     @app_commands.choices(
         aspect=[app_commands.Choice(name=a.label, value=a.value) for a in Aspect],
@@ -224,6 +276,7 @@ class VideoCommands(commands.Cog):
         aspect: app_commands.Choice[str] | None = None,
         voice: app_commands.Range[str, 1, 64] | None = None,  # agent.service.api: options.voice, 64 characters
         length: app_commands.Choice[str] | None = None,
+        review: bool | None = None,
     ) -> None:
         """Make a short narrated video about a topic."""
         if self.flow.closing:
@@ -233,7 +286,8 @@ class VideoCommands(commands.Cog):
         acked_at = self.bot.clock()
         try:
             request = make_request(str(topic), {"model": model, "aspect": aspect.value if aspect else None,
-                                                 "voice": voice, "length": length.value if length else None})
+                                                 "voice": voice, "length": length.value if length else None},
+                                   review)
         except ParseError as exc:
             await interaction.edit_original_response(content=str(exc))
             return
@@ -242,6 +296,7 @@ class VideoCommands(commands.Cog):
             job = await self.flow.submit(
                 platform="discord", user_id=interaction.user.id, user_name=interaction.user.display_name,
                 request_id=request_id_for("discord", interaction.id), request=request, max_bytes=limit,
+                review_default=bool(self.bot.review_chats & {interaction.guild_id, interaction.channel_id}),
             )
         except AgentError as exc:
             await interaction.edit_original_response(content=wording.submit_failed(exc, request.topic))
@@ -304,11 +359,18 @@ class VideoCommands(commands.Cog):
 
     @commands.Cog.listener()
     async def on_interaction(self, interaction: discord.Interaction) -> None:
-        """The Cancel button (a component with our custom_id)."""
-        if interaction.type is not discord.InteractionType.component:
-            return
+        """Our buttons (components with our custom_id: Cancel, Render, Rewrite, Edit) and the Edit modal."""
         data = interaction.data
         custom_id = str(data.get("custom_id", "")) if data is not None else ""
+        if interaction.type is discord.InteractionType.modal_submit and custom_id.startswith(EDIT_PREFIX):
+            await self._edit_submitted(interaction, custom_id.removeprefix(EDIT_PREFIX), data)
+            return
+        if interaction.type is not discord.InteractionType.component:
+            return
+        if custom_id.startswith(REVIEW_PREFIX):
+            step, _, job_id = custom_id.removeprefix(REVIEW_PREFIX).partition(":")
+            await self._review_pressed(interaction, step, job_id)
+            return
         if not custom_id.startswith(CANCEL_PREFIX):
             return
         job_id = custom_id.removeprefix(CANCEL_PREFIX)
@@ -322,6 +384,42 @@ class VideoCommands(commands.Cog):
         await interaction.response.send_message(text, ephemeral=True)
 
 
+    async def _review_pressed(self, interaction: discord.Interaction, step: str, job_id: str) -> None:
+        admin = self.is_admin(interaction)
+        try:
+            if step == "edit":
+                if self.flow.allowed(job_id, interaction.user.id, admin) is None:
+                    text = "That video is already finished."
+                else:
+                    state = self.flow.in_review(job_id)
+                    if state is not None and state.script is not None:
+                        await interaction.response.send_modal(_edit_modal(job_id, list(state.script.narrations)))
+                        return
+                    text = "That script is no longer waiting for review."
+            else:
+                text = await self.flow.review(job_id, step, interaction.user.id, admin)
+        except NotAllowed as exc:
+            text = str(exc)
+        except AgentError as exc:
+            text = f"Couldn't do that: {exc}"
+        await interaction.response.send_message(text, ephemeral=True)
+
+    async def _edit_submitted(self, interaction: discord.Interaction, job_id: str, data: Any) -> None:
+        state = self.flow.in_review(job_id)
+        try:
+            if state is None or state.script is None:
+                raise ParseError("That script is no longer waiting for review.")
+            narrations = parse_narrations(_modal_value(data.get("components", []), NARRATIONS) or "",
+                                          len(state.script.narrations))
+            text = await self.flow.review(job_id, "edit", interaction.user.id, self.is_admin(interaction),
+                                          narrations)
+        except (NotAllowed, ParseError) as exc:
+            text = str(exc)
+        except AgentError as exc:
+            text = f"Couldn't save that: {exc}"
+        await interaction.response.send_message(text, ephemeral=True)
+
+
 class ReelDiscordBot(commands.Bot):
     """The Discord client; dependencies come in, commands live in `VideoCommands`."""
 
@@ -332,6 +430,7 @@ class ReelDiscordBot(commands.Bot):
         guild_id: int = 0,
         admin_ids: tuple[int, ...] = (),
         handoff_after_s: float = 780.0,
+        review_chats: tuple[int, ...] = (),
         clock: Callable[[], float] = time.time,
         sync_commands: bool = True,
         **options: Any,
@@ -343,6 +442,7 @@ class ReelDiscordBot(commands.Bot):
         self.guild_id = guild_id
         self.admin_ids = frozenset(admin_ids)
         self.handoff_after_s = handoff_after_s
+        self.review_chats: frozenset[int | None] = frozenset(review_chats)  # guilds/channels reviewing by default
         self.clock = clock
         self._sync = sync_commands
 

@@ -70,6 +70,7 @@ class NotAllowed(Exception):
 class VideoRequest:
     topic: str
     options: Mapping[str, str] = field(default_factory=dict)  # model, aspect, voice, length, mode
+    review: bool | None = None  # --review / --no-review; None: the chat's default
 
 
 def _check_option(key: str, value: str) -> None:
@@ -81,7 +82,7 @@ def _check_option(key: str, value: str) -> None:
             raise ParseError(str(exc)) from None
 
 
-def make_request(topic: str, options: Mapping[str, str | None]) -> VideoRequest:
+def make_request(topic: str, options: Mapping[str, str | None], review: bool | None = None) -> VideoRequest:
     topic = " ".join(topic.split())
     if not topic:
         raise ParseError("Tell me what the video is about, e.g. /video cats in space --wide")
@@ -90,7 +91,7 @@ def make_request(topic: str, options: Mapping[str, str | None]) -> VideoRequest:
     clean = {k: v.strip() for k, v in options.items() if v and v.strip()}
     for key, value in clean.items():
         _check_option(key, value)
-    return VideoRequest(topic, clean)
+    return VideoRequest(topic, clean, review)
 
 
 def parse_video_text(text: str) -> VideoRequest:
@@ -101,13 +102,16 @@ def parse_video_text(text: str) -> VideoRequest:
         words = [w for w in (word.strip('"“”') for word in text.split()) if w]
     topic: list[str] = []
     options: dict[str, str | None] = {}
+    review: bool | None = None
     i = 0
     while i < len(words):
         word = words[i]
         if word.startswith("--") or (word.startswith("-") and len(word) == 2 and word[1].isalpha()):
             name, eq, value = word.lstrip("-").partition("=")
             name = _FLAG_ALIASES.get(name.lower(), name.lower())
-            if not eq and name in _SHORTCUTS:
+            if not eq and name in ("review", "no-review"):
+                review = name == "review"
+            elif not eq and name in _SHORTCUTS:
                 key, val = _SHORTCUTS[name]
                 options[key] = val
             elif name in ("aspect", "model", "voice", "length", "mode"):
@@ -118,12 +122,24 @@ def parse_video_text(text: str) -> VideoRequest:
                     value = words[i]
                 options[name] = value
             else:
-                raise ParseError(f"Unknown option {word}. Options: --aspect, --length, --model, --voice, --video "
-                                 "(see /help).")
+                raise ParseError(f"Unknown option {word}. Options: --aspect, --length, --model, --voice, --video, "
+                                 "--review (see /help).")
         else:
             topic.append(word)
         i += 1
-    return make_request(" ".join(topic), options)
+    return make_request(" ".join(topic), options, review)
+
+
+def parse_narrations(text: str, scenes: int) -> list[str]:
+    """A reply with the new script: one line per scene, "1." / "2)" numbering optional. Raises ParseError
+    saying what to send when the count is wrong (the agent checks the text itself)."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    lines = [line.lstrip("0123456789").removeprefix(".").removeprefix(")").strip()
+             if line[:1].isdigit() else line for line in lines]
+    if len(lines) != scenes:
+        raise ParseError(f"The script has {scenes} scenes: send {scenes} lines, one narration per scene "
+                         f"(you sent {len(lines)}).")
+    return lines
 
 
 def _example(name: str) -> str:
@@ -150,8 +166,9 @@ class Surface(Protocol):
     max_upload_bytes: int
     video_replaces_progress: bool  # Discord: the progress message itself becomes the video message
 
-    async def edit(self, text: str, *, cancellable: bool) -> None:
-        """Show `text`; raise throttle.RetryLater on 429, throttle.MessageGone when it can't be edited."""
+    async def edit(self, text: str, *, cancellable: bool, review: bool = False) -> None:
+        """Show `text` with Cancel (cancellable) or the review buttons (review: Render, Rewrite, Edit, Cancel);
+        raise throttle.RetryLater on 429, throttle.MessageGone when it can't be edited."""
 
     async def send_video(self, path: Path, caption: str, meta: VideoMeta) -> None:
         """Upload; raise UploadTooLarge if the platform refuses the size."""
@@ -194,12 +211,14 @@ class Flow:
     # ------------------------------------------------------------------ submit
 
     async def submit(
-        self, *, platform: str, user_id: int, user_name: str, request_id: str, request: VideoRequest, max_bytes: int
+        self, *, platform: str, user_id: int, user_name: str, request_id: str, request: VideoRequest, max_bytes: int,
+        review_default: bool = False,
     ) -> Job:
         """Ask the agent for the video. Raises AgentError subclasses; wording.submit_failed words them."""
         user = {"platform": platform, "id": str(user_id), "name": agent_user_name(user_name)}
         options = dict(request.options, max_bytes=max_bytes)
-        job = await self.client.submit(request_id, user, request.topic, options)
+        review = review_default if request.review is None else request.review
+        job = await self.client.submit(request_id, user, request.topic, options, review=review)
         log.info("job %s submitted for %s:%s (%s)", job.id, platform, user_id, request_id)
         return job
 
@@ -275,6 +294,52 @@ class Flow:
         log.info("job %s: cancelled by %s (%s)", job_id, actor_id, "admin" if is_admin else "requester")
         return "Cancelling…"
 
+    # ------------------------------------------------------------------ review
+
+    def allowed(self, job_id: str, actor_id: int, is_admin: bool) -> Delivery | None:
+        """The delivery, for its requester or an admin; None when it is over. Raises NotAllowed."""
+        delivery = self.store.get(job_id)
+        if delivery is not None and actor_id != delivery.requester_id and not is_admin:
+            raise NotAllowed("Only the person who asked for this video, or an admin, can do that.")
+        return delivery
+
+    def in_review(self, job_id: str) -> ProgressState | None:
+        state = self._states.get(job_id)
+        return state if state is not None and state.status is JobStatus.REVIEW else None
+
+    async def review(self, job_id: str, step: str, actor_id: int, is_admin: bool,
+                     narrations: list[str] | None = None) -> str:
+        """Render ("approve"), Rewrite or Edit a script in review; returns a short acknowledgement.
+        Raises NotAllowed, AgentError."""
+        if self.allowed(job_id, actor_id, is_admin) is None:
+            return "That video is already finished."
+        state = self.in_review(job_id)
+        if state is not None:
+            state.note = {"approve": "▶ rendering…", "rewrite": "🔁 writing a new script…",
+                          "edit": "✏️ saving your words…"}[step]
+            self._throttles[job_id].push(state.render(self.clock()))
+        try:
+            await self.client.review(job_id, step, narrations)
+        except AgentError as exc:
+            if state is not None:
+                state.note = ""
+                self._throttles[job_id].push(state.render(self.clock()))
+            if exc.code is ErrorCode.NOT_IN_REVIEW:
+                return "That script is no longer waiting for review."
+            raise
+        finally:
+            if state is not None:
+                state.note = ""
+        log.info("job %s: review %s by %s", job_id, step, actor_id)
+        return {"approve": "Rendering…", "rewrite": "Writing a new script…", "edit": "Saved your words."}[step]
+
+    def review_by_message(self, platform: str, chat_id: int, message_id: int) -> Delivery | None:
+        """The delivery whose progress message is this one, while its script waits for review."""
+        for d in self.store.all(platform):
+            if d.chat_id == chat_id and d.message_id == message_id and self.in_review(d.job_id) is not None:
+                return d
+        return None
+
     # ------------------------------------------------------------------ follow and deliver
 
     async def follow(self, delivery: Delivery, surface: Surface) -> None:
@@ -283,7 +348,7 @@ class Flow:
         final = False
 
         async def send(text: str) -> None:
-            await surface.edit(text, cancellable=not final)
+            await surface.edit(text, cancellable=not final, review=not final and state.status is JobStatus.REVIEW)
 
         def interval() -> float:
             return max(self._edit_interval, surface.min_edit_interval_s())
@@ -298,7 +363,7 @@ class Flow:
                     now_job = await self.client.job(job_id)
                     state.apply(Event(seq=0, job_id=job_id, status=now_job.status, stage=now_job.stage,
                                       progress=now_job.progress, message="", provider="", at="",
-                                      position=now_job.position))
+                                      position=now_job.position, script=now_job.script))
             throttle.push(state.render(self.clock()))  # the Cancel button shows at once
             last: Event | None = None
             try:

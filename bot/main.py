@@ -94,7 +94,7 @@ async def run_bot(settings: FrontEndView, stop: asyncio.Event | None = None) -> 
             from telegram.error import InvalidToken, TelegramError
 
             tg = TelegramFrontEnd(flow, b.telegram_token, base_url=b.telegram_api_base_url,
-                                  admin_ids=b.telegram_admin_ids)
+                                  admin_ids=b.telegram_admin_ids, review_chats=b.review_chats)
             try:
                 await stack.enter_async_context(tg.app)  # initialize (getMe) / shutdown
             except InvalidToken:
@@ -114,7 +114,7 @@ async def run_bot(settings: FrontEndView, stop: asyncio.Event | None = None) -> 
             from bot.discord_bot import ReelDiscordBot
 
             dc = ReelDiscordBot(flow, guild_id=b.discord_guild_id, admin_ids=b.discord_admin_ids,
-                                handoff_after_s=b.discord_handoff_s)
+                                handoff_after_s=b.discord_handoff_s, review_chats=b.review_chats)
             import discord
 
             await stack.enter_async_context(dc)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bot.wire import Event, JobStatus
+from bot.wire import Event, JobStatus, ScriptView
 
 __all__ = ["ProgressState", "STAGES", "bar", "clock_text"]
 
@@ -24,6 +24,7 @@ STAGES: dict[str, tuple[str, str]] = {
 }
 _ORDER = ("script", "image", "clip", "voice", "render")
 BAR_CELLS = 10
+REVIEW_CHARS = 1500  # the narrations' share of a review message (Discord: 2000 characters a message)
 RESTART_DROP = 0.05  # progress going back more than this means the job was picked up again
 RESTARTED_NOTE = "🔁 The video service restarted; it picked the video up again from its last saved step."
 MAX_TOPIC_CHARS = 80
@@ -64,9 +65,14 @@ class ProgressState:
     note: str = ""  # a short line under the progress ("cancelling…")
     best: float = 0.0  # the furthest the whole job got, to notice (and say) when it went back
     restarted: bool = False
+    script: ScriptView | None = None  # while the job waits for its script to be reviewed
 
     def apply(self, event: Event) -> None:
         self.status = event.status
+        if event.status is JobStatus.REVIEW:
+            self.script = event.script or self.script
+            self.stages["script"].started = self.stages["script"].finished = True
+            return
         if event.status is JobStatus.RUNNING:
             if event.progress + RESTART_DROP < self.best:  # the service restarted and redoes unsaved work
                 self.restarted = True
@@ -116,7 +122,23 @@ class ProgressState:
         topic = self.topic if len(self.topic) <= MAX_TOPIC_CHARS else self.topic[: MAX_TOPIC_CHARS - 1] + "…"
         return f'🎬 "{topic}"'
 
+    def review_text(self) -> str:
+        """The script waiting for review: title, one numbered line per scene, what the buttons do."""
+        script = self.script
+        lines = [f"{self.headline()} — ✍️ the script is ready; nothing is made or charged until you press Render"]
+        if script is not None:
+            lines.append(f"📝 {script.title}")
+            budget = max(60, REVIEW_CHARS // max(1, len(script.narrations)))  # a message holds 4096 characters
+            lines += [f"{i}. {text if len(text) <= budget else text[: budget - 1] + '…'}"
+                      for i, text in enumerate(script.narrations, 1)]
+            if script.expires_at:
+                lines.append(f"⌛ Unanswered, it is dropped at {script.expires_at[11:16]} UTC.")
+        lines.append("▶ Render makes the video · 🔁 Rewrite writes a new script · ✏️ Edit changes the words")
+        return "\n".join(lines)
+
     def render(self, now: float) -> str:
+        if self.status is JobStatus.REVIEW:
+            return self.review_text() + (f"\n{self.note}" if self.note else "")
         elapsed = clock_text(now - self.started_at)
         if self.status is JobStatus.QUEUED:
             if not self.position:  # nothing ahead of it: a worker takes it now

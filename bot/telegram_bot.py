@@ -35,11 +35,13 @@ from telegram.ext import (
     CallbackContext,
     CommandHandler,
     ExtBot,
+    MessageHandler,
+    filters,
 )
 
 from bot import wording
 from bot.agent_client import AgentError
-from bot.flow import Flow, NotAllowed, ParseError, UploadTooLarge, parse_video_text, request_id_for
+from bot.flow import Flow, NotAllowed, ParseError, UploadTooLarge, parse_narrations, parse_video_text, request_id_for
 from bot.media import VideoMeta
 from bot.store import Delivery
 from bot.throttle import MessageGone, RetryLater
@@ -56,6 +58,7 @@ _Context = CallbackContext[ExtBot[int], dict[Any, Any], dict[Any, Any], dict[Any
 CLOUD_UPLOAD_BYTES = int(FileSizeLimit.FILESIZE_UPLOAD)  # api.telegram.org: 50 MB
 LOCAL_UPLOAD_BYTES = int(FileSizeLimit.FILESIZE_UPLOAD_LOCAL_MODE)  # a local Bot API server (--local): 2000 MB
 CANCEL_PREFIX = "cancel:"
+REVIEW_PREFIX = "review:"
 # Telegram allows about 20 messages a minute in a group; progress edits get this many of them, shared
 # by the group's running jobs, so commands, other replies and the upload are not queued behind them.
 GROUP_EDITS_PER_MINUTE = 12
@@ -87,6 +90,16 @@ def _cancel_markup(job_id: str) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup([[InlineKeyboardButton("✖ Cancel", callback_data=f"{CANCEL_PREFIX}{job_id}")]])
 
 
+def _review_markup(job_id: str) -> InlineKeyboardMarkup:
+    """Render, Rewrite, Edit, Cancel under a script in review (callback data: 64 bytes at most; a job id is 22)."""
+    return InlineKeyboardMarkup([
+        [InlineKeyboardButton("▶ Render", callback_data=f"{REVIEW_PREFIX}approve:{job_id}"),
+         InlineKeyboardButton("🔁 Rewrite", callback_data=f"{REVIEW_PREFIX}rewrite:{job_id}")],
+        [InlineKeyboardButton("✏️ Edit", callback_data=f"{REVIEW_PREFIX}edit:{job_id}"),
+         InlineKeyboardButton("✖ Cancel", callback_data=f"{CANCEL_PREFIX}{job_id}")],
+    ])
+
+
 class TelegramSurface:
     """One progress message in one chat."""
 
@@ -108,13 +121,11 @@ class TelegramSurface:
         jobs = max(1, self._chat_jobs(self._delivery.chat_id) if self._chat_jobs else 1)
         return 60.0 * jobs / self._group_budget
 
-    async def edit(self, text: str, *, cancellable: bool) -> None:
+    async def edit(self, text: str, *, cancellable: bool, review: bool = False) -> None:
         d = self._delivery
+        markup = _review_markup(d.job_id) if review else _cancel_markup(d.job_id) if cancellable else None
         try:
-            await self._bot.edit_message_text(
-                text, chat_id=d.chat_id, message_id=d.message_id,
-                reply_markup=_cancel_markup(d.job_id) if cancellable else None,
-            )
+            await self._bot.edit_message_text(text, chat_id=d.chat_id, message_id=d.message_id, reply_markup=markup)
         except RetryAfter as exc:
             raise RetryLater(_seconds(exc)) from exc
         except BadRequest as exc:
@@ -164,8 +175,10 @@ class TelegramFrontEnd:
         rate_limiter: AIORateLimiter | None = None,
         builder_hook: Any = None,
         group_edits_per_minute: int = GROUP_EDITS_PER_MINUTE,
+        review_chats: tuple[int, ...] = (),
     ) -> None:
         self.flow = flow
+        self.review_chats = frozenset(review_chats)  # chats whose videos wait for script review by default
         self.group_edits_per_minute = group_edits_per_minute
         self.admin_ids = frozenset(admin_ids)
         # a configured base URL means a local Bot API server, which takes 2000 MB
@@ -184,6 +197,11 @@ class TelegramFrontEnd:
         self.app.add_handler(CommandHandler("status", self.status, block=False))
         self.app.add_handler(CommandHandler(["start", "help"], self.help))
         self.app.add_handler(CallbackQueryHandler(self.cancel, pattern=f"^{CANCEL_PREFIX}", block=False))
+        self.app.add_handler(CallbackQueryHandler(self.review_button, pattern=f"^{REVIEW_PREFIX}", block=False))
+        # Edit: the new narration comes as a reply to the script message (privacy mode still lets replies
+        # to the bot's own messages through in groups)
+        self.app.add_handler(MessageHandler(filters.REPLY & filters.TEXT & ~filters.COMMAND, self.edit_reply,
+                                            block=False))
         self.app.add_error_handler(self.on_error)
 
     def surface(self, delivery: Delivery) -> TelegramSurface:
@@ -234,7 +252,7 @@ class TelegramFrontEnd:
             job = await self.flow.submit(
                 platform="telegram", user_id=user.id, user_name=user.full_name,
                 request_id=request_id_for("telegram", f"{message.chat_id}:{message.message_id}"),
-                request=request, max_bytes=self.max_upload_bytes,
+                request=request, max_bytes=self.max_upload_bytes, review_default=message.chat_id in self.review_chats,
             )
         except AgentError as exc:
             await context.bot.edit_message_text(
@@ -264,6 +282,52 @@ class TelegramFrontEnd:
             await query.answer(f"Couldn't cancel: {exc}", show_alert=True)
             return
         await query.answer(text)
+
+    async def review_button(self, update: Update, context: _Context) -> None:
+        """Render / Rewrite / Edit under a script in review: the requester or an admin only."""
+        query, user = update.callback_query, update.effective_user
+        if query is None or user is None or not query.data:
+            return
+        step, _, job_id = query.data.removeprefix(REVIEW_PREFIX).partition(":")
+        try:
+            if step == "edit":
+                if self.flow.allowed(job_id, user.id, self.is_admin(user.id)) is None:
+                    text = "That video is already finished."
+                else:
+                    state = self.flow.in_review(job_id)
+                    n = len(state.script.narrations) if state is not None and state.script else 0
+                    text = (f"✏️ Reply to the script message with the new narration: {n} lines, one per scene."
+                            if state is not None else "That script is no longer waiting for review.")
+                await query.answer(text, show_alert=True)
+                return
+            text = await self.flow.review(job_id, step, user.id, self.is_admin(user.id))
+        except NotAllowed as exc:
+            await query.answer(str(exc), show_alert=True)
+            return
+        except AgentError as exc:
+            await query.answer(f"Couldn't do that: {exc}", show_alert=True)
+            return
+        await query.answer(text)
+
+    async def edit_reply(self, update: Update, context: _Context) -> None:
+        """A reply to a script in review: the new narration, one line per scene."""
+        message, user = update.effective_message, update.effective_user
+        if message is None or user is None or not message.text or message.reply_to_message is None:
+            return
+        delivery = self.flow.review_by_message("telegram", message.chat_id, message.reply_to_message.message_id)
+        if delivery is None:
+            return  # a reply to something else: not ours to answer
+        state = self.flow.in_review(delivery.job_id)
+        try:
+            if state is None or state.script is None:
+                raise ParseError("That script is no longer waiting for review.")
+            narrations = parse_narrations(message.text, len(state.script.narrations))
+            text = await self.flow.review(delivery.job_id, "edit", user.id, self.is_admin(user.id), narrations)
+        except (NotAllowed, ParseError) as exc:
+            text = str(exc)
+        except AgentError as exc:
+            text = wording.submit_failed(exc, delivery.topic)
+        await message.reply_text(text)
 
     async def quota(self, update: Update, context: _Context) -> None:
         """/quota: credits left, prices, reset time."""

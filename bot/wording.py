@@ -145,6 +145,8 @@ def job_failed(job: Job) -> str:
 
 
 def cancelled(job: Job, by: str = "") -> str:
+    if job.error is not None and job.error.code is ErrorCode.REVIEW_EXPIRED:
+        return f"⌛ Nobody pressed Render in time, so the video wasn't made. {_refund_note(job)}"
     who = f" by {by}" if by else ""
     return f"🛑 Cancelled{who}. {_refund_note(job)}"
 

@@ -28,6 +28,7 @@ from agent.protocol import (
     BackendStatus,
     Credits,
     DataDirInfo,
+    EditRequest,
     ErrorCode,
     Event,
     Job,
@@ -39,6 +40,7 @@ from agent.protocol import (
     Quota,
     ResolvedOptions,
     RoutePrice,
+    ScriptView,
     ServiceState,
     Stage,
     Status,
@@ -80,6 +82,9 @@ class FakeJob:
     refunded: int = 0  # credits given back
     result: JobResult | None = None
     video_expired: bool = False
+    review: bool = False  # submitted with review: true
+    script: ScriptView | None = None  # while in review
+    review_steps: list[str] = field(default_factory=list)  # approve / rewrite / edit, as the bot asked
 
 
 class _Refused(Exception):
@@ -171,6 +176,43 @@ class FakeAgent:
             fields.setdefault("total", 1)
             fields.setdefault("stage_done", False)
         await self._append(job, self._event(job, **fields))
+
+    async def review(self, job_id: str, narrations: list[str], title: str = "") -> None:
+        """The script is written and waits (agent.service.review.ReviewDesk.park)."""
+        job = self.jobs[job_id]
+        job.script = ScriptView(title=title or f"All about {job.topic}", narrations=list(narrations),
+                                expires_at="2030-01-01T00:30:00.000Z")
+        await self._append(job, self._event(job, status="review", stage="review", message="the script is ready "
+                                            "for review", script=job.script))
+
+    async def review_step(self, request: web.Request) -> web.Response:
+        """POST /v1/jobs/{id}/approve | rewrite | edit, answered as agent.service.api does."""
+        self._auth(request)
+        job = self._get(request)
+        step = request.path.rsplit("/", 1)[1]
+        if job.status != "review":
+            raise _error(409, ErrorCode.NOT_IN_REVIEW, "the job is not waiting for review")
+        assert job.script is not None
+        if step == "edit":
+            edit = decode(await request.read(), EditRequest)
+            if len(edit.narrations) != len(job.script.narrations):
+                raise _error(400, ErrorCode.INVALID_INPUT, f"the script has {len(job.script.narrations)} scenes",
+                             field="narrations")
+            job.review_steps.append(step)
+            job.script = ScriptView(title=job.script.title, narrations=edit.narrations,
+                                    expires_at=job.script.expires_at)
+            await self._append(job, self._event(job, status="review", stage="review", message="the script was edited",
+                                                script=job.script))
+            return json_response(self._job(job))
+        job.review_steps.append(step)
+        job.script = None
+        if step == "approve":
+            await self._append(job, self._event(job, status="queued", stage="queued", position=1,
+                                                message="queued: #1 in line"))
+        else:
+            await self._append(job, self._event(job, status="running", stage="script", message="writing the script",
+                                                done=0, total=1, stage_done=False))
+        return json_response(self._job(job), status=202)
 
     async def finish(self, job_id: str, status: str = "done", error: dict[str, str] | None = None) -> None:
         """The terminal event, as agent.service.jobs.JobRunner._finish builds it."""
@@ -284,7 +326,8 @@ class FakeAgent:
         resolved = ResolvedOptions(aspect=options.aspect or "9:16", length=options.length or "short",
                                    mode=options.mode or "slideshow", model=model,
                                    voice=(options.voice or "").strip(), max_bytes=options.max_bytes)
-        job = FakeJob(f"job-{self._next}", body.request_id, body.user, " ".join(topic.split()), resolved, price)
+        job = FakeJob(f"job-{self._next}", body.request_id, body.user, " ".join(topic.split()), resolved, price,
+                      review=body.review)
         self.jobs[job.id] = job
         self.by_request[key] = job.id
         await self._append(job, self._event(job, stage="queued", position=1, message="queued: #1 in line"))
@@ -309,7 +352,8 @@ class FakeAgent:
             providers=dict(result.provenance) if result is not None else {}, result=result, error=job.error,
             last_seq=len(job.events), created_at=iso_utc(job.created_at) or "", started_at=iso_utc(job.started_at),
             finished_at=iso_utc(job.finished_at), events_url=f"{API_PREFIX}/jobs/{job.id}/events",
-            video_url=f"{API_PREFIX}/jobs/{job.id}/video", video_expired=job.video_expired, **flat,
+            video_url=f"{API_PREFIX}/jobs/{job.id}/video", video_expired=job.video_expired,
+            script=job.script if job.status == "review" else None, **flat,
         )
 
     def _get(self, request: web.Request) -> FakeJob:
@@ -393,6 +437,8 @@ class FakeAgent:
         app.router.add_get("/v1/jobs/{id}/events", self.events)
         app.router.add_get("/v1/jobs/{id}/video", self.get_video)
         app.router.add_delete("/v1/jobs/{id}", self.delete)
+        for step in ("approve", "rewrite", "edit"):
+            app.router.add_post(f"/v1/jobs/{{id}}/{step}", self.review_step)
         app.router.add_get("/v1/status", self.status)
         app.router.add_get("/v1/users/{platform}/{uid}/quota", self.quota)
         return app

@@ -90,6 +90,7 @@ class Pending:
     created: float  # the injected clock, for the 15 minutes
     acked: bool = False
     original: Posted | None = None
+    modal: dict[str, Any] | None = None  # a type 9 callback: the modal shown to the user
 
 
 class FakeDiscord:
@@ -199,6 +200,8 @@ class FakeDiscord:
         body = await request.json()
         pending.acked = True
         data = body.get("data") or {}
+        if body["type"] == 9:  # MODAL: custom_id, title, components
+            pending.modal = data
         if body["type"] in (4, 5):
             pending.original = Posted(self._id(), pending.channel_id, flags=int(data.get("flags", 0)))
             if body["type"] == 4:

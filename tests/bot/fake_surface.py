@@ -25,7 +25,7 @@ class FakeSurface:
         self.rate_limit_first = rate_limit_first
         self.refused_size: int | None = None
 
-    async def edit(self, text: str, *, cancellable: bool) -> None:
+    async def edit(self, text: str, *, cancellable: bool, review: bool = False) -> None:
         if self.rate_limit_first > 0:
             self.rate_limit_first -= 1
             raise RetryLater(0.02)

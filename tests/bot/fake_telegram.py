@@ -53,6 +53,16 @@ def command(text: str, *, user: int = ALICE, chat: int = ALICE, message_id: int 
     return raw
 
 
+def reply(text: str, to: Shown, *, user: int = ALICE) -> dict[str, Any]:
+    """A plain text message replying to one of the bot's messages (no command entity)."""
+    raw = command(text, user=user, chat=to.chat_id)
+    del raw["message"]["entities"]
+    raw["message"]["reply_to_message"] = {
+        "message_id": to.message_id, "date": 1760000001, "text": to.text,
+        "chat": raw["message"]["chat"], "from": {"id": 7000000001, "is_bot": True, "first_name": "Fox Bot"}}
+    return raw
+
+
 def press(data: str, *, user: int, chat: int = ALICE, message_id: int = 1) -> dict[str, Any]:
     return {"update_id": next(_ids), "callback_query": {
         "id": str(next(_ids)), "chat_instance": "ci", "data": data,
@@ -70,9 +80,14 @@ class Shown:
     text: str = ""
     reply_markup: dict[str, Any] | None = None
     history: list[str] = field(default_factory=list)
+    frames: list[tuple[str, list[str]]] = field(default_factory=list)  # (text, button labels) after each change
     video: dict[str, Any] | None = None
     caption: str = ""
     reply_to: int | None = None
+
+
+def _labels(markup: dict[str, Any] | None) -> list[str]:
+    return [b["text"] for row in (markup or {}).get("inline_keyboard", []) for b in row]
 
 
 class FakeTelegram:
@@ -174,6 +189,7 @@ class FakeTelegram:
         shown = self._new(int(params["chat_id"]), text=str(params["text"]), reply_markup=self._markup(params),
                           reply_to=reply)
         shown.history.append(shown.text)
+        shown.frames.append((shown.text, _labels(shown.reply_markup)))
         return self._ok(self._message(shown))
 
     async def m_editMessageText(self, params: dict[str, Any]) -> web.Response:
@@ -192,6 +208,7 @@ class FakeTelegram:
             return web.json_response({"ok": False, "error_code": 400, "description": NOT_MODIFIED}, status=400)
         shown.text, shown.reply_markup = text, markup
         shown.history.append(text)
+        shown.frames.append((text, _labels(markup)))
         return self._ok(self._message(shown))
 
     async def m_sendChatAction(self, params: dict[str, Any]) -> web.Response:

@@ -1,0 +1,173 @@
+"""Telegram as a studio (issue 14): the script review with inline keyboards and a reply for Edit, the
+permission rule, a restart in the middle of a review, and the transcript of one reviewed job."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from telegram import Update
+
+from bot.agent_client import AgentClient
+from bot.flow import Flow
+from bot.store import DeliveryStore
+from bot.telegram_bot import TelegramFrontEnd
+from tests.bot.fake_agent import FakeAgent
+from tests.bot.fake_telegram import ADMIN, ALICE, MALLORY, FakeTelegram, Shown, command, press, reply
+from tests.support.waiting import wait_until
+
+SCRIPT = ["A fox wakes in the snow.", "It hunts under the ice.", "It sleeps, warm, by noon."]
+
+
+class Harness:
+    def __init__(self, tg: FakeTelegram, agent: FakeAgent, front: TelegramFrontEnd) -> None:
+        self.tg, self.agent, self.front = tg, agent, front
+
+    async def send(self, raw: dict[str, Any]) -> None:
+        await self.front.app.update_queue.put(Update.de_json(raw, self.front.app.bot))
+
+    def buttons(self, shown: Shown) -> list[str]:
+        rows = (shown.reply_markup or {}).get("inline_keyboard", [])
+        return [b["callback_data"] for row in rows for b in row]
+
+
+@pytest.fixture
+async def tg() -> AsyncIterator[FakeTelegram]:
+    fake = FakeTelegram()
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+async def _start(flow: Flow, tg: FakeTelegram, **kw: Any) -> TelegramFrontEnd:
+    front = TelegramFrontEnd(flow, "123:ABC", base_url=tg.url, admin_ids=(ADMIN,), group_edits_per_minute=1200, **kw)
+    await front.app.initialize()
+    await front.startup()
+    await front.app.start()
+    return front
+
+
+async def _stop(front: TelegramFrontEnd) -> None:
+    await front.flow.aclose()
+    await front.app.stop()
+    await front.app.shutdown()
+
+
+@pytest.fixture
+async def bot(tg: FakeTelegram, agent: FakeAgent, flow: Flow) -> AsyncIterator[Harness]:
+    front = await _start(flow, tg)
+    yield Harness(tg, agent, front)
+    await _stop(front)
+
+
+async def _in_review(h: Harness, text: str = "/video a fox in winter --review") -> tuple[str, Shown]:
+    await h.send(command(text, message_id=42))
+    job = await h.agent.wait_job()
+    assert job.review
+    await h.agent.emit(job.id, stage="script", provider="ollama", done=1, total=1, stage_done=True)
+    await h.agent.review(job.id, SCRIPT, title="The Winter Fox")
+    progress = h.tg.in_chat(ALICE)[0]
+    await wait_until(lambda: "the script is ready" in progress.text and len(h.buttons(progress)) == 4)
+    return job.id, progress
+
+
+async def test_review_edit_by_reply_then_render(bot: Harness) -> None:
+    job_id, progress = await _in_review(bot)
+    assert bot.buttons(progress) == [f"review:approve:{job_id}", f"review:rewrite:{job_id}",
+                                     f"review:edit:{job_id}", f"cancel:{job_id}"]
+    assert "📝 The Winter Fox" in progress.text and "2. It hunts under the ice." in progress.text
+
+    await bot.send(press(f"review:edit:{job_id}", user=ALICE, message_id=progress.message_id))
+    await wait_until(lambda: len(bot.tg.answers) == 1)
+    assert "Reply to the script message" in bot.tg.answers[0]["text"] and "3 lines" in bot.tg.answers[0]["text"]
+
+    await bot.send(reply("1. A fox wakes.\n2. It hunts.", progress))  # one line short
+    await wait_until(lambda: len(bot.tg.in_chat(ALICE)) == 2)
+    assert "send 3 lines" in bot.tg.in_chat(ALICE)[1].text and bot.agent.jobs[job_id].review_steps == []
+    await bot.send(reply("1. A fox wakes.\n2. It hunts.\n3. It sleeps.", progress))
+    await wait_until(lambda: "1. A fox wakes." in progress.text)
+    assert bot.agent.jobs[job_id].review_steps == ["edit"]
+
+    await bot.send(press(f"review:approve:{job_id}", user=ALICE, message_id=progress.message_id))
+    await wait_until(lambda: bot.agent.jobs[job_id].review_steps == ["edit", "approve"])
+    await bot.agent.run_default(job_id)
+    await wait_until(lambda: bool(bot.tg.videos(ALICE)) and "Here it is" in progress.text)
+    assert progress.reply_markup is None
+
+
+async def test_a_stranger_cannot_render_rewrite_or_edit(bot: Harness) -> None:
+    job_id, progress = await _in_review(bot)
+    for step in ("approve", "rewrite", "edit"):
+        await bot.send(press(f"review:{step}:{job_id}", user=MALLORY, message_id=progress.message_id))
+    await wait_until(lambda: len(bot.tg.answers) == 3)
+    assert all("Only the person who asked" in a["text"] for a in bot.tg.answers)
+    await bot.send(reply("x\ny\nz", progress, user=MALLORY))
+    await wait_until(lambda: len(bot.tg.in_chat(ALICE)) == 2)
+    assert "Only the person who asked" in bot.tg.in_chat(ALICE)[1].text
+    assert bot.agent.jobs[job_id].review_steps == [] and bot.agent.jobs[job_id].status == "review"
+    await bot.send(press(f"review:rewrite:{job_id}", user=ADMIN, message_id=progress.message_id))
+    await wait_until(lambda: bot.agent.jobs[job_id].review_steps == ["rewrite"])
+
+
+async def test_a_restart_in_the_middle_of_a_review_keeps_its_buttons(tg: FakeTelegram, agent: FakeAgent,
+                                                                     client: AgentClient, tmp_path: Path) -> None:
+    path = tmp_path / "deliveries.json"
+    first = await _start(Flow(client, DeliveryStore(path), tmp_path / "w", edit_interval_s=0.05), tg)
+    h = Harness(tg, agent, first)
+    job_id, progress = await _in_review(h)
+    await _stop(first)
+    store = DeliveryStore(path)
+    await store.load()
+    second = await _start(Flow(client, store, tmp_path / "w", edit_interval_s=0.05), tg)
+    try:
+        await wait_until(lambda: second.flow.in_review(job_id) is not None)
+        await second.app.update_queue.put(Update.de_json(press(f"review:approve:{job_id}", user=ALICE),
+                                                        second.app.bot))
+        await wait_until(lambda: agent.jobs[job_id].review_steps == ["approve"])
+        await agent.run_default(job_id)
+        await wait_until(lambda: bool(tg.videos(ALICE)) and "Here it is" in progress.text)
+    finally:
+        await _stop(second)
+
+
+async def test_review_by_default_in_a_chat(tg: FakeTelegram, agent: FakeAgent, flow: Flow) -> None:
+    front = await _start(flow, tg, review_chats=(ALICE,))
+    try:
+        await front.app.update_queue.put(Update.de_json(command("/video reviewed by default"), front.app.bot))
+        assert (await agent.wait_job()).review
+        await front.app.update_queue.put(Update.de_json(command("/video not this one --no-review"), front.app.bot))
+        assert not (await agent.wait_job(2)).review
+    finally:
+        await _stop(front)
+
+
+async def test_an_expired_review_says_so(bot: Harness) -> None:
+    job_id, progress = await _in_review(bot)
+    await bot.agent.finish(job_id, "cancelled", {"code": "review_expired", "message": "nobody approved it"})
+    await wait_until(lambda: "Nobody pressed Render in time" in progress.text)
+    assert progress.reply_markup is None
+
+
+async def test_transcript_of_a_reviewed_job(bot: Harness) -> None:
+    """Every text the chat shows for one reviewed job, in order, with no line twice in a row and nothing
+    that contradicts what came before."""
+    job_id, progress = await _in_review(bot)
+    await bot.send(press(f"review:approve:{job_id}", user=ALICE, message_id=progress.message_id))
+    await wait_until(lambda: bot.agent.jobs[job_id].review_steps == ["approve"])
+    await bot.agent.run_default(job_id)
+    await wait_until(lambda: bool(bot.tg.videos(ALICE)) and "Here it is" in progress.text)
+    video = bot.tg.videos(ALICE)[0]
+    frames = [f"{text}\n[buttons: {', '.join(labels) or 'none'}]" for text, labels in progress.frames]
+    transcript = [*frames, f"[video] {video.caption}", *(f"[answer] {a['text']}" for a in bot.tg.answers)]
+    print("\n---\n".join(transcript))
+    assert all(a != b for a, b in zip(transcript, transcript[1:], strict=False))  # every change is a real one
+    heads = [t.splitlines()[0] for t in progress.history]
+    assert not any("free worker" in t or "OFFLINE" in t for t in transcript)
+    review_at = next(i for i, t in enumerate(heads) if "the script is ready" in t)
+    done_at = next(i for i, t in enumerate(heads) if "✅ done in" in t)
+    assert review_at < done_at and all("the script is ready" not in t for t in heads[review_at + 2:])
+    assert len({t.split("done in ")[1][:4] for t in heads if "done in" in t}) == 1
+    assert "Here it is" in progress.history[-1] and "💳 0 credits charged" in video.caption
+    assert [a["text"] for a in bot.tg.answers] == ["Rendering…"]
