@@ -49,6 +49,12 @@ MANAGER_PERMS = str(1 << 5)  # Manage Server
 _tokens = itertools.count(1)
 
 
+def modal_submit(custom_id: str, values: dict[str, str], *, user: str = USER) -> dict[str, Any]:
+    """INTERACTION_CREATE type 5 (MODAL_SUBMIT): the text inputs' values, in action rows as Discord sends them."""
+    rows = [{"type": 1, "components": [{"type": 4, "custom_id": key, "value": value}]} for key, value in values.items()]
+    return interaction("", user=user, type_=5, data={"custom_id": custom_id, "components": rows})
+
+
 def interaction(name: str, options: list[dict[str, Any]] | None = None, *, user: str = USER,
                 perms: str = MEMBER_PERMS, type_: int = 2, data: dict[str, Any] | None = None) -> dict[str, Any]:
     raw = copy.deepcopy(fixture("discord_interaction_slash_command.json"))
@@ -78,6 +84,7 @@ class Posted:
     embeds: list[Any] = field(default_factory=list)
     attachments: list[dict[str, Any]] = field(default_factory=list)
     history: list[str] = field(default_factory=list)
+    frames: list[tuple[str, list[str]]] = field(default_factory=list)  # (content, button labels) per change
     flags: int = 0
 
 
@@ -159,6 +166,9 @@ class FakeDiscord:
             posted.embeds = payload["embeds"] or []
         if "attachments" in payload:
             posted.attachments = [{"filename": name, "size": size} for name, size in files]
+        if "content" in payload or "components" in payload:
+            labels = [c.get("label", "") for row in posted.components for c in row.get("components", [])]
+            posted.frames.append((posted.content, labels))
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
