@@ -50,6 +50,10 @@ __all__ = [
     "GrantRequest",
     "EditRequest",
     "ScriptView",
+    "ChangeKind",
+    "Change",
+    "DeriveRequest",
+    "DeriveQuote",
     "ResolvedOptions",
     "Credits",
     "JobResult",
@@ -156,6 +160,7 @@ class ErrorCode(_WireEnum):
     AGENT_RESTARTED = "agent_restarted"  # interrupted by a restart with nothing on disk to resume
     QUARANTINED = "quarantined"  # interrupted by crashes more than agent.max_recoveries times: never rerun
     INTERNAL = "internal"  # a bug on our side
+    PARENT_EXPIRED = "parent_expired"  # 409 / job error: the parent job's files were deleted (retention)
     NOT_IN_REVIEW = "not_in_review"  # 409: approve/rewrite/edit on a job that is not waiting for review
     REVIEW_EXPIRED = "review_expired"  # job error: nobody answered the review in time; nothing charged
 
@@ -192,12 +197,41 @@ class JobOptions(_Wire, forbid_unknown_fields=True, omit_defaults=True):
     max_bytes: int | None = None  # the upload limit the video must fit
 
 
+class ChangeKind(_WireEnum):
+    """What a derived job changes of its parent (agent.service.derive)."""
+
+    REDO_SCENE = "redo_scene"  # one scene's image and voice again, with a new seed
+    VOICE = "voice"  # every scene's voice again, with `voice`
+    ASPECT = "aspect"  # the same scenes rendered at `aspect`
+
+
+class Change(_Wire, forbid_unknown_fields=True, omit_defaults=True):
+    kind: ChangeKind
+    scene: int | None = None  # redo_scene: 1-based
+    voice: str | None = None  # voice
+    aspect: str | None = None  # aspect: "9:16" | "16:9" | "1:1"
+
+
+class DeriveRequest(_Wire, forbid_unknown_fields=True):
+    """POST /v1/jobs/{id}/quote: what a derived job with these changes would cost."""
+
+    changes: list[Change]
+
+
+class DeriveQuote(_Wire):
+    price: int  # credits the derived job would reserve (0 for a re-render, a share per regenerated scene)
+    regenerated: int  # images and voices made again
+    reused: int  # images and voices taken from the parent
+
+
 class SubmitRequest(_Wire, forbid_unknown_fields=True, omit_defaults=True):
     request_id: str  # the bot's idempotency key (1-128 chars), unique per user
     user: UserRef
     topic: str  # 1-300 characters, no control characters
     options: JobOptions = msgspec.field(default_factory=JobOptions)
     review: bool = False  # stop after the script (JobStatus.REVIEW) until POST .../approve
+    parent_job_id: str | None = None  # a derived job: the parent's topic and files, with `changes`
+    changes: list[Change] = msgspec.field(default_factory=list)
 
 
 class EditRequest(_Wire, forbid_unknown_fields=True):
@@ -486,7 +520,7 @@ class Status(_Wire):
 
 
 MESSAGES: tuple[type[_Wire], ...] = (
-    SubmitRequest, GrantRequest, EditRequest, Job, Event, ErrorBody, Quota, Status,
+    SubmitRequest, GrantRequest, EditRequest, DeriveRequest, DeriveQuote, Job, Event, ErrorBody, Quota, Status,
 )
 """The top-level messages; every other Struct is nested in one of them (agent.service.openapi publishes all)."""
 

@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -52,7 +53,8 @@ from providers.base import (
 from providers.errors import AllProvidersFailed
 from providers.scrub import scrub
 
-__all__ = ["JobSpec", "JobResult", "Pipeline", "Renderer", "topic_seed", "forget_script", "set_narrations"]
+__all__ = ["JobSpec", "JobResult", "Pipeline", "Renderer", "topic_seed", "forget_script", "set_narrations",
+           "seed_from_parent", "scene_count"]
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +145,37 @@ class _Manifest:
     async def put(self, stage: str, index: int, entry: dict[str, Any]) -> None:
         self.data.setdefault(stage, {})[str(index)] = entry
         await self.save()
+
+
+def scene_count(workdir: Path) -> int | None:
+    """How many scenes the job in `workdir` has (its stored script), None when it has none. Blocking."""
+    try:
+        return len(json.loads((workdir / "script.json").read_text(encoding="utf-8"))["scenes"])
+    except (FileNotFoundError, ValueError, KeyError, TypeError):
+        return None
+
+
+def seed_from_parent(parent: Path, child: Path, drop: Mapping[str, Sequence[int] | None]) -> None:
+    """A derived job starts from its parent's work: the script and every image, clip and voice, except
+    `drop` (stage -> scene indices to make again, None for all of the stage's). The manifest is
+    rewritten to point into `child`, so `run` reuses what is kept and makes the rest. Blocking."""
+    child.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(parent / "script.json", child / "script.json")
+    for folder in ("images", "clips", "voice"):
+        if (parent / folder).is_dir():
+            shutil.copytree(parent / folder, child / folder, dirs_exist_ok=True)
+    data = _Manifest.load(parent / "manifest.json").data
+    out: dict[str, Any] = {"script": data["script"]} if "script" in data else {}
+    for stage in ("image", "clip", "voice"):
+        if stage in drop and drop[stage] is None:
+            continue
+        gone = {str(i) for i in (drop.get(stage) or ())}
+        kept = {k: dict(v, path=str(child / Path(v["path"]).relative_to(parent)))
+                for k, v in data.get(stage, {}).items()
+                if k not in gone and Path(v.get("path", "")).is_relative_to(parent)}
+        if kept:
+            out[stage] = kept
+    _write_atomic(child / "manifest.json", json.dumps(out, indent=1))
 
 
 def forget_script(workdir: Path) -> None:

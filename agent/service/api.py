@@ -31,6 +31,9 @@ from agent.protocol import (
     ErrorBody,
     ErrorCode,
     ErrorDetail,
+    Change,
+    DeriveQuote,
+    DeriveRequest,
     EditRequest,
     JobOptions,
     JobStatus,
@@ -40,6 +43,7 @@ from agent.protocol import (
     convert,
 )
 from agent.service.quota import QuotaPolicy
+from agent.service.derive import BadChange, DerivePlan, ParentExpired, derived_data, plan_derived
 from agent.service.review import BadEdit, NotInReview
 from agent.engine.routes import plan_route
 from agent.settings import Settings
@@ -297,8 +301,33 @@ class Services:
 def routes(svc: Services) -> list[web.RouteDef]:
     settings = svc.settings
 
+    async def derive_plan(parent_id: str, body: Any) -> DerivePlan:
+        try:
+            changes = convert(body.get("changes", []), list[Change])
+        except msgspec.ValidationError as exc:
+            raise ApiError(400, ErrorCode.BAD_REQUEST, f"changes: {exc}", field="changes") from None
+        parent = await svc.runner.job(parent_id)
+        price = settings.routes[parent.route].price if parent is not None and parent.route in settings.routes else 0
+        try:
+            return await plan_derived(parent, svc.runner.workdir(parent_id), changes, price)
+        except BadChange as exc:
+            raise _invalid("changes", str(exc)) from None
+        except ParentExpired as exc:
+            raise ApiError(409, ErrorCode.PARENT_EXPIRED, str(exc)) from None
+
     async def submit(request: web.Request) -> web.Response:
-        data = parse_submission(await _json_body(request), settings, svc.backends)
+        body = await _json_body(request)
+        data = parse_submission(body, settings, svc.backends)
+        parent_id = body.get("parent_job_id")
+        if parent_id is not None:  # agent.service.derive: the parent's topic and files, with the changes
+            if not isinstance(parent_id, str) or not JOB_ID.fullmatch(parent_id):
+                raise ApiError(400, ErrorCode.BAD_REQUEST, "parent_job_id must be a job id", field="parent_job_id")
+            plan = await derive_plan(parent_id, body)
+            parent = await svc.runner.job(parent_id)
+            assert parent is not None
+            data = derived_data(data, plan, parent.topic)
+        elif body.get("changes"):
+            raise ApiError(400, ErrorCode.BAD_REQUEST, "changes need a parent_job_id", field="changes")
         await check_submission_voice(data, settings, svc.backends)
         try:
             job, _created = await svc.runner.submit(data)
@@ -335,6 +364,19 @@ def routes(svc: Services) -> list[web.RouteDef]:
                            f"the job has already {'finished' if job.status is JobStatus.DONE else job.status.value}",
                            job_status=job.status)
         return json_response(job, status=202)
+
+    async def quote(request: web.Request) -> web.Response:
+        """POST /v1/jobs/{id}/quote: what a job derived with these changes would cost, before it starts."""
+        body = await _json_body(request)
+        try:
+            convert(body, DeriveRequest)
+        except msgspec.ValidationError as exc:
+            raise ApiError(400, ErrorCode.BAD_REQUEST, f"quote: {exc}", field="changes") from None
+        job_id = _job_id(request)
+        if await svc.runner.job(job_id) is None:
+            raise ApiError(404, ErrorCode.NOT_FOUND, "no such job")
+        plan = await derive_plan(job_id, body)
+        return json_response(DeriveQuote(price=plan.price, regenerated=plan.regenerated, reused=plan.reused))
 
     async def review_step(request: web.Request) -> web.Response:
         """POST /v1/jobs/{id}/approve | rewrite | edit (agent.service.review)."""
@@ -434,6 +476,7 @@ def routes(svc: Services) -> list[web.RouteDef]:
         web.get(f"{p}/jobs/{{job_id}}", get_job, allow_head=False),
         web.delete(f"{p}/jobs/{{job_id}}", cancel),
         web.get(f"{p}/jobs/{{job_id}}/events", events, allow_head=False),
+        web.post(f"{p}/jobs/{{job_id}}/quote", quote),
         *(web.post(f"{p}/jobs/{{job_id}}/{step}", review_step) for step in ("approve", "rewrite", "edit")),
         web.get(f"{p}/jobs/{{job_id}}/video", video),
         web.get(f"{p}/status", status, allow_head=False),

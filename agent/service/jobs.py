@@ -55,6 +55,7 @@ from agent.engine.render import remove_stale_temp_dirs
 from agent.engine.render.errors import BudgetTooSmall, RenderError
 from agent.engine.render.spec import size_for_aspect
 from agent.service.retention import Retention
+from agent.service.derive import PARENT_KEY, ParentExpired, prepare_workdir
 from agent.service.review import ReviewDesk
 from agent.engine.routes import RouteUnavailable, charged_price, plan_route
 from agent.settings import Settings
@@ -442,6 +443,11 @@ class JobRunner:
             await self._mark_running(live, now)
             plan = plan_route(self.settings, self.backends, live.route)
             spec = self._spec(live, plan.mode)
+            try:  # a derived job (agent.service.derive) starts from its parent's files
+                await prepare_workdir(live.options, self.workdir(live.id),
+                                      self.workdir(str(live.options.get(PARENT_KEY) or "-")))
+            except ParentExpired as exc:
+                raise _NotStarted(ErrorCode.PARENT_EXPIRED, f"{exc}; your credits were refunded") from None
             async with timeout:
                 if await self.review.script_only(live):  # agent.service.review: stop after the script
                     script = await self.pipeline.write_script(
@@ -519,7 +525,7 @@ class JobRunner:
 
     def _spec(self, live: LiveJob, route_mode: Mode) -> JobSpec:
         o = live.options  # checked by agent.service.api.parse_submission before they were stored
-        seed = topic_seed(live.topic)
+        seed = int(o.get("seed") or topic_seed(live.topic))  # a derived job's redone scenes: a new seed
         scale = self.settings.video.size_scale
         size = None
         if scale < 1.0:  # previews and tests: the aspect kept, even sides, at least 64 px
