@@ -286,6 +286,8 @@ class JobResult(_Wire, omit_defaults=True):
     # set when the job's credits are settled (the terminal event, and the job afterwards)
     credits_charged: int | None = None
     credits_left: int | None = None  # None for admins (exempt)
+    scenes: int | None = None  # how many scenes (Redo scene N takes 1..scenes)
+    parent_job_id: str | None = None  # a derived job's parent
 
 
 class JobError(_Wire, omit_defaults=True):

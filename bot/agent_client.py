@@ -35,7 +35,7 @@ import aiohttp
 import msgspec
 import tenacity
 
-from agent.protocol import EditRequest, convert, decode, sse_fields, to_builtins
+from agent.protocol import Change, DeriveQuote, DeriveRequest, EditRequest, convert, decode, sse_fields, to_builtins
 from bot.wire import ErrorBody, ErrorCode, Event, Job, JobOptions, Quota, Status, SubmitRequest, UserRef
 
 __all__ = [
@@ -267,11 +267,11 @@ class AgentClient:
 
     async def submit(
         self, request_id: str, user: Mapping[str, Any], topic: str, options: Mapping[str, Any], *,
-        review: bool = False,
+        review: bool = False, parent_job_id: str | None = None, changes: Sequence[Mapping[str, Any]] = (),
     ) -> Job:
         body = SubmitRequest(request_id=request_id, user=convert(dict(user), UserRef), topic=topic,
                              options=convert({k: v for k, v in options.items() if v not in (None, "")}, JobOptions),
-                             review=review)
+                             review=review, parent_job_id=parent_job_id, changes=convert(list(changes), list[Change]))
         return convert(await self._request("POST", "/v1/jobs", json_body=to_builtins(body)), Job)
 
     async def job(self, job_id: str) -> Job:
@@ -279,6 +279,11 @@ class AgentClient:
 
     async def cancel(self, job_id: str) -> None:
         await self._request("DELETE", f"/v1/jobs/{quote(job_id)}")
+
+    async def quote(self, job_id: str, changes: Sequence[Mapping[str, Any]]) -> DeriveQuote:
+        """What a job derived from `job_id` with `changes` would cost (raises AgentError parent_expired)."""
+        body = to_builtins(DeriveRequest(changes=convert(list(changes), list[Change])))
+        return convert(await self._request("POST", f"/v1/jobs/{quote(job_id)}/quote", json_body=body), DeriveQuote)
 
     async def review(self, job_id: str, step: str, narrations: Sequence[str] | None = None) -> Job:
         """A job in review: step "approve", "rewrite" or "edit" (with every scene's narration)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import wording
+from bot import studio, wording
 from bot.agent_client import AgentError
 from agent.choices import Aspect, Length  # stdlib only, like agent.protocol
 from bot.flow import (
@@ -27,6 +27,7 @@ from bot.flow import (
     NotAllowed,
     ParseError,
     UploadTooLarge,
+    agent_user_name,
     make_request,
     parse_narrations,
     request_id_for,
@@ -90,6 +91,24 @@ def _modal_value(components: Any, custom_id: str) -> str | None:
             if found is not None:
                 return found
     return None
+
+
+STUDIO_PREFIX = "reelbot:studio:"  # after delivery (bot.studio): <kind>:<code>:<job>:<requester>
+
+
+def _actions_view(actions: Sequence[Sequence[tuple[str, str]]], tail: str) -> discord.ui.View | None:
+    """The buttons under a delivered video; rows of at most 5, as Discord allows."""
+    if not actions:
+        return None
+    view = discord.ui.View(timeout=None)
+    row = 0
+    for buttons in actions:
+        for start in range(0, len(buttons), 5):
+            for label, code in buttons[start:start + 5]:
+                view.add_item(discord.ui.Button(label=label, style=discord.ButtonStyle.secondary, row=min(row, 4),
+                                                custom_id=f"{STUDIO_PREFIX}d:{code}:{tail}"))
+            row += 1
+    return view
 
 
 def _cancel_view(job_id: str) -> discord.ui.View:
@@ -215,15 +234,17 @@ class DiscordSurface:
                 raise MessageGone(str(exc)) from exc
             raise
 
-    async def send_video(self, path: Path, caption: str, meta: VideoMeta) -> None:
+    async def send_video(self, path: Path, caption: str, meta: VideoMeta,
+                         actions: Sequence[Sequence[tuple[str, str]]] = ()) -> None:
+        view = _actions_view(actions, f"{self._delivery.job_id}:{self._delivery.requester_id}")
         name = "".join(c if c.isalnum() else "-" for c in self._delivery.topic[:40]).strip("-") or "video"
         file = discord.File(path, filename=f"{name}.mp4", description=self._delivery.topic[:1000])
         try:
             await self._ensure_target("🎬 uploading…", None)
             if self.on_interaction:
-                await self._edit_original(content=caption, attachments=[file], view=None)
+                await self._edit_original(content=caption, attachments=[file], view=view)
             else:
-                await self._progress_message().edit(content=caption, attachments=[file], view=None)
+                await self._progress_message().edit(content=caption, attachments=[file], view=view)
         except discord.HTTPException as exc:
             if exc.status == 413 or exc.code == TOO_LARGE:
                 raise UploadTooLarge(str(exc)) from exc
@@ -367,6 +388,9 @@ class VideoCommands(commands.Cog):
             return
         if interaction.type is not discord.InteractionType.component:
             return
+        if custom_id.startswith(STUDIO_PREFIX):
+            await self._studio_pressed(interaction, custom_id.removeprefix(STUDIO_PREFIX))
+            return
         if custom_id.startswith(REVIEW_PREFIX):
             step, _, job_id = custom_id.removeprefix(REVIEW_PREFIX).partition(":")
             await self._review_pressed(interaction, step, job_id)
@@ -403,6 +427,59 @@ class VideoCommands(commands.Cog):
         except AgentError as exc:
             text = f"Couldn't do that: {exc}"
         await interaction.response.send_message(text, ephemeral=True)
+
+    async def _studio_pressed(self, interaction: discord.Interaction, data: str) -> None:
+        """Under a delivered video (bot.studio): offer (ephemeral, with its price), start or dismiss a new job."""
+        kind, _, rest = data.partition(":")
+        code, _, rest = rest.partition(":")
+        job_id, _, requester = rest.rpartition(":")
+        if str(interaction.user.id) != requester and not self.is_admin(interaction):
+            await interaction.response.send_message(
+                "Only the person who asked for this video, or an admin, can do that.", ephemeral=True)
+            return
+        if kind == "no":
+            await interaction.response.edit_message(content="✖ Not started.", view=None)
+            return
+        tail = f"{code}:{job_id}:{requester}"
+        topic = ""
+        try:
+            parent = await self.flow.client.job(job_id)
+            topic = parent.topic
+            if kind == "d":
+                offered = await studio.offer(self.flow.client, parent, code, "discord", requester)
+                view = discord.ui.View(timeout=None)
+                view.add_item(discord.ui.Button(
+                    label=f"Start · {offered.price} credits" if offered.price else "Start · free", emoji="✔",
+                    style=discord.ButtonStyle.success, custom_id=f"{STUDIO_PREFIX}go:{tail}"))
+                view.add_item(discord.ui.Button(label="No", emoji="✖", style=discord.ButtonStyle.secondary,
+                                                custom_id=f"{STUDIO_PREFIX}no:{tail}"))
+                await interaction.response.send_message(offered.text, view=view, ephemeral=True)
+                return
+            callback = await interaction.response.defer(thinking=True)  # a new public message: its progress
+            acked_at = self.bot.clock()
+            limit = self.upload_limit(interaction)
+            job = await studio.submit_action(
+                self.flow.client, parent, code, max_bytes=limit,
+                user={"platform": "discord", "id": str(interaction.user.id),
+                      "name": agent_user_name(interaction.user.display_name)},
+                request_id=request_id_for("discord", interaction.id))
+        except studio.UnknownAction as exc:
+            await interaction.response.send_message(str(exc), ephemeral=True)
+            return
+        except AgentError as exc:
+            text = (studio.parent_expired_text(topic) if studio.is_parent_expired(exc)
+                    else wording.submit_failed(exc, topic))
+            if interaction.response.is_done():
+                await interaction.edit_original_response(content=text)
+            else:
+                await interaction.response.send_message(text, ephemeral=True)
+            return
+        delivery = Delivery(
+            job_id=job.id, platform="discord", chat_id=interaction.channel_id or 0, message_id=None,
+            requester_id=int(requester), topic=topic, started_at=acked_at,
+            extra={"acked_at": acked_at, "aspect": job.options.aspect, "max_bytes": limit, "parent": job_id,
+                   **_resume_keys(interaction, callback)})
+        await self.flow.start(delivery, DiscordSurface(self.bot, delivery, limit, interaction))
 
     async def _edit_submitted(self, interaction: discord.Interaction, job_id: str, data: Any) -> None:
         state = self.flow.in_review(job_id)

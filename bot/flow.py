@@ -13,7 +13,7 @@ import logging
 import shlex
 import time
 import unicodedata
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -21,7 +21,7 @@ from typing import Protocol
 import msgspec
 
 from agent.choices import Aspect, InvalidChoice, Length, Mode, parse_choice  # stdlib only, like agent.protocol
-from bot import wording
+from bot import studio, wording
 from bot.agent_client import AgentClient, AgentError, AgentUnreachable, JobNotFound, VideoExpired, VideoTooLarge
 from bot.media import ASPECT_SIZES, VideoMeta, probe_video
 from bot.progress import ProgressState, clock_text
@@ -170,8 +170,10 @@ class Surface(Protocol):
         """Show `text` with Cancel (cancellable) or the review buttons (review: Render, Rewrite, Edit, Cancel);
         raise throttle.RetryLater on 429, throttle.MessageGone when it can't be edited."""
 
-    async def send_video(self, path: Path, caption: str, meta: VideoMeta) -> None:
-        """Upload; raise UploadTooLarge if the platform refuses the size."""
+    async def send_video(self, path: Path, caption: str, meta: VideoMeta,
+                         actions: Sequence[Sequence[tuple[str, str]]] = ()) -> None:
+        """Upload, with `actions` (rows of label, code: bot.studio) as buttons under the video; raise
+        UploadTooLarge if the platform refuses the size."""
 
     async def activity(self) -> None:
         """Show "uploading video…" (Telegram chat action); no-op where the platform has none."""
@@ -441,7 +443,7 @@ class Flow:
             if job.duration_s is None and meta.duration_s is not None:
                 job = _replace(job, duration_s=meta.duration_s)
             try:
-                await surface.send_video(dest, wording.caption(job, delivery.topic), meta)
+                await surface.send_video(dest, wording.caption(job, delivery.topic), meta, studio.video_actions(job))
             except UploadTooLarge:
                 return f"{headline}\n" + wording.too_large(meta.size_bytes, limit, self._link(job))
             return "" if surface.video_replaces_progress else f"{headline} — ✅ done in {elapsed}. Here it is ⬇️"

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -39,9 +39,18 @@ from telegram.ext import (
     filters,
 )
 
-from bot import wording
+from bot import studio, wording
 from bot.agent_client import AgentError
-from bot.flow import Flow, NotAllowed, ParseError, UploadTooLarge, parse_narrations, parse_video_text, request_id_for
+from bot.flow import (
+    Flow,
+    NotAllowed,
+    ParseError,
+    UploadTooLarge,
+    agent_user_name,
+    parse_narrations,
+    parse_video_text,
+    request_id_for,
+)
 from bot.media import VideoMeta
 from bot.store import Delivery
 from bot.throttle import MessageGone, RetryLater
@@ -59,6 +68,8 @@ CLOUD_UPLOAD_BYTES = int(FileSizeLimit.FILESIZE_UPLOAD)  # api.telegram.org: 50 
 LOCAL_UPLOAD_BYTES = int(FileSizeLimit.FILESIZE_UPLOAD_LOCAL_MODE)  # a local Bot API server (--local): 2000 MB
 CANCEL_PREFIX = "cancel:"
 REVIEW_PREFIX = "review:"
+# after delivery (bot.studio): d:<code>:<job>:<requester> offers, go:... starts, no:... dismisses
+OFFER, START, DISMISS = "d:", "go:", "no:"
 # Telegram allows about 20 messages a minute in a group; progress edits get this many of them, shared
 # by the group's running jobs, so commands, other replies and the upload are not queued behind them.
 GROUP_EDITS_PER_MINUTE = 12
@@ -137,8 +148,12 @@ class TelegramSurface:
         except Forbidden as exc:  # the bot was removed from the chat
             raise MessageGone(exc.message) from exc
 
-    async def send_video(self, path: Path, caption: str, meta: VideoMeta) -> None:
+    async def send_video(self, path: Path, caption: str, meta: VideoMeta,
+                         actions: Sequence[Sequence[tuple[str, str]]] = ()) -> None:
         d = self._delivery
+        tail = f"{d.job_id}:{d.requester_id}"
+        markup = InlineKeyboardMarkup([[InlineKeyboardButton(label, callback_data=f"{OFFER}{code}:{tail}")
+                                        for label, code in row] for row in actions]) if actions else None
         # PTB reads a file object whole, on the loop: read the files in a thread and pass the bytes
         video = await asyncio.to_thread(path.read_bytes)
         thumb = None
@@ -149,6 +164,7 @@ class TelegramSurface:
                 d.chat_id, video, caption=caption, width=meta.width, height=meta.height,
                 duration=round(meta.duration_s) if meta.duration_s else None,
                 supports_streaming=True, thumbnail=thumb, filename=f"{d.topic[:40] or 'video'}.mp4",
+                reply_markup=markup,
                 reply_parameters=ReplyParameters(d.reply_to, allow_sending_without_reply=True) if d.reply_to else None,
                 read_timeout=120, write_timeout=600, rate_limit_args=3,
             )
@@ -198,6 +214,8 @@ class TelegramFrontEnd:
         self.app.add_handler(CommandHandler(["start", "help"], self.help))
         self.app.add_handler(CallbackQueryHandler(self.cancel, pattern=f"^{CANCEL_PREFIX}", block=False))
         self.app.add_handler(CallbackQueryHandler(self.review_button, pattern=f"^{REVIEW_PREFIX}", block=False))
+        self.app.add_handler(CallbackQueryHandler(self.studio_button, pattern=f"^({OFFER}|{START}|{DISMISS})",
+                                                  block=False))
         # Edit: the new narration comes as a reply to the script message (privacy mode still lets replies
         # to the bot's own messages through in groups)
         self.app.add_handler(MessageHandler(filters.REPLY & filters.TEXT & ~filters.COMMAND, self.edit_reply,
@@ -308,6 +326,63 @@ class TelegramFrontEnd:
             await query.answer(f"Couldn't do that: {exc}", show_alert=True)
             return
         await query.answer(text)
+
+    async def studio_button(self, update: Update, context: _Context) -> None:
+        """Under a delivered video (bot.studio): offer a new job with its price, then start or dismiss it."""
+        query, user = update.callback_query, update.effective_user
+        if query is None or user is None or not query.data or query.message is None:
+            return
+        kind = query.data[: query.data.index(":") + 1]
+        code, _, rest = query.data.removeprefix(kind).partition(":")
+        job_id, _, requester = rest.rpartition(":")
+        if str(user.id) != requester and not self.is_admin(user.id):
+            await query.answer("Only the person who asked for this video, or an admin, can do that.", show_alert=True)
+            return
+        chat_id, message_id = query.message.chat.id, query.message.message_id
+        topic = ""
+        if kind == DISMISS:
+            await context.bot.edit_message_text("✖ Not started.", chat_id=chat_id, message_id=message_id)
+            await query.answer()
+            return
+        try:
+            parent = await self.flow.client.job(job_id)
+            topic = parent.topic
+            if kind == OFFER:
+                offered = await studio.offer(self.flow.client, parent, code, "telegram", requester)
+                tail = f"{code}:{job_id}:{requester}"
+                await context.bot.send_message(
+                    chat_id, offered.text, rate_limit_args=3,
+                    reply_parameters=ReplyParameters(message_id, allow_sending_without_reply=True),
+                    reply_markup=InlineKeyboardMarkup([[
+                        InlineKeyboardButton(f"✔ Start · {offered.price} credits" if offered.price
+                                             else "✔ Start · free", callback_data=f"{START}{tail}"),
+                        InlineKeyboardButton("✖ No", callback_data=f"{DISMISS}{tail}")]]))
+                await query.answer()
+                return
+            started = time.time()
+            await context.bot.edit_message_text(self.flow.initial_text(parent.topic), chat_id=chat_id,
+                                                message_id=message_id)
+            job = await studio.submit_action(
+                self.flow.client, parent, code, max_bytes=self.max_upload_bytes,
+                user={"platform": "telegram", "id": str(user.id), "name": agent_user_name(user.full_name)},
+                request_id=request_id_for("telegram", f"{chat_id}:{message_id}"))
+        except studio.UnknownAction as exc:
+            await query.answer(str(exc), show_alert=True)
+            return
+        except AgentError as exc:
+            text = (studio.parent_expired_text(topic) if studio.is_parent_expired(exc)
+                    else wording.submit_failed(exc, topic))
+            if kind == OFFER:
+                await query.answer(text[:200], show_alert=True)
+            else:
+                await context.bot.edit_message_text(text, chat_id=chat_id, message_id=message_id)
+                await query.answer()
+            return
+        await query.answer()
+        delivery = Delivery(
+            job_id=job.id, platform="telegram", chat_id=chat_id, message_id=message_id, requester_id=int(requester),
+            topic=parent.topic, started_at=started, extra={"aspect": job.options.aspect, "parent": parent.id})
+        await self.flow.start(delivery, self.surface(delivery))
 
     async def edit_reply(self, update: Update, context: _Context) -> None:
         """A reply to a script in review: the new narration, one line per scene."""

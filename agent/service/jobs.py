@@ -546,7 +546,8 @@ class JobRunner:
         return to_builtins(JobResult(
             title=r.title, duration_s=round(r.duration_s, 3), bytes=r.bytes, width=r.width, height=r.height,
             provenance={k: dict(v) for k, v in r.provenance.items()}, provenance_line=r.provenance_line(),
-            video_url=url, download_url=f"{public}{url}" if public else None,
+            video_url=url, download_url=f"{public}{url}" if public else None, scenes=len(r.script.scenes),
+            parent_job_id=live.options.get(PARENT_KEY),
         ))
 
     # ------------------------------------------------------------------ finishing

@@ -16,10 +16,12 @@ Everything received is kept in `requests`.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 from aiohttp import web
 
 from agent.service.api import error_response
@@ -27,7 +29,11 @@ from agent.protocol import (
     API_PREFIX,
     BackendStatus,
     Credits,
+    Change,
+    ChangeKind,
     DataDirInfo,
+    DeriveQuote,
+    DeriveRequest,
     EditRequest,
     ErrorCode,
     Event,
@@ -83,6 +89,8 @@ class FakeJob:
     result: JobResult | None = None
     video_expired: bool = False
     review: bool = False  # submitted with review: true
+    parent_job_id: str | None = None  # a derived job
+    changes: list[Any] = field(default_factory=list)
     script: ScriptView | None = None  # while in review
     review_steps: list[str] = field(default_factory=list)  # approve / rewrite / edit, as the bot asked
 
@@ -177,6 +185,30 @@ class FakeAgent:
             fields.setdefault("stage_done", False)
         await self._append(job, self._event(job, **fields))
 
+    def _derived(self, parent_id: str, changes: list[Change]) -> tuple[FakeJob, int, ResolvedOptions]:
+        """As agent.service.derive.plan_derived prices it: 3 scenes, a redone scene is 2 of 6 items."""
+        parent = self.jobs.get(parent_id)
+        if parent is None or parent.status != "done":
+            raise _error(400, ErrorCode.INVALID_INPUT, "the parent job has not finished with a video", field="changes")
+        if parent.video_expired:
+            raise _error(409, ErrorCode.PARENT_EXPIRED,
+                         "the files of that video have been deleted (videos are kept for a limited time)")
+        options, redo = parent.options, 0
+        for change in changes:
+            if change.kind is ChangeKind.REDO_SCENE:
+                redo += 1
+            elif change.kind is ChangeKind.ASPECT:
+                options = msgspec.structs.replace(options, aspect=change.aspect or options.aspect)
+        return parent, math.ceil(self.prices[parent.options.model] * 2 * redo / 6), options
+
+    async def quote(self, request: web.Request) -> web.Response:
+        self._auth(request)
+        self._get(request)
+        body = decode(await request.read(), DeriveRequest)
+        _parent, price, _options = self._derived(request.match_info["id"], body.changes)
+        redo = 2 * sum(1 for c in body.changes if c.kind is ChangeKind.REDO_SCENE)
+        return json_response(DeriveQuote(price=price, regenerated=redo, reused=6 - redo))
+
     async def review(self, job_id: str, narrations: list[str], title: str = "") -> None:
         """The script is written and waits (agent.service.review.ReviewDesk.park)."""
         job = self.jobs[job_id]
@@ -263,7 +295,8 @@ class FakeAgent:
             provenance=provenance,
             provenance_line=", ".join(f"{stage}: {', '.join(who)}" for stage, who in provenance.items()),
             video_url=f"{API_PREFIX}/jobs/{job.id}/video", download_url=None,
-            credits_charged=job.price, credits_left=self._left(job.user.id),
+            credits_charged=job.price, credits_left=self._left(job.user.id), scenes=3,
+            parent_job_id=job.parent_job_id,
         )
 
     # ----------------------------------------------------------- HTTP
@@ -317,6 +350,12 @@ class FakeAgent:
                          f"you already have {self.max_in_flight} video(s) on the way; wait for one to finish",
                          retry_after_s=30)
         price = self.prices[model]
+        if body.parent_job_id is not None:  # agent.service.derive: the parent's topic and options, changed
+            parent, price, options = self._derived(body.parent_job_id, body.changes)
+            topic, model = parent.topic, parent.options.model
+            body = msgspec.structs.replace(body, options=JobOptions(
+                aspect=options.aspect, length=options.length, mode=options.mode, model=model, voice=options.voice,
+                max_bytes=options.max_bytes))
         if self._left(user_id) < price:
             raise _error(429, ErrorCode.QUOTA_EXCEEDED,
                          f"not enough credits: this costs {price}, you have {self._left(user_id)}; credits reset in 1 h 0 min",
@@ -327,7 +366,7 @@ class FakeAgent:
                                    mode=options.mode or "slideshow", model=model,
                                    voice=(options.voice or "").strip(), max_bytes=options.max_bytes)
         job = FakeJob(f"job-{self._next}", body.request_id, body.user, " ".join(topic.split()), resolved, price,
-                      review=body.review)
+                      review=body.review, parent_job_id=body.parent_job_id, changes=list(body.changes))
         self.jobs[job.id] = job
         self.by_request[key] = job.id
         await self._append(job, self._event(job, stage="queued", position=1, message="queued: #1 in line"))
@@ -437,6 +476,7 @@ class FakeAgent:
         app.router.add_get("/v1/jobs/{id}/events", self.events)
         app.router.add_get("/v1/jobs/{id}/video", self.get_video)
         app.router.add_delete("/v1/jobs/{id}", self.delete)
+        app.router.add_post("/v1/jobs/{id}/quote", self.quote)
         for step in ("approve", "rewrite", "edit"):
             app.router.add_post(f"/v1/jobs/{{id}}/{step}", self.review_step)
         app.router.add_get("/v1/status", self.status)

@@ -31,7 +31,7 @@ class FakeSurface:
             raise RetryLater(0.02)
         self.edits.append((text, cancellable))
 
-    async def send_video(self, path: Path, caption: str, meta: VideoMeta) -> None:
+    async def send_video(self, path: Path, caption: str, meta: VideoMeta, actions: object = ()) -> None:
         from bot.flow import UploadTooLarge
 
         if self.refused_size is not None and meta.size_bytes > self.refused_size:

@@ -233,6 +233,7 @@ class FakeTelegram:
             "thumbnail_bytes": len(thumb.file.read()) if hasattr(thumb, "file") else 0,
         })
         shown.reply_to = json.loads(params["reply_parameters"])["message_id"] if params.get("reply_parameters") else None
+        shown.reply_markup = self._markup(params)
         result = self._message(shown)
         result["video"] = {k: v for k, v in shown.video.items() if k not in ("thumbnail_bytes", "supports_streaming")}
         return self._ok(result)

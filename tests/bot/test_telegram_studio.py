@@ -171,3 +171,72 @@ async def test_transcript_of_a_reviewed_job(bot: Harness) -> None:
     assert len({t.split("done in ")[1][:4] for t in heads if "done in" in t}) == 1
     assert "Here it is" in progress.history[-1] and "💳 0 credits charged" in video.caption
     assert [a["text"] for a in bot.tg.answers] == ["Rendering…"]
+
+
+async def _delivered(h: Harness, text: str = "/video a fox in winter --model sora") -> tuple[str, Shown]:
+    await h.send(command(text, message_id=42))
+    job = await h.agent.wait_job()
+    await h.agent.run_default(job.id)
+    await wait_until(lambda: bool(h.tg.videos(ALICE)) and "Here it is" in h.tg.in_chat(ALICE)[0].text)
+    return job.id, h.tg.videos(ALICE)[0]
+
+
+async def test_redo_scene_after_delivery_shows_the_price_then_starts_a_linked_job(bot: Harness) -> None:
+    parent_id, video = await _delivered(bot)
+    assert bot.buttons(video) == [f"d:r{n}:{parent_id}:{ALICE}" for n in (1, 2, 3)] + [
+        f"d:{code}:{parent_id}:{ALICE}" for code in ("wide", "square", "again")]
+    await bot.send(press(f"d:r2:{parent_id}:{ALICE}", user=ALICE, message_id=video.message_id))
+    await wait_until(lambda: len(bot.tg.in_chat(ALICE)) == 3)
+    offer = bot.tg.in_chat(ALICE)[2]
+    assert offer.text == ('Redo scene 2 of "a fox in winter" (a new picture and voice for it; the rest is kept): '
+                          "makes 2 of 6 pictures and voices again; 17 credits.")
+    assert offer.reply_to == video.message_id and len(bot.agent.jobs) == 1  # nothing started yet
+    await bot.send(press(f"go:r2:{parent_id}:{ALICE}", user=ALICE, message_id=offer.message_id))
+    child = await bot.agent.wait_job(2)
+    assert child.parent_job_id == parent_id and [c.kind.value for c in child.changes] == ["redo_scene"]
+    assert child.price == 17
+    await bot.agent.run_default(child.id)
+    await wait_until(lambda: len(bot.tg.videos(ALICE)) == 2 and "Here it is" in offer.text)
+    frames = [f"{text}\n[buttons: {', '.join(labels) or 'none'}]" for text, labels in offer.frames]
+    redo_video = bot.tg.videos(ALICE)[1]
+    transcript = [*frames, f"[video] {redo_video.caption}"]
+    print("\n---\n".join(transcript))
+    assert all(a != b for a, b in zip(transcript, transcript[1:], strict=False))
+    assert "💳 17 credits charged · 33 left" in redo_video.caption
+
+
+async def test_a_stranger_cannot_use_the_video_buttons(bot: Harness) -> None:
+    parent_id, video = await _delivered(bot)
+    await bot.send(press(f"d:r1:{parent_id}:{ALICE}", user=MALLORY, message_id=video.message_id))
+    await bot.send(press(f"go:r1:{parent_id}:{ALICE}", user=MALLORY, message_id=video.message_id))
+    await wait_until(lambda: len(bot.tg.answers) == 2)
+    assert all("Only the person who asked" in a["text"] for a in bot.tg.answers)
+    assert len(bot.agent.jobs) == 1
+
+
+async def test_the_buttons_say_when_the_files_have_expired(bot: Harness) -> None:
+    parent_id, video = await _delivered(bot)
+    bot.agent.jobs[parent_id].video_expired = True
+    await bot.send(press(f"d:r1:{parent_id}:{ALICE}", user=ALICE, message_id=video.message_id))
+    await wait_until(lambda: len(bot.tg.answers) == 1)
+    assert "have been deleted" in bot.tg.answers[0]["text"] and "Again" in bot.tg.answers[0]["text"]
+    await bot.send(press(f"d:again:{parent_id}:{ALICE}", user=ALICE, message_id=video.message_id))
+    await wait_until(lambda: len(bot.tg.in_chat(ALICE)) == 3)  # Again needs no files: offered at full price
+    assert bot.tg.in_chat(ALICE)[2].text == 'A new video about "a fox in winter", same options: 50 credits.'.replace(
+        "A new", "🎲 A new")
+
+
+async def test_video_buttons_work_after_a_restart(tg: FakeTelegram, agent: FakeAgent, client: AgentClient,
+                                                  tmp_path: Path) -> None:
+    first = await _start(Flow(client, DeliveryStore(tmp_path / "d.json"), tmp_path / "w", edit_interval_s=0.05), tg)
+    h = Harness(tg, agent, first)
+    parent_id, video = await _delivered(h, "/video a fox in winter")
+    await _stop(first)
+    second = await _start(Flow(client, DeliveryStore(tmp_path / "d.json"), tmp_path / "w", edit_interval_s=0.05), tg)
+    try:
+        await second.app.update_queue.put(Update.de_json(press(f"d:wide:{parent_id}:{ALICE}", user=ALICE,
+                                                               message_id=video.message_id), second.app.bot))
+        await wait_until(lambda: len(tg.in_chat(ALICE)) == 3)
+        assert tg.in_chat(ALICE)[2].text.endswith("makes nothing again, only the render; free.")
+    finally:
+        await _stop(second)
