@@ -178,3 +178,54 @@ async def test_transcript_of_a_reviewed_job(discord_bot: Harness) -> None:
     assert not any("free worker" in t for t in transcript)
     assert original.content.startswith("🎬 All about a fox in winter · 0:27") and "💳 0 credits charged" in original.content
     assert h.reply_to(render) == "Rendering…"
+
+
+async def _delivered(h: Harness) -> tuple[str, dict[str, Any]]:
+    raw = h.send(interaction("video", [{"type": 3, "name": "topic", "value": "a fox in winter"},
+                                       {"type": 3, "name": "model", "value": "sora"}]))
+    job = await h.agent.wait_job()
+    await h.agent.run_default(job.id)
+    await wait_until(lambda: bool(h.original(raw).attachments))
+    return job.id, raw
+
+
+async def test_redo_scene_after_delivery_shows_the_price_then_starts_a_linked_job(discord_bot: Harness) -> None:
+    h = discord_bot
+    parent_id, raw = await _delivered(h)
+    assert _labels(h.original(raw)) == ["🔁 Scene 1", "🔁 Scene 2", "🔁 Scene 3", "📐 16:9", "📐 1:1", "🎲 Again"]
+    offer = h.press(f"reelbot:studio:d:r2:{parent_id}:{USER}")
+    await wait_until(lambda: "17 credits" in h.reply_to(offer))
+    shown = h.original(offer)
+    assert shown.flags & 64 and _labels(shown) == ["Start · 17 credits", "No"] and len(h.agent.jobs) == 1
+    start = h.press(f"reelbot:studio:go:r2:{parent_id}:{USER}")
+    child = await h.agent.wait_job(2)
+    assert child.parent_job_id == parent_id and child.price == 17
+    progress = h.original(start)
+    await wait_until(lambda: _labels(progress) == ["Cancel"])
+    await h.agent.run_default(child.id)
+    await wait_until(lambda: bool(progress.attachments))
+    frames = [f"{text}\n[buttons: {', '.join(labels) or 'none'}]" for text, labels in progress.frames]
+    transcript = [f"[ephemeral] {shown.content}", *frames]
+    print("\n---\n".join(transcript))
+    assert all(a != b for a, b in zip(transcript, transcript[1:], strict=False))
+    assert "💳 17 credits charged · 33 left" in progress.content and not progress.flags & 64
+
+
+async def test_a_stranger_cannot_use_the_video_buttons(discord_bot: Harness) -> None:
+    h = discord_bot
+    parent_id, _raw = await _delivered(h)
+    presses = [h.press(f"reelbot:studio:{kind}:r1:{parent_id}:{USER}", user=STRANGER) for kind in ("d", "go")]
+    for p in presses:
+        await wait_until(lambda p=p: "Only the person who asked" in h.reply_to(p))
+    assert len(h.agent.jobs) == 1
+    admin = h.press(f"reelbot:studio:d:square:{parent_id}:{USER}", user=ADMIN)
+    await wait_until(lambda: "free" in h.reply_to(admin))
+
+
+async def test_the_buttons_say_when_the_files_have_expired(discord_bot: Harness) -> None:
+    h = discord_bot
+    parent_id, _raw = await _delivered(h)
+    h.agent.jobs[parent_id].video_expired = True
+    press = h.press(f"reelbot:studio:d:r1:{parent_id}:{USER}")
+    await wait_until(lambda: "have been deleted" in h.reply_to(press))
+    assert "Again" in h.reply_to(press) and h.original(press).flags & 64
