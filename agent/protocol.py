@@ -208,7 +208,7 @@ class ChangeKind(_WireEnum):
 class Change(_Wire, forbid_unknown_fields=True, omit_defaults=True):
     kind: ChangeKind
     scene: int | None = None  # redo_scene: 1-based
-    voice: str | None = None  # voice
+    voice: str | None = None  # voice (in a quote it may be left out: the price of any other voice)
     aspect: str | None = None  # aspect: "9:16" | "16:9" | "1:1"
 
 
@@ -218,10 +218,11 @@ class DeriveRequest(_Wire, forbid_unknown_fields=True):
     changes: list[Change]
 
 
-class DeriveQuote(_Wire):
+class DeriveQuote(_Wire, omit_defaults=True):
     price: int  # credits the derived job would reserve (0 for a re-render, a share per regenerated scene)
     regenerated: int  # images and voices made again
     reused: int  # images and voices taken from the parent
+    voices: list[str] = msgspec.field(default_factory=list)  # a voice change: voices the route can serve
 
 
 class SubmitRequest(_Wire, forbid_unknown_fields=True, omit_defaults=True):

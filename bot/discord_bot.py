@@ -447,10 +447,17 @@ class VideoCommands(commands.Cog):
             topic = parent.topic
             if kind == "d":
                 offered = await studio.offer(self.flow.client, parent, code, "discord", requester)
+                if not offered.startable:
+                    await interaction.response.send_message(offered.text, ephemeral=True)
+                    return
                 view = discord.ui.View(timeout=None)
-                view.add_item(discord.ui.Button(
-                    label=f"Start · {offered.price} credits" if offered.price else "Start · free", emoji="✔",
-                    style=discord.ButtonStyle.success, custom_id=f"{STUDIO_PREFIX}go:{tail}"))
+                for label, choice in offered.choices:  # Other voice: one button per voice
+                    view.add_item(discord.ui.Button(label=label, style=discord.ButtonStyle.success,
+                                                    custom_id=f"{STUDIO_PREFIX}go:{choice}:{job_id}:{requester}"))
+                if not offered.choices:
+                    view.add_item(discord.ui.Button(
+                        label=f"Start · {offered.price} credits" if offered.price else "Start · free", emoji="✔",
+                        style=discord.ButtonStyle.success, custom_id=f"{STUDIO_PREFIX}go:{tail}"))
                 view.add_item(discord.ui.Button(label="No", emoji="✖", style=discord.ButtonStyle.secondary,
                                                 custom_id=f"{STUDIO_PREFIX}no:{tail}"))
                 await interaction.response.send_message(offered.text, view=view, ephemeral=True)

@@ -350,7 +350,9 @@ class Flow:
         final = False
 
         async def send(text: str) -> None:
-            await surface.edit(text, cancellable=not final, review=not final and state.status is JobStatus.REVIEW)
+            # the review buttons go as soon as one of them is pressed (its note shows): no second press
+            await surface.edit(text, cancellable=not final,
+                               review=not final and state.status is JobStatus.REVIEW and not state.note)
 
         def interval() -> float:
             return max(self._edit_interval, surface.min_edit_interval_s())

@@ -27,7 +27,8 @@ __all__ = ["UnknownAction", "submit_action", "is_parent_expired", "Offer", "vide
 
 log = logging.getLogger(__name__)
 
-MAX_SCENE_BUTTONS = 8  # Telegram rows hold 8 buttons; Discord rows 5 (the adapter splits them)
+MAX_SCENE_BUTTONS = 8
+MAX_VOICE_IN_BUTTON = 16  # Telegram rows hold 8 buttons; Discord rows 5 (the adapter splits them)
 _ASPECTS = {a.name.lower(): a for a in Aspect}
 
 
@@ -39,6 +40,8 @@ class UnknownAction(ValueError):
 class Offer:
     text: str  # what the new job makes and what it costs
     price: int
+    choices: tuple[tuple[str, str], ...] = ()  # (label, code) to start one of several (Other voice), else Start
+    startable: bool = True  # False: nothing to start (no other voice to pick)
 
 
 def video_actions(job: Job) -> list[list[tuple[str, str]]]:
@@ -46,10 +49,14 @@ def video_actions(job: Job) -> list[list[tuple[str, str]]]:
     scenes = job.result.scenes if job.result is not None and job.result.scenes else 0
     redo = [(f"🔁 Scene {n}", f"r{n}") for n in range(1, min(scenes, MAX_SCENE_BUTTONS) + 1)]
     shapes = [(f"📐 {a.value}", name) for name, a in _ASPECTS.items() if a.value != job.options.aspect]
-    return [row for row in (redo, [*shapes, ("🎲 Again", "again")]) if row]
+    return [row for row in (redo, [("🗣 Other voice", "v"), *shapes, ("🎲 Again", "again")]) if row]
 
 
 def describe(code: str, topic: str) -> str:
+    if code == "v":
+        return f'Another voice for "{topic}" (every scene spoken again; the pictures are kept)'
+    if code.startswith("v="):
+        return f'"{topic}" spoken by {code[2:]}'
     if code.startswith("r") and code[1:].isdigit():
         return f'Redo scene {code[1:]} of "{topic}" (a new picture and voice for it; the rest is kept)'
     if code in _ASPECTS:
@@ -61,6 +68,10 @@ def changes_for(code: str) -> list[dict[str, Any]] | None:
     """The agent's `changes` for an action code; None for Again (a plain new job). UnknownAction if unknown."""
     if code.startswith("r") and code[1:].isdigit():
         return [{"kind": "redo_scene", "scene": int(code[1:])}]
+    if code == "v":  # a quote only: the price of any other voice, and which there are
+        return [{"kind": "voice"}]
+    if code.startswith("v=") and code[2:]:
+        return [{"kind": "voice", "voice": code[2:]}]
     if code in _ASPECTS:
         return [{"kind": "aspect", "aspect": _ASPECTS[code].value}]
     if code == "again":
@@ -87,6 +98,15 @@ async def offer(client: AgentClient, parent: Job, code: str, platform: str, user
         price = 0 if quota.admin or route is None else route.price
         return Offer(f"🎲 {describe(code, parent.topic)}: {_credits(price)}.", price)
     quoted = await client.quote(parent.id, changes)
+    if code == "v":
+        # the voice name travels in button data: Telegram allows 64 bytes, so short names without ":"
+        choices = tuple((f"🗣 {v}", f"v={v}") for v in quoted.voices
+                        if len(v) <= MAX_VOICE_IN_BUTTON and ":" not in v)
+        if not choices:
+            return Offer("🗣 This video's model has no other voice to pick from.", 0, startable=False)
+        return Offer(f"{describe(code, parent.topic)}: makes {quoted.regenerated} of "
+                     f"{quoted.regenerated + quoted.reused} pictures and voices again; {_credits(quoted.price)}. "
+                     "Pick a voice:", quoted.price, choices)
     made = f"makes {quoted.regenerated} of {quoted.regenerated + quoted.reused} pictures and voices again"
     if quoted.regenerated == 0:
         made = "makes nothing again, only the render"

@@ -350,13 +350,18 @@ class TelegramFrontEnd:
             if kind == OFFER:
                 offered = await studio.offer(self.flow.client, parent, code, "telegram", requester)
                 tail = f"{code}:{job_id}:{requester}"
+                if not offered.startable:
+                    await query.answer(offered.text, show_alert=True)
+                    return
                 await context.bot.send_message(
                     chat_id, offered.text, rate_limit_args=3,
                     reply_parameters=ReplyParameters(message_id, allow_sending_without_reply=True),
-                    reply_markup=InlineKeyboardMarkup([[
-                        InlineKeyboardButton(f"✔ Start · {offered.price} credits" if offered.price
-                                             else "✔ Start · free", callback_data=f"{START}{tail}"),
-                        InlineKeyboardButton("✖ No", callback_data=f"{DISMISS}{tail}")]]))
+                    reply_markup=InlineKeyboardMarkup([*(
+                        [[InlineKeyboardButton(label, callback_data=f"{START}{choice}:{job_id}:{requester}")
+                          for label, choice in offered.choices]] if offered.choices else [[
+                            InlineKeyboardButton(f"✔ Start · {offered.price} credits" if offered.price
+                                                 else "✔ Start · free", callback_data=f"{START}{tail}")]]),
+                        [InlineKeyboardButton("✖ No", callback_data=f"{DISMISS}{tail}")]]))
                 await query.answer()
                 return
             started = time.time()

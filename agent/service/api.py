@@ -50,7 +50,7 @@ from agent.settings import Settings
 from agent.service.sse import open_stream, send_stream
 from agent.engine.validation import InvalidInput, clean_topic
 from agent.service.views import json_response
-from agent.engine.voices import check_route_voice
+from agent.engine.voices import check_route_voice, route_voice_examples
 from storage import QuotaLedger, StorageUnavailable
 
 __all__ = ["ApiError", "routes", "auth_middleware", "error_middleware", "parse_submission", "check_submission_voice",
@@ -301,7 +301,7 @@ class Services:
 def routes(svc: Services) -> list[web.RouteDef]:
     settings = svc.settings
 
-    async def derive_plan(parent_id: str, body: Any) -> DerivePlan:
+    async def derive_plan(parent_id: str, body: Any, quote: bool = False) -> DerivePlan:
         try:
             changes = convert(body.get("changes", []), list[Change])
         except msgspec.ValidationError as exc:
@@ -309,7 +309,7 @@ def routes(svc: Services) -> list[web.RouteDef]:
         parent = await svc.runner.job(parent_id)
         price = settings.routes[parent.route].price if parent is not None and parent.route in settings.routes else 0
         try:
-            return await plan_derived(parent, svc.runner.workdir(parent_id), changes, price)
+            return await plan_derived(parent, svc.runner.workdir(parent_id), changes, price, quote=quote)
         except BadChange as exc:
             raise _invalid("changes", str(exc)) from None
         except ParentExpired as exc:
@@ -375,8 +375,14 @@ def routes(svc: Services) -> list[web.RouteDef]:
         job_id = _job_id(request)
         if await svc.runner.job(job_id) is None:
             raise ApiError(404, ErrorCode.NOT_FOUND, "no such job")
-        plan = await derive_plan(job_id, body)
-        return json_response(DeriveQuote(price=plan.price, regenerated=plan.regenerated, reused=plan.reused))
+        plan = await derive_plan(job_id, body, quote=True)
+        voices: list[str] = []
+        if any(c.get("kind") == "voice" for c in body.get("changes", []) if isinstance(c, Mapping)):
+            current = str(plan.options.get("voice") or "")
+            route = plan_route(settings, svc.backends, plan.route)
+            voices = [v for v in await route_voice_examples(route, svc.backends, 7) if v != current][:6]
+        return json_response(DeriveQuote(price=plan.price, regenerated=plan.regenerated, reused=plan.reused,
+                                         voices=voices))
 
     async def review_step(request: web.Request) -> web.Response:
         """POST /v1/jobs/{id}/approve | rewrite | edit (agent.service.review)."""

@@ -50,8 +50,10 @@ class DerivePlan:
     reused: int
 
 
-async def plan_derived(parent: Job | None, parent_dir: Path, changes: Sequence[Change], route_price: int) -> DerivePlan:
-    """What the changes make again, and what that costs. Raises BadChange, ParentExpired."""
+async def plan_derived(parent: Job | None, parent_dir: Path, changes: Sequence[Change], route_price: int,
+                       *, quote: bool = False) -> DerivePlan:
+    """What the changes make again, and what that costs (`quote`: a voice change may leave the voice out).
+    Raises BadChange, ParentExpired."""
     if parent is None:
         raise BadChange("there is no such parent job")
     if parent.status is not JobStatus.DONE:
@@ -73,9 +75,10 @@ async def plan_derived(parent: Job | None, parent_dir: Path, changes: Sequence[C
                 raise BadChange(f"scene must be 1 to {scenes}")
             redo.add(change.scene - 1)
         elif change.kind is ChangeKind.VOICE:
-            if not change.voice or not change.voice.strip() or len(change.voice) > 64:
+            if not (quote and change.voice is None) and (not change.voice or not change.voice.strip()
+                                                          or len(change.voice) > 64):
                 raise BadChange("voice needs a voice name (up to 64 characters)")
-            options["voice"], all_voices = change.voice.strip(), True
+            options["voice"], all_voices = (change.voice or "").strip() or o.voice, True
         else:
             try:
                 options["aspect"] = parse_choice(Aspect, change.aspect or "", "aspect").value

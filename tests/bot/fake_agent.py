@@ -193,21 +193,28 @@ class FakeAgent:
         if parent.video_expired:
             raise _error(409, ErrorCode.PARENT_EXPIRED,
                          "the files of that video have been deleted (videos are kept for a limited time)")
-        options, redo = parent.options, 0
+        options, redo, voices = parent.options, 0, 0
         for change in changes:
             if change.kind is ChangeKind.REDO_SCENE:
                 redo += 1
+            elif change.kind is ChangeKind.VOICE:
+                voices = 3
+                options = msgspec.structs.replace(options, voice=change.voice or options.voice)
             elif change.kind is ChangeKind.ASPECT:
                 options = msgspec.structs.replace(options, aspect=change.aspect or options.aspect)
-        return parent, math.ceil(self.prices[parent.options.model] * 2 * redo / 6), options
+        made = 2 * redo if not voices else redo + voices
+        return parent, math.ceil(self.prices[parent.options.model] * made / 6), options
 
     async def quote(self, request: web.Request) -> web.Response:
         self._auth(request)
         self._get(request)
         body = decode(await request.read(), DeriveRequest)
         _parent, price, _options = self._derived(request.match_info["id"], body.changes)
-        redo = 2 * sum(1 for c in body.changes if c.kind is ChangeKind.REDO_SCENE)
-        return json_response(DeriveQuote(price=price, regenerated=redo, reused=6 - redo))
+        voice = any(c.kind is ChangeKind.VOICE for c in body.changes)
+        redo = sum(1 for c in body.changes if c.kind is ChangeKind.REDO_SCENE)
+        made = redo + 3 if voice else 2 * redo
+        return json_response(DeriveQuote(price=price, regenerated=made, reused=6 - made,
+                                         voices=["en-gb", "en-us+f3"] if voice else []))
 
     async def review(self, job_id: str, narrations: list[str], title: str = "") -> None:
         """The script is written and waits (agent.service.review.ReviewDesk.park)."""

@@ -105,7 +105,7 @@ async def test_full_video_to_upload(discord_bot: Harness, tiny_mp4: bytes) -> No
     await wait_until(lambda: bool(original.attachments))
     assert original.attachments[0]["size"] == len(tiny_mp4)
     assert original.content.startswith("🎬 All about a red fox in snow") and "✍️ ollama" in original.content
-    assert _ids(original) == [f"reelbot:studio:d:{c}:{job.id}:{USER}" for c in ("r1", "r2", "r3", "tall", "square",
+    assert _ids(original) == [f"reelbot:studio:d:{c}:{job.id}:{USER}" for c in ("r1", "r2", "r3", "v", "tall", "square",
                                                                            "again")]  # Cancel gone
 
 

@@ -174,7 +174,8 @@ async def test_transcript_of_a_reviewed_job(discord_bot: Harness) -> None:
     assert all(a != b for a, b in zip(transcript, transcript[1:], strict=False))
     heads = [t.splitlines()[0] for t, _ in original.frames]
     review_at = next(i for i, t in enumerate(heads) if "the script is ready" in t)
-    assert all("the script is ready" not in t for t in heads[review_at + 1:])
+    later = [(t, labels) for t, labels in original.frames[review_at + 1:] if "the script is ready" in t]
+    assert all(t.endswith("▶ rendering…") and labels == ["Cancel"] for t, labels in later)  # buttons gone
     assert not any("free worker" in t for t in transcript)
     assert original.content.startswith("🎬 All about a fox in winter · 0:27") and "💳 0 credits charged" in original.content
     assert h.reply_to(render) == "Rendering…"
@@ -192,7 +193,8 @@ async def _delivered(h: Harness) -> tuple[str, dict[str, Any]]:
 async def test_redo_scene_after_delivery_shows_the_price_then_starts_a_linked_job(discord_bot: Harness) -> None:
     h = discord_bot
     parent_id, raw = await _delivered(h)
-    assert _labels(h.original(raw)) == ["🔁 Scene 1", "🔁 Scene 2", "🔁 Scene 3", "📐 16:9", "📐 1:1", "🎲 Again"]
+    assert _labels(h.original(raw)) == ["🔁 Scene 1", "🔁 Scene 2", "🔁 Scene 3", "🗣 Other voice", "📐 16:9",
+                                        "📐 1:1", "🎲 Again"]
     offer = h.press(f"reelbot:studio:d:r2:{parent_id}:{USER}")
     await wait_until(lambda: "17 credits" in h.reply_to(offer))
     shown = h.original(offer)
@@ -229,3 +231,16 @@ async def test_the_buttons_say_when_the_files_have_expired(discord_bot: Harness)
     press = h.press(f"reelbot:studio:d:r1:{parent_id}:{USER}")
     await wait_until(lambda: "have been deleted" in h.reply_to(press))
     assert "Again" in h.reply_to(press) and h.original(press).flags & 64
+
+
+async def test_other_voice_offers_the_voices_then_starts_with_the_one_picked(discord_bot: Harness) -> None:
+    h = discord_bot
+    parent_id, _raw = await _delivered(h)
+    offer = h.press(f"reelbot:studio:d:v:{parent_id}:{USER}")
+    await wait_until(lambda: "Pick a voice" in h.reply_to(offer))
+    assert _labels(h.original(offer)) == ["🗣 en-gb", "🗣 en-us+f3", "No"]
+    start = h.press(f"reelbot:studio:go:v=en-gb:{parent_id}:{USER}")
+    child = await h.agent.wait_job(2)
+    assert child.parent_job_id == parent_id and child.changes[0].voice == "en-gb" and child.price == 25
+    await h.agent.run_default(child.id)
+    await wait_until(lambda: bool(h.original(start).attachments))

@@ -167,7 +167,8 @@ async def test_transcript_of_a_reviewed_job(bot: Harness) -> None:
     assert not any("free worker" in t or "OFFLINE" in t for t in transcript)
     review_at = next(i for i, t in enumerate(heads) if "the script is ready" in t)
     done_at = next(i for i, t in enumerate(heads) if "✅ done in" in t)
-    assert review_at < done_at and all("the script is ready" not in t for t in heads[review_at + 2:])
+    later = [(t, labels) for t, labels in progress.frames[review_at + 1:] if "the script is ready" in t]
+    assert review_at < done_at and all(t.endswith("▶ rendering…") and labels == ["✖ Cancel"] for t, labels in later)
     assert len({t.split("done in ")[1][:4] for t in heads if "done in" in t}) == 1
     assert "Here it is" in progress.history[-1] and "💳 0 credits charged" in video.caption
     assert [a["text"] for a in bot.tg.answers] == ["Rendering…"]
@@ -184,7 +185,7 @@ async def _delivered(h: Harness, text: str = "/video a fox in winter --model sor
 async def test_redo_scene_after_delivery_shows_the_price_then_starts_a_linked_job(bot: Harness) -> None:
     parent_id, video = await _delivered(bot)
     assert bot.buttons(video) == [f"d:r{n}:{parent_id}:{ALICE}" for n in (1, 2, 3)] + [
-        f"d:{code}:{parent_id}:{ALICE}" for code in ("wide", "square", "again")]
+        f"d:{code}:{parent_id}:{ALICE}" for code in ("v", "wide", "square", "again")]
     await bot.send(press(f"d:r2:{parent_id}:{ALICE}", user=ALICE, message_id=video.message_id))
     await wait_until(lambda: len(bot.tg.in_chat(ALICE)) == 3)
     offer = bot.tg.in_chat(ALICE)[2]
@@ -240,3 +241,18 @@ async def test_video_buttons_work_after_a_restart(tg: FakeTelegram, agent: FakeA
         assert tg.in_chat(ALICE)[2].text.endswith("makes nothing again, only the render; free.")
     finally:
         await _stop(second)
+
+
+async def test_other_voice_offers_the_voices_then_starts_with_the_one_picked(bot: Harness) -> None:
+    parent_id, video = await _delivered(bot)
+    await bot.send(press(f"d:v:{parent_id}:{ALICE}", user=ALICE, message_id=video.message_id))
+    await wait_until(lambda: len(bot.tg.in_chat(ALICE)) == 3)
+    offer = bot.tg.in_chat(ALICE)[2]
+    assert offer.text.endswith("makes 3 of 6 pictures and voices again; 25 credits. Pick a voice:")
+    assert bot.buttons(offer) == [f"go:v=en-gb:{parent_id}:{ALICE}", f"go:v=en-us+f3:{parent_id}:{ALICE}",
+                                  f"no:v:{parent_id}:{ALICE}"]
+    await bot.send(press(f"go:v=en-us+f3:{parent_id}:{ALICE}", user=ALICE, message_id=offer.message_id))
+    child = await bot.agent.wait_job(2)
+    assert child.parent_job_id == parent_id and child.changes[0].voice == "en-us+f3" and child.price == 25
+    await bot.agent.run_default(child.id)
+    await wait_until(lambda: len(bot.tg.videos(ALICE)) == 2 and "Here it is" in offer.text)

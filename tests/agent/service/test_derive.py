@@ -90,3 +90,17 @@ async def test_changes_that_cannot_apply_are_refused(tmp_path: Path) -> None:
             "request_id": "x", "user": {"platform": "discord", "id": "42"}, "topic": "t",
             "changes": [{"kind": "aspect", "aspect": "1:1"}]})
         assert resp.status == 400 and (await resp.json())["error"]["field"] == "changes"
+
+
+async def test_other_voice_is_quoted_with_the_voices_to_pick_then_redoes_every_voice(tmp_path: Path) -> None:
+    async with run_agent(tmp_path) as a:
+        parent = await _done_parent(a)
+        quote = await _quote(a, parent["id"], [{"kind": "voice"}])
+        assert quote["price"] == 3 and quote["regenerated"] == 4 and quote["voices"]  # 5 x 4 of 8, rounded up
+        voice = quote["voices"][0]
+        child = await _derive(a, parent, [{"kind": "voice", "voice": voice}], "voice")
+        done = await a.wait_status(child["id"], "done")
+        assert [(k, r.voice) for k, r in a.provider.history] == [("voice", voice)] * 4
+        assert done["options"]["voice"] == voice and done["credits"]["charged"] == 3
+        missing = await _derive(a, parent, [{"kind": "voice"}], "no-voice", expect=400)
+        assert missing["error"]["field"] == "changes"
