@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -298,7 +298,7 @@ class AgentClient:
 
     # ------------------------------------------------------------------ events
 
-    async def events(self, job_id: str, last_event_id: int | None = None) -> AsyncIterator[Event]:
+    async def events(self, job_id: str, last_event_id: int | None = None) -> AsyncGenerator[Event, None]:
         """Follow the job's SSE stream until its terminal event, resuming with Last-Event-ID."""
         last = last_event_id
 

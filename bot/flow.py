@@ -371,14 +371,17 @@ class Flow:
             throttle.push(state.render(self.clock()))  # the Cancel button shows at once
             last: Event | None = None
             try:
-                async for event in self.client.events(job_id, delivery.last_event_id):
-                    last = event
-                    state.apply(event)
-                    if event.stage is Stage.RENDER and activity is None:
-                        activity = asyncio.get_running_loop().create_task(self._activity(surface))
-                    if not event.terminal:
-                        throttle.push(state.render(self.clock()))
-                    await self.store.update(job_id, last_event_id=event.seq, progress=state.best)
+                # aclosing: a cancelled follow (shutdown) closes the stream at once, not when the generator
+                # is collected (its connection stays open until then)
+                async with contextlib.aclosing(self.client.events(job_id, delivery.last_event_id)) as events:
+                    async for event in events:
+                        last = event
+                        state.apply(event)
+                        if event.stage is Stage.RENDER and activity is None:
+                            activity = asyncio.get_running_loop().create_task(self._activity(surface))
+                        if not event.terminal:
+                            throttle.push(state.render(self.clock()))
+                        await self.store.update(job_id, last_event_id=event.seq, progress=state.best)
             except AgentUnreachable:
                 final = True
                 throttle.push(wording.lost_track(job_id))
