@@ -422,6 +422,8 @@ class Flow:
             ticker.cancel()
             if activity is not None:
                 activity.cancel()
+            # wait for them to stop: a chat action cancelled mid-request must not outlive the follow
+            await asyncio.gather(ticker, *([activity] if activity is not None else []), return_exceptions=True)
             await throttle.aclose()
             self._states.pop(job_id, None)
             self._throttles.pop(job_id, None)

@@ -153,6 +153,7 @@ async def test_cancel_by_stranger_then_requester(bot: Harness) -> None:
 async def test_admin_can_cancel_anyones_video(bot: Harness) -> None:
     await bot.send(command("/video admin cancels"))
     job = await bot.agent.wait_job()
+    await wait_until(lambda: bot.front.flow.store.get(job.id) is not None)  # the button is live
     await bot.send(press(f"cancel:{job.id}", user=ADMIN))
     await wait_until(lambda: "Cancelled" in bot.tg.in_chat(ALICE)[0].text)
 
