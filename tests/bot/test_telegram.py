@@ -126,6 +126,7 @@ async def test_a_429_storm_still_lands_the_final_state(bot: Harness) -> None:
 async def test_not_modified_is_success(bot: Harness) -> None:
     await bot.send(command("/video quiet"))
     job = await bot.agent.wait_job()
+    await wait_until(lambda: bot.front.flow.store.get(job.id) is not None)
     delivery = bot.front.flow.store.get(job.id)
     assert delivery is not None
     surface = bot.front.surface(delivery)

@@ -136,9 +136,15 @@ async def test_review_by_default_in_a_chat(tg: FakeTelegram, agent: FakeAgent, f
     front = await _start(flow, tg, review_chats=(ALICE,))
     try:
         await front.app.update_queue.put(Update.de_json(command("/video reviewed by default"), front.app.bot))
-        assert (await agent.wait_job()).review
+        first = await agent.wait_job()
+        assert first.review
         await front.app.update_queue.put(Update.de_json(command("/video not this one --no-review"), front.app.bot))
-        assert not (await agent.wait_job(2)).review
+        second = await agent.wait_job(2)
+        assert not second.review
+        for job in (first, second):  # end them, so nothing is left following when the bot stops
+            await wait_until(lambda job=job: flow.store.get(job.id) is not None)
+            await agent.finish(job.id, "cancelled")
+        await wait_until(lambda: flow.store.all() == [])
     finally:
         await _stop(front)
 
