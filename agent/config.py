@@ -137,6 +137,7 @@ class AgentSettings:
     max_data_mb: int = 10240  # job files in data_dir at most; the oldest finished go first; 0 = no bound
     events_retention_h: float = 720.0  # stored events of jobs finished this long ago are pruned (not the last)
     sse_keepalive_s: float = 15.0  # comment line on an idle event stream, so proxies keep it open
+    review_ttl_s: float = 1800.0  # a script waiting for review this long is cancelled without charge
     max_recoveries: int = 2  # an interrupted job is resumed at most this often; then failed (quarantined)
 
 
@@ -168,6 +169,7 @@ class BotSettings:
     state_file: str = "data/bot-deliveries.json"  # active deliveries, resumed after a restart
     edit_interval_s: float = 1.5  # at most one progress edit per message this often
     discord_handoff_s: float = 780.0  # move to a channel message before the 15-min token dies
+    review_chats: tuple[int, ...] = ()  # Telegram chats, Discord servers or channels: scripts wait for review
 
 
 class FrontEndView(Protocol):

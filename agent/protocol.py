@@ -48,6 +48,12 @@ __all__ = [
     "JobOptions",
     "SubmitRequest",
     "GrantRequest",
+    "EditRequest",
+    "ScriptView",
+    "ChangeKind",
+    "Change",
+    "DeriveRequest",
+    "DeriveQuote",
     "ResolvedOptions",
     "Credits",
     "JobResult",
@@ -95,10 +101,12 @@ class _WireEnum(str, enum.Enum):
 
 
 class JobStatus(_WireEnum):
-    """Where a job is. Only forward: queued -> running -> done | failed | cancelled."""
+    """Where a job is. Only forward: queued -> running -> done | failed | cancelled; a job submitted with
+    `review` goes queued -> running (script) -> review -> running (approved) or back to running (rewrite)."""
 
     QUEUED = "queued"  # accepted, credits reserved, waiting for a worker
     RUNNING = "running"  # a worker is running the pipeline (or will resume it after a restart)
+    REVIEW = "review"  # submitted with `review`: the script is written and waits for approve/rewrite/edit
     DONE = "done"  # the video is ready; credits settled
     FAILED = "failed"  # gave up (every provider failed, render failed, timeout, restart); refunded
     CANCELLED = "cancelled"  # the user (or a bot) cancelled it; refunded
@@ -117,6 +125,7 @@ class Stage(_WireEnum):
     QUEUED = "queued"  # waiting for a worker (position events)
     STARTING = "starting"  # a worker took it
     SCRIPT = "script"
+    REVIEW = "review"  # the script waits for the requester (JobStatus.REVIEW)
     IMAGE = "image"
     CLIP = "clip"
     VOICE = "voice"
@@ -154,6 +163,9 @@ class ErrorCode(_WireEnum):
     AGENT_RESTARTED = "agent_restarted"  # interrupted by a restart with nothing on disk to resume
     QUARANTINED = "quarantined"  # interrupted by crashes more than agent.max_recoveries times: never rerun
     INTERNAL = "internal"  # a bug on our side
+    PARENT_EXPIRED = "parent_expired"  # 409 / job error: the parent job's files were deleted (retention)
+    NOT_IN_REVIEW = "not_in_review"  # 409: approve/rewrite/edit on a job that is not waiting for review
+    REVIEW_EXPIRED = "review_expired"  # job error: nobody answered the review in time; nothing charged
 
 
 class ServiceState(_WireEnum):
@@ -192,11 +204,56 @@ class JobOptions(_Wire, forbid_unknown_fields=True, omit_defaults=True):
     locale: str | None = None  # the chat client's locale (Discord interaction.locale, Telegram language_code)
 
 
+class ChangeKind(_WireEnum):
+    """What a derived job changes of its parent (agent.service.derive)."""
+
+    REDO_SCENE = "redo_scene"  # one scene's image and voice again, with a new seed
+    VOICE = "voice"  # every scene's voice again, with `voice`
+    ASPECT = "aspect"  # the same scenes rendered at `aspect`
+
+
+class Change(_Wire, forbid_unknown_fields=True, omit_defaults=True):
+    kind: ChangeKind
+    scene: int | None = None  # redo_scene: 1-based
+    voice: str | None = None  # voice (in a quote it may be left out: the price of any other voice)
+    aspect: str | None = None  # aspect: "9:16" | "16:9" | "1:1"
+
+
+class DeriveRequest(_Wire, forbid_unknown_fields=True):
+    """POST /v1/jobs/{id}/quote: what a derived job with these changes would cost."""
+
+    changes: list[Change]
+
+
+class DeriveQuote(_Wire, omit_defaults=True):
+    price: int  # credits the derived job would reserve (0 for a re-render, a share per regenerated scene)
+    regenerated: int  # images and voices made again
+    reused: int  # images and voices taken from the parent
+    voices: list[str] = msgspec.field(default_factory=list)  # a voice change: voices the route can serve
+
+
 class SubmitRequest(_Wire, forbid_unknown_fields=True, omit_defaults=True):
     request_id: str  # the bot's idempotency key (1-128 chars), unique per user
     user: UserRef
     topic: str  # 1-300 characters, no control characters
     options: JobOptions = msgspec.field(default_factory=JobOptions)
+    review: bool = False  # stop after the script (JobStatus.REVIEW) until POST .../approve
+    parent_job_id: str | None = None  # a derived job: the parent's topic and files, with `changes`
+    changes: list[Change] = msgspec.field(default_factory=list)
+
+
+class EditRequest(_Wire, forbid_unknown_fields=True):
+    """POST /v1/jobs/{id}/edit: the new narration of every scene, in order (the scene count stays)."""
+
+    narrations: list[str]
+
+
+class ScriptView(_Wire, omit_defaults=True):
+    """The script a job in review shows its requester."""
+
+    title: str
+    narrations: list[str]  # one per scene, in order
+    expires_at: str | None = None  # ISO 8601 UTC: unanswered by then, the job is cancelled without charge
 
 
 class GrantRequest(_Wire, forbid_unknown_fields=True, omit_defaults=True):
@@ -242,6 +299,8 @@ class JobResult(_Wire, omit_defaults=True):
     language: str | None = None  # the job's language (BCP 47)
     languages: dict[str, str] | None = None  # stage -> the language its output is in
     language_note: str | None = None  # why a stage used another language (no templates, no voice)
+    scenes: int | None = None  # how many scenes (Redo scene N takes 1..scenes)
+    parent_job_id: str | None = None  # a derived job's parent
 
 
 class JobError(_Wire, omit_defaults=True):
@@ -270,6 +329,7 @@ class Event(_Wire, omit_defaults=True):
     result: JobResult | None = None  # terminal event of a done job only
     error: JobError | None = None  # terminal event of a failed or cancelled job only
     refunded: bool | None = None  # terminal event of a failed or cancelled job only (= error.refunded)
+    script: ScriptView | None = None  # the review event (status review) only
 
     @property
     def terminal(self) -> bool:
@@ -318,6 +378,7 @@ class Job(_Wire):
     credits_left: int | None = None
     download_url: str | None = None
     size_bytes: int | None = None
+    script: ScriptView | None = None  # while in review
 
     @property
     def terminal(self) -> bool:
@@ -500,7 +561,7 @@ class Status(_Wire):
 
 
 MESSAGES: tuple[type[_Wire], ...] = (
-    SubmitRequest, GrantRequest, Job, Event, ErrorBody, Quota, Status,
+    SubmitRequest, GrantRequest, EditRequest, DeriveRequest, DeriveQuote, Job, Event, ErrorBody, Quota, Status,
 )
 """The top-level messages; every other Struct is nested in one of them (agent.service.openapi publishes all)."""
 

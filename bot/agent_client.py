@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -35,7 +35,7 @@ import aiohttp
 import msgspec
 import tenacity
 
-from agent.protocol import convert, decode, sse_fields, to_builtins
+from agent.protocol import Change, DeriveQuote, DeriveRequest, EditRequest, convert, decode, sse_fields, to_builtins
 from bot.wire import ErrorBody, ErrorCode, Event, Job, JobOptions, Quota, Status, SubmitRequest, UserRef
 
 __all__ = [
@@ -266,10 +266,12 @@ class AgentClient:
         raise AssertionError("unreachable: the retries return or raise")
 
     async def submit(
-        self, request_id: str, user: Mapping[str, Any], topic: str, options: Mapping[str, Any]
+        self, request_id: str, user: Mapping[str, Any], topic: str, options: Mapping[str, Any], *,
+        review: bool = False, parent_job_id: str | None = None, changes: Sequence[Mapping[str, Any]] = (),
     ) -> Job:
         body = SubmitRequest(request_id=request_id, user=convert(dict(user), UserRef), topic=topic,
-                             options=convert({k: v for k, v in options.items() if v not in (None, "")}, JobOptions))
+                             options=convert({k: v for k, v in options.items() if v not in (None, "")}, JobOptions),
+                             review=review, parent_job_id=parent_job_id, changes=convert(list(changes), list[Change]))
         return convert(await self._request("POST", "/v1/jobs", json_body=to_builtins(body)), Job)
 
     async def job(self, job_id: str) -> Job:
@@ -277,6 +279,16 @@ class AgentClient:
 
     async def cancel(self, job_id: str) -> None:
         await self._request("DELETE", f"/v1/jobs/{quote(job_id)}")
+
+    async def quote(self, job_id: str, changes: Sequence[Mapping[str, Any]]) -> DeriveQuote:
+        """What a job derived from `job_id` with `changes` would cost (raises AgentError parent_expired)."""
+        body = to_builtins(DeriveRequest(changes=convert(list(changes), list[Change])))
+        return convert(await self._request("POST", f"/v1/jobs/{quote(job_id)}/quote", json_body=body), DeriveQuote)
+
+    async def review(self, job_id: str, step: str, narrations: Sequence[str] | None = None) -> Job:
+        """A job in review: step "approve", "rewrite" or "edit" (with every scene's narration)."""
+        body = to_builtins(EditRequest(narrations=list(narrations or []))) if step == "edit" else None
+        return convert(await self._request("POST", f"/v1/jobs/{quote(job_id)}/{quote(step)}", json_body=body), Job)
 
     async def status(self) -> Status:
         return convert(await self._request("GET", "/v1/status"), Status)
@@ -286,7 +298,7 @@ class AgentClient:
 
     # ------------------------------------------------------------------ events
 
-    async def events(self, job_id: str, last_event_id: int | None = None) -> AsyncIterator[Event]:
+    async def events(self, job_id: str, last_event_id: int | None = None) -> AsyncGenerator[Event, None]:
         """Follow the job's SSE stream until its terminal event, resuming with Last-Event-ID."""
         last = last_event_id
 

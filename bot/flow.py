@@ -13,7 +13,7 @@ import logging
 import shlex
 import time
 import unicodedata
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -21,7 +21,7 @@ from typing import Protocol
 import msgspec
 
 from agent.choices import Aspect, InvalidChoice, Length, Mode, parse_choice  # stdlib only, like agent.protocol
-from bot import wording
+from bot import studio, wording
 from bot.agent_client import AgentClient, AgentError, AgentUnreachable, JobNotFound, VideoExpired, VideoTooLarge
 from bot.media import ASPECT_SIZES, VideoMeta, probe_video
 from bot.progress import ProgressState, clock_text
@@ -70,6 +70,7 @@ class NotAllowed(Exception):
 class VideoRequest:
     topic: str
     options: Mapping[str, str] = field(default_factory=dict)  # model, aspect, voice, length, mode
+    review: bool | None = None  # --review / --no-review; None: the chat's default
 
 
 def _check_option(key: str, value: str) -> None:
@@ -81,33 +82,36 @@ def _check_option(key: str, value: str) -> None:
             raise ParseError(str(exc)) from None
 
 
-def make_request(topic: str, options: Mapping[str, str | None]) -> VideoRequest:
+def make_request(topic: str, options: Mapping[str, str | None], review: bool | None = None) -> VideoRequest:
     topic = " ".join(topic.split())
     if not topic:
-        raise ParseError("Tell me what the video is about, e.g. /video cats in space")
+        raise ParseError("Tell me what the video is about, e.g. /video cats in space --wide")
     if len(topic) > MAX_TOPIC_CHARS:
         raise ParseError(f"The topic is {len(topic)} characters; keep it under {MAX_TOPIC_CHARS}.")
     clean = {k: v.strip() for k, v in options.items() if v and v.strip()}
     for key, value in clean.items():
         _check_option(key, value)
-    return VideoRequest(topic, clean)
+    return VideoRequest(topic, clean, review)
 
 
 def parse_video_text(text: str) -> VideoRequest:
     """`cats in space --aspect 16:9 --length long`, `--aspect=1:1`, or shortcuts `--wide`, `--long`."""
     try:
         words = shlex.split(text)
-    except ValueError:
-        words = text.split()
+    except ValueError:  # an unmatched quote: keep the words, drop the stray quote marks around them
+        words = [w for w in (word.strip('"“”') for word in text.split()) if w]
     topic: list[str] = []
     options: dict[str, str | None] = {}
+    review: bool | None = None
     i = 0
     while i < len(words):
         word = words[i]
         if word.startswith("--") or (word.startswith("-") and len(word) == 2 and word[1].isalpha()):
             name, eq, value = word.lstrip("-").partition("=")
             name = _FLAG_ALIASES.get(name.lower(), name.lower())
-            if not eq and name in _SHORTCUTS:
+            if not eq and name in ("review", "no-review"):
+                review = name == "review"
+            elif not eq and name in _SHORTCUTS:
                 key, val = _SHORTCUTS[name]
                 options[key] = val
             elif name in ("aspect", "model", "voice", "length", "mode", "language"):
@@ -118,12 +122,24 @@ def parse_video_text(text: str) -> VideoRequest:
                     value = words[i]
                 options[name] = value
             else:
-                raise ParseError(
-                    f"Unknown option {word}. Options: --aspect, --length, --model, --voice, --mode, --language.")
+                raise ParseError(f"Unknown option {word}. Options: --aspect, --length, --model, --voice, --video, "
+                                 "--language, --review (see /help).")
         else:
             topic.append(word)
         i += 1
-    return make_request(" ".join(topic), options)
+    return make_request(" ".join(topic), options, review)
+
+
+def parse_narrations(text: str, scenes: int) -> list[str]:
+    """A reply with the new script: one line per scene, "1." / "2)" numbering optional. Raises ParseError
+    saying what to send when the count is wrong (the agent checks the text itself)."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    lines = [line.lstrip("0123456789").removeprefix(".").removeprefix(")").strip()
+             if line[:1].isdigit() else line for line in lines]
+    if len(lines) != scenes:
+        raise ParseError(f"The script has {scenes} scenes: send {scenes} lines, one narration per scene "
+                         f"(you sent {len(lines)}).")
+    return lines
 
 
 def _example(name: str) -> str:
@@ -167,14 +183,20 @@ class Surface(Protocol):
     max_upload_bytes: int
     video_replaces_progress: bool  # Discord: the progress message itself becomes the video message
 
-    async def edit(self, text: str, *, cancellable: bool) -> None:
-        """Show `text`; raise throttle.RetryLater on 429, throttle.MessageGone when it can't be edited."""
+    async def edit(self, text: str, *, cancellable: bool, review: bool = False) -> None:
+        """Show `text` with Cancel (cancellable) or the review buttons (review: Render, Rewrite, Edit, Cancel);
+        raise throttle.RetryLater on 429, throttle.MessageGone when it can't be edited."""
 
-    async def send_video(self, path: Path, caption: str, meta: VideoMeta) -> None:
-        """Upload; raise UploadTooLarge if the platform refuses the size."""
+    async def send_video(self, path: Path, caption: str, meta: VideoMeta,
+                         actions: Sequence[Sequence[tuple[str, str]]] = ()) -> None:
+        """Upload, with `actions` (rows of label, code: bot.studio) as buttons under the video; raise
+        UploadTooLarge if the platform refuses the size."""
 
     async def activity(self) -> None:
         """Show "uploading video…" (Telegram chat action); no-op where the platform has none."""
+
+    def min_edit_interval_s(self) -> float:
+        """The platform's own spacing for this message's edits (a Telegram group's budget); 0 for none."""
 
 
 class Flow:
@@ -203,12 +225,14 @@ class Flow:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._states: dict[str, ProgressState] = {}
         self._throttles: dict[str, EditThrottle] = {}
+        self.closing = False  # shutting down: the adapters refuse new commands
 
     # ------------------------------------------------------------------ submit
 
     async def submit(
         self, *, platform: str, user_id: int, user_name: str, request_id: str, request: VideoRequest, max_bytes: int,
         locale: str | None = None,
+        review_default: bool = False,
     ) -> Job:
         """Ask the agent for the video. Raises AgentError subclasses; wording.submit_failed words them.
         `locale` is the chat client's: the agent's guess at the language when the topic does not say."""
@@ -216,7 +240,8 @@ class Flow:
         options: dict[str, object] = dict(request.options, max_bytes=max_bytes)
         if locale and len(locale) <= 35:
             options["locale"] = locale
-        job = await self.client.submit(request_id, user, request.topic, options)
+        review = review_default if request.review is None else request.review
+        job = await self.client.submit(request_id, user, request.topic, options, review=review)
         log.info("job %s submitted for %s:%s (%s)", job.id, platform, user_id, request_id)
         return job
 
@@ -244,7 +269,20 @@ class Flow:
                 log.info("job %s: resuming after restart from event %s", delivery.job_id, delivery.last_event_id)
                 self._spawn(delivery, surface_for(delivery))
 
-    async def aclose(self) -> None:
+    async def aclose(self, *, note: str = "", note_timeout_s: float = 3.0) -> None:
+        """Stop following (the deliveries stay in the store: the next start resumes them). With
+        `note`, stop taking commands first and show the note under every live progress message."""
+        if note:
+            self.closing = True
+            for job_id, throttle in list(self._throttles.items()):
+                state = self._states.get(job_id)
+                if state is not None:
+                    state.note = note
+                    throttle.push(state.render(self.clock()))
+            pending = [throttle.flush() for throttle in self._throttles.values()]
+            if pending:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.gather(*pending), note_timeout_s)
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()
@@ -279,17 +317,68 @@ class Flow:
         log.info("job %s: cancelled by %s (%s)", job_id, actor_id, "admin" if is_admin else "requester")
         return "Cancelling…"
 
+    # ------------------------------------------------------------------ review
+
+    def allowed(self, job_id: str, actor_id: int, is_admin: bool) -> Delivery | None:
+        """The delivery, for its requester or an admin; None when it is over. Raises NotAllowed."""
+        delivery = self.store.get(job_id)
+        if delivery is not None and actor_id != delivery.requester_id and not is_admin:
+            raise NotAllowed("Only the person who asked for this video, or an admin, can do that.")
+        return delivery
+
+    def in_review(self, job_id: str) -> ProgressState | None:
+        state = self._states.get(job_id)
+        return state if state is not None and state.status is JobStatus.REVIEW else None
+
+    async def review(self, job_id: str, step: str, actor_id: int, is_admin: bool,
+                     narrations: list[str] | None = None) -> str:
+        """Render ("approve"), Rewrite or Edit a script in review; returns a short acknowledgement.
+        Raises NotAllowed, AgentError."""
+        if self.allowed(job_id, actor_id, is_admin) is None:
+            return "That video is already finished."
+        state = self.in_review(job_id)
+        if state is not None:
+            state.note = {"approve": "▶ rendering…", "rewrite": "🔁 writing a new script…",
+                          "edit": "✏️ saving your words…"}[step]
+            self._throttles[job_id].push(state.render(self.clock()))
+        try:
+            await self.client.review(job_id, step, narrations)
+        except AgentError as exc:
+            if state is not None:
+                state.note = ""
+                self._throttles[job_id].push(state.render(self.clock()))
+            if exc.code is ErrorCode.NOT_IN_REVIEW:
+                return "That script is no longer waiting for review."
+            raise
+        finally:
+            if state is not None:
+                state.note = ""
+        log.info("job %s: review %s by %s", job_id, step, actor_id)
+        return {"approve": "Rendering…", "rewrite": "Writing a new script…", "edit": "Saved your words."}[step]
+
+    def review_by_message(self, platform: str, chat_id: int, message_id: int) -> Delivery | None:
+        """The delivery whose progress message is this one, while its script waits for review."""
+        for d in self.store.all(platform):
+            if d.chat_id == chat_id and d.message_id == message_id and self.in_review(d.job_id) is not None:
+                return d
+        return None
+
     # ------------------------------------------------------------------ follow and deliver
 
     async def follow(self, delivery: Delivery, surface: Surface) -> None:
         job_id = delivery.job_id
-        state = ProgressState(delivery.topic, started_at=delivery.started_at)
+        state = ProgressState(delivery.topic, started_at=delivery.started_at, best=delivery.progress)
         final = False
 
         async def send(text: str) -> None:
-            await surface.edit(text, cancellable=not final)
+            # the review buttons go as soon as one of them is pressed (its note shows): no second press
+            await surface.edit(text, cancellable=not final,
+                               review=not final and state.status is JobStatus.REVIEW and not state.note)
 
-        throttle = EditThrottle(send, interval_s=self._edit_interval, name=f"job {job_id}")
+        def interval() -> float:
+            return max(self._edit_interval, surface.min_edit_interval_s())
+
+        throttle = EditThrottle(send, interval_s=interval, name=f"job {job_id}")
         self._states[job_id], self._throttles[job_id] = state, throttle
         ticker = asyncio.get_running_loop().create_task(self._tick(state, throttle))
         activity: asyncio.Task[None] | None = None
@@ -299,18 +388,21 @@ class Flow:
                     now_job = await self.client.job(job_id)
                     state.apply(Event(seq=0, job_id=job_id, status=now_job.status, stage=now_job.stage,
                                       progress=now_job.progress, message="", provider="", at="",
-                                      position=now_job.position))
+                                      position=now_job.position, script=now_job.script))
             throttle.push(state.render(self.clock()))  # the Cancel button shows at once
             last: Event | None = None
             try:
-                async for event in self.client.events(job_id, delivery.last_event_id):
-                    last = event
-                    state.apply(event)
-                    if event.stage is Stage.RENDER and activity is None:
-                        activity = asyncio.get_running_loop().create_task(self._activity(surface))
-                    if not event.terminal:
-                        throttle.push(state.render(self.clock()))
-                    await self.store.update(job_id, last_event_id=event.seq)
+                # aclosing: a cancelled follow (shutdown) closes the stream at once, not when the generator
+                # is collected (its connection stays open until then)
+                async with contextlib.aclosing(self.client.events(job_id, delivery.last_event_id)) as events:
+                    async for event in events:
+                        last = event
+                        state.apply(event)
+                        if event.stage is Stage.RENDER and activity is None:
+                            activity = asyncio.get_running_loop().create_task(self._activity(surface))
+                        if not event.terminal:
+                            throttle.push(state.render(self.clock()))
+                        await self.store.update(job_id, last_event_id=event.seq, progress=state.best)
             except AgentUnreachable:
                 final = True
                 throttle.push(wording.lost_track(job_id))
@@ -333,10 +425,10 @@ class Flow:
             if job.status is JobStatus.DONE:
                 if activity is None:
                     activity = asyncio.get_running_loop().create_task(self._activity(surface))
-                took = clock_text(self.clock() - state.started_at)
+                took = clock_text(self.clock() - state.started_at)  # said once: the upload is not the making
                 throttle.push(f"{state.headline()} — ✅ done in {took}, uploading…")
                 await throttle.flush()
-                text = await self._deliver(job, delivery, surface)
+                text = await self._deliver(job, delivery, surface, took)
                 if text:
                     throttle.push(text)
             elif job.status is JobStatus.CANCELLED:
@@ -351,14 +443,15 @@ class Flow:
             ticker.cancel()
             if activity is not None:
                 activity.cancel()
+            # wait for them to stop: a chat action cancelled mid-request must not outlive the follow
+            await asyncio.gather(ticker, *([activity] if activity is not None else []), return_exceptions=True)
             await throttle.aclose()
             self._states.pop(job_id, None)
             self._throttles.pop(job_id, None)
 
-    async def _deliver(self, job: Job, delivery: Delivery, surface: Surface) -> str:
+    async def _deliver(self, job: Job, delivery: Delivery, surface: Surface, elapsed: str) -> str:
         """Fetch and upload; returns the progress message's final text ("" when the video replaced it)."""
         headline = ProgressState(delivery.topic, 0).headline()
-        elapsed = clock_text(self.clock() - delivery.started_at)
         await asyncio.to_thread(self.work_dir.mkdir, parents=True, exist_ok=True)
         dest = self.work_dir / f"{_safe(job.id)}.mp4"
         limit = surface.max_upload_bytes
@@ -378,7 +471,7 @@ class Flow:
             if job.duration_s is None and meta.duration_s is not None:
                 job = _replace(job, duration_s=meta.duration_s)
             try:
-                await surface.send_video(dest, wording.caption(job, delivery.topic), meta)
+                await surface.send_video(dest, wording.caption(job, delivery.topic), meta, studio.video_actions(job))
             except UploadTooLarge:
                 return f"{headline}\n" + wording.too_large(meta.size_bytes, limit, self._link(job))
             return "" if surface.video_replaces_progress else f"{headline} — ✅ done in {elapsed}. Here it is ⬇️"

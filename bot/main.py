@@ -20,17 +20,22 @@ from pathlib import Path
 import aiohttp
 
 from agent.config import FrontEndView
+from bot import wording
 from bot.agent_client import AgentClient
 from bot.flow import Flow
 from bot.store import DeliveryStore
 
-__all__ = ["run_bot", "embedded_agent", "NoFrontEnd"]
+__all__ = ["run_bot", "embedded_agent", "NoFrontEnd", "StartupFailed"]
 
 log = logging.getLogger(__name__)
 
 
 class NoFrontEnd(RuntimeError):
     """Neither DISCORD_TOKEN nor TELEGRAM_TOKEN is set."""
+
+
+class StartupFailed(RuntimeError):
+    """A front-end could not start (bad token, unreachable API): one line for the operator, no traceback."""
 
 
 @contextlib.asynccontextmanager
@@ -82,13 +87,22 @@ async def run_bot(settings: FrontEndView, stop: asyncio.Event | None = None) -> 
             AgentClient(session, url, token), store, Path(settings.agent.data_dir) / "bot",
             public_url=settings.agent.public_url, edit_interval_s=b.edit_interval_s,
         )
-        stack.push_async_callback(flow.aclose)
+        stack.push_async_callback(flow.aclose)  # after a failed start; a clean stop closes it below first
         if b.telegram_token:
             from bot.telegram_bot import TelegramFrontEnd
 
+            from telegram.error import InvalidToken, TelegramError
+
             tg = TelegramFrontEnd(flow, b.telegram_token, base_url=b.telegram_api_base_url,
-                                  admin_ids=b.telegram_admin_ids)
-            await stack.enter_async_context(tg.app)  # initialize / shutdown
+                                  admin_ids=b.telegram_admin_ids, review_chats=b.review_chats)
+            try:
+                await stack.enter_async_context(tg.app)  # initialize (getMe) / shutdown
+            except InvalidToken:
+                raise StartupFailed("Telegram refused the bot token ($TELEGRAM_TOKEN); check it with @BotFather") \
+                    from None
+            except TelegramError as exc:
+                where = b.telegram_api_base_url or "api.telegram.org"
+                raise StartupFailed(f"could not reach the Telegram Bot API at {where}: {exc}") from None
             await tg.startup()
             await tg.app.start()
             stack.push_async_callback(tg.app.stop)
@@ -100,10 +114,23 @@ async def run_bot(settings: FrontEndView, stop: asyncio.Event | None = None) -> 
             from bot.discord_bot import ReelDiscordBot
 
             dc = ReelDiscordBot(flow, guild_id=b.discord_guild_id, admin_ids=b.discord_admin_ids,
-                                handoff_after_s=b.discord_handoff_s)
+                                handoff_after_s=b.discord_handoff_s, review_chats=b.review_chats)
+            import discord
+
             await stack.enter_async_context(dc)
-            task = asyncio.get_running_loop().create_task(dc.start(b.discord_token), name="discord")
+            try:
+                await dc.login(b.discord_token)  # what dc.start() would do first, so a refusal is seen here
+            except discord.LoginFailure:
+                raise StartupFailed("Discord refused the bot token ($DISCORD_TOKEN)") from None
+            except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
+                raise StartupFailed(f"could not reach Discord: {exc}") from None
+            task = asyncio.get_running_loop().create_task(dc.connect(), name="discord")
             task.add_done_callback(lambda t: stop.set() if t.exception() else None)
             stack.push_async_callback(dc.close)
             log.info("discord front-end starting")
         await stop.wait()
+        # Stop taking commands and say so under each progress message while the chat APIs still work;
+        # the deliveries stay saved and the next start resumes them. Then the stack unwinds: the
+        # front-ends stop, and the embedded agent stops its jobs cleanly (they resume at its next start).
+        log.info("stopping: %d deliveries saved, resumed at the next start", len(store.all()))
+        await flow.aclose(note=wording.PAUSED)

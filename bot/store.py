@@ -32,6 +32,7 @@ class Delivery:
     started_at: float  # wall clock, for the elapsed time
     last_event_id: int | None = None
     reply_to: int | None = None  # Telegram: the user's /video message
+    progress: float = 0.0  # the furthest the job got (0..1): a restart that went back is said
     extra: dict[str, Any] = field(default_factory=dict)  # platform details (Discord interaction token…)
 
     @classmethod
@@ -107,7 +108,8 @@ class DeliveryStore:
         with self._write_lock:
             self._path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self._path.with_name(self._path.name + ".tmp")
-            with open(tmp, "w", encoding="utf-8") as fh:
+            # owner-only: a Discord delivery keeps its interaction token (valid 15 minutes) to resume edits
+            with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as fh:
                 fh.write(text)
                 fh.flush()
                 os.fsync(fh.fileno())

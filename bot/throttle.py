@@ -39,13 +39,18 @@ class EditThrottle:
         self,
         send: Callable[[str], Awaitable[None]],
         *,
-        interval_s: float = EDIT_INTERVAL_S,
+        interval_s: float | Callable[[], float] = EDIT_INTERVAL_S,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         name: str = "",
     ) -> None:
         self._send = send
-        self._interval = interval_s
+        # a callable is asked before every edit: a group chat's budget is shared by its running jobs
+        if callable(interval_s):
+            self._interval_of: Callable[[], float] = interval_s
+        else:
+            fixed = float(interval_s)
+            self._interval_of = lambda: fixed
         self._clock = clock
         self._sleep = sleep
         self._name = name
@@ -63,7 +68,7 @@ class EditThrottle:
         """The message was created with `text`: no need to edit it to the same thing."""
         self._sent = text
         self._latest = self._latest if self._latest is not None else text
-        self._next_at = self._clock() + self._interval
+        self._next_at = self._clock() + self._interval_of()
 
     def push(self, text: str) -> None:
         if self.gone:
@@ -107,7 +112,7 @@ class EditThrottle:
                     await self._send(text)
                 except RetryLater as exc:
                     log.info("%s: rate limited, next edit in %.1fs", self._name, exc.retry_after_s)
-                    self._next_at = self._clock() + max(exc.retry_after_s, self._interval)
+                    self._next_at = self._clock() + max(exc.retry_after_s, self._interval_of())
                     continue
                 except MessageGone:
                     log.info("%s: message gone, no more edits", self._name)
@@ -118,7 +123,7 @@ class EditThrottle:
                 except Exception:  # an edit is cosmetic: log it, back off, try the latest again
                     failures += 1
                     log.exception("%s: edit failed (%d in a row)", self._name, failures)
-                    self._next_at = self._clock() + self._interval * failures
+                    self._next_at = self._clock() + self._interval_of() * failures
                     if failures >= MAX_FAILURES:
                         self._sent = text  # give up on this text; a newer one will try again
                         failures = 0
@@ -126,5 +131,5 @@ class EditThrottle:
                 failures = 0
                 self.sends += 1
                 self._sent = text
-                self._next_at = self._clock() + self._interval
+                self._next_at = self._clock() + self._interval_of()
             self._idle.set()

@@ -19,6 +19,7 @@ from agent.protocol import (
     JobError,
     JobStatus,
     Quota,
+    ScriptView,
     ServiceState,
     Stage,
     Status,
@@ -29,8 +30,8 @@ from agent.protocol import (
 )
 
 __all__ = ["TERMINAL_STATUSES", "BackendStatus", "Credits", "ErrorBody", "ErrorCode", "ErrorDetail", "Event", "Job",
-           "JobError", "JobOptions", "JobStatus", "Quota", "ServiceState", "Stage", "Status", "SubmitRequest",
-           "UserRef", "job_from_event", "served_by"]
+           "JobError", "JobOptions", "JobStatus", "Quota", "ScriptView", "ServiceState", "Stage", "Status",
+           "SubmitRequest", "UserRef", "job_from_event", "served_by"]
 
 
 def served_by(job: Job) -> dict[str, str]:

@@ -30,8 +30,15 @@ __all__ = [
     "UNREACHABLE",
     "backend_detail",
     "worker_lines",
+    "backend_name",
+    "status_header",
+    "plain_error",
+    "PAUSED",
+    "RESTARTING",
 ]
 
+PAUSED = "⏸ The bot is restarting; this message picks up where it left off when it is back."
+RESTARTING = "🔁 The bot is restarting right now; please ask again in a minute. Nothing was started or charged."
 UNREACHABLE = (
     "⚠️ The video service isn't answering right now, so nothing was started and no credits were used. "
     "Please try again in a few minutes."
@@ -71,7 +78,7 @@ def _span(seconds: float) -> str:
 def submit_failed(exc: AgentError, topic: str, now: dt.datetime | None = None) -> str:
     """Why a /video never became a job."""
     if isinstance(exc, TooManyJobs) or exc.code is ErrorCode.TOO_MANY_JOBS:
-        return f"⏳ You already have videos in progress. Wait for one to finish, then ask again. ({exc})"
+        return "⏳ You already have as many videos on the way as allowed. Wait for one to finish, then ask again."
     if isinstance(exc, QuotaExceeded):
         cost = (f" It costs {exc.price} credit{'s' if exc.price != 1 else ''} and you have {exc.balance}."
                 if exc.price is not None and exc.balance is not None else "")
@@ -107,9 +114,15 @@ def _refund_note(job: Job) -> str:
     return "Credits were not refunded; an admin can look into it."
 
 
+def _without_refund(message: str) -> str:
+    """The agent's message may end "; your credits were refunded": the refund note says that, once."""
+    return "; ".join(part.strip() for part in message.split(";")
+                     if "refund" not in part.lower() and "credit" not in part.lower()).strip()
+
+
 def job_failed(job: Job) -> str:
     code = job.error.code if job.error else None
-    message = job.error.message if job.error else ""
+    message = _without_refund(job.error.message) if job.error else ""
     refund = _refund_note(job)
     if code in _STORAGE_FULL:
         return (f"💾 The video service ran out of storage space, so \"{job.topic or 'your video'}\" couldn't be "
@@ -133,6 +146,8 @@ def job_failed(job: Job) -> str:
 
 
 def cancelled(job: Job, by: str = "") -> str:
+    if job.error is not None and job.error.code is ErrorCode.REVIEW_EXPIRED:
+        return f"⌛ Nobody pressed Render in time, so the video wasn't made. {_refund_note(job)}"
     who = f" by {by}" if by else ""
     return f"🛑 Cancelled{who}. {_refund_note(job)}"
 
@@ -162,7 +177,7 @@ def caption(job: Job, fallback_title: str, quota_left: int | None = None, limit:
     title = job.title or fallback_title
     head = f"🎬 {title}"
     if job.duration_s:
-        head += f" · {clock_text(job.duration_s)}"
+        head += f" · {clock_text(round(job.duration_s))}"  # rounded, as the platforms list it (45.6 s: 0:46)
     icons = {"script": "✍️", "image": "🎨", "clip": "🎥", "voice": "🗣", "render": "🎞"}
     made = " · ".join(f"{icons.get(stage, '•')} {who}" for stage, who in served_by(job).items() if stage != "render")
     left = job.credits_left if job.credits_left is not None else quota_left
@@ -179,11 +194,12 @@ def quota_text(quota: Quota, now: dt.datetime | None = None) -> str:
     lines = [f"💳 Credits left: {quota.balance}" + (f" of {quota.daily_credits} a day" if quota.daily_credits else "")]
     if quota.resets_at:
         lines.append(f"🔄 Refills {_when(quota.resets_at, None, now)}")
-    if quota.prices:
+    offered = {name: p for name, p in quota.prices.items() if p.available}  # a route with no backend now
+    if offered:  # would only be refused: it is not listed
         lines.append("Prices per video:")
-        lines += [f"  • {name}: {'FREE' if p.price == 0 else f'{p.price} credits'}"
-                  + ("" if p.available else " (not available now)")
-                  for name, p in quota.prices.items()]
+        lines += [f"  • {name}: {'FREE' if p.price == 0 else f'{p.price} credits'}" for name, p in offered.items()]
+    elif quota.prices:
+        lines.append("No model can make videos right now; an admin can check /status.")
     return "\n".join(lines)
 
 
@@ -208,9 +224,43 @@ def worker_lines(status: Status) -> list[str]:
     return lines
 
 
+# the mode's badge; OFFLINE is not an alarm (the built-in tier works), so it has no red dot
+MODE_DOTS = {"self-hosted": "🟢", "cloud": "🟡", "offline": "⚪"}
+BUILT_IN = "built-in"  # the provider called "offline": named for what it is, not as a state
+_PLAIN_ERRORS = (  # what a socket error means, in words (the raw text names resolver internals)
+    (("name or service not known", "nodename nor servname", "name resolution", "getaddrinfo"), "host name not found"),
+    (("connection refused",), "connection refused"),
+    (("timed out", "timeout"), "timed out"),
+    (("ssl", "certificate"), "TLS/certificate error"),
+)
+
+
+def plain_error(text: str) -> str:
+    """A backend's error for people: "host name not found" rather than "Cannot connect to host comfyui:8188
+    ssl:default [Name or service not known]"; anything else as it came, shortened."""
+    low = text.lower()
+    for needles, words in _PLAIN_ERRORS:
+        if any(n in low for n in needles):
+            return words
+    return text if len(text) <= 120 else text[:119] + "…"
+
+
+def backend_name(name: str) -> str:
+    return BUILT_IN if name == "offline" else name
+
+
+def status_header(status: Status) -> str:
+    """The first line of /status: the mode, with a dot that agrees with what serves."""
+    label = {"offline": "OFFLINE (only the built-in voice and pictures serve)"}.get(status.mode, status.mode.upper())
+    built_in = [s.stage for s in status.stages if s.tier == "offline"] if status.mode != "offline" else []
+    if built_in:
+        label += f" ({', '.join(built_in)} on the built-in tier)"
+    return f"{MODE_DOTS.get(status.mode, '⚪')} {label}"
+
+
 def backend_detail(b: BackendStatus) -> str:
     """One backend's status line after its name: why it cannot serve, its cooldowns, or its version."""
-    detail = b.problem or b.last_error
+    detail = plain_error(b.problem or b.last_error) if (b.problem or b.last_error) else ""
     if b.cooldowns:
         detail = f"cooling down ({', '.join(f'{k} {v:.0f}s' for k, v in b.cooldowns.items())}) {detail}".strip()
     if b.warnings and not detail:  # e.g. "gpt-4o-mini-tts shuts down 2027-01-06"

@@ -13,7 +13,7 @@ from agent.settings import Settings
 __all__ = ["wire_result", "job_charge"]
 
 
-def wire_result(r: PipelineResult, video_url: str, public_url: str) -> dict[str, Any]:
+def wire_result(r: PipelineResult, video_url: str, public_url: str, parent_job_id: str | None = None) -> dict[str, Any]:
     """The result as stored with the final state (plain JSON); the credits are added when it is settled."""
     public = public_url.rstrip("/")
     return to_builtins(JobResult(
@@ -21,7 +21,7 @@ def wire_result(r: PipelineResult, video_url: str, public_url: str) -> dict[str,
         provenance={k: dict(v) for k, v in r.provenance.items()}, provenance_line=r.provenance_line(),
         video_url=video_url, download_url=f"{public}{video_url}" if public else None,
         stills_note=r.stills_note(), language=r.language, languages=dict(r.languages) or None,
-        language_note="; ".join(r.language_notes) or None,
+        language_note="; ".join(r.language_notes) or None, scenes=len(r.script.scenes), parent_job_id=parent_job_id,
     ))
 
 

@@ -26,6 +26,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -64,7 +65,8 @@ from providers.base import (
 from providers.errors import AllProvidersFailed
 from providers.scrub import scrub
 
-__all__ = ["JobSpec", "JobResult", "SceneSource", "Pipeline", "Renderer", "topic_seed"]
+__all__ = ["JobSpec", "JobResult", "SceneSource", "Pipeline", "Renderer", "topic_seed", "forget_script",
+           "set_narrations", "seed_from_parent", "scene_count"]
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +185,59 @@ class _Manifest:
         await self.save()
 
 
+def scene_count(workdir: Path) -> int | None:
+    """How many scenes the job in `workdir` has (its stored script), None when it has none. Blocking."""
+    try:
+        return len(json.loads((workdir / "script.json").read_text(encoding="utf-8"))["scenes"])
+    except (FileNotFoundError, ValueError, KeyError, TypeError):
+        return None
+
+
+def seed_from_parent(parent: Path, child: Path, drop: Mapping[str, Sequence[int] | None]) -> None:
+    """A derived job starts from its parent's work: the script and every image, clip and voice, except
+    `drop` (stage -> scene indices to make again, None for all of the stage's). The manifest is
+    rewritten to point into `child`, so `run` reuses what is kept and makes the rest. Blocking."""
+    child.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(parent / "script.json", child / "script.json")
+    for folder in ("images", "clips", "voice"):
+        if (parent / folder).is_dir():
+            shutil.copytree(parent / folder, child / folder, dirs_exist_ok=True)
+    data = _Manifest.load(parent / "manifest.json").data
+    out: dict[str, Any] = {"script": data["script"]} if "script" in data else {}
+    for stage in ("image", "clip", "voice"):
+        if stage in drop and drop[stage] is None:
+            continue
+        gone = {str(i) for i in (drop.get(stage) or ())}
+        kept = {k: dict(v, path=str(child / Path(v["path"]).relative_to(parent)))
+                for k, v in data.get(stage, {}).items()
+                if k not in gone and Path(v.get("path", "")).is_relative_to(parent)}
+        if kept:
+            out[stage] = kept
+    _write_atomic(child / "manifest.json", json.dumps(out, indent=1))
+
+
+def forget_script(workdir: Path) -> None:
+    """A new script next time (review: Rewrite). Blocking: call it in a thread."""
+    (workdir / "script.json").unlink(missing_ok=True)
+    manifest = _Manifest.load(workdir / "manifest.json")
+    if manifest.data.pop("script", None) is not None:
+        _write_atomic(manifest.path, json.dumps(manifest.data, indent=1))
+
+
+def set_narrations(workdir: Path, narrations: Sequence[str]) -> Script:
+    """The stored script with every scene's narration replaced, in order (review: Edit; the caller has
+    checked the text). Blocking: call it in a thread."""
+    path = workdir / "script.json"
+    script = Script.from_json(json.loads(path.read_text(encoding="utf-8")))
+    if len(narrations) != len(script.scenes):
+        raise ValueError(f"the script has {len(script.scenes)} scenes, not {len(narrations)}")
+    data = script.to_json()
+    for scene, text in zip(data["scenes"], narrations, strict=True):
+        scene["narration"] = text
+    _write_atomic(path, json.dumps(data, ensure_ascii=False, indent=1))
+    return Script.from_json(data)
+
+
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(text, encoding="utf-8")
@@ -221,6 +276,21 @@ class Pipeline:
     ) -> JobResult:
         run = _JobRun(self, job, workdir, on_event or (lambda e: None), orders or {}, on_attempt)
         return await run.execute()
+
+    async def write_script(
+        self,
+        job: JobSpec,
+        workdir: Path,
+        on_event: EventSink | None = None,
+        orders: Mapping[Stage, Sequence[str]] | None = None,
+        on_attempt: Callable[[Attempt], None] | None = None,
+    ) -> Script:
+        """Only the script stage (a job waiting for review): nothing GPU-heavy after it. Resumes from the
+        manifest as `run` does, so `run` later reuses this script."""
+        run = _JobRun(self, job, workdir, on_event or (lambda e: None), orders or {}, on_attempt)
+        await asyncio.to_thread(workdir.mkdir, parents=True, exist_ok=True)
+        run.manifest = await asyncio.to_thread(_Manifest.load, run.manifest.path)
+        return await run.script_stage()
 
     # used by _JobRun
     def cascade(

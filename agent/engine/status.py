@@ -12,9 +12,10 @@ nor down, never a false "up"); anything else (`models`, `loaded`, `device`,
 `Misconfigured` carries its hint.
 
 The mode, by which tier would serve each stage *right now* (the first configured provider of the
-stage's order that is up, has no problem and is not cooling down): SELF-HOSTED when self-hosted
-backends serve every stage, CLOUD when some stage must fall back to a cloud tier, OFFLINE when
-only the built-in tier is left.
+stage's order that is up, has no problem and is not cooling down): CLOUD when a cloud tier serves
+some stage, else SELF-HOSTED when local servers serve some stage, OFFLINE when only the built-in
+tier is left. A stage that runs on the built-in tier while others do not is noted beside the mode
+(`offline_stages`), so Coqui serving every voice and ComfyUI every image is never called OFFLINE.
 """
 
 from __future__ import annotations
@@ -84,6 +85,10 @@ class StatusReport:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+    def offline_stages(self) -> list[str]:
+        """The stages the built-in tier serves while some other stage runs elsewhere (noted beside the mode)."""
+        return offline_stages(self.mode, self.stages)
 
     def scrubbed(self, secrets: Sequence[str]) -> StatusReport:
         """The same report with every text scrubbed (`providers.scrub`): probe errors, hints and
@@ -188,16 +193,24 @@ async def collect_status(
                 break
         serves.append(StageServe(stage.value, serving.name if serving else None, serving.tier if serving else None))
     tiers = [_tier(s.tier) for s in serves]
-    if all(t is Tier.SELF_HOSTED for t in tiers):
-        mode = "self-hosted"
-    elif any(t in (Tier.CLOUD_PREMIUM, Tier.CLOUD_FREE) for t in tiers):
+    if any(t in (Tier.CLOUD_PREMIUM, Tier.CLOUD_FREE) for t in tiers):
         mode = "cloud"
+    elif any(t is Tier.SELF_HOSTED for t in tiers):
+        mode = "self-hosted"
     else:
         mode = "offline"
     routes = route_status(settings, Backends(providers, {}))
     report = StatusReport(mode, backends, serves, sorted(set(gpu_shared)),
                           round((time.perf_counter() - started) * 1000, 1), routes)
     return report.scrubbed(secrets)
+
+
+def offline_stages(mode: str, stages: Iterable[Any]) -> list[str]:
+    """`mode` and the stages' (stage, tier) rows: which stages run on the built-in tier, when the mode is not
+    OFFLINE already (then every stage does, and the badge says so)."""
+    if mode == "offline":
+        return []
+    return [s.stage for s in stages if _tier(s.tier) is Tier.OFFLINE]
 
 
 def _tier(label: str | None) -> Tier | None:

@@ -23,7 +23,7 @@ from agent.engine.validation import InvalidInput
 from providers.base import Stage, VoiceCatalog, VoiceMaker
 from providers.errors import ProviderError
 
-__all__ = ["MAX_VOICE_CHARS", "check_voice", "check_route_voice", "route_voice_providers"]
+__all__ = ["MAX_VOICE_CHARS", "check_voice", "check_route_voice", "route_voice_providers", "route_voice_examples"]
 
 log = logging.getLogger(__name__)
 
@@ -81,3 +81,14 @@ async def check_voice(voice: str, providers: Sequence[object]) -> str:
 async def check_route_voice(voice: str, plan: RoutePlan, backends: Backends) -> str:
     """`check_voice` against the voice cascade of `plan`."""
     return await check_voice(voice, route_voice_providers(plan, backends))
+
+
+async def route_voice_examples(plan: RoutePlan, backends: Backends, limit: int = 6) -> list[str]:
+    """A few voices the voice cascade of `plan` offers (each provider's examples, in cascade order):
+    what a person may pick for "Other voice"."""
+    names: list[str] = []
+    for provider in route_voice_providers(plan, backends):
+        catalog = await _catalog(provider)
+        if catalog is not None:
+            names.extend(e for e in catalog.examples if e not in names)
+    return names[:limit]

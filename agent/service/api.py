@@ -21,23 +21,31 @@ import unicodedata
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 from aiohttp import web
 
 from agent.choices import Aspect, InvalidChoice, Length, Mode, parse_choice
 from agent.service.http_input import BadInput, parse_event_id, parse_json_body, range_satisfiable
-from agent.service.jobs import CancelOutcome, DiskFull, QueueFull, QuotaExceeded, SubmitData, TooManyJobs
+from agent.service.jobs import CancelOutcome, DiskFull, JobRunner, QueueFull, QuotaExceeded, SubmitData, TooManyJobs
 from agent.protocol import (
     API_PREFIX,
     ErrorBody,
     ErrorCode,
     ErrorDetail,
+    Change,
+    DeriveQuote,
+    DeriveRequest,
+    EditRequest,
     JobOptions,
     JobStatus,
     Quota,
     Status,
     SubmitRequest,
+    convert,
 )
 from agent.service.quota import QuotaPolicy
+from agent.service.derive import BadChange, DerivePlan, ParentExpired, derived_data, plan_derived
+from agent.service.review import BadEdit, NotInReview
 from agent.engine.routes import RouteUnavailable, job_mode, plan_route
 from agent.settings import Settings
 from agent.service.runner import Runner
@@ -45,7 +53,7 @@ from agent.service.sse import open_stream, send_stream
 from agent.service.worker_api import WORKER_PREFIX
 from agent.engine.validation import InvalidInput, clean_topic
 from agent.service.views import json_response
-from agent.engine.voices import check_route_voice
+from agent.engine.voices import check_route_voice, route_voice_examples
 from providers.language import detect as detect_language
 from providers.language import normalize as normalize_language
 from storage import QuotaLedger, StorageUnavailable
@@ -237,6 +245,11 @@ def parse_submission(body: Any, settings: Settings, runtime_backends: Any) -> Su
         if tag is None:
             raise _invalid(key, f"{key} must be a language code such as en, fr, ja or pt-BR (got {given[:35]!r})")
         resolved[key] = tag
+    review = body.get("review", False)
+    if not isinstance(review, bool):
+        raise ApiError(400, ErrorCode.BAD_REQUEST, "review must be true or false", field="review")
+    if review:  # kept with the options: agent.service.review reads it, a restart keeps it
+        resolved["review"] = True
     return SubmitData(request_id=request_id, platform=platform, user_id=user_id, user_name=name.strip(),
                       topic=topic, options=resolved, route=plan.name, route_price=plan.price)
 
@@ -317,8 +330,43 @@ class Services:
 def routes(svc: Services) -> list[web.RouteDef]:
     settings = svc.settings
 
+    def single_box() -> JobRunner:
+        """Script review and derived jobs need the job's files where the API runs: the single-box
+        agent. A distributed front door refuses them in so many words (the workers hold the files)."""
+        if not isinstance(svc.runner, JobRunner):
+            raise ApiError(400, ErrorCode.BAD_REQUEST, "script review and derived jobs (Redo scene, Other voice, "
+                           "another shape) are not available on a distributed agent yet", field="review")
+        return svc.runner
+
+    async def derive_plan(parent_id: str, body: Any, quote: bool = False) -> DerivePlan:
+        try:
+            changes = convert(body.get("changes", []), list[Change])
+        except msgspec.ValidationError as exc:
+            raise ApiError(400, ErrorCode.BAD_REQUEST, f"changes: {exc}", field="changes") from None
+        parent = await svc.runner.job(parent_id)
+        price = settings.routes[parent.route].price if parent is not None and parent.route in settings.routes else 0
+        try:
+            return await plan_derived(parent, single_box().workdir(parent_id), changes, price, quote=quote)
+        except BadChange as exc:
+            raise _invalid("changes", str(exc)) from None
+        except ParentExpired as exc:
+            raise ApiError(409, ErrorCode.PARENT_EXPIRED, str(exc)) from None
+
     async def submit(request: web.Request) -> web.Response:
-        data = parse_submission(await _json_body(request), settings, svc.backends)
+        body = await _json_body(request)
+        data = parse_submission(body, settings, svc.backends)
+        parent_id = body.get("parent_job_id")
+        if data.options.get("review"):
+            single_box()
+        if parent_id is not None:  # agent.service.derive: the parent's topic and files, with the changes
+            if not isinstance(parent_id, str) or not JOB_ID.fullmatch(parent_id):
+                raise ApiError(400, ErrorCode.BAD_REQUEST, "parent_job_id must be a job id", field="parent_job_id")
+            plan = await derive_plan(parent_id, body)
+            parent = await svc.runner.job(parent_id)
+            assert parent is not None
+            data = derived_data(data, plan, parent.topic)
+        elif body.get("changes"):
+            raise ApiError(400, ErrorCode.BAD_REQUEST, "changes need a parent_job_id", field="changes")
         if svc.cluster is None:  # distributed: the voices are the workers' (a wrong one fails the job)
             await check_submission_voice(data, settings, svc.backends)
         data = await resolve_submission_language(data, settings)
@@ -359,6 +407,51 @@ def routes(svc: Services) -> list[web.RouteDef]:
                            f"the job has already {'finished' if job.status is JobStatus.DONE else job.status.value}",
                            job_status=job.status)
         return json_response(job, status=202)
+
+    async def quote(request: web.Request) -> web.Response:
+        """POST /v1/jobs/{id}/quote: what a job derived with these changes would cost, before it starts."""
+        body = await _json_body(request)
+        try:
+            convert(body, DeriveRequest)
+        except msgspec.ValidationError as exc:
+            raise ApiError(400, ErrorCode.BAD_REQUEST, f"quote: {exc}", field="changes") from None
+        job_id = _job_id(request)
+        if await svc.runner.job(job_id) is None:
+            raise ApiError(404, ErrorCode.NOT_FOUND, "no such job")
+        plan = await derive_plan(job_id, body, quote=True)
+        voices: list[str] = []
+        if any(c.get("kind") == "voice" for c in body.get("changes", []) if isinstance(c, Mapping)):
+            current = str(plan.options.get("voice") or "")
+            route = plan_route(settings, svc.backends, plan.route)
+            voices = [v for v in await route_voice_examples(route, svc.backends, 7) if v != current][:6]
+        return json_response(DeriveQuote(price=plan.price, regenerated=plan.regenerated, reused=plan.reused,
+                                         voices=voices))
+
+    async def review_step(request: web.Request) -> web.Response:
+        """POST /v1/jobs/{id}/approve | rewrite | edit (agent.service.review)."""
+        job_id, step = _job_id(request), request.path.rsplit("/", 1)[1]
+        desk = single_box().review
+        try:
+            if step == "approve":
+                await desk.approve(job_id)
+            elif step == "rewrite":
+                await desk.rewrite(job_id)
+            else:
+                body = await _json_body(request)
+                try:
+                    edit = convert(body, EditRequest)
+                except msgspec.ValidationError as exc:
+                    raise ApiError(400, ErrorCode.BAD_REQUEST, f"edit: {exc}", field="narrations") from None
+                await desk.edit(job_id, edit.narrations)
+        except NotInReview as exc:
+            if await svc.runner.job(job_id) is None:
+                raise ApiError(404, ErrorCode.NOT_FOUND, "no such job") from None
+            raise ApiError(409, ErrorCode.NOT_IN_REVIEW, str(exc)) from None
+        except BadEdit as exc:
+            raise _invalid("narrations", str(exc)) from None
+        job = await svc.runner.job(job_id)
+        assert job is not None
+        return json_response(job, status=202 if step != "edit" else 200)
 
     async def video(request: web.Request) -> web.StreamResponse:
         job_id = _job_id(request)
@@ -445,6 +538,8 @@ def routes(svc: Services) -> list[web.RouteDef]:
         web.get(f"{p}/jobs/{{job_id}}", get_job, allow_head=False),
         web.delete(f"{p}/jobs/{{job_id}}", cancel),
         web.get(f"{p}/jobs/{{job_id}}/events", events, allow_head=False),
+        web.post(f"{p}/jobs/{{job_id}}/quote", quote),
+        *(web.post(f"{p}/jobs/{{job_id}}/{step}", review_step) for step in ("approve", "rewrite", "edit")),
         web.get(f"{p}/jobs/{{job_id}}/video", video),
         web.get(f"{p}/status", status, allow_head=False),
         web.get(f"{p}/users/{{platform}}/{{user_id}}/quota", quota, allow_head=False),

@@ -56,6 +56,8 @@ from agent.engine.render.errors import BudgetTooSmall, RenderError
 from agent.engine.render.spec import size_for_aspect
 from agent.service.retention import Retention
 from agent.engine.outcome import job_charge, wire_result
+from agent.service.derive import PARENT_KEY, ParentExpired, prepare_workdir
+from agent.service.review import ReviewDesk
 from agent.engine.routes import RouteUnavailable, job_mode, plan_route
 from agent.settings import Settings
 from agent.service.views import job_from_live, job_from_row, make_event, video_path
@@ -161,6 +163,7 @@ class JobRunner:
         self._workers: list[asyncio.Task[None]] = []
         self._background: list[asyncio.Task[None]] = []
         self.observers: list[JobObserver] = []  # metrics, the console (agent.service.observers)
+        self.review = ReviewDesk(self, settings.agent.review_ttl_s, sleep)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -197,7 +200,9 @@ class JobRunner:
                 await asyncio.gather(*late, return_exceptions=True)
         with contextlib.suppress(Exception):
             await self.flush(every_job=True, release=True)  # all streamed events are stored now
-        interrupted = [job_id for job_id, live in self._live.items() if live.status is JobStatus.RUNNING]
+        self.review.close()
+        interrupted = [job_id for job_id, live in self._live.items()
+                       if live.status in (JobStatus.RUNNING, JobStatus.REVIEW)]
         try:  # a clean stop is not a crash: these jobs' next resume does not count towards quarantine
             await self.store.forgive_recoveries(interrupted)
         except Exception:
@@ -307,6 +312,16 @@ class JobRunner:
     def _existing_json(self, row: JobRow, user: User) -> Job:
         live = self._live.get(row.id)
         return job_from_live(live) if live is not None else job_from_row(row, user)
+
+    def requeue(self, live: LiveJob) -> None:
+        """A reviewed job goes back to a worker, ahead of the line (it waited for its person, not for us)."""
+        live.status, live.stage = JobStatus.QUEUED, "queued"
+        self._enqueue(live, front=True)
+        self._refresh_positions()
+
+    async def end(self, live: LiveJob, status: JobStatus, code: ErrorCode, message: str) -> None:
+        """End a job no task is running (one in review), refunded; waits until the end is stored."""
+        await self._settled(live, self._start_finish(live, self._failure(status, code, message)))
 
     def _enqueue(self, live: LiveJob, *, front: bool = False) -> None:
         self._live[live.id] = live
@@ -444,7 +459,18 @@ class JobRunner:
             await self._mark_running(live, now)
             plan = plan_route(self.settings, self.backends, live.route)
             spec = self._spec(live, job_mode(self.settings, plan, None))
+            try:  # a derived job (agent.service.derive) starts from its parent's files
+                await prepare_workdir(live.options, self.workdir(live.id),
+                                      self.workdir(str(live.options.get(PARENT_KEY) or "-")))
+            except ParentExpired as exc:
+                raise _NotStarted(ErrorCode.PARENT_EXPIRED, f"{exc}; your credits were refunded") from None
             async with timeout:
+                if await self.review.script_only(live):  # agent.service.review: stop after the script
+                    script = await self.pipeline.write_script(
+                        spec, self.workdir(live.id), lambda e: self._on_progress(live, e),
+                        orders=plan.orders, on_attempt=lambda a: self._on_attempt(live, a))
+                    await self.review.park(live, script)
+                    return
                 result = await self.pipeline.run(
                     spec, self.workdir(live.id), lambda e: self._on_progress(live, e),
                     orders=plan.orders, on_attempt=lambda a: self._on_attempt(live, a),
@@ -481,7 +507,8 @@ class JobRunner:
         else:
             charged = job_charge(self.settings, plan, result, live.price, live.admin)
             fin = Finish("done", self.wall(), charged=charged,
-                         result=wire_result(result, video_path(live.id), self.settings.agent.public_url))
+                         result=wire_result(result, video_path(live.id), self.settings.agent.public_url,
+                                            live.options.get(PARENT_KEY)))
         if fin.error_code in _DISK_SUSPECT:
             disk = await self.disk.check()
             if disk.low:  # the providers did not fail: the disk they write to is full
@@ -516,7 +543,7 @@ class JobRunner:
 
     def _spec(self, live: LiveJob, route_mode: Mode) -> JobSpec:
         o = live.options  # checked by agent.service.api.parse_submission before they were stored
-        seed = topic_seed(live.topic)
+        seed = int(o.get("seed") or topic_seed(live.topic))  # a derived job's redone scenes: a new seed
         scale = self.settings.video.size_scale
         size = None
         if scale < 1.0:  # previews and tests: the aspect kept, even sides, at least 64 px
@@ -620,6 +647,9 @@ class JobRunner:
             return (CancelOutcome.CANCELLED if live.final_pending == JobStatus.CANCELLED.value
                     else CancelOutcome.ALREADY_FINISHED)
         live.cancel_requested = True
+        if live.status is JobStatus.REVIEW:  # no worker holds it: it ends here
+            await self.review.cancelled(live)
+            return CancelOutcome.CANCELLED
         if job_id in self._waiting:
             del self._waiting[job_id]
             self._positions_dirty = True

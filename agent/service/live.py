@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.protocol import Event, JobStatus, to_builtins
+from agent.protocol import Event, JobStatus, ScriptView, to_builtins
 from storage import AttemptRecord, ProgressBatch
 from storage.models import JobRow, User
 
@@ -58,6 +58,7 @@ class LiveJob:
     final_pending: str | None = None  # finished (done/failed/cancelled), but not stored yet: retried
     task: asyncio.Task[None] | None = None
     provenance: dict[str, dict[str, int]] = field(default_factory=dict)
+    script: ScriptView | None = None  # while in review (agent.service.review)
     events: list[Event] = field(default_factory=list)
     pending_events: list[Mapping[str, Any]] = field(default_factory=list)  # as stored (storage/ takes plain JSON)
     pending_attempts: list[AttemptRecord] = field(default_factory=list)

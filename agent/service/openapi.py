@@ -15,7 +15,20 @@ from typing import Any
 
 import msgspec
 
-from agent.protocol import API_PREFIX, MESSAGES, ErrorBody, Event, GrantRequest, Job, Quota, Status, SubmitRequest
+from agent.protocol import (
+    API_PREFIX,
+    MESSAGES,
+    DeriveQuote,
+    DeriveRequest,
+    EditRequest,
+    ErrorBody,
+    Event,
+    GrantRequest,
+    Job,
+    Quota,
+    Status,
+    SubmitRequest,
+)
 
 __all__ = ["Operation", "OPERATIONS", "openapi_document", "REF"]
 
@@ -35,11 +48,21 @@ class Operation:
 
 _ERRORS_JOB = {404: ErrorBody}
 OPERATIONS: tuple[Operation, ...] = (
-    Operation("post", f"{API_PREFIX}/jobs", "Submit a job (idempotent on request_id)", SubmitRequest,
-              {202: Job, 400: ErrorBody, 413: ErrorBody, 429: ErrorBody, 503: ErrorBody}),
+    Operation("post", f"{API_PREFIX}/jobs", "Submit a job (idempotent on request_id); with review, it waits after "
+              "its script; with parent_job_id and changes, it is made from that job's files", SubmitRequest,
+              {202: Job, 400: ErrorBody, 409: ErrorBody, 413: ErrorBody, 429: ErrorBody, 503: ErrorBody}),
     Operation("get", f"{API_PREFIX}/jobs/{{job_id}}", "A job's state", None, {200: Job, **_ERRORS_JOB}),
     Operation("delete", f"{API_PREFIX}/jobs/{{job_id}}", "Cancel a job", None,
               {202: Job, 404: ErrorBody, 409: ErrorBody}),
+    Operation("post", f"{API_PREFIX}/jobs/{{job_id}}/quote", "What a job derived from this one with these changes "
+              "would cost (submit it with parent_job_id and the same changes)", DeriveRequest,
+              {200: DeriveQuote, 400: ErrorBody, 404: ErrorBody, 409: ErrorBody}),
+    Operation("post", f"{API_PREFIX}/jobs/{{job_id}}/approve", "Render a job whose script is in review "
+              "(status review)", None, {202: Job, 404: ErrorBody, 409: ErrorBody}),
+    Operation("post", f"{API_PREFIX}/jobs/{{job_id}}/rewrite", "Write a new script for a job in review", None,
+              {202: Job, 404: ErrorBody, 409: ErrorBody}),
+    Operation("post", f"{API_PREFIX}/jobs/{{job_id}}/edit", "Replace the narrations of a job in review",
+              EditRequest, {200: Job, 400: ErrorBody, 404: ErrorBody, 409: ErrorBody}),
     Operation("get", f"{API_PREFIX}/jobs/{{job_id}}/events", "The job's events (SSE; id = seq; Last-Event-ID "
               "resumes)", None, {400: ErrorBody, 404: ErrorBody}, stream=Event),
     Operation("get", f"{API_PREFIX}/jobs/{{job_id}}/video", "The video (Range requests)", None,

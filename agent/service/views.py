@@ -23,6 +23,7 @@ from agent.protocol import (
     JobResult,
     JobStatus,
     ResolvedOptions,
+    ScriptView,
     Stage,
     UserRef,
     convert,
@@ -60,7 +61,7 @@ def _job(*, id: str, request_id: str, user: UserRef, topic: str, options: Mappin
          status: JobStatus, stage: str, progress: float, message: str, provider: str, position: int | None,
          last_seq: int, created_at: float, started_at: float | None, finished_at: float | None,
          providers: Mapping[str, Any], charged: int | None, refunded: int, result: JobResult | None,
-         error: JobError | None, files_deleted: bool = False) -> Job:
+         error: JobError | None, files_deleted: bool = False, script: ScriptView | None = None) -> Job:
     flat: dict[str, Any] = {}
     if result is not None:  # flat copies for simple clients
         flat = {"title": result.title, "duration_s": result.duration_s, "width": result.width,
@@ -76,7 +77,8 @@ def _job(*, id: str, request_id: str, user: UserRef, topic: str, options: Mappin
         refunded=refunded > 0,  # only credits actually given back: a free job's failure refunds nothing
         providers={k: dict(v) for k, v in providers.items()}, result=result, error=error, last_seq=last_seq,
         created_at=iso_utc(created_at) or "", started_at=iso_utc(started_at), finished_at=iso_utc(finished_at),
-        events_url=f"{API_PREFIX}/jobs/{id}/events", video_url=video_path(id), video_expired=files_deleted, **flat,
+        events_url=f"{API_PREFIX}/jobs/{id}/events", video_url=video_path(id), video_expired=files_deleted,
+        script=script, **flat,
     )
 
 
@@ -87,7 +89,7 @@ def job_from_live(job: LiveJob) -> Job:
         topic=job.topic, options=job.options, route=job.route, price=job.price, status=job.status, stage=job.stage,
         progress=job.progress, message=job.message, provider=job.provider, position=job.position,
         last_seq=job.published_seq, created_at=job.created_at, started_at=job.started_at, finished_at=None,
-        providers=job.provenance, charged=None, refunded=0, result=None, error=None,
+        providers=job.provenance, charged=None, refunded=0, result=None, error=None, script=job.script,
     )
 
 

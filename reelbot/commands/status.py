@@ -117,7 +117,9 @@ def _details(details: dict[str, Any]) -> str:
 
 
 def format_report(report: Any) -> str:
-    lines = [f"mode: {BADGES.get(report.mode, report.mode.upper())}   (status in {report.elapsed_ms:.0f} ms)", ""]
+    offline = report.offline_stages()
+    note = f" ({', '.join(offline)} on the built-in offline tier)" if offline else ""
+    lines = [f"mode: {BADGES.get(report.mode, report.mode.upper())}{note}   (status in {report.elapsed_ms:.0f} ms)", ""]
     w = max([15, *(len(b.name) + 1 for b in report.backends)])  # "openai_compatible" is longer than most
     header = f"{'backend':<{w}}{'tier':<15}{'configured':<12}{'state':<8}{'latency':>9}  {'version':<10}details"
     lines += [header, "-" * len(header)]

@@ -16,10 +16,12 @@ Everything received is kept in `requests`.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 from aiohttp import web
 
 from agent.service.api import error_response
@@ -27,7 +29,12 @@ from agent.protocol import (
     API_PREFIX,
     BackendStatus,
     Credits,
+    Change,
+    ChangeKind,
     DataDirInfo,
+    DeriveQuote,
+    DeriveRequest,
+    EditRequest,
     ErrorCode,
     Event,
     Job,
@@ -39,6 +46,7 @@ from agent.protocol import (
     Quota,
     ResolvedOptions,
     RoutePrice,
+    ScriptView,
     ServiceState,
     Stage,
     Status,
@@ -80,6 +88,11 @@ class FakeJob:
     refunded: int = 0  # credits given back
     result: JobResult | None = None
     video_expired: bool = False
+    review: bool = False  # submitted with review: true
+    parent_job_id: str | None = None  # a derived job
+    changes: list[Any] = field(default_factory=list)
+    script: ScriptView | None = None  # while in review
+    review_steps: list[str] = field(default_factory=list)  # approve / rewrite / edit, as the bot asked
 
 
 class _Refused(Exception):
@@ -173,6 +186,74 @@ class FakeAgent:
             fields.setdefault("stage_done", False)
         await self._append(job, self._event(job, **fields))
 
+    def _derived(self, parent_id: str, changes: list[Change]) -> tuple[FakeJob, int, ResolvedOptions]:
+        """As agent.service.derive.plan_derived prices it: 3 scenes, a redone scene is 2 of 6 items."""
+        parent = self.jobs.get(parent_id)
+        if parent is None or parent.status != "done":
+            raise _error(400, ErrorCode.INVALID_INPUT, "the parent job has not finished with a video", field="changes")
+        if parent.video_expired:
+            raise _error(409, ErrorCode.PARENT_EXPIRED,
+                         "the files of that video have been deleted (videos are kept for a limited time)")
+        options, redo, voices = parent.options, 0, 0
+        for change in changes:
+            if change.kind is ChangeKind.REDO_SCENE:
+                redo += 1
+            elif change.kind is ChangeKind.VOICE:
+                voices = 3
+                options = msgspec.structs.replace(options, voice=change.voice or options.voice)
+            elif change.kind is ChangeKind.ASPECT:
+                options = msgspec.structs.replace(options, aspect=change.aspect or options.aspect)
+        made = 2 * redo if not voices else redo + voices
+        return parent, math.ceil(self.prices[parent.options.model] * made / 6), options
+
+    async def quote(self, request: web.Request) -> web.Response:
+        self._auth(request)
+        self._get(request)
+        body = decode(await request.read(), DeriveRequest)
+        _parent, price, _options = self._derived(request.match_info["id"], body.changes)
+        voice = any(c.kind is ChangeKind.VOICE for c in body.changes)
+        redo = sum(1 for c in body.changes if c.kind is ChangeKind.REDO_SCENE)
+        made = redo + 3 if voice else 2 * redo
+        return json_response(DeriveQuote(price=price, regenerated=made, reused=6 - made,
+                                         voices=["en-gb", "en-us+f3"] if voice else []))
+
+    async def review(self, job_id: str, narrations: list[str], title: str = "") -> None:
+        """The script is written and waits (agent.service.review.ReviewDesk.park)."""
+        job = self.jobs[job_id]
+        job.script = ScriptView(title=title or f"All about {job.topic}", narrations=list(narrations),
+                                expires_at="2030-01-01T00:30:00.000Z")
+        await self._append(job, self._event(job, status="review", stage="review", message="the script is ready "
+                                            "for review", script=job.script))
+
+    async def review_step(self, request: web.Request) -> web.Response:
+        """POST /v1/jobs/{id}/approve | rewrite | edit, answered as agent.service.api does."""
+        self._auth(request)
+        job = self._get(request)
+        step = request.path.rsplit("/", 1)[1]
+        if job.status != "review":
+            raise _error(409, ErrorCode.NOT_IN_REVIEW, "the job is not waiting for review")
+        assert job.script is not None
+        if step == "edit":
+            edit = decode(await request.read(), EditRequest)
+            if len(edit.narrations) != len(job.script.narrations):
+                raise _error(400, ErrorCode.INVALID_INPUT, f"the script has {len(job.script.narrations)} scenes",
+                             field="narrations")
+            job.review_steps.append(step)
+            job.script = ScriptView(title=job.script.title, narrations=edit.narrations,
+                                    expires_at=job.script.expires_at)
+            await self._append(job, self._event(job, status="review", stage="review", message="the script was edited",
+                                                script=job.script))
+            return json_response(self._job(job))
+        job.review_steps.append(step)
+        job.script = None
+        if step == "approve":
+            await self._append(job, self._event(job, status="queued", stage="queued", position=1,
+                                                message="queued: #1 in line"))
+        else:
+            await self._append(job, self._event(job, status="running", stage="script", message="writing the script",
+                                                done=0, total=1, stage_done=False))
+        return json_response(self._job(job), status=202)
+
     async def finish(self, job_id: str, status: str = "done", error: dict[str, str] | None = None) -> None:
         """The terminal event, as agent.service.jobs.JobRunner._finish builds it."""
         job = self.jobs[job_id]
@@ -224,6 +305,7 @@ class FakeAgent:
             video_url=f"{API_PREFIX}/jobs/{job.id}/video", download_url=None,
             credits_charged=job.price, credits_left=self._left(job.user.id), stills_note=self.stills_note,
             language=job.options.language, languages={stage: job.options.language for stage in provenance},
+            scenes=3, parent_job_id=job.parent_job_id,
         )
 
     # ----------------------------------------------------------- HTTP
@@ -277,6 +359,12 @@ class FakeAgent:
                          f"you already have {self.max_in_flight} video(s) on the way; wait for one to finish",
                          retry_after_s=30)
         price = self.prices[model]
+        if body.parent_job_id is not None:  # agent.service.derive: the parent's topic and options, changed
+            parent, price, options = self._derived(body.parent_job_id, body.changes)
+            topic, model = parent.topic, parent.options.model
+            body = msgspec.structs.replace(body, options=JobOptions(
+                aspect=options.aspect, length=options.length, mode=options.mode, model=model, voice=options.voice,
+                max_bytes=options.max_bytes))
         if self._left(user_id) < price:
             raise _error(429, ErrorCode.QUOTA_EXCEEDED,
                          f"not enough credits: this costs {price}, you have {self._left(user_id)}; credits reset in 1 h 0 min",
@@ -287,7 +375,8 @@ class FakeAgent:
                                    mode=options.mode or "slideshow", model=model,
                                    voice=(options.voice or "").strip(), max_bytes=options.max_bytes,
                                    language=options.language or options.locale or "en")
-        job = FakeJob(f"job-{self._next}", body.request_id, body.user, " ".join(topic.split()), resolved, price)
+        job = FakeJob(f"job-{self._next}", body.request_id, body.user, " ".join(topic.split()), resolved, price,
+                      review=body.review, parent_job_id=body.parent_job_id, changes=list(body.changes))
         self.jobs[job.id] = job
         self.by_request[key] = job.id
         await self._append(job, self._event(job, stage="queued", position=1, message="queued: #1 in line"))
@@ -312,7 +401,8 @@ class FakeAgent:
             providers=dict(result.provenance) if result is not None else {}, result=result, error=job.error,
             last_seq=len(job.events), created_at=iso_utc(job.created_at) or "", started_at=iso_utc(job.started_at),
             finished_at=iso_utc(job.finished_at), events_url=f"{API_PREFIX}/jobs/{job.id}/events",
-            video_url=f"{API_PREFIX}/jobs/{job.id}/video", video_expired=job.video_expired, **flat,
+            video_url=f"{API_PREFIX}/jobs/{job.id}/video", video_expired=job.video_expired,
+            script=job.script if job.status == "review" else None, **flat,
         )
 
     def _get(self, request: web.Request) -> FakeJob:
@@ -396,6 +486,9 @@ class FakeAgent:
         app.router.add_get("/v1/jobs/{id}/events", self.events)
         app.router.add_get("/v1/jobs/{id}/video", self.get_video)
         app.router.add_delete("/v1/jobs/{id}", self.delete)
+        app.router.add_post("/v1/jobs/{id}/quote", self.quote)
+        for step in ("approve", "rewrite", "edit"):
+            app.router.add_post(f"/v1/jobs/{{id}}/{step}", self.review_step)
         app.router.add_get("/v1/status", self.status)
         app.router.add_get("/v1/users/{platform}/{uid}/quota", self.quota)
         return app

@@ -49,6 +49,12 @@ MANAGER_PERMS = str(1 << 5)  # Manage Server
 _tokens = itertools.count(1)
 
 
+def modal_submit(custom_id: str, values: dict[str, str], *, user: str = USER) -> dict[str, Any]:
+    """INTERACTION_CREATE type 5 (MODAL_SUBMIT): the text inputs' values, in action rows as Discord sends them."""
+    rows = [{"type": 1, "components": [{"type": 4, "custom_id": key, "value": value}]} for key, value in values.items()]
+    return interaction("", user=user, type_=5, data={"custom_id": custom_id, "components": rows})
+
+
 def interaction(name: str, options: list[dict[str, Any]] | None = None, *, user: str = USER,
                 perms: str = MEMBER_PERMS, type_: int = 2, data: dict[str, Any] | None = None) -> dict[str, Any]:
     raw = copy.deepcopy(fixture("discord_interaction_slash_command.json"))
@@ -58,6 +64,11 @@ def interaction(name: str, options: list[dict[str, Any]] | None = None, *, user:
     raw["member"]["permissions"] = perms
     raw["member"]["flags"] = 0  # current Discord always sends it; the docs sample predates it
     raw["type"] = type_
+    # current Discord sends the partial channel too (discord.py reads interaction.channel_id from it)
+    raw["channel"] = {"id": raw["channel_id"], "type": 0, "guild_id": raw["guild_id"], "name": "general",
+                      "position": 0, "permission_overwrites": [], "nsfw": False, "parent_id": None,
+                      "last_message_id": None, "rate_limit_per_user": 0, "topic": None, "flags": 0,
+                      "permissions": perms}
     raw["data"] = data or {"type": 1, "name": name, "id": "771825006014889984", "options": options or []}
     return raw
 
@@ -73,6 +84,7 @@ class Posted:
     embeds: list[Any] = field(default_factory=list)
     attachments: list[dict[str, Any]] = field(default_factory=list)
     history: list[str] = field(default_factory=list)
+    frames: list[tuple[str, list[str]]] = field(default_factory=list)  # (content, button labels) per change
     flags: int = 0
 
 
@@ -85,6 +97,7 @@ class Pending:
     created: float  # the injected clock, for the 15 minutes
     acked: bool = False
     original: Posted | None = None
+    modal: dict[str, Any] | None = None  # a type 9 callback: the modal shown to the user
 
 
 class FakeDiscord:
@@ -153,6 +166,9 @@ class FakeDiscord:
             posted.embeds = payload["embeds"] or []
         if "attachments" in payload:
             posted.attachments = [{"filename": name, "size": size} for name, size in files]
+        if "content" in payload or "components" in payload:
+            labels = [c.get("label", "") for row in posted.components for c in row.get("components", [])]
+            posted.frames.append((posted.content, labels))
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
@@ -194,6 +210,8 @@ class FakeDiscord:
         body = await request.json()
         pending.acked = True
         data = body.get("data") or {}
+        if body["type"] == 9:  # MODAL: custom_id, title, components
+            pending.modal = data
         if body["type"] in (4, 5):
             pending.original = Posted(self._id(), pending.channel_id, flags=int(data.get("flags", 0)))
             if body["type"] == 4:
@@ -217,6 +235,20 @@ class FakeDiscord:
         if pending is None or self.clock() - pending.created > 15 * 60:
             return self._error(401, 50027, "Invalid webhook token provided")
         if pending.original is None:
+            return self._error(404, 10008, "Unknown Message")
+        payload, files = await self._body(request)
+        if any(size > self.upload_limit_bytes for _, size in files):
+            return self._error(413, 40005, "Request entity too large")
+        self._apply(pending.original, payload, files)
+        return _json(self._message(pending.original))
+
+    async def edit_webhook_message(self, request: web.Request) -> web.Response:
+        """PATCH /webhooks/{app}/{token}/messages/{id}: the interaction's webhook edits a message it
+        made (the original response, by id) while the token lives."""
+        pending = self.interactions.get(request.match_info["token"])
+        if pending is None or self.clock() - pending.created > 15 * 60:
+            return self._error(401, 50027, "Invalid webhook token provided")
+        if pending.original is None or pending.original.id != request.match_info["mid"]:
             return self._error(404, 10008, "Unknown Message")
         payload, files = await self._body(request)
         if any(size > self.upload_limit_bytes for _, size in files):
@@ -250,6 +282,7 @@ class FakeDiscord:
         r.add_put("/api/v10/applications/{app}/guilds/{gid}/commands", self.sync)
         r.add_post("/api/v10/interactions/{iid}/{token}/callback", self.callback)
         r.add_patch("/api/v10/webhooks/{app}/{token}/messages/@original", self.edit_original)
+        r.add_patch("/api/v10/webhooks/{app}/{token}/messages/{mid}", self.edit_webhook_message)
         r.add_post("/api/v10/channels/{cid}/messages", self.post_channel)
         r.add_patch("/api/v10/channels/{cid}/messages/{mid}", self.edit_channel)
         return app

@@ -25,13 +25,13 @@ class FakeSurface:
         self.rate_limit_first = rate_limit_first
         self.refused_size: int | None = None
 
-    async def edit(self, text: str, *, cancellable: bool) -> None:
+    async def edit(self, text: str, *, cancellable: bool, review: bool = False) -> None:
         if self.rate_limit_first > 0:
             self.rate_limit_first -= 1
             raise RetryLater(0.02)
         self.edits.append((text, cancellable))
 
-    async def send_video(self, path: Path, caption: str, meta: VideoMeta) -> None:
+    async def send_video(self, path: Path, caption: str, meta: VideoMeta, actions: object = ()) -> None:
         from bot.flow import UploadTooLarge
 
         if self.refused_size is not None and meta.size_bytes > self.refused_size:
@@ -40,6 +40,9 @@ class FakeSurface:
 
     async def activity(self) -> None:
         self.activities += 1
+
+    def min_edit_interval_s(self) -> float:
+        return 0.0
 
     @property
     def text(self) -> str:

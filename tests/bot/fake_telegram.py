@@ -8,6 +8,7 @@ modified" for identical edits; 413 when a multipart upload is over `upload_limit
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import time
@@ -52,6 +53,16 @@ def command(text: str, *, user: int = ALICE, chat: int = ALICE, message_id: int 
     return raw
 
 
+def reply(text: str, to: Shown, *, user: int = ALICE) -> dict[str, Any]:
+    """A plain text message replying to one of the bot's messages (no command entity)."""
+    raw = command(text, user=user, chat=to.chat_id)
+    del raw["message"]["entities"]
+    raw["message"]["reply_to_message"] = {
+        "message_id": to.message_id, "date": 1760000001, "text": to.text,
+        "chat": raw["message"]["chat"], "from": {"id": 7000000001, "is_bot": True, "first_name": "Fox Bot"}}
+    return raw
+
+
 def press(data: str, *, user: int, chat: int = ALICE, message_id: int = 1) -> dict[str, Any]:
     return {"update_id": next(_ids), "callback_query": {
         "id": str(next(_ids)), "chat_instance": "ci", "data": data,
@@ -69,9 +80,14 @@ class Shown:
     text: str = ""
     reply_markup: dict[str, Any] | None = None
     history: list[str] = field(default_factory=list)
+    frames: list[tuple[str, list[str]]] = field(default_factory=list)  # (text, button labels) after each change
     video: dict[str, Any] | None = None
     caption: str = ""
     reply_to: int | None = None
+
+
+def _labels(markup: dict[str, Any] | None) -> list[str]:
+    return [b["text"] for row in (markup or {}).get("inline_keyboard", []) for b in row]
 
 
 class FakeTelegram:
@@ -85,6 +101,8 @@ class FakeTelegram:
         self.retry_after = 1
         self.not_modified = 0
         self.too_large = 0
+        self.refuse_token = False
+        self.updates: list[dict[str, Any]] = []  # what getUpdates hands out (a bot polling a process away)  # answer every call 401 Unauthorized, as for a revoked token
         self._next_id = 100
         self.url = ""
         self._server: LocalServer | None = None
@@ -112,6 +130,8 @@ class FakeTelegram:
         else:
             form = await request.post() if request.content_type != "application/json" else await request.json()
         params = {k: v for k, v in form.items()}
+        if self.refuse_token:
+            return web.json_response({"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401)
         handler = getattr(self, f"m_{method}", None)
         if handler is None:
             return web.json_response({"ok": False, "error_code": 404, "description": "Not Found: method not found"},
@@ -156,13 +176,20 @@ class FakeTelegram:
         return self._ok(True)
 
     async def m_getUpdates(self, params: dict[str, Any]) -> web.Response:
-        return self._ok([])
+        """Long polling: the queued updates from `offset` on, else wait a little (not the full timeout,
+        so a stopping bot is not held up) and answer none."""
+        offset = int(params.get("offset") or 0)
+        self.updates = [u for u in self.updates if u["update_id"] >= offset]
+        if not self.updates:
+            await asyncio.sleep(0.2)
+        return self._ok(self.updates[: int(params.get("limit") or 100)])
 
     async def m_sendMessage(self, params: dict[str, Any]) -> web.Response:
         reply = json.loads(params["reply_parameters"])["message_id"] if params.get("reply_parameters") else None
         shown = self._new(int(params["chat_id"]), text=str(params["text"]), reply_markup=self._markup(params),
                           reply_to=reply)
         shown.history.append(shown.text)
+        shown.frames.append((shown.text, _labels(shown.reply_markup)))
         return self._ok(self._message(shown))
 
     async def m_editMessageText(self, params: dict[str, Any]) -> web.Response:
@@ -181,6 +208,7 @@ class FakeTelegram:
             return web.json_response({"ok": False, "error_code": 400, "description": NOT_MODIFIED}, status=400)
         shown.text, shown.reply_markup = text, markup
         shown.history.append(text)
+        shown.frames.append((text, _labels(markup)))
         return self._ok(self._message(shown))
 
     async def m_sendChatAction(self, params: dict[str, Any]) -> web.Response:
@@ -206,6 +234,7 @@ class FakeTelegram:
             "file_name": getattr(video, "filename", ""),
         })
         shown.reply_to = json.loads(params["reply_parameters"])["message_id"] if params.get("reply_parameters") else None
+        shown.reply_markup = self._markup(params)
         result = self._message(shown)
         result["video"] = {k: v for k, v in shown.video.items()
                            if k not in ("thumbnail_bytes", "supports_streaming", "file_name")}

@@ -5,14 +5,20 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+from pathlib import Path
+
 import discord
 import pytest
+
+from bot.agent_client import AgentClient
+from bot.store import DeliveryStore
 
 from bot.discord_bot import ReelDiscordBot
 from bot.flow import Flow
 from tests.bot.fake_agent import FakeAgent
 from tests.bot.fake_discord import (
     ADMIN,
+    CHANNEL,
     GUILD,
     MANAGER_PERMS,
     MEMBER_PERMS,
@@ -69,6 +75,10 @@ async def discord_bot(flow: Flow, agent: FakeAgent, clock: FakeClock,
         await fake.stop()
 
 
+def _ids(posted: Posted) -> list[str]:
+    return [c["custom_id"] for row in posted.components for c in row.get("components", [])]
+
+
 def _button(posted: Posted) -> str:
     return posted.components[0]["components"][0]["custom_id"] if posted.components else ""
 
@@ -95,7 +105,8 @@ async def test_full_video_to_upload(discord_bot: Harness, tiny_mp4: bytes) -> No
     await wait_until(lambda: bool(original.attachments))
     assert original.attachments[0]["size"] == len(tiny_mp4)
     assert original.content.startswith("🎬 All about a red fox in snow") and "✍️ ollama" in original.content
-    assert original.components == []
+    assert _ids(original) == [f"reelbot:studio:d:{c}:{job.id}:{USER}" for c in ("r1", "r2", "r3", "v", "tall", "square",
+                                                                           "again")]  # Cancel gone
 
 
 async def test_progress_moves_to_a_channel_message_before_15_minutes(discord_bot: Harness) -> None:
@@ -110,6 +121,8 @@ async def test_progress_moves_to_a_channel_message_before_15_minutes(discord_bot
     await wait_until(lambda: bool(h.fake.channel_messages))
     moved = next(iter(h.fake.channel_messages.values()))
     await wait_until(lambda: "progress moved" in original.content)
+    # a link into the server (issue 14, defect 2: it used to be /channels/@me/..., which opens nowhere)
+    assert f"https://discord.com/channels/{GUILD}/{CHANNEL}/{moved.id}" in original.content
     assert _button(moved) == f"reelbot:cancel:{job.id}"
     h.clock.advance(10 * 60)  # the interaction token is dead now
     await h.agent.run_default(job.id)
@@ -197,7 +210,8 @@ async def test_status_is_admin_only_with_a_coloured_embed(discord_bot: Harness) 
     manager = h.send(interaction("status", user=STRANGER, perms=MANAGER_PERMS))
     await wait_until(lambda: h.fake.interactions[manager["token"]].original is not None
                 and bool(h.original(manager).embeds))
-    assert h.original(manager).embeds[0]["color"] == discord.Colour.red().value
+    # offline mode is the built-in tier working, not an alarm (issue 14, defect 6)
+    assert h.original(manager).embeds[0]["color"] == discord.Colour.light_grey().value
 
 
 async def test_quota_is_ephemeral(discord_bot: Harness) -> None:
@@ -232,3 +246,33 @@ async def test_japanese_title_keeps_its_letters_and_the_locale_reaches_the_agent
     assert original.attachments[0]["filename"] == "猫と宇宙 — 星の旅.mp4"
     h.video("猫と宇宙", language="ja")
     assert (await h.agent.wait_job(2)).options.language == "ja"
+
+
+async def test_a_restart_keeps_editing_the_original_response(discord_bot: Harness, client: AgentClient,
+                                                            tmp_path: Path) -> None:
+    """Issue 14, defect 3: after a restart the original response used to stay frozen ("render 3%", a live
+    Cancel) while progress went to a new channel message. The saved token keeps editing it."""
+    h = discord_bot
+    raw = h.video("survive a restart")
+    job = await h.agent.wait_job()
+    original = h.original(raw)
+    await h.agent.emit(job.id, stage="script", provider="ollama", stage_done=True)
+    await wait_until(lambda: "script ✔" in original.content)
+    await h.bot.flow.aclose()
+    await h.bot.close()
+
+    store = DeliveryStore(tmp_path / "deliveries.json")
+    await store.load()
+    flow = Flow(client, store, tmp_path / "work", edit_interval_s=0.05, tick_s=30)
+    second = ReelDiscordBot(flow, guild_id=int(GUILD), clock=h.clock, sync_commands=False)
+    await second.login("fake-token")  # its setup_hook resumes the delivery
+    try:
+        await h.agent.emit(job.id, stage="render", provider="local", done=40, total=100)
+        await wait_until(lambda: "40%" in original.content)
+        assert _button(original) == f"reelbot:cancel:{job.id}"
+        await h.agent.finish(job.id)
+        await wait_until(lambda: bool(original.attachments))
+        assert "reelbot:cancel" not in str(original.components) and h.fake.channel_messages == {}
+    finally:
+        await flow.aclose()
+        await second.close()

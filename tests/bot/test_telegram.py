@@ -15,7 +15,7 @@ from telegram import Update
 from agent.protocol import ServiceState
 from bot.agent_client import AgentClient
 from bot.flow import Flow
-from bot.store import DeliveryStore
+from bot.store import Delivery, DeliveryStore
 from bot.telegram_bot import CLOUD_UPLOAD_BYTES, TelegramFrontEnd
 from tests.bot.fake_agent import FakeAgent
 from tests.bot.fake_telegram import ADMIN, ALICE, GROUP, MALLORY, FakeTelegram, command, press
@@ -39,6 +39,7 @@ async def tg() -> AsyncIterator[FakeTelegram]:
 
 
 def _front(flow: Flow, tg: FakeTelegram, **kw: Any) -> TelegramFrontEnd:
+    kw.setdefault("group_edits_per_minute", 1200)  # group tests need not wait out the real budget
     return TelegramFrontEnd(flow, "123:ABC", base_url=tg.url, admin_ids=(ADMIN,), **kw)
 
 
@@ -118,6 +119,14 @@ async def test_bad_flags_explain_themselves(bot: Harness) -> None:
     assert bot.agent.jobs == {}
 
 
+async def test_no_topic_gives_the_example_once(bot: Harness) -> None:
+    """Issue 14, defect 6: the reply used to show the example twice."""
+    await bot.send(command("/video"))
+    await wait_until(lambda: bot.tg.in_chat(ALICE))
+    text = bot.tg.in_chat(ALICE)[0].text
+    assert text.count("/video cats in space") == 1 and "/help" in text
+
+
 async def test_a_429_storm_still_lands_the_final_state(bot: Harness) -> None:
     await bot.send(command("/video storms"))
     job = await bot.agent.wait_job()
@@ -134,6 +143,7 @@ async def test_a_429_storm_still_lands_the_final_state(bot: Harness) -> None:
 async def test_not_modified_is_success(bot: Harness) -> None:
     await bot.send(command("/video quiet"))
     job = await bot.agent.wait_job()
+    await wait_until(lambda: bot.front.flow.store.get(job.id) is not None)
     delivery = bot.front.flow.store.get(job.id)
     assert delivery is not None
     surface = bot.front.surface(delivery)
@@ -146,6 +156,7 @@ async def test_cancel_by_stranger_then_requester(bot: Harness) -> None:
     await bot.send(command("/video to be cancelled"))
     job = await bot.agent.wait_job()
     await bot.agent.emit(job.id, stage="script", provider="ollama")
+    await wait_until(lambda: bot.front.flow.store.get(job.id) is not None)  # the button is live
     await bot.send(press(f"cancel:{job.id}", user=MALLORY))
     await wait_until(lambda: len(bot.tg.answers) == 1)
     assert bot.tg.answers[0]["show_alert"] in ("true", "True", True)
@@ -160,6 +171,7 @@ async def test_cancel_by_stranger_then_requester(bot: Harness) -> None:
 async def test_admin_can_cancel_anyones_video(bot: Harness) -> None:
     await bot.send(command("/video admin cancels"))
     job = await bot.agent.wait_job()
+    await wait_until(lambda: bot.front.flow.store.get(job.id) is not None)  # the button is live
     await bot.send(press(f"cancel:{job.id}", user=ADMIN))
     await wait_until(lambda: "Cancelled" in bot.tg.in_chat(ALICE)[0].text)
 
@@ -302,3 +314,28 @@ async def test_a_video_whose_scenes_became_stills_says_so(bot: Harness) -> None:
     lines = bot.tg.videos(ALICE)[0].caption.splitlines()
     assert lines[2] == "🖼 3 of 5 scenes are stills: ComfyUI lacks AnimateDiff-Evolved"
     assert lines[3].startswith("💳 ")
+
+
+async def test_group_edits_keep_to_the_groups_budget(tg: FakeTelegram, agent: FakeAgent, flow: Flow) -> None:
+    """Issue 14, defect 4: one edit every 1.5 s is 40 a minute, twice what Telegram allows in a group.
+    Progress edits there keep to `group_edits_per_minute`, shared by the group's running jobs."""
+    front = _front(flow, tg, group_edits_per_minute=300)  # 0.2 s apart (the flow's own pace is 0.05 s)
+    await _running(front)
+    try:
+        await front.app.update_queue.put(Update.de_json(command("/video@MyFoxBot a busy group", chat=GROUP),
+                                                        front.app.bot))
+        job = await agent.wait_job()
+        await agent.run_default(job.id, images=6)
+        await wait_until(lambda: tg.videos(GROUP) and "Here it is" in tg.in_chat(GROUP)[0].text, timeout_s=15)
+        edits = [t for m, t in tg.calls if m == "editMessageText"]
+        assert len(edits) >= 3
+        assert min(b - a for a, b in itertools.pairwise(edits)) >= 0.18
+        delivery = Delivery(job_id="j2", platform="telegram", chat_id=GROUP, message_id=1, requester_id=ALICE,
+                            topic="x", started_at=0)
+        await flow.store.put(delivery)
+        await flow.store.put(Delivery(**{**delivery.__dict__, "job_id": "j3"}))
+        assert front.surface(delivery).min_edit_interval_s() == pytest.approx(0.4)  # two jobs share it
+        private = Delivery(**{**delivery.__dict__, "job_id": "j4", "chat_id": ALICE})
+        assert front.surface(private).min_edit_interval_s() == 0.0
+    finally:
+        await _stopped(front)

@@ -33,6 +33,19 @@ async def test_all_self_hosted_up_is_self_hosted_mode(deps):
     assert "SELF-HOSTED" in text and "ollama" in text
 
 
+async def test_local_servers_serving_images_and_voice_is_self_hosted_not_offline(deps):
+    """Issue 14, defect 7: with no Ollama the script runs on the built-in tier, but ComfyUI serves every
+    image and Coqui every voice: that is SELF-HOSTED, with a note, not OFFLINE."""
+    fc, fq = FakeComfy(), FakeCoqui()
+    async with serve(fc) as c, serve(fq) as q:
+        s = settings_for(comfy=c, coqui=q)
+        providers, errors = build_for_status(s, deps)
+        report = await collect_status(s, providers, HealthBoard(s.cascade, deps.clock), construction_errors=errors)
+    assert [st.provider for st in report.stages] == ["offline", "comfyui", "coqui"]
+    assert report.mode == "self-hosted" and report.offline_stages() == ["script"]
+    assert format_report(report).splitlines()[0].startswith("mode: SELF-HOSTED (script on the built-in offline tier)")
+
+
 async def test_hanging_backends_answer_in_under_3s_and_fall_to_offline(deps):
     fo, fc, fq = FakeOllama(), FakeComfy(), FakeCoqui()
     fo.hang_probes = fc.hang_probes = fq.hang_probes = True
