@@ -141,24 +141,43 @@ class StallMonitor:
             self.longest_s = max(self.longest_s, time.perf_counter() - started - self.interval_s)
 
 
+# A follower waits as long as its job does (on a slow, shared machine 1000 jobs take minutes), so
+# its stream has no total timeout (aiohttp's default, 300 s, failed whole runs); it is bounded by
+# silence instead: the agent sends a keep-alive every 15 s, so 4x that without a byte is a dead
+# stream. A stream that fails or ends early is resumed from the last event (Last-Event-ID), as the
+# bots do, and counted; the checks stay the same: every event once, no gap, the terminal one last.
+STREAM_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=60, sock_read=60)
+# a submission is measured, not waited out: a slow machine may take long, but not forever
+REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=600)
+RESUMES = 5  # reconnects per job before it counts as lost
+resumed_streams = 0
+
+
 async def follow(session: aiohttp.ClientSession, base: str, job_id: str) -> list[Event]:
+    global resumed_streams
     events: list[Event] = []
     last = 0
-    for _attempt in range(5):
+    for attempt in range(1 + RESUMES):
+        if attempt:
+            resumed_streams += 1
         headers = {**HEADERS, "Last-Event-ID": str(last)} if last else HEADERS
-        async with session.get(f"{base}/v1/jobs/{job_id}/events", headers=headers) as resp:
-            buffer = ""
-            async for chunk in resp.content.iter_any():
-                buffer += chunk.decode()
-                while "\n\n" in buffer:
-                    block, buffer = buffer.split("\n\n", 1)
-                    _id, event = parse_sse_event(block)
-                    if event is None:
-                        continue
-                    events.append(event)
-                    last = event.seq
-                    if event.terminal:
-                        return events
+        try:
+            async with session.get(f"{base}/v1/jobs/{job_id}/events", headers=headers,
+                                   timeout=STREAM_TIMEOUT) as resp:
+                buffer = ""
+                async for chunk in resp.content.iter_any():
+                    buffer += chunk.decode()
+                    while "\n\n" in buffer:
+                        block, buffer = buffer.split("\n\n", 1)
+                        _id, event = parse_sse_event(block)
+                        if event is None:
+                            continue
+                        events.append(event)
+                        last = event.seq
+                        if event.terminal:
+                            return events
+        except (aiohttp.ClientError, TimeoutError):
+            continue
     return events
 
 
@@ -209,7 +228,8 @@ async def main(jobs: int, users: int, workers: int) -> int:
                                      topic=f"load test topic number {i}",
                                      options=JobOptions(aspect="9:16", length="short"))
                 t0 = time.perf_counter()
-                async with session.post(f"{base}/v1/jobs", json=to_builtins(body), headers=HEADERS) as resp:
+                async with session.post(f"{base}/v1/jobs", json=to_builtins(body), headers=HEADERS,
+                                        timeout=REQUEST_TIMEOUT) as resp:
                     data = await resp.json()
                 latencies.append(time.perf_counter() - t0)
                 job_id = convert(data, Job).id if resp.status == 202 else None
@@ -251,7 +271,8 @@ async def main(jobs: int, users: int, workers: int) -> int:
           f"p50 {base50:.1f} ms, p99 {base99:.1f} ms")
     print(f"submit / baseline   p50 x{p50 / base50:.1f}, p99 x{p99 / base99:.1f}  (same run: comparable across runs)")
     print(f"longest loop stall  {monitor.longest_s * 1000:.1f} ms")
-    print(f"events streamed     {n_events} ({n_events / max(1, accepted):.1f} per job), seq gaps: {gaps}")
+    print(f"events streamed     {n_events} ({n_events / max(1, accepted):.1f} per job), seq gaps: {gaps}, "
+          f"streams resumed: {resumed_streams}")
     print(f"jobs                done {done}, failed {failed}, lost {lost}, duplicated {duplicated}")
     print(f"ledger              reserved {totals.reserved} = settled {totals.settled} + refunded "
           f"{totals.refunded}; allowance {totals.allowance}; balances {totals.balances} = entries "
