@@ -119,12 +119,12 @@ def _table(model: type[Base]) -> Table:
 # names where a column is also SET. Multi-row statements run as one executemany.
 _jobs = _table(JobRow)
 _JOB_BY_REQUEST = select(JobRow).where(JobRow.user_id == bindparam("uid"), JobRow.request_id == bindparam("rid"))
-_RESERVE = update(User).where(User.id == bindparam("uid"), User.balance >= bindparam("price")).values(
-    balance=User.balance - bindparam("price")).execution_options(synchronize_session=False)
-_UNRESERVE = update(User).where(User.id == bindparam("uid")).values(
-    balance=User.balance + bindparam("price")).execution_options(synchronize_session=False)
-_IN_FLIGHT = select(func.count()).select_from(JobRow).where(JobRow.user_id == bindparam("uid"),
-                                                            JobRow.status.in_(ACTIVE))
+_users = _table(User)
+_RESERVE = update(_users).where(_users.c.id == bindparam("uid"), _users.c.balance >= bindparam("price")).values(
+    balance=_users.c.balance - bindparam("price"))
+_UNRESERVE = update(_users).where(_users.c.id == bindparam("uid")).values(balance=_users.c.balance + bindparam("price"))
+_IN_FLIGHT = select(func.count()).select_from(_jobs).where(_jobs.c.user_id == bindparam("uid"),
+                                                          _jobs.c.status.in_(ACTIVE))
 _INSERT_JOB = insert(_jobs)
 _INSERT_EVENTS = insert(_table(JobEventRow))
 _INSERT_ATTEMPTS = insert(_table(ProviderAttemptRow))
