@@ -61,7 +61,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from storage.errors import StorageCorrupt, StorageUnavailable, classify, is_corruption
 from storage.health import StorageHealth
 
-__all__ = ["Database", "create_engine", "open_database", "quick_check", "SQLITE_BUSY_TIMEOUT_MS", "READER_THREADS"]
+__all__ = ["Database", "create_engine", "open_database", "quick_check", "SQLITE_BUSY_TIMEOUT_MS", "READER_THREADS",
+           "RETRY_SQLSTATES", "sqlstate"]
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 READER_THREADS = 2
@@ -113,7 +114,7 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     return engine
 
 
-def _sqlstate(exc: DBAPIError) -> str | None:
+def sqlstate(exc: DBAPIError) -> str | None:
     orig = exc.orig
     for candidate in (orig, getattr(orig, "__cause__", None)):
         state = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
@@ -218,6 +219,12 @@ class Database:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
+    @property
+    def savepoints(self) -> bool:
+        """Whether a write unit may use SAVEPOINTs: not on SQLite without worker threads, where
+        pysqlite's own transaction handling turns the first SAVEPOINT into the transaction itself."""
+        return self._workers is not None or self.dialect != "sqlite"
+
     async def write(self, fn: Work[T], *, retry_conflict: bool = False) -> T:
         """Run `fn(session)` in one write transaction: committed when it returns, rolled back if it
         raises. On SQLite, units of work run one at a time in the order they were submitted.
@@ -244,7 +251,7 @@ class Database:
         def again(exc: BaseException) -> bool:
             if isinstance(exc, IntegrityError):
                 kind = "conflict"
-            elif isinstance(exc, DBAPIError) and _sqlstate(exc) in RETRY_SQLSTATES:
+            elif isinstance(exc, DBAPIError) and sqlstate(exc) in RETRY_SQLSTATES:
                 kind = "transient"
             else:
                 return False

@@ -2,11 +2,12 @@
 
 Submitting is ONE unit of work (storage.engine): the user is created or found, the request id
 checked (idempotency), the allowance topped up, the price reserved with a conditional UPDATE, and
-the job, its first event and the ledger entry inserted. Finishing a job is a conditional UPDATE from
-an active status, so a job is settled or refunded exactly once however a cancel and a completion
-race. Events are stored as the exact JSON that was streamed, keyed by (job_id, seq), so a late or
-reconnecting subscriber replays them verbatim; progress of many jobs is stored in one unit of work
-with one multi-row statement per table and purpose.
+the job, its first event and the ledger entry inserted; the submissions that arrive together are
+written in one transaction, each atomic in its own savepoint (storage.batch). Finishing a job is a
+conditional UPDATE from an active status, so a job is settled or refunded exactly once however a
+cancel and a completion race. Events are stored as the exact JSON that was streamed, keyed by
+(job_id, seq), so a late or reconnecting subscriber replays them verbatim; progress of many jobs is
+stored in one unit of work with one multi-row statement per table and purpose.
 
 Sequence numbers: a batch may carry `reserve_seq`, written to `jobs.seq_reserved` in the same unit
 of work. The agent streams an event only once its seq is reserved, so after a crash every seq that
@@ -23,6 +24,7 @@ from typing import Any
 from sqlalchemy import Table, bindparam, delete, func, insert, literal_column, select, update
 from sqlalchemy.orm import Session
 
+from storage.batch import GroupCommit
 from storage.engine import Database
 from storage.ledger import ACTIVE, add_entry, balance_of, changed_rows, refresh_allowance, upsert_user
 from storage.models import Base, JobEventRow, JobRow, LedgerKind, ProviderAttemptRow, User
@@ -117,12 +119,12 @@ def _table(model: type[Base]) -> Table:
 # names where a column is also SET. Multi-row statements run as one executemany.
 _jobs = _table(JobRow)
 _JOB_BY_REQUEST = select(JobRow).where(JobRow.user_id == bindparam("uid"), JobRow.request_id == bindparam("rid"))
-_RESERVE = update(User).where(User.id == bindparam("uid"), User.balance >= bindparam("price")).values(
-    balance=User.balance - bindparam("price")).execution_options(synchronize_session=False)
-_UNRESERVE = update(User).where(User.id == bindparam("uid")).values(
-    balance=User.balance + bindparam("price")).execution_options(synchronize_session=False)
-_IN_FLIGHT = select(func.count()).select_from(JobRow).where(JobRow.user_id == bindparam("uid"),
-                                                            JobRow.status.in_(ACTIVE))
+_users = _table(User)
+_RESERVE = update(_users).where(_users.c.id == bindparam("uid"), _users.c.balance >= bindparam("price")).values(
+    balance=_users.c.balance - bindparam("price"))
+_UNRESERVE = update(_users).where(_users.c.id == bindparam("uid")).values(balance=_users.c.balance + bindparam("price"))
+_IN_FLIGHT = select(func.count()).select_from(_jobs).where(_jobs.c.user_id == bindparam("uid"),
+                                                          _jobs.c.status.in_(ACTIVE))
 _INSERT_JOB = insert(_jobs)
 _INSERT_EVENTS = insert(_table(JobEventRow))
 _INSERT_ATTEMPTS = insert(_table(ProviderAttemptRow))
@@ -182,6 +184,7 @@ def _store_batches(session: Session, batches: Iterable[ProgressBatch]) -> None:
 class JobStore:
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._submits = GroupCommit(db)
 
     # ------------------------------------------------------------------ submit
 
@@ -237,8 +240,11 @@ class JobStore:
                       applied=True)
             return SubmitOutcome(JobRow(**values), created=True, balance=balance_of(session, uid), user=owner)
 
-        # a concurrent commit of the same request id (or new user) under PostgreSQL: the rerun finds it
-        return await self._db.write(work, retry_conflict=True)
+        # group commit: the submissions that arrive together share one transaction, each in its own
+        # savepoint (storage.batch). A concurrent commit of the same request id (or new user) under
+        # PostgreSQL: the rerun finds it. Ordered by user, so batches lock users' rows in one order.
+        order = f"{user.platform}\x00{user.platform_user_id}" if user is not None else f"#{job.user_id}"
+        return await self._submits.write(work, retry_conflict=True, order=order)
 
     async def balance_of(self, user_id: int) -> int:
         return await self._db.read(lambda s: balance_of(s, user_id))

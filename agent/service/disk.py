@@ -74,6 +74,7 @@ class DataDisk:
     def __init__(self, path: Path, min_free_bytes: int, usage: DiskUsage = shutil.disk_usage) -> None:
         self.path, self.min_free_bytes, self._usage = path, min_free_bytes, usage
         self._was_low = False
+        self._checking: asyncio.Task[DiskReport] | None = None
 
     def check_now(self) -> DiskReport:
         """Blocking (statvfs): call through `check()` on the loop."""
@@ -85,6 +86,20 @@ class DataDisk:
         return DiskReport(self.path, int(total), int(free), self.min_free_bytes)
 
     async def check(self) -> DiskReport:
+        """The free space now. The checks asked for while one is being made share it: a burst of
+        submissions asks the filesystem once, not once each through the thread pool (where each
+        waited behind the others)."""
+        task = self._checking
+        if task is None:
+            task = self._checking = asyncio.ensure_future(self._check())
+            task.add_done_callback(self._checked)
+        return await asyncio.shield(task)  # a caller that leaves does not cancel the others' check
+
+    def _checked(self, task: asyncio.Task[DiskReport]) -> None:
+        if self._checking is task:
+            self._checking = None
+
+    async def _check(self) -> DiskReport:
         report = await asyncio.to_thread(self.check_now)
         if report.low != self._was_low:  # one line when it fills, one when it has room again
             self._was_low = report.low

@@ -81,6 +81,12 @@ STOP_FINISH_GRACE_S = 10.0  # at shutdown, how long unstored final states may st
 CANCEL_WAIT_S = 30.0  # how long a DELETE waits for the job to stop before it answers
 DISK_FULL_MESSAGE = ("the video service is out of disk space right now; your credits were refunded, please try "
                      "again later")
+# Queue positions: every job behind one that starts moves up. Announcing each move to each job
+# made O(queue) events per start (at 1000 queued jobs, thousands of events a second, and the loop
+# stalled on them). The position a job reports (GET) is always exact; its events are spared:
+POSITION_EXACT = 10  # a move to one of the first places is announced at once
+POSITION_EVENT_EVERY_S = 5.0  # further back, a job's new place is announced at most this often
+POSITION_EVENTS_PER_PASS = 100  # events one pass may emit (bounds its time on the loop); the rest next pass
 STORE_PENDING_MESSAGE = ("finished, but the agent cannot save the result yet (its storage is full); it will "
                          "arrive as soon as it is saved")
 
@@ -289,6 +295,7 @@ class JobRunner:
             assert outcome.job is not None
             live.user_id = outcome.job.user_id
             live.publish_stored(first)
+            live.announced_position, live.announced_at = live.position, asyncio.get_running_loop().time()
             self.observe(live, first)
             live.reserved(outcome.job.seq_reserved)
             self._enqueue(live)
@@ -366,18 +373,27 @@ class JobRunner:
             served[a.provider] = served.get(a.provider, 0) + 1
 
     def _refresh_positions(self) -> None:
+        """Set every queued job's position; announce the moves (see POSITION_EXACT and below)."""
         if not self._positions_dirty:
             return
         self._positions_dirty = False
+        now = asyncio.get_running_loop().time()
+        budget = POSITION_EVENTS_PER_PASS
         position = 0
         for job_id in self._waiting:
             live = self._live[job_id]
             if live.status is not JobStatus.QUEUED:
                 continue
             position += 1
-            if live.position != position:
-                live.position = position
-                self.emit(live, stage="queued", message=f"queued: #{position} in line")
+            live.position = position
+            if live.announced_position == position:
+                continue
+            if budget <= 0 or (position > POSITION_EXACT and now - live.announced_at < POSITION_EVENT_EVERY_S):
+                self._positions_dirty = True  # announced by a later pass
+                continue
+            budget -= 1
+            live.announced_position, live.announced_at = position, now
+            self.emit(live, stage="queued", message=f"queued: #{position} in line")
 
     async def flush(self, *, every_job: bool = False, release: bool = False) -> None:
         """Store every pending event and attempt (one transaction for all jobs), reserving the next

@@ -52,6 +52,8 @@ class LiveJob:
     message: str = ""
     provider: str = ""
     position: int | None = None
+    announced_position: int | None = None  # the position the last queued event told subscribers
+    announced_at: float = 0.0  # when (the loop's clock)
     started_at: float | None = None
     resumed: bool = False  # running when the agent stopped; resumed from its work directory
     cancel_requested: bool = False

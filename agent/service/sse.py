@@ -97,10 +97,15 @@ async def _follow(response: web.StreamResponse, runner: Runner, live: LiveJob, l
     """Write live events after `last` until the terminal one. Nothing here awaits but the writes and
     the wait for news, so what is checked between them stays true."""
     while True:
-        for event in live.events_after(last):
-            await response.write(format_sse(event))
-            last = event.seq
+        ready = live.events_after(last)
+        for i, event in enumerate(ready):
             if event.terminal:
+                ready = ready[:i + 1]
+                break
+        if ready:  # one write (one send) for all that is ready: a busy agent had one per event
+            await response.write(b"".join(map(format_sse, ready)))
+            last = ready[-1].seq
+            if ready[-1].terminal:
                 return
         if live.events and live.events[-1].terminal:
             await response.write(format_sse(live.events[-1]))

@@ -119,3 +119,16 @@ async def test_failed_and_cancelled_jobs_files_are_deleted_at_once(tmp_path):
         done = await a.submit("kept", request_id="kept")
         await a.wait_status(done["id"], "done")
         assert a.runner.video_file(done["id"]).is_file(), "a done job's video is kept for the retention period"
+
+
+async def test_checks_asked_together_share_one_look_at_the_disk(tmp_path):
+    """A burst of submissions asks the filesystem once, not once each through the thread pool."""
+    from agent.service.disk import DataDisk
+
+    disk = Disk(free=10 * MB)
+    data = DataDisk(tmp_path, 100 * MB, usage=disk)
+    reports = await asyncio.gather(*(data.check() for _ in range(20)))
+    assert all(r.low and r.free_bytes == 10 * MB for r in reports)
+    assert len(disk.asked) == 1
+    disk.free = 500 * MB  # a later check looks again
+    assert not (await data.check()).low and len(disk.asked) == 2

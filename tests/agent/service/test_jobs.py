@@ -177,3 +177,30 @@ async def test_a_flush_cancelled_while_its_write_waits_still_stores_the_events(t
         assert stored.last_seq >= taken, "the events the cancelled flush took were dropped"
         a.provider.release("image")
         await a.wait_status(job["id"], "done")
+
+
+async def test_far_queue_positions_are_exact_but_announced_sparingly(tmp_path):
+    """A start or cancel moves every queued job up: the first places hear of it at once, the ones
+    further back read their exact place (GET) but get a new event at most every few seconds
+    (at 1000 queued jobs, one event per job per move stalled the agent)."""
+    from agent.service.jobs import POSITION_EXACT
+    from tests.support.waiting import wait_until
+
+    settings = make_settings(tmp_path, agent={"workers": 1}, quotas={"daily_credits": 1000, "max_in_flight": 50})
+    async with run_agent(tmp_path, settings) as a:
+        a.provider.hold("script")
+        running = await a.submit("running", request_id="run")
+        await asyncio.wait_for(a.provider.entered["script"].wait(), 5)
+        queued = [await a.submit(f"q{i}", request_id=f"q{i}") for i in range(POSITION_EXACT + 5)]
+        assert [job["position"] for job in queued] == list(range(1, POSITION_EXACT + 6))
+
+        await _cancel(a, queued[0]["id"])  # everyone behind it moves up one place
+        last = queued[-1]
+        await wait_until(lambda: a.runner.live(last["id"]).position == POSITION_EXACT + 4)
+        assert (await a.job(last["id"]))["position"] == POSITION_EXACT + 4  # exact when asked
+        front = a.runner.live(queued[1]["id"])
+        await wait_until(lambda: front.events[-1].position == 1)  # the new first place is told at once
+        far = [e.position for e in a.runner.live(last["id"]).events]
+        assert far == [POSITION_EXACT + 5]  # not yet: only its first event
+        a.provider.release("script")
+        await a.wait_status(running["id"], "done")

@@ -1,0 +1,168 @@
+"""Group commit: units of work that arrive together run in ONE write transaction.
+
+    commits = GroupCommit(db)
+    outcome = await commits.write(fn, retry_conflict=True, order="discord\\x0042")
+
+Why: SQLite has one writer, and every transaction pays a fixed price on that one thread (BEGIN
+IMMEDIATE, the commit, the hops to and from the event loop). A burst of submissions, each its own
+transaction, queues behind the writer one by one, and the last one waits for all the others. Here
+the units that are queued while a batch is being written (or that arrive in the same turn of the
+event loop) are written together by the next batch: one transaction, one commit, one hop.
+
+Each unit runs in a SAVEPOINT of its own (`Session.begin_nested`), so it stays atomic on its own: a
+unit that raises is rolled back alone and its caller gets its exception, while the others commit.
+Each caller gets its own result. Between units the session forgets its objects (`expunge_all`), so
+no unit sees another's ORM state, only its committed rows, exactly as in a transaction of its own.
+
+What applies to the whole batch rather than one unit:
+- A storage fault (disk full, I/O error, server gone) or an OperationalError: the transaction may
+  be lost already (SQLite rolls it back by itself on SQLITE_FULL), so the batch fails and every
+  caller gets the error (`storage.errors.StorageUnavailable`, as from `Database.write`).
+- A lost deadlock or serialization check (PostgreSQL 40P01/40001): the whole batch is rolled back
+  and run again by `Database.write`'s retry budget; every unit is a plain function of the session,
+  safe to rerun, and its outcome is taken from the run that committed.
+- A lost unique-key race (`retry_conflict`, PostgreSQL: another transaction committed the same
+  request id or new user first) is the unit's own: its savepoint is rolled back and it runs once
+  more in a new one, where READ COMMITTED shows it the other transaction's row.
+
+Lock order (PostgreSQL): one batch holds the row locks of all its units until it commits. Units are
+written in the order of their `order` key (stable: same key, arrival order), so two batches (in two
+agent processes) lock the same rows in the same order and cannot deadlock on each other.
+
+This is a write-batching helper, not a queue: nothing is kept anywhere but in the awaiting callers,
+and a batch is written as soon as the writer is free. A caller cancelled before its unit was taken
+is dropped unwritten; one cancelled after that is written all the same (its unit was on its way to
+the database), as a plain `Database.write` on a worker thread is.
+
+SQLite without worker threads (`:memory:`, tests) has no sound SAVEPOINT under pysqlite's own
+transaction handling: there each unit is simply its own `Database.write`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+
+from storage.engine import RETRY_SQLSTATES, Database, sqlstate
+from storage.errors import classify
+
+__all__ = ["GroupCommit", "MAX_BATCH"]
+
+T = TypeVar("T")
+# units in one transaction at most: bounds how long one batch holds the writer (and, on PostgreSQL,
+# its row locks) while the other writes (progress, finishes) wait
+MAX_BATCH = 128
+
+
+@dataclass(eq=False)
+class _Unit(Generic[T]):
+    fn: Callable[[Session], T]
+    retry_conflict: bool
+    order: str
+    future: asyncio.Future[T]
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    value: Any = None
+    error: BaseException | None = None
+
+
+def _whole_batch(exc: BaseException) -> bool:
+    """Whether `exc` dooms the transaction rather than the one unit that raised it."""
+    if isinstance(exc, OperationalError) or classify(exc) is not None:
+        return True
+    return isinstance(exc, DBAPIError) and sqlstate(exc) in RETRY_SQLSTATES
+
+
+def _run_unit(session: Session, unit: _Unit[Any]) -> _Outcome:
+    conflicts = 1 if unit.retry_conflict else 0
+    while True:
+        try:
+            try:
+                with session.begin_nested():
+                    value = unit.fn(session)
+            finally:
+                session.expunge_all()  # the next unit starts from the database, not from these objects
+        except IntegrityError as exc:
+            if conflicts > 0:
+                conflicts -= 1
+                continue
+            return _Outcome(error=exc)
+        except Exception as exc:
+            if _whole_batch(exc):
+                raise
+            return _Outcome(error=exc)
+        return _Outcome(value=value)
+
+
+class GroupCommit:
+    """Writes the units of work queued together in one transaction, each in its own savepoint."""
+
+    def __init__(self, db: Database, *, max_batch: int = MAX_BATCH) -> None:
+        self._db = db
+        self._max = max_batch
+        self._queued: list[_Unit[Any]] = []
+        self._writing: asyncio.Task[None] | None = None
+        self.transactions = 0  # batches written (committed or not): for tests and the curious
+        self.units = 0  # units those batches carried
+
+    async def write(self, fn: Callable[[Session], T], *, retry_conflict: bool = False, order: str = "") -> T:
+        """Run `fn(session)` atomically in a write transaction shared with the units queued with it;
+        its result, or its exception, as `Database.write` would give them. `retry_conflict` as there.
+        `order`: units of one batch run sorted by it (lock order; see the module docstring)."""
+        if not self._db.savepoints:
+            return await self._db.write(fn, retry_conflict=retry_conflict)
+        loop = asyncio.get_running_loop()
+        unit = _Unit(fn, retry_conflict, order, loop.create_future())
+        self._queued.append(unit)
+        if self._writing is None:
+            # a task of its own: it writes what arrives in this turn of the loop too, and no caller's
+            # cancellation can cancel a batch that others wait on
+            self._writing = loop.create_task(self._write_all(), name="storage-group-commit")
+        return await unit.future
+
+    async def _write_all(self) -> None:
+        try:
+            while self._queued:
+                batch = [unit for unit in self._queued[:self._max] if not unit.future.done()]
+                del self._queued[:self._max]
+                if batch:
+                    await self._write_batch(batch)
+        finally:
+            self._writing = None
+            for unit in self._queued:  # only when this task itself was cancelled (the loop is closing)
+                unit.future.cancel()
+            self._queued.clear()
+
+    async def _write_batch(self, batch: list[_Unit[Any]]) -> None:
+        batch.sort(key=lambda unit: unit.order)
+        self.transactions += 1
+        self.units += len(batch)
+
+        def work(session: Session) -> list[_Outcome]:
+            return [_run_unit(session, unit) for unit in batch]  # a fresh list on every (re)run
+
+        try:
+            outcomes = await self._db.write(work)
+        except asyncio.CancelledError:
+            for unit in batch:
+                unit.future.cancel()
+            raise
+        except Exception as exc:  # nothing of the batch was written: every caller gets the error
+            for unit in batch:
+                if not unit.future.done():
+                    unit.future.set_exception(exc)
+            return
+        for unit, outcome in zip(batch, outcomes, strict=True):
+            if unit.future.done():  # its caller was cancelled meanwhile: the unit is written all the same
+                continue
+            if outcome.error is not None:
+                unit.future.set_exception(outcome.error)
+            else:
+                unit.future.set_result(outcome.value)
