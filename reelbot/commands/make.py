@@ -218,6 +218,9 @@ async def _make(args: argparse.Namespace, settings: Settings, r: _Resolved) -> i
           f"{result.bytes / 1e6:.2f} MB, made in {time.monotonic() - started:.1f} s, language {result.language}",
           file=err)
     for stage, seconds in result.timings_s.items():
+        if stage == "render_tail":  # the overlapped order: the render ran beside the pictures
+            print(f"           {seconds:5.1f} s of the render came after the last picture", file=err)
+            continue
         who = ", ".join(f"{name}" + (f" ×{n}" if n > 1 else "") for name, n in result.provenance.get(stage, {}).items())
         spoken = result.languages.get(stage, result.language)
         print(f"   {stage:<7} {seconds:7.1f} s  {who or 'nobody: no scene got one'}"

@@ -85,6 +85,8 @@ def test_make_renders_offline_video_end_to_end(capsys, tmp_path, monkeypatch):
     assert 10 < info.duration_s < 60
     assert not list(tmp_path.glob(".reelbot-work-*")), "work directory cleaned up on success"
     assert "language en" in captured.err
+    # the overlapped order: the render's share after the last picture, not a stage of its own
+    assert "of the render came after the last picture" in captured.err and "render_tail" not in captured.err
 
 
 def test_make_summary_names_each_scenes_maker_and_the_stills(capsys, tmp_path, monkeypatch):
