@@ -46,6 +46,7 @@ $(BENCH_STAMP): $(STAMP)
 
 bench: $(BENCH_STAMP)
 	$(PY) bench/render_bench.py
+	$(PY) bench/pipeline_bench.py
 	$(PY) bench/agent_load.py
 	$(PY) bench/cluster_bench.py
 
