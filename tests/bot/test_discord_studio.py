@@ -244,3 +244,29 @@ async def test_other_voice_offers_the_voices_then_starts_with_the_one_picked(dis
     assert child.parent_job_id == parent_id and child.changes[0].voice == "en-gb" and child.price == 25
     await h.agent.run_default(child.id)
     await wait_until(lambda: bool(h.original(start).attachments))
+
+
+async def test_video_buttons_work_after_a_restart(discord_bot: Harness, client: AgentClient, tmp_path: Path) -> None:
+    """The buttons under a delivered video carry the job and the requester: a bot started afresh (no
+    memory of the delivery) still offers Redo scene 2 at its price and starts the linked job."""
+    h = discord_bot
+    parent_id, _raw = await _delivered(h)
+    await h.bot.flow.aclose()
+    await h.bot.close()
+    store = DeliveryStore(tmp_path / "after-restart.json")
+    await store.load()
+    flow = Flow(client, store, tmp_path / "work2", edit_interval_s=0.05, tick_s=30, clock=h.clock)
+    second = await _bot(flow, h.fake, h.clock, sync_commands=False)
+    h.bot = second
+    try:
+        offer = h.press(f"reelbot:studio:d:r2:{parent_id}:{USER}")
+        await wait_until(lambda: "17 credits" in h.reply_to(offer))
+        start = h.press(f"reelbot:studio:go:r2:{parent_id}:{USER}")
+        child = await h.agent.wait_job(2)
+        assert child.parent_job_id == parent_id and child.price == 17
+        await h.agent.run_default(child.id)
+        await wait_until(lambda: bool(h.original(start).attachments))
+        assert "💳 17 credits charged" in h.original(start).content
+    finally:
+        await flow.aclose()
+        await second.close()
