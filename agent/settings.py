@@ -153,6 +153,7 @@ class ClusterSettings:
     shutdown_grace_s: float = 60.0  # SIGTERM: a running job may finish this long, then is handed back
     max_attempts: int = 3  # a job is run at most this often (a worker dying mid-job counts one)
     event_poll_s: float = 0.25  # a front door's event streams look for new stored events this often
+    unserved_after_s: float = 300.0  # a queued job whose model no live worker serves this long fails, refunded
 
 
 @dataclass(frozen=True)

@@ -90,6 +90,7 @@ class ClusterRunner:
         self._queue_info = QueueInfo(queued=0, running=0, workers=0, queue_size=settings.agent.queue_size)
         self._background: list[asyncio.Task[None]] = []
         self._workers_read: tuple[float, list[ClusterWorkerRow]] | None = None
+        self._unserved_since: dict[str, float] = {}  # route -> when this front door first saw no worker serve it
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -99,6 +100,7 @@ class ClusterRunner:
             asyncio.create_task(self._every(self.settings.agent.retention_check_s, self.retention.run),
                                 name="retention"),
             asyncio.create_task(self._every(STALLED_CHECK_S, self._requeue_stalled), name="stalled-jobs"),
+            asyncio.create_task(self._every(STALLED_CHECK_S, self._fail_unserved), name="unserved-jobs"),
             asyncio.create_task(self._every(QUEUE_INFO_S, self._refresh_queue_info), name="queue-info"),
             asyncio.create_task(self._every(FORGET_CHECK_S, self._forget_workers), name="forget-workers"),
         ]
@@ -123,6 +125,37 @@ class ClusterRunner:
                         job.task_kwargs.get("job_id"))
             with contextlib.suppress(Exception):  # a worker put it back first
                 await self.queue.job_manager.retry_job(job)
+
+    async def _fail_unserved(self) -> None:
+        """A queued job waits for a worker that serves its model; when none has for
+        `cluster.unserved_after_s` (the only GPU box went down after the job was accepted), it fails
+        with a refund instead of waiting without end. Every front door may do it: finishing moves
+        only an active job, so it happens once."""
+        self._workers_read = None  # decided on a fresh read of the heartbeats
+        live, now = set(await self.live_routes()), self.wall()
+        for route in list(self._unserved_since):
+            if route in live:
+                del self._unserved_since[route]
+        for row in await self.store.with_status(JobStatus.QUEUED.value):
+            if row.route in live:
+                continue
+            since = self._unserved_since.setdefault(row.route, now)
+            if now - max(since, row.created_at) < self.settings.cluster.unserved_after_s:
+                continue
+            found = await self.store.get_with_user(row.id)
+            if found is None:
+                continue
+            admin = self.policy.is_admin(found[1].platform, found[1].platform_user_id)
+            fin = Finish(JobStatus.FAILED.value, now, error_code=ErrorCode.ALL_PROVIDERS_FAILED.value,
+                         error_message=f"no GPU box can make this video now (model {row.route!r}); your credits "
+                                       "were refunded")
+            def closing(r: JobRow, balance: int | None, fin: Finish = fin, admin: bool = admin) -> dict[str, Any]:
+                return terminal_event(r, balance, fin, admin=admin)
+
+            if await self.store.finish(row.id, fin, ProgressBatch(row.id), closing) is not None:
+                log.warning("job %s: no live worker served %r for %.0f s; failed and refunded", row.id, row.route,
+                            now - max(since, row.created_at))
+                await self._abort(row)
 
     async def _forget_workers(self) -> None:
         """Drop from the status the workers silent for FORGET_AFTER_S (retired boxes)."""

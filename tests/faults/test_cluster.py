@@ -196,12 +196,44 @@ async def test_submit_routes_by_capability_and_refuses_an_unserved_route(cluster
                                           request_id=f"late-{time.monotonic()}")
         if status == 400:
             break
-        await front.wait_job(body["id"], *TERMINAL)
+        # accepted in the moment before the front door heard: it ends either way, never waits forever
+        # (run, or failed and refunded once no worker has served the route for unserved_after_s)
+        ended = await front.wait_job(body["id"], *TERMINAL, timeout_s=30)
+        assert ended["status"] == "done" or (ended["status"] == "failed" and ended["refunded"]), ended
         await asyncio.sleep(0.5)
     assert status == 400 and body["error"]["code"] == "invalid_input", body
     assert "available now: self-hosted" in body["error"]["message"], body
     totals = await cluster.ledger()
     assert totals.balanced and totals.reserved == totals.settled + totals.refunded
+
+
+async def test_a_queued_job_whose_only_worker_drops_its_model_fails_refunded(cluster: Cluster) -> None:
+    """The one GPU box takes two jobs (its `agent.workers`), a third waits in line; then its GPU server
+    goes away and it stops serving the route. The waiting job does not wait forever: after
+    `cluster.unserved_after_s` it fails, refunded, and its stream ends."""
+    down = cluster.root / "gpu-down"
+    await cluster.start_front()
+    cluster.start_worker("w2", gpu=True, down=down, latency=4)
+    front = cluster.front
+    await front.wait_workers("w2", route="gpu")
+    ids = []
+    for i in range(3):
+        status, job = await front.submit(f"gpu topic {i}", user=f"u{i}", model="gpu")
+        assert status == 202, job
+        ids.append(job["id"])
+    events: list[dict[str, Any]] = []
+    follower = asyncio.create_task(_follow(front, ids[0], events))
+    await _wait_running(front, ids[0], events)
+    down.touch()
+    waiting = [j for j in [await front.wait_job(i, "queued", "running", *TERMINAL) for i in ids]
+               if j["status"] == "queued"]
+    assert waiting, "every job was taken before the GPU went down"
+    ended = await front.wait_job(waiting[-1]["id"], *TERMINAL, timeout_s=30)
+    assert ended["status"] == "failed" and ended["refunded"], ended
+    assert ended["error"]["code"] == "all_providers_failed" and "no GPU box" in ended["error"]["message"]
+    follower.cancel()
+    totals = await cluster.ledger()
+    assert totals.balanced
 
 
 async def test_cancel_reaches_the_running_worker_within_two_seconds(cluster: Cluster) -> None:

@@ -79,6 +79,7 @@ heartbeat_s = {heartbeat_s}
 lost_after_s = {lost_after_s}
 shutdown_grace_s = {grace_s}
 event_poll_s = {event_poll_s}
+unserved_after_s = 3
 """)
     return path
 
