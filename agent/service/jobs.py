@@ -46,6 +46,7 @@ from agent.engine.cascade import Attempt, Outcome
 from agent.choices import Aspect, Length, Mode
 from agent.service.disk import MB, DataDisk
 from agent.engine.events import ProgressEvent
+from agent.service.line import WaitingLine
 from agent.service.live import SEQ_RESERVE_BLOCK, LiveJob
 from agent.service.observers import JobObserver
 from agent.engine.pipeline import JobSpec, Pipeline, topic_seed
@@ -158,7 +159,7 @@ class JobRunner:
         self.retention = Retention(settings=settings, store=store, jobs_dir=data_dir / "jobs", wall_clock=wall_clock,
                                    is_active=lambda job_id: job_id in self._live)
         self._live: dict[str, LiveJob] = {}
-        self._waiting: dict[str, None] = {}  # insertion-ordered: the queue
+        self._waiting = WaitingLine()
         self._ready: asyncio.Queue[str] = asyncio.Queue()
         self._claims = 0
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -227,7 +228,7 @@ class JobRunner:
         return self._live.get(job_id)
 
     def queued_count(self) -> int:
-        return sum(1 for jid in self._waiting if self._live[jid].status is JobStatus.QUEUED)
+        return self._waiting.queued
 
     def running_count(self) -> int:
         return len(self._tasks)
@@ -332,10 +333,7 @@ class JobRunner:
 
     def _enqueue(self, live: LiveJob, *, front: bool = False) -> None:
         self._live[live.id] = live
-        if front:
-            self._waiting = {live.id: None, **self._waiting}
-        else:
-            self._waiting[live.id] = None
+        self._waiting.add(live.id, queued=live.status is JobStatus.QUEUED, front=front)
         self._ready.put_nowait(live.id)
         self._positions_dirty = True
 
@@ -439,9 +437,8 @@ class JobRunner:
     async def _worker(self) -> None:
         while True:
             job_id = await self._ready.get()
-            if job_id not in self._waiting:  # cancelled while queued
+            if not self._waiting.remove(job_id):  # cancelled while queued
                 continue
-            del self._waiting[job_id]
             self._positions_dirty = True
             live = self._live[job_id]
             task = asyncio.create_task(self._execute(live), name=f"job-{job_id}")
@@ -607,7 +604,7 @@ class JobRunner:
             # nothing of a failed job is needed again; gone before anyone is told it ended
             await asyncio.to_thread(shutil.rmtree, self.workdir(live.id), True)
         self._live.pop(live.id, None)  # from now on the stored row answers for the job
-        self._waiting.pop(live.id, None)
+        self._waiting.remove(live.id)
         if out is not None:
             _row, event = out
             live.status = JobStatus(fin.status)
@@ -666,8 +663,7 @@ class JobRunner:
         if live.status is JobStatus.REVIEW:  # no worker holds it: it ends here
             await self.review.cancelled(live)
             return CancelOutcome.CANCELLED
-        if job_id in self._waiting:
-            del self._waiting[job_id]
+        if self._waiting.remove(job_id):
             self._positions_dirty = True
             fin = self._failure(JobStatus.CANCELLED, ErrorCode.CANCELLED, "cancelled; your credits were refunded")
             await self._settled(live, self._start_finish(live, fin))
@@ -701,7 +697,7 @@ class JobRunner:
                     continue
                 live.resumed = True
                 self._live[live.id] = live
-                self._waiting[live.id] = None
+                self._waiting.add(live.id, queued=False)  # resumed: waits, is not counted as queued
                 self._ready.put_nowait(live.id)
                 resumed += 1
             else:  # not awaited: a database that cannot store it yet must not hold up the start
