@@ -141,6 +141,9 @@ class GroupCommit:
             self._queued.clear()
 
     async def _write_batch(self, batch: list[_Unit[Any]]) -> None:
+        if len(batch) == 1:  # alone: its own transaction, as Database.write runs it (no savepoint to pay for)
+            await self._write_alone(batch[0])
+            return
         batch.sort(key=lambda unit: unit.order)
         self.transactions += 1
         self.units += len(batch)
@@ -166,3 +169,18 @@ class GroupCommit:
                 unit.future.set_exception(outcome.error)
             else:
                 unit.future.set_result(outcome.value)
+
+    async def _write_alone(self, unit: _Unit[Any]) -> None:
+        self.transactions += 1
+        self.units += 1
+        try:
+            value = await self._db.write(unit.fn, retry_conflict=unit.retry_conflict)
+        except asyncio.CancelledError:
+            unit.future.cancel()
+            raise
+        except Exception as exc:
+            if not unit.future.done():
+                unit.future.set_exception(exc)
+            return
+        if not unit.future.done():
+            unit.future.set_result(value)

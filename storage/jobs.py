@@ -139,6 +139,11 @@ _RESERVE_SEQ = update(_jobs).where(_jobs.c.id == bindparam("b_id"), _IS_ACTIVE).
     seq_reserved=bindparam("b_reserved"))
 _MOVE = update(_jobs).where(_jobs.c.id == bindparam("b_id"), _jobs.c.status.in_(ACTIVE)).values(
     status=bindparam("b_status"))
+# a finished job's last state (its status was moved by _MOVE in the same unit of work)
+_FINISHED = ("charged", "refunded", "finished_at", "files_deleted_at", "error_code", "error_message", "result",
+             "stage", "progress", "message", "last_seq")
+_FINISH = update(_jobs).where(_jobs.c.id == bindparam("b_id")).values(
+    {name: bindparam(f"b_{name}") for name in _FINISHED})
 # restart recovery: one more resume of an interrupted job, unless it has had its share
 _COUNT_RECOVERY = update(_jobs).where(
     _jobs.c.id == bindparam("b_id"), _jobs.c.status == "running", _jobs.c.recoveries < bindparam("b_limit"),
@@ -185,6 +190,9 @@ class JobStore:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._submits = GroupCommit(db)
+        # jobs starting and ending: several workers' at once share one transaction too (on
+        # PostgreSQL a lost lock-order race between two agents is rolled back and rerun whole)
+        self._lifecycle = GroupCommit(db)
 
     # ------------------------------------------------------------------ submit
 
@@ -319,7 +327,7 @@ class JobStore:
             _store_batches(session, [batch])
             return changed_rows(started) == 1
 
-        return await self._db.write(work)
+        return await self._lifecycle.write(work, order=job_id)
 
     async def save_progress(self, batches: Iterable[ProgressBatch]) -> None:
         """Store pending events and attempts of many jobs in one unit of work."""
@@ -370,6 +378,9 @@ class JobStore:
                 return None
             _store_batches(session, [batch])
             row = session.execute(select(JobRow).where(JobRow.id == job_id)).scalar_one()
+            # set below on the detached object and written with one Core UPDATE: the ORM's flush of
+            # the same changes cost several times as much on the writer thread
+            session.expunge(row)
             price = row.price
             if fin.status == "done":
                 charged = max(0, min(price, fin.charged if fin.charged is not None else price))
@@ -393,10 +404,11 @@ class JobStore:
             row.progress = float(event.get("progress", row.progress))
             row.message = _fit(event.get("message", ""))
             row.last_seq = int(event["seq"])
+            session.execute(_FINISH, {"b_id": job_id, **{f"b_{name}": getattr(row, name) for name in _FINISHED}})
             session.execute(_INSERT_EVENTS, [{"job_id": job_id, "seq": int(event["seq"]), "data": _dump(event)}])
             return row, event
 
-        return await self._db.write(work)
+        return await self._lifecycle.write(work, order=job_id)
 
     # ------------------------------------------------------------------ retention
 
