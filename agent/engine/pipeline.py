@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import msgspec
+
 from agent.engine.backends import Backends
 from agent.engine.cascade import Attempt, Cascade, Served
 from agent.choices import Aspect, Length, Mode
@@ -172,7 +174,10 @@ class _Manifest:
         """Write the manifest atomically, off the event loop (a write and a rename per item add up
         to a large share of the loop's time when many jobs run at once)."""
         async with self._saving:
-            await asyncio.to_thread(_write_atomic, self.path, json.dumps(self.data, indent=1))
+            # msgspec, not json: encoded on the loop (the dict changes while scenes finish), and the
+            # stdlib's encoder took ~0.3 ms of the loop per item of every running job
+            text = msgspec.json.format(msgspec.json.encode(self.data), indent=1).decode()
+            await asyncio.to_thread(_write_atomic, self.path, text)
 
     async def item(self, stage: str, index: int) -> dict[str, Any] | None:
         entry = self.data.get(stage, {}).get(str(index))

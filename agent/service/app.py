@@ -44,6 +44,7 @@ from agent.service.quota import QuotaPolicy, WallClock
 from agent.engine.runtime import Runtime, open_runtime
 from agent.settings import Settings
 from providers.base import Clock
+from providers.language import load as load_language_model
 from storage import Database, DatabaseLock, JobStore, QuotaLedger, open_database
 from storage.cluster import ClusterStore
 
@@ -127,6 +128,16 @@ def create_app(
                 svc.ledger = QuotaLedger(db)
                 yield
 
+    async def warm_up(_app: web.Application) -> AsyncIterator[None]:
+        # the topic-language model takes ~1 s to load: loaded beside the start rather than by the
+        # first submissions (which would hold the thread pool every other blocking call needs)
+        loading = asyncio.ensure_future(asyncio.to_thread(load_language_model))
+        try:
+            yield
+        finally:
+            with contextlib.suppress(Exception):
+                await loading
+
     async def runtime(app: web.Application) -> AsyncIterator[None]:
         opened = (
             _test_runtime(settings, backends, clock, renderer) if backends is not None
@@ -163,7 +174,7 @@ def create_app(
         finally:
             await job_runner.stop()
 
-    app.cleanup_ctx.extend([database, runtime, runner])
+    app.cleanup_ctx.extend([warm_up, database, runtime, runner])
     app.add_routes(routes(svc))
     if settings.cluster.enabled:
         app.add_routes(_worker_routes(settings, svc, data))
