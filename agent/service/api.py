@@ -26,6 +26,7 @@ from aiohttp import web
 
 from agent.choices import Aspect, InvalidChoice, Length, Mode, parse_choice
 from agent.service.http_input import BadInput, parse_event_id, parse_json_body, range_satisfiable
+from agent.service.intake import Turnstile
 from agent.service.jobs import CancelOutcome, DiskFull, JobRunner, QueueFull, QuotaExceeded, SubmitData, TooManyJobs
 from agent.protocol import (
     API_PREFIX,
@@ -73,6 +74,7 @@ OPTION_KEYS = frozenset(JobOptions.__struct_fields__)  # the wire protocol's, ch
 SUBMIT_KEYS = frozenset(SubmitRequest.__struct_fields__)
 MIN_MAX_BYTES = 100_000
 MAX_MAX_BYTES = 4 * 1024**3
+INTAKE_PER_TURN = 32  # submissions parsed in one turn of the event loop at most (Services.intake)
 STORAGE_RETRY_AFTER_S = 30  # a full disk is freed by an operator: minutes, not a client's quick retry
 
 
@@ -330,6 +332,9 @@ class Services:
         self.ledger: QuotaLedger = None  # type: ignore[assignment]
         self.backends: Any = None
         self.status: Callable[[], Awaitable[Status]] = None  # type: ignore[assignment]
+        # submissions that arrive together are parsed and admitted a few per turn of the event loop
+        # (agent.service.intake: 1000 at once held the loop for 300+ ms)
+        self.intake = Turnstile(INTAKE_PER_TURN)
 
 
 def routes(svc: Services) -> list[web.RouteDef]:
@@ -358,6 +363,25 @@ def routes(svc: Services) -> list[web.RouteDef]:
             raise ApiError(409, ErrorCode.PARENT_EXPIRED, str(exc)) from None
 
     async def submit(request: web.Request) -> web.Response:
+        await svc.intake.enter()
+        data = await intake(request)
+        try:
+            job, _created = await svc.runner.submit(data)
+        except RouteUnavailable as exc:  # distributed: no live worker serves the route now
+            raise _invalid("model", str(exc)) from None
+        except QuotaExceeded as exc:
+            raise ApiError(429, ErrorCode.QUOTA_EXCEEDED, str(exc), retry_after_s=exc.retry_after_s,
+                           balance=exc.balance, price=exc.price, resets_at=exc.resets_at) from None
+        except TooManyJobs as exc:
+            raise ApiError(429, ErrorCode.TOO_MANY_JOBS, str(exc), retry_after_s=exc.retry_after_s) from None
+        except QueueFull as exc:
+            raise ApiError(503, ErrorCode.QUEUE_FULL, str(exc), retry_after_s=exc.retry_after_s) from None
+        except DiskFull as exc:
+            raise ApiError(503, ErrorCode.DISK_FULL, str(exc), retry_after_s=exc.retry_after_s) from None
+        return json_response(job, status=202)
+
+    async def intake(request: web.Request) -> SubmitData:
+        """A submission read and checked: what `runner.submit` takes."""
         body = await _json_body(request)
         data = parse_submission(body, settings, svc.backends)
         parent_id = body.get("parent_job_id")
@@ -374,21 +398,7 @@ def routes(svc: Services) -> list[web.RouteDef]:
             raise ApiError(400, ErrorCode.BAD_REQUEST, "changes need a parent_job_id", field="changes")
         if svc.cluster is None:  # distributed: the voices are the workers' (a wrong one fails the job)
             await check_submission_voice(data, settings, svc.backends)
-        data = await resolve_submission_language(data, settings)
-        try:
-            job, _created = await svc.runner.submit(data)
-        except RouteUnavailable as exc:  # distributed: no live worker serves the route now
-            raise _invalid("model", str(exc)) from None
-        except QuotaExceeded as exc:
-            raise ApiError(429, ErrorCode.QUOTA_EXCEEDED, str(exc), retry_after_s=exc.retry_after_s,
-                           balance=exc.balance, price=exc.price, resets_at=exc.resets_at) from None
-        except TooManyJobs as exc:
-            raise ApiError(429, ErrorCode.TOO_MANY_JOBS, str(exc), retry_after_s=exc.retry_after_s) from None
-        except QueueFull as exc:
-            raise ApiError(503, ErrorCode.QUEUE_FULL, str(exc), retry_after_s=exc.retry_after_s) from None
-        except DiskFull as exc:
-            raise ApiError(503, ErrorCode.DISK_FULL, str(exc), retry_after_s=exc.retry_after_s) from None
-        return json_response(job, status=202)
+        return await resolve_submission_language(data, settings)
 
     async def get_job(request: web.Request) -> web.Response:
         job = await svc.runner.job(_job_id(request))
