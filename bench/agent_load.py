@@ -38,6 +38,7 @@ from PIL import Image, ImageDraw
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from agent.service.app import DATABASE, create_app  # noqa: E402
+from agent.service.process import settle_after_start  # noqa: E402
 from agent.engine.backends import Backends  # noqa: E402
 from agent.protocol import Event, Job, JobOptions, SubmitRequest, UserRef, convert, parse_sse_event, to_builtins  # noqa: E402,E501
 from agent.engine.render.spec import RenderResult, RenderSpec  # noqa: E402
@@ -258,6 +259,7 @@ async def main(jobs: int, users: int, workers: int) -> int:
         return web.json_response({"ok": True})
 
     app.router.add_get("/bench/ping", ping)
+    settle_after_start(app)  # as `reelbot agent` does
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     # all clients connect at once: with the default backlog (128) the kernel drops the excess SYNs and

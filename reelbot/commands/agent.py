@@ -34,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from agent.service.app import BindRefused, check_bind, create_app
+    from agent.service.process import settle_after_start
     from storage import DatabaseLock, StorageError
 
     settings = load_settings_or_fail(args.config)
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
             logging.getLogger(__name__).warning("no REELBOT_AGENT_TOKEN: serving loopback without auth")
         try:
             # A chat burst opens many connections at once; the default listen backlog (128) drops them.
-            web.run_app(create_app(settings, database_lock=lock), host=host, port=port, print=None,
+            web.run_app(settle_after_start(create_app(settings, database_lock=lock)), host=host, port=port, print=None,
                         access_log=None, backlog=1024)
         except StorageError as exc:  # a damaged database, refused at start
             print(f"reelbot: error: {exc}", file=sys.stderr)
