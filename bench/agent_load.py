@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import concurrent.futures
+import contextlib
 import io
 import math
 import multiprocessing
@@ -38,6 +39,7 @@ from PIL import Image, ImageDraw
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from agent.service.app import DATABASE, create_app  # noqa: E402
+from loopturns import TurnProfiler  # noqa: E402
 from agent.service.process import settle_after_start  # noqa: E402
 from agent.engine.backends import Backends  # noqa: E402
 from agent.protocol import Event, Job, JobOptions, SubmitRequest, UserRef, convert, parse_sse_event, to_builtins  # noqa: E402,E501
@@ -241,7 +243,7 @@ async def _clients(base: str, jobs: int, users: int) -> dict[str, Any]:
             "baseline": baseline, "resumed": resumed_streams}
 
 
-async def main(jobs: int, users: int, workers: int) -> int:
+async def main(jobs: int, users: int, workers: int, worst_turns: int = 0) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="reelbot-bench-"))
     settings = settings_from_mapping({
         "stages": {"script": ["offline"], "image": ["offline"], "clip": [], "voice": ["offline"]},
@@ -269,6 +271,7 @@ async def main(jobs: int, users: int, workers: int) -> int:
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     base = f"http://127.0.0.1:{port}"
     monitor = StallMonitor()
+    profiler = TurnProfiler()
     mon: asyncio.Task[None] | None = None
     loop = asyncio.get_running_loop()
     try:
@@ -276,7 +279,8 @@ async def main(jobs: int, users: int, workers: int) -> int:
         with concurrent.futures.ProcessPoolExecutor(1, mp_context=spawn) as clients:
             await loop.run_in_executor(clients, time.perf_counter)  # the client process is up before measuring
             mon = asyncio.create_task(monitor.run())
-            out = await loop.run_in_executor(clients, run_clients, base, jobs, users)
+            with profiler.active() if worst_turns else contextlib.nullcontext():
+                out = await loop.run_in_executor(clients, run_clients, base, jobs, users)
             mon.cancel()  # measured: what follows (the pool's shutdown joins the client process) is not the agent
         results: list[Outcome] = out["results"]
         again: list[tuple[str, str | None, int]] = out["again"]
@@ -319,6 +323,10 @@ async def main(jobs: int, users: int, workers: int) -> int:
           f"submit p50 {p50:.1f} ms p99 {p99:.1f} ms, max stall {monitor.longest_s * 1000:.1f} ms, "
           f"ledger {'balanced' if ledger_ok else 'UNBALANCED'}, submit/baseline p50 x{p50 / base50:.1f} "
           f"p99 x{p99 / base99:.1f}")
+    if worst_turns:
+        print(f"the {worst_turns} longest turns of the agent's loop (its thread's CPU; what ran in them):")
+        for turn in profiler.worst(worst_turns):
+            print("  " + turn.describe())
     return 0 if ok else 1
 
 
@@ -333,5 +341,8 @@ if __name__ == "__main__":
     parser.add_argument("--jobs", type=int, default=200)
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--worst-turns", type=int, default=0, metavar="N",
+                        help="also print the N longest turns of the agent's loop and what ran in them "
+                             "(bench/loopturns.py)")
     args = parser.parse_args()
-    sys.exit(asyncio.run(main(args.jobs, args.users, args.workers)))
+    sys.exit(asyncio.run(main(args.jobs, args.users, args.workers, args.worst_turns)))
