@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 TOPIC  ?= the life cycle of a star
 
-.PHONY: demo test test-browser test-faults lint bench status clean
+.PHONY: demo test test-browser test-faults test-postgres lint bench status clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ lint: $(STAMP)
 
 test-faults: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider tests/faults
+
+# the storage tests once more on a real PostgreSQL 16 (pgserver, in a temporary folder): the
+# ledger, group commit and locking as the distributed mode runs them; .ci/run runs it
+test-postgres: $(STAMP)
+	$(PY) -m tests.support.with_postgres -m pytest -q -p no:cacheprovider tests/storage
 
 # moviepy, the render benchmark's naive baseline, is only in the `bench` extra
 $(BENCH_STAMP): $(STAMP)

@@ -101,6 +101,10 @@ def blocking_guard() -> Iterator[BlockBuster]:
     # lists and reads its migration scripts. Reads only, once at start-up, before the agent serves.
     for func in _FILE_READS:
         bb.functions[func].can_block_in("storage/migrate.py", "run")
+    # asyncpg looks for the client's ~/.pgpass and ~/.postgresql TLS files while it opens a
+    # connection (a pool's, rarely): stats and small reads, in its own connect code
+    for func in _FILE_READS:
+        bb.functions[func].can_block_in("asyncpg/connect_utils.py", "_parse_connect_arguments")
     bb.activate()
     try:
         yield bb
