@@ -11,12 +11,12 @@ clusters.
 
 from __future__ import annotations
 
+import functools
 import unicodedata
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from PIL import ImageDraw
-from uniseg.graphemecluster import grapheme_clusters
+from uniseg.graphemecluster import GCB, grapheme_cluster_break, grapheme_clusters
 from uniseg.linebreak import line_break_units
 
 from providers.typeset.fonts import EMOJI, REGULAR, SYMBOLS, Face, FontChain, coverage, glyph_face, pil_font
@@ -27,6 +27,10 @@ __all__ = ["Run", "runs", "base_direction", "drawable", "line_width", "wrap", "d
 _PICTURE_FACES = frozenset({EMOJI, SYMBOLS})  # their spaces are as wide as a pictograph
 _RTL_CLASSES = frozenset({"R", "AL"})
 _STRONG = frozenset({"L", "R", "AL"})
+# Grapheme_Cluster_Break values UAX #29 breaks on both sides of, whatever the neighbours (GB4, GB5,
+# GB999): every other rule (GB3 CR LF, Hangul jamo, Extend/ZWJ, SpacingMark, Prepend, the Indic
+# conjunct rule, emoji ZWJ sequences, flags) needs a character outside this set
+_ALONE = frozenset({GCB.OTHER, GCB.CONTROL, GCB.LF})
 
 
 @dataclass(frozen=True)
@@ -50,10 +54,25 @@ def _neutral(cluster: str) -> bool:
     return all(unicodedata.bidirectional(c) not in _STRONG for c in cluster)
 
 
+@functools.lru_cache(maxsize=4096)
+def _alone(ch: str) -> bool:
+    return grapheme_cluster_break(ch) in _ALONE
+
+
+def clusters(text: str) -> list[str]:
+    """`text`'s grapheme clusters (UAX #29, uniseg's). uniseg walks a string at ~10 µs a character in
+    pure Python, and layout measures every prefix of every line at every size it tries: text whose
+    characters each stand alone (most Latin, Cyrillic, Greek, CJK, Arabic letters) takes a shortcut
+    that gives the same answer from the same property table."""
+    if all(map(_alone, text)):
+        return list(text)
+    return list(grapheme_clusters(text))
+
+
 def runs(text: str, chain: FontChain) -> list[Run]:
     """`text` in runs of one face, in logical order; clusters no face has are left out."""
     out: list[tuple[list[str], Face]] = []
-    for cluster in grapheme_clusters(text):
+    for cluster in clusters(text):
         if out and _neutral(cluster) and out[-1][1] not in _PICTURE_FACES \
                 and all(ord(c) in coverage(out[-1][1]) for c in cluster):
             out[-1][0].append(cluster)  # a space or a comma stays in the run it sits in
@@ -105,8 +124,15 @@ def _direction(run: Run) -> str:
 
 
 def _run_width(run: Run, chain: FontChain, size: int, weight: int) -> float:
-    font = pil_font(run.face, size, weight)
-    return float(font.getlength(run.text, direction=_direction(run), language=chain.language))
+    return _measure(run.text, run.face, size, weight, _direction(run), chain.language)
+
+
+@functools.lru_cache(maxsize=4096)
+def _measure(text: str, face: Face, size: int, weight: int, direction: str, language: str) -> float:
+    """A run's advance width. Shaping costs ~0.3 ms a call and layout asks again for what it has
+    measured (wrap re-measures the line it just grew, a patch measures its lines before drawing them)."""
+    font = pil_font(face, size, weight)
+    return float(font.getlength(text, direction=direction, language=language))
 
 
 def line_width(line: str, chain: FontChain, size: int, weight: int = REGULAR) -> float:
@@ -117,7 +143,7 @@ def line_width(line: str, chain: FontChain, size: int, weight: int = REGULAR) ->
 def _split_clusters(unit: str, chain: FontChain, size: int, max_width: float, weight: int) -> list[str]:
     """A unit too wide for a line (a long word, a Thai phrase), cut between grapheme clusters."""
     pieces, current = [], ""
-    for cluster in grapheme_clusters(unit):
+    for cluster in clusters(unit):
         if current and line_width(current + cluster, chain, size, weight) > max_width:
             pieces.append(current)
             current = cluster
@@ -152,15 +178,17 @@ def wrap(text: str, chain: FontChain, size: int, max_width: float, weight: int =
     return [ln for ln in lines if ln] or []
 
 
-def _units(text: str, language: str = "") -> Iterable[str]:
+@functools.lru_cache(maxsize=256)
+def _units(text: str, language: str = "") -> tuple[str, ...]:
     """Where a line may break. Korean breaks between words, as it is written (UAX #14 would allow
-    any syllable, which Korean typesetting does not)."""
+    any syllable, which Korean typesetting does not). Cached: a title is wrapped at every size tried,
+    and uniseg's line breaking is pure Python."""
     if not text:
         return ()
     if language.split("-")[0] == "ko":
         words = text.split(" ")
-        return [w + " " for w in words[:-1]] + words[-1:]
-    return line_break_units(text)
+        return tuple(w + " " for w in words[:-1]) + tuple(words[-1:])
+    return tuple(line_break_units(text))
 
 
 def widest_unit(text: str, chain: FontChain, size: int, weight: int = REGULAR) -> float:

@@ -18,13 +18,16 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from agent.engine.render.errors import InputError
-from agent.engine.render.yuv import Yuv420, cover_fit, rgb_to_yuv
+from agent.engine.render.yuv import Yuv420, cover_crop, rgb_to_yuv
 
-__all__ = ["ZOOM_HEADROOM", "KenBurns", "ken_burns_for", "load_rgb", "StillSource"]
+__all__ = ["ZOOM_HEADROOM", "KenBurns", "ken_burns_for", "load_rgb", "source_size", "StillSource"]
 
 ZOOM_HEADROOM = 1.2  # the pre-scaled source is this much larger than the frame
 _ZOOM_OUT, _ZOOM_IN = 1.02, 1.15  # zoom range, within the headroom
+_EXIF_ORIENTATION = 0x0112
+_QUARTER_TURNS = frozenset({5, 6, 7, 8})  # EXIF orientations shown rotated by 90 degrees
 MAX_SHIFT_ERROR_PX = 0.1  # scale_shift's offset error bound, in source pixels (warpAffine: 1/32)
+_PAD = 80  # px of repeated edge around each pre-scaled plane: more than _resize_origin's ROI overshoot
 # pan paths in fractions of the available slack: (start x, start y) -> (end x, end y)
 _PANS = (
     ((0.2, 0.5), (0.8, 0.5)),
@@ -58,11 +61,24 @@ def ken_burns_for(scene_index: int) -> KenBurns:
     )
 
 
-def load_rgb(path: Path) -> np.ndarray:
-    """Decode a still of any format/size to RGB (EXIF rotation applied); InputError if unreadable."""
+def load_rgb(path: Path, cover: tuple[int, int] | None = None) -> np.ndarray:
+    """Decode a still of any format/size to RGB (EXIF rotation applied); InputError if unreadable.
+
+    With `cover` (width, height, as shown), a JPEG larger than needed to cover that is decoded at
+    1/2, 1/4 or 1/8 scale by libjpeg itself (Pillow's `draft`), never below what covering it needs:
+    a 12 MP photo then costs a fraction of a full decode's time and memory. Copies only once (the
+    array); rotation and mode conversion only when the file asks for them.
+    """
     try:
         with Image.open(path) as img:
-            return np.asarray(ImageOps.exif_transpose(img).convert("RGB"))
+            if cover is not None and img.format == "JPEG":
+                w, h = img.size
+                shown = (h, w) if img.getexif().get(_EXIF_ORIENTATION, 1) in _QUARTER_TURNS else (w, h)
+                scale = max(cover[0] / shown[0], cover[1] / shown[1])
+                if scale < 0.5:
+                    img.draft("RGB", (math.ceil(w * scale), math.ceil(h * scale)))
+            ImageOps.exif_transpose(img, in_place=True)
+            return np.asarray(img if img.mode == "RGB" else img.convert("RGB"))
     except (OSError, ValueError) as exc:
         raise InputError(f"cannot read image {path}: {exc}") from exc
 
@@ -120,13 +136,21 @@ def scale_shift(src: np.ndarray, dst: np.ndarray, s: float, ax: float, ay: float
                    borderMode=cv2.BORDER_REPLICATE)
 
 
+def source_size(width: int, height: int) -> tuple[int, int]:
+    """The pre-scaled still's size for a width x height video (what `load_rgb` may decode down to)."""
+    return round(width * ZOOM_HEADROOM / 2) * 2, round(height * ZOOM_HEADROOM / 2) * 2
+
+
 class StillSource:
     """Draws a still with Ken Burns motion at any time within its segment."""
 
     def __init__(self, rgb: np.ndarray, width: int, height: int, motion: KenBurns, duration_s: float):
-        sw = round(width * ZOOM_HEADROOM / 2) * 2
-        sh = round(height * ZOOM_HEADROOM / 2) * 2
-        self._src = rgb_to_yuv(cover_fit(rgb, sw, sh))
+        sw, sh = source_size(width, height)
+        # each plane with a border of its edge pixels repeated: cv2.resize's ROI (see _resize_origin)
+        # may then reach past the picture near its edges, where the pan starts and ends, instead of
+        # falling back to warpAffine (3x the cost) for ~1 plane in 8
+        self._planes = tuple(cv2.copyMakeBorder(p, _PAD, _PAD, _PAD, _PAD, cv2.BORDER_REPLICATE)
+                             for p in rgb_to_yuv(cover_crop(rgb, sw, sh)).planes())
         self._w, self._h, self._sw, self._sh = width, height, sw, sh
         self._motion, self._duration_s = motion, max(duration_s, 1e-3)
         self._m = np.zeros((2, 3), np.float64)
@@ -147,10 +171,10 @@ class StillSource:
 
     def draw(self, t_s: float, frame_index: int, out: Yuv420) -> None:
         scale, cx, cy = self.transform(t_s)
-        for plane_src, plane_dst, k in zip(self._src.planes(), out.planes(), (1, 2, 2), strict=True):
-            # pixel centres: dst u -> src cx + scale*(u - w/2), in this plane's units
-            ax = cx / k + scale * (0.5 - self._w / k / 2) - 0.5
-            ay = cy / k + scale * (0.5 - self._h / k / 2) - 0.5
+        for plane_src, plane_dst, k in zip(self._planes, out.planes(), (1, 2, 2), strict=True):
+            # pixel centres: dst u -> src cx + scale*(u - w/2), in this plane's units (+ the border)
+            ax = cx / k + scale * (0.5 - self._w / k / 2) - 0.5 + _PAD
+            ay = cy / k + scale * (0.5 - self._h / k / 2) - 0.5 + _PAD
             scale_shift(plane_src, plane_dst, scale, ax, ay, self._scratch, self._m)
 
     def close(self) -> None:

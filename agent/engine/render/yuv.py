@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-__all__ = ["Yuv420", "YuvPatch", "rgb_to_yuv", "cover_fit"]
+__all__ = ["Yuv420", "YuvPatch", "rgb_to_yuv", "cover_crop", "cover_fit"]
 
 
 class Yuv420:
@@ -38,20 +38,28 @@ class Yuv420:
 
 
 def rgb_to_yuv(rgb: np.ndarray) -> Yuv420:
-    """RGB (even size) -> a new I420 frame."""
+    """RGB (even size) -> a new I420 frame. Rows may be strided (a crop): OpenCV reads them in place."""
     h, w = rgb.shape[:2]
-    return Yuv420(w, h, cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2YUV_I420))
+    if rgb.strides[1:] != (3, 1):  # pixels not packed (an RGBA array's RGB view): OpenCV needs a copy
+        rgb = np.ascontiguousarray(rgb)
+    return Yuv420(w, h, cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420))
 
 
-def cover_fit(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Scale to cover width x height (aspect kept), then centre-crop: any input size or aspect."""
+def cover_crop(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Scale to cover width x height (aspect kept), then centre-crop: any input size or aspect. The
+    crop is a view into the scaled picture (rows strided), for a caller that converts it anyway."""
     h, w = rgb.shape[:2]
     scale = max(width / w, height / h)
     sw, sh = max(width, round(w * scale)), max(height, round(h * scale))
     interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
     scaled = cv2.resize(rgb, (sw, sh), interpolation=interp)
     x0, y0 = (sw - width) // 2, (sh - height) // 2
-    return np.ascontiguousarray(scaled[y0 : y0 + height, x0 : x0 + width])
+    return scaled[y0 : y0 + height, x0 : x0 + width]
+
+
+def cover_fit(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
+    """`cover_crop`, as a contiguous array."""
+    return np.ascontiguousarray(cover_crop(rgb, width, height))
 
 
 @dataclass(frozen=True)
@@ -84,4 +92,4 @@ class YuvPatch:
             x, y = self.x // scale, self.y // scale
             region = plane[y : y + h, x : x + w]
             a, inv = (self.alphas[0], self.inverse[0]) if i == 0 else (self.alphas[1], self.inverse[1])
-            region[...] = cv2.blendLinear(src, region, a, inv)
+            cv2.blendLinear(src, region, a, inv, dst=region)  # in place: no allocation per frame

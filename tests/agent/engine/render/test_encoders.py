@@ -140,3 +140,17 @@ def test_an_encoder_that_does_not_open_leaves_no_file(tmp_path) -> None:
                           codec=Codec(Encoder.NVENC, "h264_nvenc", {"gpu": "97"}), audio=None, audio_kbps=128,
                           aborted=threading.Event())
     assert not out.exists()
+
+
+def test_x264_encodes_with_frame_threads_as_the_ffmpeg_cli_does(tmp_path) -> None:
+    """PyAV opens every codec with slice threading, which makes libx264 use sliced threads: each
+    encode call then blocks until its frame is coded and drawing never overlaps encoding. x264 writes
+    the settings it ran with into the stream (an SEI), so the file says which threading it used."""
+    out = tmp_path / "v.mp4"
+    encode_in_process(_solid_frames([40, 80, 120]), width=W, height=H, fps=30, out=out,
+                      codec=x264_codec("veryfast", 23, None), audio=None, audio_kbps=128,
+                      aborted=threading.Event())
+    data = out.read_bytes()
+    assert b"x264 - core" in data
+    assert b"sliced_threads=0" in data
+    assert avencode.nvenc_codec(23, None).thread_type is None  # NVENC has no x264 threads to choose
