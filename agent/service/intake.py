@@ -15,6 +15,7 @@ check after the turnstile holds up nobody.
 from __future__ import annotations
 
 import asyncio
+import math
 
 __all__ = ["Turnstile"]
 
@@ -24,8 +25,11 @@ class Turnstile:
         if per_turn < 1:
             raise ValueError("per_turn must be at least 1")
         self._passes = asyncio.Semaphore(per_turn)
+        self.last_pass = -math.inf  # the loop's time of the latest pass (agent.service.process: quiet?)
 
     async def enter(self) -> None:
         """Return in a turn of the loop in which fewer than `per_turn` callers have passed."""
         await self._passes.acquire()
-        asyncio.get_running_loop().call_soon(self._passes.release)
+        loop = asyncio.get_running_loop()
+        loop.call_soon(self._passes.release)
+        self.last_pass = loop.time()
