@@ -29,6 +29,9 @@ Lock order (PostgreSQL): one batch holds the row locks of all its units until it
 written in the order of their `order` key (stable: same key, arrival order), so two batches (in two
 agent processes) lock the same rows in the same order and cannot deadlock on each other.
 
+When a batch is written its callers are woken WAKE_PER_TURN per turn of the event loop, so a
+whole batch's continuations (answers written, jobs queued) do not hold the loop in one turn.
+
 This is a write-batching helper, not a queue: nothing is kept anywhere but in the awaiting callers,
 and a batch is written as soon as the writer is free. A caller cancelled before its unit was taken
 is dropped unwritten; one cancelled after that is written all the same (its unit was on its way to
@@ -57,6 +60,7 @@ T = TypeVar("T")
 # units in one transaction at most: bounds how long one batch holds the writer (and, on PostgreSQL,
 # its row locks) while the other writes (progress, finishes) wait
 MAX_BATCH = 128
+WAKE_PER_TURN = 32  # callers woken in one turn of the event loop when their batch is written
 
 
 @dataclass(eq=False)
@@ -162,13 +166,17 @@ class GroupCommit:
                 if not unit.future.done():
                     unit.future.set_exception(exc)
             return
-        for unit, outcome in zip(batch, outcomes, strict=True):
+        for n, (unit, outcome) in enumerate(zip(batch, outcomes, strict=True), 1):
             if unit.future.done():  # its caller was cancelled meanwhile: the unit is written all the same
                 continue
             if outcome.error is not None:
                 unit.future.set_exception(outcome.error)
             else:
                 unit.future.set_result(outcome.value)
+            if n % WAKE_PER_TURN == 0 and n < len(batch):
+                # the callers go on a few per turn of the event loop: a whole batch's (answers
+                # written, jobs queued) in one turn held the loop for everything else it serves
+                await asyncio.sleep(0)
 
     async def _write_alone(self, unit: _Unit[Any]) -> None:
         self.transactions += 1

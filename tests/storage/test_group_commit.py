@@ -277,3 +277,30 @@ async def test_without_worker_threads_each_unit_is_its_own_write(tmp_path):
             return_exceptions=True)
         assert results[0] == "x" and isinstance(results[1], ValueError)
         assert commits.transactions == 0 and await _user_ids(db) == ["x"]
+
+
+async def test_the_callers_of_a_written_batch_go_on_a_few_per_turn_of_the_loop(tmp_path):
+    from storage.batch import WAKE_PER_TURN
+
+    async with open_database(f"sqlite+aiosqlite:///{tmp_path}/a.db") as db:
+        commits = GroupCommit(db)
+        turn, stop = [0], asyncio.Event()
+
+        async def ticker() -> None:  # counts the loop's turns
+            while not stop.is_set():
+                turn[0] += 1
+                await asyncio.sleep(0)
+
+        async def caller(i: int) -> int:
+            await commits.write(_adding(f"u{i}"))
+            return turn[0]
+
+        ticking = asyncio.create_task(ticker())
+        n = 3 * WAKE_PER_TURN + 5
+        resumed = await asyncio.gather(*(caller(i) for i in range(n)))
+        stop.set()
+        await ticking
+        assert commits.transactions == 1 and commits.units == n  # one batch, one transaction
+        per_turn = [resumed.count(t) for t in set(resumed)]
+        assert max(per_turn) <= WAKE_PER_TURN and len(per_turn) >= 4
+        assert len(await _user_ids(db)) == n
