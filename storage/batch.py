@@ -163,16 +163,10 @@ class GroupCommit:
             raise
         except Exception as exc:  # nothing of the batch was written: every caller gets the error
             for unit in batch:
-                if not unit.future.done():
-                    unit.future.set_exception(exc)
+                _settle(unit, _Outcome(error=exc))
             return
         for n, (unit, outcome) in enumerate(zip(batch, outcomes, strict=True), 1):
-            if unit.future.done():  # its caller was cancelled meanwhile: the unit is written all the same
-                continue
-            if outcome.error is not None:
-                unit.future.set_exception(outcome.error)
-            else:
-                unit.future.set_result(outcome.value)
+            _settle(unit, outcome)
             if n % WAKE_PER_TURN == 0 and n < len(batch):
                 # the callers go on a few per turn of the event loop: a whole batch's (answers
                 # written, jobs queued) in one turn held the loop for everything else it serves
@@ -187,8 +181,17 @@ class GroupCommit:
             unit.future.cancel()
             raise
         except Exception as exc:
-            if not unit.future.done():
-                unit.future.set_exception(exc)
+            _settle(unit, _Outcome(error=exc))
             return
-        if not unit.future.done():
-            unit.future.set_result(value)
+        _settle(unit, _Outcome(value=value))
+
+
+def _settle(unit: _Unit[Any], outcome: _Outcome) -> None:
+    """Give the unit's caller its outcome; none when the caller was cancelled meanwhile (the unit is
+    written all the same)."""
+    if unit.future.done():
+        return
+    if outcome.error is not None:
+        unit.future.set_exception(outcome.error)
+    else:
+        unit.future.set_result(outcome.value)
