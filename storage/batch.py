@@ -165,12 +165,17 @@ class GroupCommit:
             for unit in batch:
                 _settle(unit, _Outcome(error=exc))
             return
-        for n, (unit, outcome) in enumerate(zip(batch, outcomes, strict=True), 1):
-            _settle(unit, outcome)
-            if n % WAKE_PER_TURN == 0 and n < len(batch):
-                # the callers go on a few per turn of the event loop: a whole batch's (answers
-                # written, jobs queued) in one turn held the loop for everything else it serves
-                await asyncio.sleep(0)
+        try:
+            for n, (unit, outcome) in enumerate(zip(batch, outcomes, strict=True), 1):
+                _settle(unit, outcome)
+                if n % WAKE_PER_TURN == 0 and n < len(batch):
+                    # the callers go on a few per turn of the event loop: a whole batch's (answers
+                    # written, jobs queued) in one turn held the loop for everything else it serves
+                    await asyncio.sleep(0)
+        except asyncio.CancelledError:  # the loop is closing: no caller is left waiting forever
+            for unit in batch:
+                unit.future.cancel()
+            raise
 
     async def _write_alone(self, unit: _Unit[Any]) -> None:
         self.transactions += 1

@@ -20,6 +20,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from storage import JobStore, NewJob, QuotaLedger, StorageFull, UserKey, open_database
 from storage.batch import GroupCommit
 from storage.engine import TRANSIENT_RETRIES
+from tests.support.waiting import wait_until
 
 DAY = "2025-03-01"
 
@@ -304,3 +305,16 @@ async def test_the_callers_of_a_written_batch_go_on_a_few_per_turn_of_the_loop(t
         per_turn = [resumed.count(t) for t in set(resumed)]
         assert max(per_turn) <= WAKE_PER_TURN and len(per_turn) >= 4
         assert len(await _user_ids(db)) == n
+
+
+async def test_callers_not_yet_woken_are_cancelled_with_the_batch_task(tmp_path):
+    from storage.batch import WAKE_PER_TURN
+
+    async with open_database(f"sqlite+aiosqlite:///{tmp_path}/a.db") as db:
+        commits = GroupCommit(db)
+        callers = [asyncio.ensure_future(commits.write(_adding(f"u{i}"))) for i in range(3 * WAKE_PER_TURN)]
+        await wait_until(callers[0].done, interval_s=0)  # the first few are woken: the batch task waits for the next turn
+        assert commits._writing is not None
+        commits._writing.cancel()
+        await asyncio.wait_for(asyncio.wait(callers), 2)  # none left waiting forever
+        assert callers[0].result() == "u0" and callers[-1].cancelled()
