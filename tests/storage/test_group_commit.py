@@ -20,7 +20,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from storage import JobStore, NewJob, QuotaLedger, StorageFull, UserKey, open_database
 from storage.batch import GroupCommit
 from storage.engine import TRANSIENT_RETRIES
-from tests.support.waiting import wait_until
+from tests.support.waiting import counting_turns, wait_until
 
 DAY = "2025-03-01"
 
@@ -285,22 +285,13 @@ async def test_the_callers_of_a_written_batch_go_on_a_few_per_turn_of_the_loop(t
 
     async with open_database(f"sqlite+aiosqlite:///{tmp_path}/a.db") as db:
         commits = GroupCommit(db)
-        turn, stop = [0], asyncio.Event()
-
-        async def ticker() -> None:  # counts the loop's turns
-            while not stop.is_set():
-                turn[0] += 1
-                await asyncio.sleep(0)
-
-        async def caller(i: int) -> int:
-            await commits.write(_adding(f"u{i}"))
-            return turn[0]
-
-        ticking = asyncio.create_task(ticker())
         n = 3 * WAKE_PER_TURN + 5
-        resumed = await asyncio.gather(*(caller(i) for i in range(n)))
-        stop.set()
-        await ticking
+        async with counting_turns() as turn:
+            async def caller(i: int) -> int:
+                await commits.write(_adding(f"u{i}"))
+                return turn[0]
+
+            resumed = await asyncio.gather(*(caller(i) for i in range(n)))
         assert commits.transactions == 1 and commits.units == n  # one batch, one transaction
         per_turn = [resumed.count(t) for t in set(resumed)]
         assert max(per_turn) <= WAKE_PER_TURN and len(per_turn) >= 4

@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
-__all__ = ["wait_until", "fast_sleep", "logged"]
+__all__ = ["wait_until", "fast_sleep", "logged", "counting_turns"]
 
 
 async def wait_until(predicate: Callable[[], object], timeout_s: float = 5.0, *, interval_s: float = 0.01) -> None:
@@ -58,3 +58,22 @@ def logged(logger: str, needle: str) -> Iterator[asyncio.Event]:
     finally:
         target.removeHandler(handler)
         target.setLevel(level)
+
+
+@contextlib.asynccontextmanager
+async def counting_turns() -> AsyncIterator[list[int]]:
+    """`turn[0]`: how many turns the event loop has run since the block began (a task that bumps it
+    once per turn), for tests of what happens in one turn."""
+    turn, stop = [0], asyncio.Event()
+
+    async def ticker() -> None:
+        while not stop.is_set():
+            turn[0] += 1
+            await asyncio.sleep(0)
+
+    ticking = asyncio.create_task(ticker())
+    try:
+        yield turn
+    finally:
+        stop.set()
+        await ticking

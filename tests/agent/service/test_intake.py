@@ -6,25 +6,18 @@ from collections import Counter
 import pytest
 
 from agent.service.intake import Turnstile
+from tests.support.waiting import counting_turns
 
 
 async def test_a_burst_passes_a_few_per_turn_in_arrival_order() -> None:
-    gate, turn, passed = Turnstile(10), [0], []
-    stop = asyncio.Event()
+    gate, passed = Turnstile(10), []
 
-    async def ticker() -> None:  # counts the loop's turns
-        while not stop.is_set():
-            turn[0] += 1
-            await asyncio.sleep(0)
+    async with counting_turns() as turn:
+        async def caller(i: int) -> None:
+            await gate.enter()
+            passed.append((i, turn[0]))
 
-    async def caller(i: int) -> None:
-        await gate.enter()
-        passed.append((i, turn[0]))
-
-    ticking = asyncio.create_task(ticker())
-    await asyncio.wait_for(asyncio.gather(*(caller(i) for i in range(100))), 5)
-    stop.set()
-    await ticking
+        await asyncio.wait_for(asyncio.gather(*(caller(i) for i in range(100))), 5)
     assert [i for i, _t in passed] == list(range(100))  # nobody overtakes
     per_turn = Counter(t for _i, t in passed)
     assert max(per_turn.values()) <= 10 and len(per_turn) >= 10
