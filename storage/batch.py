@@ -11,6 +11,9 @@ event loop) are written together by the next batch: one transaction, one commit,
 
 Each unit runs in a SAVEPOINT of its own (`Session.begin_nested`), so it stays atomic on its own: a
 unit that raises is rolled back alone and its caller gets its exception, while the others commit.
+A unit written with `plain=True` (its writes are all Core or prepared statements, no ORM object
+added or changed) gets a driver-level savepoint instead (`storage.prepared.savepoint`): the same
+atomicity at a fraction of the ORM's cost.
 Each caller gets its own result. Between units the session forgets its objects (`expunge_all`), so
 no unit sees another's ORM state, only its committed rows, exactly as in a transaction of its own.
 
@@ -53,6 +56,7 @@ from sqlalchemy.orm import Session
 
 from storage.engine import RETRY_SQLSTATES, Database, sqlstate
 from storage.errors import classify
+from storage.prepared import savepoint
 
 __all__ = ["GroupCommit", "MAX_BATCH"]
 
@@ -69,6 +73,7 @@ class _Unit(Generic[T]):
     retry_conflict: bool
     order: str
     future: asyncio.Future[T]
+    plain: bool = False
 
 
 @dataclass(frozen=True)
@@ -89,8 +94,12 @@ def _run_unit(session: Session, unit: _Unit[Any]) -> _Outcome:
     while True:
         try:
             try:
-                with session.begin_nested():
-                    value = unit.fn(session)
+                if unit.plain:
+                    with savepoint(session):
+                        value = unit.fn(session)
+                else:
+                    with session.begin_nested():
+                        value = unit.fn(session)
             finally:
                 session.expunge_all()  # the next unit starts from the database, not from these objects
         except IntegrityError as exc:
@@ -116,14 +125,15 @@ class GroupCommit:
         self.transactions = 0  # batches written (committed or not): for tests and the curious
         self.units = 0  # units those batches carried
 
-    async def write(self, fn: Callable[[Session], T], *, retry_conflict: bool = False, order: str = "") -> T:
+    async def write(self, fn: Callable[[Session], T], *, retry_conflict: bool = False, order: str = "",
+                    plain: bool = False) -> T:
         """Run `fn(session)` atomically in a write transaction shared with the units queued with it;
         its result, or its exception, as `Database.write` would give them. `retry_conflict` as there.
         `order`: units of one batch run sorted by it (lock order; see the module docstring)."""
         if not self._db.savepoints:
             return await self._db.write(fn, retry_conflict=retry_conflict)
         loop = asyncio.get_running_loop()
-        unit = _Unit(fn, retry_conflict, order, loop.create_future())
+        unit = _Unit(fn, retry_conflict, order, loop.create_future(), plain)
         self._queued.append(unit)
         if self._writing is None:
             # a task of its own: it writes what arrives in this turn of the loop too, and no caller's

@@ -16,6 +16,7 @@ may have been streamed is known, and none is given to a different event (agent.s
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,8 +27,9 @@ from sqlalchemy.orm import Session
 
 from storage.batch import GroupCommit
 from storage.engine import Database
-from storage.ledger import ACTIVE, add_entry, balance_of, changed_rows, refresh_allowance, upsert_user
+from storage.ledger import ACTIVE, add_entry, balance_of, changed_rows, refresh_allowance
 from storage.models import Base, JobEventRow, JobRow, LedgerKind, ProviderAttemptRow, User
+from storage.prepared import Prepared
 
 __all__ = ["JobStore", "NewJob", "UserKey", "SubmitOutcome", "Finish", "ProgressBatch", "AttemptRecord"]
 
@@ -55,11 +57,36 @@ class UserKey:
 
 @dataclass(frozen=True)
 class SubmitOutcome:
-    job: JobRow | None  # the new job, or the existing one for a repeated request_id
+    """What a submission came to. The new job's and the submitter's rows are kept as column values
+    and made ORM objects (detached) only when asked for: building them on the writer thread cost
+    more than the statements that wrote them."""
+
+    row: JobRow | Mapping[str, Any] | None  # the new job (its values), or the existing one for a repeated request_id
     created: bool
     rejected: str | None = None  # "quota" | "in_flight"
     balance: int = 0
-    user: User | None = None  # the submitter's row (detached), when known
+    submitter: User | Mapping[str, Any] | None = None  # the submitter's row, when known
+
+    @functools.cached_property
+    def job(self) -> JobRow | None:
+        return JobRow(**self.row) if isinstance(self.row, Mapping) else self.row
+
+    @functools.cached_property
+    def user(self) -> User | None:
+        return User(**self.submitter) if isinstance(self.submitter, Mapping) else self.submitter
+
+    def _column(self, name: str) -> Any:
+        if self.row is None:
+            raise ValueError("no job")
+        return self.row[name] if isinstance(self.row, Mapping) else getattr(self.row, name)
+
+    @property
+    def user_id(self) -> int:
+        return int(self._column("user_id"))
+
+    @property
+    def seq_reserved(self) -> int:
+        return int(self._column("seq_reserved"))
 
 
 @dataclass(frozen=True)
@@ -152,6 +179,46 @@ _EVENTS_AFTER = select(JobEventRow.data).where(JobEventRow.job_id == bindparam("
                                                JobEventRow.seq > bindparam("seq")).order_by(JobEventRow.seq)
 
 
+# the submission's common path, as prepared statements (storage.prepared)
+_SUBMITTER = Prepared(
+    select(_users.c.id, _users.c.name, _users.c.balance, _users.c.allowance_day, _users.c.created_at)
+    .where(_users.c.platform == bindparam("platform"), _users.c.platform_user_id == bindparam("puid")))
+_RENAME_SUBMITTER = Prepared(update(_users).where(_users.c.id == bindparam("uid")).values(name=bindparam("name")))
+_JOB_ID_BY_REQUEST = Prepared(select(_jobs.c.id).where(_jobs.c.user_id == bindparam("uid"),
+                                                       _jobs.c.request_id == bindparam("rid")))
+_RESERVE_RETURNING = Prepared(_RESERVE.returning(_users.c.balance))
+_IN_FLIGHT_NOW = Prepared(select(func.count()).select_from(_jobs).where(_jobs.c.user_id == bindparam("uid"),
+                                                                        _IS_ACTIVE))
+# every column named: a prepared INSERT applies no Python-side defaults
+_NEW_JOB = Prepared(insert(_jobs).values({column.name: bindparam(column.name) for column in _jobs.columns}))
+_events = _table(JobEventRow)
+_NEW_EVENT = Prepared(insert(_events).values(job_id=bindparam("job_id"), seq=bindparam("seq"), data=bindparam("data")))
+_NEW_USER = Prepared(insert(_users).values(
+    {name: bindparam(name) for name in ("platform", "platform_user_id", "name", "balance", "allowance_day",
+                                        "created_at")}).returning(_users.c.id))
+
+
+def _submitter(session: Session, key: UserKey, now: float) -> tuple[User | dict[str, Any], int]:
+    """The submitting user (created on first sight, renamed when the name changed): its row as it
+    is now (the ORM's when just created, else its column values), and its id."""
+    wanted = key.name[:128]
+    found = _SUBMITTER.first(session, {"platform": key.platform, "puid": key.platform_user_id})
+    if found is None:  # first sight (balance 0 until the allowance tops it up)
+        # PostgreSQL: a concurrent first sight commits first, this INSERT fails on the unique key, and
+        # the unit runs again (retry_conflict), finding the row
+        row = dict(platform=key.platform, platform_user_id=key.platform_user_id, name=wanted, balance=0,
+                   allowance_day="", created_at=now)
+        created = _NEW_USER.first(session, row)
+        assert created is not None
+        return {"id": int(created[0]), **row}, int(created[0])
+    uid, name, balance, allowance_day, created_at = found
+    if wanted and name != wanted:
+        _RENAME_SUBMITTER.rowcount(session, {"uid": uid, "name": wanted})
+        name = wanted
+    return dict(id=uid, platform=key.platform, platform_user_id=key.platform_user_id, name=name, balance=balance,
+                allowance_day=allowance_day, created_at=created_at), uid
+
+
 def _store_batches(session: Session, batches: Iterable[ProgressBatch]) -> None:
     """Store the pending events and attempts of many jobs: at most one statement per table."""
     events: list[dict[str, Any]] = []
@@ -213,24 +280,28 @@ class JobStore:
         data = _dump(event)
 
         def work(session: Session) -> SubmitOutcome:
-            owner: User | None
+            # the common path (a known user, topped up today, a new request id, credits enough) is
+            # six prepared statements (storage.prepared); the rare ones go through the ORM
+            owner: User | dict[str, Any] | None = None
             if user is not None:
-                owner = upsert_user(session, user.platform, user.platform_user_id, user.name, job.created_at)
-                uid = owner.id
+                owner, uid = _submitter(session, user, job.created_at)
             else:
-                owner, uid = None, job.user_id
-            existing = session.execute(_JOB_BY_REQUEST, {"uid": uid, "rid": job.request_id}).scalar_one_or_none()
-            if existing is not None:
-                return SubmitOutcome(existing, created=False, user=owner or session.get(User, uid))
-            refresh_allowance(session, uid, day, daily, job.created_at)
-            if changed_rows(session.execute(_RESERVE, {"uid": uid, "price": job.price})) != 1:
+                uid = job.user_id
+            if _JOB_ID_BY_REQUEST.first(session, {"uid": uid, "rid": job.request_id}) is not None:
+                existing = session.execute(_JOB_BY_REQUEST, {"uid": uid, "rid": job.request_id}).scalar_one()
+                return SubmitOutcome(existing, created=False, submitter=owner or session.get(User, uid))
+            claimed = owner["allowance_day"] if isinstance(owner, dict) else owner.allowance_day if owner else None
+            if claimed != day:
+                refresh_allowance(session, uid, day, daily, job.created_at)
+            reserved = _RESERVE_RETURNING.first(session, {"uid": uid, "price": job.price})
+            if reserved is None:
                 return SubmitOutcome(None, created=False, rejected="quota", balance=balance_of(session, uid),
-                                     user=owner)
+                                     submitter=owner)
             # counted after the reservation, which holds the user's row: exact under PostgreSQL too
-            if max_in_flight is not None and session.execute(_IN_FLIGHT, {"uid": uid}).scalar_one() >= max_in_flight:
+            if max_in_flight is not None and _IN_FLIGHT_NOW.scalar(session, {"uid": uid}) >= max_in_flight:
                 session.execute(_UNRESERVE, {"uid": uid, "price": job.price})  # net zero: no ledger entry
                 return SubmitOutcome(None, created=False, rejected="in_flight", balance=balance_of(session, uid),
-                                     user=owner)
+                                     submitter=owner)
             values = dict(
                 id=job.id, request_id=job.request_id, user_id=uid, topic=_fit(job.topic),
                 options=json.dumps(dict(job.options)), route=job.route, price=job.price, charged=None,
@@ -238,21 +309,26 @@ class JobStore:
                 provider="", last_seq=int(event["seq"]), seq_reserved=max(int(event["seq"]), seq_reserved or 0),
                 result=None, error_code=None, error_message=None,
                 created_at=job.created_at, started_at=None, finished_at=None, files_deleted_at=None,
-                recoveries=0,
+                recoveries=0, attempt=0, worker=None, queue_job_id=None, artifact_holder=None,
             )
             if enqueue is not None:
                 values["queue_job_id"] = enqueue(session, job.id)
-            session.execute(_INSERT_JOB, [values])
-            session.execute(_INSERT_EVENTS, [{"job_id": job.id, "seq": int(event["seq"]), "data": data}])
+            _NEW_JOB.rowcount(session, values)
+            _NEW_EVENT.rowcount(session, {"job_id": job.id, "seq": int(event["seq"]), "data": data})
             add_entry(session, uid, LedgerKind.RESERVE, -job.price, job.price, job.created_at, job_id=job.id,
                       applied=True)
-            return SubmitOutcome(JobRow(**values), created=True, balance=balance_of(session, uid), user=owner)
+            balance = int(reserved[0])
+            if isinstance(owner, dict):
+                owner["balance"] = balance
+            elif owner is not None:
+                owner.balance = balance
+            return SubmitOutcome(values, created=True, balance=balance, submitter=owner)
 
         # group commit: the submissions that arrive together share one transaction, each in its own
         # savepoint (storage.batch). A concurrent commit of the same request id (or new user) under
         # PostgreSQL: the rerun finds it. Ordered by user, so batches lock users' rows in one order.
         order = f"{user.platform}\x00{user.platform_user_id}" if user is not None else f"#{job.user_id}"
-        return await self._submits.write(work, retry_conflict=True, order=order)
+        return await self._submits.write(work, retry_conflict=True, order=order, plain=True)
 
     async def balance_of(self, user_id: int) -> int:
         return await self._db.read(lambda s: balance_of(s, user_id))

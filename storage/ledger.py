@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from storage.engine import Database
 from storage.models import Base, JobRow, LedgerEntry, LedgerKind, User
+from storage.prepared import Prepared
 
 __all__ = ["QuotaLedger", "UserRecord", "UserUsage", "LedgerTotals", "refresh_allowance", "add_entry", "upsert_user",
            "balance_of", "changed_rows", "ACTIVE"]
@@ -49,6 +50,15 @@ _USER_BY_PLATFORM = select(User).where(User.platform == bindparam("platform"),
 _RENAME = update(_users).where(_users.c.id == bindparam("uid")).values(name=bindparam("name"))
 _IN_FLIGHT = select(func.count()).select_from(_jobs).where(_jobs.c.user_id == bindparam("uid"),
                                                           _jobs.c.status.in_(ACTIVE))
+
+# the same, for the submission's path: run on the driver's cursor (storage.prepared)
+_READ_BALANCE = Prepared(_BALANCE)
+_LOCK_BALANCE = Prepared(_BALANCE_FOR_UPDATE)
+_MOVE_BALANCE = Prepared(_CHANGE_BALANCE)
+_CLAIM = Prepared(_CLAIM_DAY)
+# every column named: a prepared INSERT applies no Python-side defaults
+_NEW_ENTRY = Prepared(insert(_ledger).values({name: bindparam(name) for name in
+                                             ("user_id", "job_id", "kind", "amount", "credits", "note", "at")}))
 
 
 @dataclass(frozen=True)
@@ -96,7 +106,10 @@ def changed_rows(result: Result[Any]) -> int:
 
 def balance_of(session: Session, user_id: int, *, lock: bool = False) -> int:
     """The user's balance; `lock=True` (inside a write unit of work) when a write depends on it."""
-    return int(session.execute(_BALANCE_FOR_UPDATE if lock else _BALANCE, {"uid": user_id}).scalar_one())
+    balance = (_LOCK_BALANCE if lock else _READ_BALANCE).scalar(session, {"uid": user_id})
+    if balance is None:
+        raise LookupError(f"no user {user_id}")
+    return int(balance)
 
 
 def add_entry(
@@ -107,15 +120,14 @@ def add_entry(
 
     `applied=True`: the balance was already changed by the caller's conditional UPDATE."""
     if amount and not applied:
-        session.execute(_CHANGE_BALANCE, {"uid": user_id, "amount": amount})
-    session.execute(_ADD_ENTRY, [{"user_id": user_id, "job_id": job_id, "kind": kind, "amount": amount,
-                                  "credits": credits, "note": note, "at": now}])
+        _MOVE_BALANCE.rowcount(session, {"uid": user_id, "amount": amount})
+    _NEW_ENTRY.rowcount(session, {"user_id": user_id, "job_id": job_id, "kind": kind, "amount": amount,
+                                  "credits": credits, "note": note, "at": now})
 
 
 def refresh_allowance(session: Session, user_id: int, day: str, daily: int, now: float) -> None:
     """Top the balance up to `daily` once per quota `day`. Call inside a write unit of work."""
-    claimed = session.execute(_CLAIM_DAY, {"uid": user_id, "day": day})
-    if changed_rows(claimed) != 1 or daily <= 0:
+    if _CLAIM.rowcount(session, {"uid": user_id, "day": day}) != 1 or daily <= 0:
         return
     balance = balance_of(session, user_id)  # the claim above holds the row's lock
     if balance < daily:

@@ -293,12 +293,11 @@ class JobRunner:
         finally:
             self._claims -= 1
         if outcome.created:
-            assert outcome.job is not None
-            live.user_id = outcome.job.user_id
+            live.user_id = outcome.user_id
             live.publish_stored(first)
             live.announced_position, live.announced_at = live.position, asyncio.get_running_loop().time()
             self.observe(live, first)
-            live.reserved(outcome.job.seq_reserved)
+            live.reserved(outcome.seq_reserved)
             self._enqueue(live)
             log.info("job %s: queued for %s:%s (%s, %d credits) at #%s", live.id, data.platform,
                      data.user_id, data.route, price, live.position)

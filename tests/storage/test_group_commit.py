@@ -20,6 +20,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from storage import JobStore, NewJob, QuotaLedger, StorageFull, UserKey, open_database
 from storage.batch import GroupCommit
 from storage.engine import TRANSIENT_RETRIES
+from storage.prepared import Prepared
 from tests.support.waiting import counting_turns, wait_until
 
 DAY = "2025-03-01"
@@ -168,6 +169,51 @@ async def test_a_failing_unit_is_rolled_back_alone(db_url):
         assert isinstance(results[1], ValueError) and isinstance(results[3], IntegrityError)
         assert len(seen) == 1 and commits.transactions == 1 and commits.units == 5
         assert await _user_ids(db) == ["a", "b", "c"]
+
+
+_PREPARED_USER = Prepared(text("INSERT INTO users (platform, platform_user_id, name, balance, allowance_day, created_at) "
+                                "VALUES ('t', :puid, '', 0, '', 1.0)"))
+
+
+async def test_a_failing_plain_unit_is_rolled_back_alone(db_url):
+    """`plain=True` units (prepared statements, storage.prepared) run in a SAVEPOINT of the driver's
+    own: a unit's statements before its failure are undone with it, the others' are kept, and a
+    lost unique race is run again in the same batch."""
+    async with open_database(db_url) as db:
+        commits = GroupCommit(db)
+        runs: list[int] = []
+
+        def adding(name: str):  # type: ignore[no-untyped-def]
+            def work(session):  # type: ignore[no-untyped-def]
+                _PREPARED_USER.rowcount(session, {"puid": name})
+                return name
+            return work
+
+        def broken(session):  # type: ignore[no-untyped-def]
+            _PREPARED_USER.rowcount(session, {"puid": "broken"})  # written, then undone with its savepoint
+            raise ValueError("a bug in one unit")
+
+        def duplicate(session):  # type: ignore[no-untyped-def]
+            _PREPARED_USER.rowcount(session, {"puid": "dup"})
+            _PREPARED_USER.rowcount(session, {"puid": "dup"})  # the unique key refuses it: this unit only
+
+        def racing(session):  # type: ignore[no-untyped-def]
+            runs.append(1)
+            _PREPARED_USER.rowcount(session, {"puid": f"racing{len(runs)}"})
+            if len(runs) == 1:  # as when another transaction committed the same key first
+                raise IntegrityError("INSERT ...", None, _PgError("23505"))
+            return len(runs)
+
+        with _commits() as seen:
+            results = await asyncio.gather(
+                commits.write(adding("a"), plain=True), commits.write(broken, plain=True),
+                commits.write(adding("b"), plain=True), commits.write(duplicate, plain=True),
+                commits.write(racing, plain=True, retry_conflict=True), commits.write(adding("c"), plain=True),
+                return_exceptions=True)
+        assert results[0] == "a" and results[2] == "b" and results[4] == 2 and results[5] == "c"
+        assert isinstance(results[1], ValueError) and isinstance(results[3], IntegrityError)
+        assert len(seen) == 1 and commits.transactions == 1 and commits.units == 6
+        assert await _user_ids(db) == ["a", "b", "c", "racing2"]
 
 
 async def test_a_lost_unique_race_runs_the_unit_again_in_the_batch(db_url):
