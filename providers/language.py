@@ -17,6 +17,7 @@ event loop.
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 import unicodedata
@@ -119,11 +120,14 @@ def _load_model() -> Any:
 
 
 def _letters_scripts(text: str) -> set[str]:
-    scripts = set()
-    for ch in text:
-        if ch.isalpha():
-            scripts.add(unicodedata.name(ch, "UNKNOWN").split(" ")[0])
-    return scripts
+    if text.isascii():  # most topics: no name to look up
+        return {"LATIN"} if any(ch.isalpha() for ch in text) else set()
+    return {_script_of_letter(ch) for ch in text if ch.isalpha()}
+
+
+@functools.lru_cache(maxsize=4096)
+def _script_of_letter(ch: str) -> str:
+    return unicodedata.name(ch, "UNKNOWN").split(" ")[0]
 
 
 def script_of(code: str) -> frozenset[str]:
@@ -156,16 +160,40 @@ def detect(text: str, fallback: str = "en") -> str | None:
         return None
     if scripts & {"HIRAGANA", "KATAKANA"}:
         return "ja"
-    ranks = ranked(text)
-    if not ranks:
-        return None
-    top, p = ranks[0]
     foreign_script = not scripts <= _script_of(fallback)
+    if not foreign_script and len(text.split()) < MIN_WORDS:
+        return None  # too few words to override the fallback, whatever the model says
+    found = _top_and(text, base(fallback))
+    if found is None:
+        return None
+    top, p, fallback_p = found
     if foreign_script:
         return top
-    if len(text.split()) < MIN_WORDS or p < SURE or dict(ranks).get(base(fallback), 0.0) >= PLAUSIBLE:
+    if p < SURE or fallback_p >= PLAUSIBLE:
         return None
     return top
+
+
+def _top_and(text: str, code: str) -> tuple[str, float, float] | None:
+    """The model's most likely language for `text`, its probability, and `code`'s probability:
+    what `ranked` gives first and for `code`, without sorting all the languages (detection runs
+    on the event loop for every submission). None when `text` has no letters."""
+    if not any(ch.isalpha() for ch in text):
+        return None
+    model = _model()
+    probs = model._decide(text)  # py3langid's scores that rank() sorts: one per class, aliases folded
+    best = int(probs.argmax())
+    index = _first_index(tuple(model.nb_classes)).get(code)
+    return str(model.nb_classes[best]), float(probs[best]), float(probs[index]) if index is not None else 0.0
+
+
+@functools.lru_cache(maxsize=2)
+def _first_index(classes: tuple[str, ...]) -> dict[str, int]:
+    """Each language's column (the first of an aliased pair holds their merged score)."""
+    index: dict[str, int] = {}
+    for i, code in enumerate(classes):
+        index.setdefault(str(code), i)
+    return index
 
 
 def written_in(text: str, code: str) -> bool:

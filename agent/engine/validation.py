@@ -63,7 +63,8 @@ def clean_topic(topic: str) -> str:
     allowed beside visible text: emoji sequences and Indic and Persian spelling need them."""
     if not isinstance(topic, str):
         raise InvalidInput("the topic must be text")
-    for ch in topic:
+    # printable text has no control, format (the direction controls) or surrogate character
+    for ch in () if topic.isprintable() else topic:
         category = unicodedata.category(ch)
         if category == "Cc":
             raise InvalidInput("the topic must not contain control characters (such as newlines or tabs)")

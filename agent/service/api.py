@@ -177,7 +177,7 @@ def _text(value: Any, field: str, max_chars: int, *, required: bool = True) -> s
         raise ApiError(400, ErrorCode.BAD_REQUEST, f"{field} must not be empty", field=field)
     if len(value) > max_chars:
         raise ApiError(400, ErrorCode.BAD_REQUEST, f"{field} is longer than {max_chars} characters", field=field)
-    if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in value):
+    if not value.isprintable() and any(unicodedata.category(ch) in ("Cc", "Cf") for ch in value):
         raise ApiError(400, ErrorCode.BAD_REQUEST, f"{field} must not contain control characters", field=field)
     return value
 

@@ -45,8 +45,18 @@ def parse_json_body(raw: bytes) -> Any:
         raise BadInput(f"the JSON is nested too deeply (at most {MAX_JSON_DEPTH} levels)") from None
     except ValueError:  # JSONDecodeError, UnicodeDecodeError, NaN/Infinity, an integer of 4300+ digits
         raise BadInput("the body is not valid JSON") from None
-    _check_tree(value)
+    if _may_offend(raw):
+        _check_tree(value)
     return value
+
+
+def _may_offend(raw: bytes) -> bool:
+    """Whether the body could hold a lone surrogate or nest too deeply; most bodies cannot, and
+    need no walk. In UTF-8 a surrogate comes from a `\\u` escape or from bytes starting with 0xED;
+    a body in UTF-16 or UTF-32 (which `json.loads` also takes) has NUL bytes, which UTF-8 JSON never
+    has; nesting needs that many brackets."""
+    return (b"\\u" in raw or b"\xed" in raw or b"\x00" in raw
+            or raw.count(b"[") + raw.count(b"{") >= MAX_JSON_DEPTH)
 
 
 def _check_tree(value: Any) -> None:

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from agent.service.app import DATABASE
+from agent.service.http_input import MAX_JSON_DEPTH, BadInput, parse_json_body
 from storage import QuotaLedger
 from storage.models import LedgerEntry, User
 from tests.support.agent_app import AUTH, TOKEN, Agent
@@ -142,3 +143,31 @@ async def test_a_body_that_does_not_decode_is_a_400_without_a_traceback(agent_fa
         assert resp.status == 400 and (await resp.json())["error"]["code"] == "bad_request"
         await asyncio.sleep(0.05)
         assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+
+
+# parse_json_body skips its walk of the parsed body when the raw bytes cannot hold what it looks for
+# (agent.service.http_input._may_offend): every way they can must still be caught
+
+
+@pytest.mark.parametrize("raw", [
+    b'{"topic":"cats \\ud800"}',  # an escape
+    b'{"topic":"cats \xed\xa0\x80"}',  # a surrogate's own UTF-8 bytes (json.loads decodes them)
+    '{"topic":"cats \ud800"}'.encode("utf-16-le", "surrogatepass"),  # json.loads takes UTF-16 too
+    '{"topic":"cats \ud800"}'.encode("utf-32-be", "surrogatepass"),
+])
+def test_every_way_to_a_lone_surrogate_is_still_refused(raw):
+    with pytest.raises(BadInput, match="surrogate"):
+        parse_json_body(raw)
+
+
+def test_nesting_past_the_limit_is_still_refused_and_at_it_passes():
+    with pytest.raises(BadInput, match="nested too deeply"):
+        parse_json_body(b"[" * (MAX_JSON_DEPTH + 1) + b"]" * (MAX_JSON_DEPTH + 1))
+    assert parse_json_body(b"[" * MAX_JSON_DEPTH + b"]" * MAX_JSON_DEPTH) is not None
+    nested = '{"a":' * MAX_JSON_DEPTH + "1" + "}" * MAX_JSON_DEPTH
+    assert parse_json_body(nested.encode("utf-16")) is not None  # the walk runs, and finds nothing
+
+
+def test_text_that_looks_like_a_surrogate_to_the_bytes_check_passes():
+    """Hangul syllables from U+D000 start with the byte 0xED in UTF-8, as surrogates would."""
+    assert parse_json_body('{"topic":"우주의 고양이 퀘"}'.encode()) == {"topic": "우주의 고양이 퀘"}
