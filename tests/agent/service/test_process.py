@@ -1,10 +1,11 @@
 """The agent process's garbage-collector settings (agent.service.process): the startup heap frozen,
-full passes only when the queue is quiet or after FULL_COLLECTION_MAX_S, all undone at cleanup."""
+full passes only when the agent is idle or after FULL_COLLECTION_MAX_S, all undone at cleanup."""
 
 import asyncio
 import gc
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
+from unittest import mock
 
 import pytest
 from aiohttp import web
@@ -80,24 +81,34 @@ async def test_full_passes_wait_for_a_quiet_queue_or_the_longest_interval(
         await runner.cleanup()
 
 
-async def test_quiet_means_no_job_queued_and_no_submission_for_a_while() -> None:
+async def test_idle_means_no_job_queued_or_running_and_no_submission_for_a_while() -> None:
     from types import SimpleNamespace
 
     from agent.protocol import QueueInfo
     from agent.service.app import SERVICES
     from agent.service.intake import Turnstile
 
-    queued = [0]
-    runner = SimpleNamespace(queue_info=lambda: QueueInfo(queued=queued[0], running=1, workers=1, queue_size=10))
+    queued, running = [0], [0]
+    runner = SimpleNamespace(queue_info=lambda: QueueInfo(queued=queued[0], running=running[0], workers=1,
+                                                          queue_size=10))
     svc = SimpleNamespace(intake=Turnstile(4), runner=runner)
     app = web.Application()
     app[SERVICES] = svc  # type: ignore[assignment]
-    quiet = process._queue_empty(app)
-    assert quiet()  # nothing queued, no submission ever (a running job is no burst)
-    queued[0] = 3
-    assert not quiet()
-    queued[0] = 0
-    await svc.intake.enter()
-    assert not quiet()  # a submission just came in
-    svc.intake.last_pass -= process.QUIET_FOR_S
-    assert quiet()
+    quiet = process._idle(app)
+    loop = asyncio.get_running_loop()
+    now = [loop.time()]
+    with mock.patch.object(loop, "time", lambda: now[0]):
+        assert quiet()  # nothing queued or running, no submission ever
+        queued[0] = 3
+        assert not quiet()
+        queued[0], running[0] = 0, 1
+        now[0] += 10 * process.QUIET_FOR_S
+        assert not quiet()  # a running job's streams would wait behind a pass
+        running[0] = 0
+        assert not quiet()  # it has only just ended
+        now[0] += process.QUIET_FOR_S
+        assert quiet()
+        await svc.intake.enter()
+        assert not quiet()  # a submission just came in
+        now[0] += process.QUIET_FOR_S
+        assert quiet()
