@@ -9,8 +9,13 @@ bookkeeping. Reports submit latency p50/p99, the longest event-loop stall, jobs 
 and whether the ledger balances (reserved = settled + refunded, balances = sum of entries).
 
 The clients run in a process of their own (see `run_clients`), so the stall is the agent's loop's
-and the latencies are not the clients' own queueing. A slow machine makes a run longer, not failed:
-event streams are bounded by silence rather than by a total time (see `STREAM_TIMEOUT`).
+and the latencies are not the clients' own queueing. Both share the machine's cores, though, so
+the run also prints the CPU each side spent per request, for the pings and for the submission
+burst (to its last answer; each answered job's event stream opens meanwhile, as the bots do): a
+submission costs the clients about twice a ping already (a POST with a body, then the stream),
+which bounds `submit / baseline` on a 2-core machine whatever the agent does. A slow machine makes
+a run longer, not failed: event streams are bounded by silence rather than by a total time (see
+`STREAM_TIMEOUT`).
 """
 
 from __future__ import annotations
@@ -202,9 +207,15 @@ def run_clients(base: str, jobs: int, users: int) -> dict[str, Any]:
     return asyncio.run(_clients(base, jobs, users))
 
 
+async def _agent_cpu(session: aiohttp.ClientSession, base: str) -> float:
+    async with session.get(f"{base}/bench/cpu", headers=HEADERS) as resp:
+        return float((await resp.json())["cpu_s"])
+
+
 async def _clients(base: str, jobs: int, users: int) -> dict[str, Any]:
     latencies: list[float] = []
     baseline: list[float] = []
+    cpu: dict[str, tuple[float, float]] = {}  # phase -> (agent's CPU s, this process's CPU s)
     # same concurrency, same fresh connections, measured in this run: the machine's speed now
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
         async def ping() -> None:
@@ -213,9 +224,12 @@ async def _clients(base: str, jobs: int, users: int) -> dict[str, Any]:
                 await resp.json()
             baseline.append(time.perf_counter() - t0)
 
+        agent0, own0 = await _agent_cpu(session, base), time.process_time()
         await asyncio.gather(*(ping() for _ in range(jobs)))
+        cpu["ping"] = (await _agent_cpu(session, base) - agent0, time.process_time() - own0)
     started = time.perf_counter()
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        agent0, own0 = await _agent_cpu(session, base), time.process_time()
         async def submit(i: int) -> tuple[str, str | None, int]:
             body = SubmitRequest(request_id=f"bench-{i}", user=UserRef(platform="bench", id=f"u{i % users}"),
                                  topic=f"load test topic number {i}",
@@ -226,6 +240,8 @@ async def _clients(base: str, jobs: int, users: int) -> dict[str, Any]:
                 data = await resp.json()
             latencies.append(time.perf_counter() - t0)
             job_id = convert(data, Job).id if resp.status == 202 else None
+            if len(latencies) == jobs:  # the burst's last answer: what both sides spent on it
+                cpu["submit"] = (await _agent_cpu(session, base) - agent0, time.process_time() - own0)
             return body.request_id, job_id, resp.status
 
         async def submit_and_follow(i: int) -> tuple[str, str | None, int, list[Event]]:
@@ -240,7 +256,7 @@ async def _clients(base: str, jobs: int, users: int) -> dict[str, Any]:
     outcomes = [(rid, job_id, status, [e.seq for e in events], events[-1].status.value if events else None)
                 for rid, job_id, status, events in results]
     return {"results": outcomes, "again": list(again), "elapsed": elapsed, "latencies": latencies,
-            "baseline": baseline, "resumed": resumed_streams}
+            "baseline": baseline, "resumed": resumed_streams, "cpu": cpu}
 
 
 async def main(jobs: int, users: int, workers: int, worst_turns: int = 0) -> int:
@@ -261,6 +277,11 @@ async def main(jobs: int, users: int, workers: int, worst_turns: int = 0) -> int
         return web.json_response({"ok": True})
 
     app.router.add_get("/bench/ping", ping)
+
+    async def cpu(_request: web.Request) -> web.Response:  # the agent process's CPU (all its threads)
+        return web.json_response({"cpu_s": time.process_time()})
+
+    app.router.add_get("/bench/cpu", cpu)
     settle_after_start(app)  # as `reelbot agent` does
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -311,6 +332,11 @@ async def main(jobs: int, users: int, workers: int, worst_turns: int = 0) -> int
           f"p50 {base50:.1f} ms, p99 {base99:.1f} ms")
     print(f"submit / baseline   p50 x{p50 / base50:.1f}, p99 x{p99 / base99:.1f}  (same run: comparable across runs)")
     print(f"longest loop stall  {monitor.longest_s * 1000:.1f} ms")
+    (agent_ping, client_ping), (agent_submit, client_submit) = out["cpu"]["ping"], out["cpu"]["submit"]
+    print(f"CPU per request     ping: agent {agent_ping / jobs * 1000:.2f} ms, clients "
+          f"{client_ping / jobs * 1000:.2f} ms; submit (to the burst's last answer, the answered ones' event "
+          f"streams opening meanwhile): agent {agent_submit / jobs * 1000:.2f} ms, clients "
+          f"{client_submit / jobs * 1000:.2f} ms")
     print(f"events streamed     {n_events} ({n_events / max(1, accepted):.1f} per job), seq gaps: {gaps}, "
           f"streams resumed: {out['resumed']}")
     print(f"jobs                done {done}, failed {failed}, lost {lost}, duplicated {duplicated}")
