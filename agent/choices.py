@@ -156,6 +156,14 @@ class Encoder(enum.StrEnum):
     NVENC = "nvenc"  # NVENC asked for; a job it cannot serve still falls back to x264, with a warning
 
 
+class EventLoop(enum.StrEnum):
+    """The event loop the agent's processes run on (config `agent.event_loop`, agent.eventloop)."""
+
+    AUTO = "auto"  # uvloop when it is installed (Linux, macOS: with reelbot), else asyncio's own
+    UVLOOP = "uvloop"  # uvloop, or refuse to start
+    ASYNCIO = "asyncio"  # asyncio's own loop (what the tests and `--worst-turns` profiling use)
+
+
 # x264's presets, fastest first. "ultrafast" is a valid preset but refused by the renderer and the
 # settings check: it makes files 5-6x larger, so it is kept here only to refuse it by name.
 X264Preset = Literal[

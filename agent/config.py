@@ -38,6 +38,7 @@ from agent.choices import (
     Aspect,
     ClipExtend,
     Encoder,
+    EventLoop,
     InvalidChoice,
     Length,
     Mode,
@@ -139,6 +140,7 @@ class AgentSettings:
     sse_keepalive_s: float = 15.0  # comment line on an idle event stream, so proxies keep it open
     review_ttl_s: float = 1800.0  # a script waiting for review this long is cancelled without charge
     max_recoveries: int = 2  # an interrupted job is resumed at most this often; then failed (quarantined)
+    event_loop: EventLoop = EventLoop.AUTO  # auto: uvloop when installed, else asyncio's (agent.eventloop)
 
 
 @dataclass(frozen=True)

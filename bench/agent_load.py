@@ -46,6 +46,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from agent.service.app import DATABASE, create_app  # noqa: E402
 from loopturns import TurnProfiler  # noqa: E402
 from agent.service.process import settle_after_start  # noqa: E402
+from agent.choices import EventLoop  # noqa: E402
+from agent.eventloop import loop_factory, loop_name  # noqa: E402
 from agent.engine.backends import Backends  # noqa: E402
 from agent.protocol import Event, Job, JobOptions, SubmitRequest, UserRef, convert, parse_sse_event, to_builtins  # noqa: E402,E501
 from agent.engine.render.spec import RenderResult, RenderSpec  # noqa: E402
@@ -326,7 +328,7 @@ async def main(jobs: int, users: int, workers: int, worst_turns: int = 0) -> int
     base50, base99 = _percentiles(baseline)
     ledger_ok = totals.balanced and totals.reserved == totals.settled + totals.refunded
     print(f"jobs submitted      {jobs} from {users} users ({accepted} accepted, {refused} refused), "
-          f"{workers} workers")
+          f"{workers} workers, {loop_name(asyncio.get_running_loop())} event loop")
     print(f"submit latency      p50 {p50:.1f} ms, p99 {p99:.1f} ms")
     print(f"baseline            {len(baseline)} concurrent authenticated GET /bench/ping (trivial handler): "
           f"p50 {base50:.1f} ms, p99 {base99:.1f} ms")
@@ -369,6 +371,13 @@ if __name__ == "__main__":
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--worst-turns", type=int, default=0, metavar="N",
                         help="also print the N longest turns of the agent's loop and what ran in them "
-                             "(bench/loopturns.py)")
+                             "(bench/loopturns.py; it profiles asyncio's own loop, so --loop asyncio)")
+    parser.add_argument("--loop", choices=[kind.value for kind in EventLoop], default=None,
+                        help="the agent's event loop (default: auto, as `reelbot agent` runs; asyncio with "
+                             "--worst-turns)")
     args = parser.parse_args()
-    sys.exit(asyncio.run(main(args.jobs, args.users, args.workers, args.worst_turns)))
+    kind = EventLoop(args.loop or (EventLoop.ASYNCIO if args.worst_turns else EventLoop.AUTO))
+    if args.worst_turns and kind is not EventLoop.ASYNCIO:
+        parser.error("--worst-turns profiles asyncio's own loop: use it with --loop asyncio")
+    with asyncio.Runner(loop_factory=loop_factory(kind)) as runner:
+        sys.exit(runner.run(main(args.jobs, args.users, args.workers, args.worst_turns)))

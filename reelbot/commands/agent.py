@@ -33,6 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from aiohttp import web
 
+    from agent.eventloop import EventLoopUnavailable, loop_factory, loop_name
     from agent.service.app import BindRefused, check_bind, create_app
     from agent.service.process import settle_after_start
     from storage import DatabaseLock, StorageError
@@ -49,6 +50,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"reelbot: error: {exc}", file=sys.stderr)
         return 2
     try:
+        make_loop = loop_factory(settings.agent.event_loop)
+    except EventLoopUnavailable as exc:
+        print(f"reelbot: error: {exc}", file=sys.stderr)
+        return 2
+    try:
         lock = DatabaseLock.acquire(settings.agent.database_url, settings.agent.data_dir)
     except StorageError as exc:
         print(f"reelbot: error: {exc}", file=sys.stderr)
@@ -57,10 +63,12 @@ def run(args: argparse.Namespace) -> int:
         configure_logging(logging.DEBUG if args.verbose else logging.INFO, settings.secrets())
         if not settings.agent.token:
             logging.getLogger(__name__).warning("no REELBOT_AGENT_TOKEN: serving loopback without auth")
+        loop = make_loop()
+        logging.getLogger(__name__).info("event loop: %s", loop_name(loop))
         try:
             # A chat burst opens many connections at once; the default listen backlog (128) drops them.
             web.run_app(settle_after_start(create_app(settings, database_lock=lock)), host=host, port=port, print=None,
-                        access_log=None, backlog=1024)
+                        access_log=None, backlog=1024, loop=loop)
         except StorageError as exc:  # a damaged database, refused at start
             print(f"reelbot: error: {exc}", file=sys.stderr)
             return 1

@@ -30,6 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from agent.eventloop import EventLoopUnavailable, loop_factory
     from agent.worker.main import run_worker
     from storage import StorageError
 
@@ -43,9 +44,15 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         print(f"reelbot: error: a worker needs {', '.join(missing)} (README: Scaling out)", file=sys.stderr)
         return 2
+    try:
+        make_loop = loop_factory(settings.agent.event_loop)
+    except EventLoopUnavailable as exc:
+        print(f"reelbot: error: {exc}", file=sys.stderr)
+        return 2
     configure_logging(logging.DEBUG if args.verbose else logging.INFO, settings.secrets())
     try:
-        asyncio.run(run_worker(settings))
+        with asyncio.Runner(loop_factory=make_loop) as runner:
+            runner.run(run_worker(settings))
     except StorageError as exc:
         print(f"reelbot: error: {exc}", file=sys.stderr)
         return 1
