@@ -89,6 +89,14 @@ async def test_database_disk_full_then_freed_the_job_finishes_and_the_ledger_is_
             status, job = await agent.submit("the disk fills")
             assert status == 202, job
             await agent.wait_job(job["id"], "running")
+            # "running" shows before it is stored: the disk must fill once the job has started for
+            # good, when its first stage is under way (a fill in between fails the start instead)
+            for _ in range(600):
+                if (await agent.call("GET", f"/v1/jobs/{job['id']}"))[1]["stage"] not in ("queued", "starting"):
+                    break
+                await asyncio.sleep(0.05)
+            else:
+                raise AssertionError("the job never got past its start")
             stream = asyncio.ensure_future(agent.events(job["id"], timeout_s=150))
 
             filler = fill(inside)
