@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from storage.batch import GroupCommit
 from storage.engine import Database
-from storage.ledger import ACTIVE, add_entry, balance_of, changed_rows, refresh_allowance
+from storage.ledger import ACTIVE, add_entry, balance_of, changed_rows, refresh_allowance, upsert_user
 from storage.models import Base, JobEventRow, JobRow, LedgerKind, ProviderAttemptRow, User
 from storage.prepared import Prepared
 
@@ -150,9 +150,6 @@ _users = _table(User)
 _RESERVE = update(_users).where(_users.c.id == bindparam("uid"), _users.c.balance >= bindparam("price")).values(
     balance=_users.c.balance - bindparam("price"))
 _UNRESERVE = update(_users).where(_users.c.id == bindparam("uid")).values(balance=_users.c.balance + bindparam("price"))
-_IN_FLIGHT = select(func.count()).select_from(_jobs).where(_jobs.c.user_id == bindparam("uid"),
-                                                          _jobs.c.status.in_(ACTIVE))
-_INSERT_JOB = insert(_jobs)
 _INSERT_EVENTS = insert(_table(JobEventRow))
 _INSERT_ATTEMPTS = insert(_table(ProviderAttemptRow))
 # an executemany cannot expand IN (...) parameters: the active statuses are written out as literals
@@ -180,10 +177,6 @@ _EVENTS_AFTER = select(JobEventRow.data).where(JobEventRow.job_id == bindparam("
 
 
 # the submission's common path, as prepared statements (storage.prepared)
-_SUBMITTER = Prepared(
-    select(_users.c.id, _users.c.name, _users.c.balance, _users.c.allowance_day, _users.c.created_at)
-    .where(_users.c.platform == bindparam("platform"), _users.c.platform_user_id == bindparam("puid")))
-_RENAME_SUBMITTER = Prepared(update(_users).where(_users.c.id == bindparam("uid")).values(name=bindparam("name")))
 _JOB_ID_BY_REQUEST = Prepared(select(_jobs.c.id).where(_jobs.c.user_id == bindparam("uid"),
                                                        _jobs.c.request_id == bindparam("rid")))
 _RESERVE_RETURNING = Prepared(_RESERVE.returning(_users.c.balance))
@@ -193,30 +186,6 @@ _IN_FLIGHT_NOW = Prepared(select(func.count()).select_from(_jobs).where(_jobs.c.
 _NEW_JOB = Prepared(insert(_jobs).values({column.name: bindparam(column.name) for column in _jobs.columns}))
 _events = _table(JobEventRow)
 _NEW_EVENT = Prepared(insert(_events).values(job_id=bindparam("job_id"), seq=bindparam("seq"), data=bindparam("data")))
-_NEW_USER = Prepared(insert(_users).values(
-    {name: bindparam(name) for name in ("platform", "platform_user_id", "name", "balance", "allowance_day",
-                                        "created_at")}).returning(_users.c.id))
-
-
-def _submitter(session: Session, key: UserKey, now: float) -> tuple[User | dict[str, Any], int]:
-    """The submitting user (created on first sight, renamed when the name changed): its row as it
-    is now (the ORM's when just created, else its column values), and its id."""
-    wanted = key.name[:128]
-    found = _SUBMITTER.first(session, {"platform": key.platform, "puid": key.platform_user_id})
-    if found is None:  # first sight (balance 0 until the allowance tops it up)
-        # PostgreSQL: a concurrent first sight commits first, this INSERT fails on the unique key, and
-        # the unit runs again (retry_conflict), finding the row
-        row = dict(platform=key.platform, platform_user_id=key.platform_user_id, name=wanted, balance=0,
-                   allowance_day="", created_at=now)
-        created = _NEW_USER.first(session, row)
-        assert created is not None
-        return {"id": int(created[0]), **row}, int(created[0])
-    uid, name, balance, allowance_day, created_at = found
-    if wanted and name != wanted:
-        _RENAME_SUBMITTER.rowcount(session, {"uid": uid, "name": wanted})
-        name = wanted
-    return dict(id=uid, platform=key.platform, platform_user_id=key.platform_user_id, name=name, balance=balance,
-                allowance_day=allowance_day, created_at=created_at), uid
 
 
 def _store_batches(session: Session, batches: Iterable[ProgressBatch]) -> None:
@@ -282,16 +251,16 @@ class JobStore:
         def work(session: Session) -> SubmitOutcome:
             # the common path (a known user, topped up today, a new request id, credits enough) is
             # six prepared statements (storage.prepared); the rare ones go through the ORM
-            owner: User | dict[str, Any] | None = None
+            owner: dict[str, Any] | None = None
             if user is not None:
-                owner, uid = _submitter(session, user, job.created_at)
+                owner = upsert_user(session, user.platform, user.platform_user_id, user.name, job.created_at)
+                uid = owner["id"]
             else:
                 uid = job.user_id
             if _JOB_ID_BY_REQUEST.first(session, {"uid": uid, "rid": job.request_id}) is not None:
                 existing = session.execute(_JOB_BY_REQUEST, {"uid": uid, "rid": job.request_id}).scalar_one()
                 return SubmitOutcome(existing, created=False, submitter=owner or session.get(User, uid))
-            claimed = owner["allowance_day"] if isinstance(owner, dict) else owner.allowance_day if owner else None
-            if claimed != day:
+            if owner is None or owner["allowance_day"] != day:
                 refresh_allowance(session, uid, day, daily, job.created_at)
             reserved = _RESERVE_RETURNING.first(session, {"uid": uid, "price": job.price})
             if reserved is None:
@@ -318,10 +287,8 @@ class JobStore:
             add_entry(session, uid, LedgerKind.RESERVE, -job.price, job.price, job.created_at, job_id=job.id,
                       applied=True)
             balance = int(reserved[0])
-            if isinstance(owner, dict):
+            if owner is not None:
                 owner["balance"] = balance
-            elif owner is not None:
-                owner.balance = balance
             return SubmitOutcome(values, created=True, balance=balance, submitter=owner)
 
         # group commit: the submissions that arrive together share one transaction, each in its own

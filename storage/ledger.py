@@ -44,7 +44,6 @@ _CHANGE_BALANCE = update(_users).where(_users.c.id == bindparam("uid")).values(
     balance=_users.c.balance + bindparam("amount"))
 _CLAIM_DAY = update(_users).where(_users.c.id == bindparam("uid"), _users.c.allowance_day != bindparam("day")).values(
     allowance_day=bindparam("day"))
-_ADD_ENTRY = insert(_ledger)
 _USER_BY_PLATFORM = select(User).where(User.platform == bindparam("platform"),
                                        User.platform_user_id == bindparam("puid"))
 _RENAME = update(_users).where(_users.c.id == bindparam("uid")).values(name=bindparam("name"))
@@ -56,6 +55,13 @@ _READ_BALANCE = Prepared(_BALANCE)
 _LOCK_BALANCE = Prepared(_BALANCE_FOR_UPDATE)
 _MOVE_BALANCE = Prepared(_CHANGE_BALANCE)
 _CLAIM = Prepared(_CLAIM_DAY)
+_USER_ROW = Prepared(
+    select(_users.c.id, _users.c.name, _users.c.balance, _users.c.allowance_day, _users.c.created_at)
+    .where(_users.c.platform == bindparam("platform"), _users.c.platform_user_id == bindparam("puid")))
+_RENAME_USER = Prepared(_RENAME)
+_NEW_USER = Prepared(insert(_users).values(
+    {name: bindparam(name) for name in ("platform", "platform_user_id", "name", "balance", "allowance_day",
+                                        "created_at")}).returning(_users.c.id))
 # every column named: a prepared INSERT applies no Python-side defaults
 _NEW_ENTRY = Prepared(insert(_ledger).values({name: bindparam(name) for name in
                                              ("user_id", "job_id", "kind", "amount", "credits", "note", "at")}))
@@ -135,23 +141,27 @@ def refresh_allowance(session: Session, user_id: int, day: str, daily: int, now:
                   note=f"daily allowance {day}")
 
 
-def upsert_user(session: Session, platform: str, platform_user_id: str, name: str, now: float) -> User:
-    """The user's row, created on first sight (balance 0 until the allowance tops it up) and renamed
-    when a non-empty `name` differs. Call inside a write unit of work.
+def upsert_user(session: Session, platform: str, platform_user_id: str, name: str, now: float) -> dict[str, Any]:
+    """The user's row as column values: created on first sight (balance 0 until the allowance tops
+    it up) and renamed when a non-empty `name` differs. Call inside a write unit of work; prepared
+    statements (storage.prepared), as it runs in every submission.
 
-    Under PostgreSQL two transactions may create the same user at once: the loser's commit raises
+    Under PostgreSQL two transactions may create the same user at once: the loser's INSERT raises
     IntegrityError and the caller runs its unit again (it then finds the row)."""
-    params = {"platform": platform, "puid": platform_user_id}
-    row = session.execute(_USER_BY_PLATFORM, params).scalar_one_or_none()
-    if row is None:
-        row = User(platform=platform, platform_user_id=platform_user_id, name=name[:128], balance=0,
-                   allowance_day="", created_at=now)
-        session.add(row)
-        session.flush()
-    elif name and row.name != name[:128]:
-        session.execute(_RENAME, {"uid": row.id, "name": name[:128]})
-        row.name = name[:128]
-    return row
+    wanted = name[:128]
+    found = _USER_ROW.first(session, {"platform": platform, "puid": platform_user_id})
+    if found is None:
+        row: dict[str, Any] = dict(platform=platform, platform_user_id=platform_user_id, name=wanted, balance=0,
+                                   allowance_day="", created_at=now)
+        created = _NEW_USER.first(session, row)
+        assert created is not None  # INSERT ... RETURNING
+        return {"id": int(created[0]), **row}
+    uid, current, balance, allowance_day, created_at = found
+    if wanted and current != wanted:
+        _RENAME_USER.rowcount(session, {"uid": uid, "name": wanted})
+        current = wanted
+    return dict(id=uid, platform=platform, platform_user_id=platform_user_id, name=current, balance=balance,
+                allowance_day=allowance_day, created_at=created_at)
 
 
 def _record(row: User, balance: int | None = None) -> UserRecord:
@@ -173,7 +183,7 @@ class QuotaLedger:
         found = await self._db.read(read)
         if found is not None:
             return found
-        return await self._db.write(lambda s: _record(upsert_user(s, platform, platform_user_id, name, now)),
+        return await self._db.write(lambda s: _record(User(**upsert_user(s, platform, platform_user_id, name, now))),
                                     retry_conflict=True)
 
     async def balance(self, user_id: int, *, day: str, daily: int, now: float) -> int:
@@ -187,7 +197,7 @@ class QuotaLedger:
                     now: float) -> tuple[UserRecord, int]:
         """(user with the allowance applied, jobs in flight), in one unit of work."""
         def work(session: Session) -> tuple[UserRecord, int]:
-            row = upsert_user(session, platform, platform_user_id, "", now)
+            row = User(**upsert_user(session, platform, platform_user_id, "", now))
             refresh_allowance(session, row.id, day, daily, now)
             in_flight = int(session.execute(_IN_FLIGHT, {"uid": row.id}).scalar_one())
             return _record(row, balance_of(session, row.id)), in_flight

@@ -107,14 +107,7 @@ class Prepared:
             values = tuple(procs[name](params[name]) if name in procs else params[name] for name in compiled.names)
         else:
             values = {name: procs[name](value) if name in procs else value for name, value in params.items()}
-        cursor = dbapi_connection.cursor()
-        try:
-            cursor.execute(compiled.sql, values)
-        except dialect.loaded_dbapi.Error as exc:
-            cursor.close()
-            raise DBAPIError.instance(compiled.sql, values, exc, dialect.loaded_dbapi.Error,
-                                      dialect=dialect) from exc
-        return cursor
+        return _cursor_execute(dialect, dbapi_connection, compiled.sql, values)
 
     def first(self, session: Session, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
         """The first row (a tuple), or None."""
@@ -164,11 +157,16 @@ def savepoint(session: Session) -> Iterator[None]:
 
 
 def _driver_sql(session: Session, sql: str) -> None:
-    dialect, dbapi_connection = _connection(session)
+    _cursor_execute(*_connection(session), sql, ()).close()
+
+
+def _cursor_execute(dialect: Dialect, dbapi_connection: Any, sql: str, values: Any) -> Any:
+    """`sql` run on a new cursor of the DBAPI connection (returned, to read and close); a driver
+    error raised as the `DBAPIError` subclass `Session.execute` would raise."""
     cursor = dbapi_connection.cursor()
     try:
-        cursor.execute(sql)
+        cursor.execute(sql, values)
     except dialect.loaded_dbapi.Error as exc:
-        raise DBAPIError.instance(sql, (), exc, dialect.loaded_dbapi.Error, dialect=dialect) from exc
-    finally:
         cursor.close()
+        raise DBAPIError.instance(sql, values, exc, dialect.loaded_dbapi.Error, dialect=dialect) from exc
+    return cursor
