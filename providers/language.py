@@ -64,6 +64,7 @@ PLAUSIBLE = 0.15  # the fallback language wins when the model gives it at least 
 
 _lock = threading.Lock()
 _identifier: Any = None
+_columns: dict[str, int] = {}  # the model's column of each language (set with _identifier)
 
 
 def normalize(code: str | None) -> str | None:
@@ -99,10 +100,15 @@ def load() -> None:
 
 
 def _model() -> Any:
-    global _identifier
+    global _identifier, _columns
     with _lock:
         if _identifier is None:
-            _identifier = _load_model()
+            model = _load_model()
+            # each language's column; the first of an aliased pair holds their merged score
+            _columns = {}
+            for i, code in enumerate(model.nb_classes):
+                _columns.setdefault(str(code), i)
+            _identifier = model
         return _identifier
 
 
@@ -163,10 +169,7 @@ def detect(text: str, fallback: str = "en") -> str | None:
     foreign_script = not scripts <= _script_of(fallback)
     if not foreign_script and len(text.split()) < MIN_WORDS:
         return None  # too few words to override the fallback, whatever the model says
-    found = _top_and(text, base(fallback))
-    if found is None:
-        return None
-    top, p, fallback_p = found
+    top, p, fallback_p = _top_and(text, base(fallback))
     if foreign_script:
         return top
     if p < SURE or fallback_p >= PLAUSIBLE:
@@ -174,26 +177,15 @@ def detect(text: str, fallback: str = "en") -> str | None:
     return top
 
 
-def _top_and(text: str, code: str) -> tuple[str, float, float] | None:
-    """The model's most likely language for `text`, its probability, and `code`'s probability:
-    what `ranked` gives first and for `code`, without sorting all the languages (detection runs
-    on the event loop for every submission). None when `text` has no letters."""
-    if not any(ch.isalpha() for ch in text):
-        return None
+def _top_and(text: str, code: str) -> tuple[str, float, float]:
+    """The model's most likely language for `text` (which has letters), its probability, and
+    `code`'s probability: what `ranked` gives first and for `code`, without sorting all the
+    languages (detection runs on the event loop for every submission)."""
     model = _model()
     probs = model._decide(text)  # py3langid's scores that rank() sorts: one per class, aliases folded
     best = int(probs.argmax())
-    index = _first_index(tuple(model.nb_classes)).get(code)
+    index = _columns.get(code)
     return str(model.nb_classes[best]), float(probs[best]), float(probs[index]) if index is not None else 0.0
-
-
-@functools.lru_cache(maxsize=2)
-def _first_index(classes: tuple[str, ...]) -> dict[str, int]:
-    """Each language's column (the first of an aliased pair holds their merged score)."""
-    index: dict[str, int] = {}
-    for i, code in enumerate(classes):
-        index.setdefault(str(code), i)
-    return index
 
 
 def written_in(text: str, code: str) -> bool:

@@ -17,7 +17,7 @@ import logging
 import sys
 from pathlib import Path
 
-from reelbot.commands.common import load_settings_or_fail
+from reelbot.commands.common import load_settings_or_fail, loop_factory_or_fail
 from reelbot.logs import configure_logging
 
 __all__ = ["add_arguments", "run"]
@@ -33,7 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from aiohttp import web
 
-    from agent.eventloop import EventLoopUnavailable, loop_factory, loop_name
+    from agent.eventloop import loop_name
     from agent.service.app import BindRefused, check_bind, create_app
     from agent.service.process import settle_after_start
     from storage import DatabaseLock, StorageError
@@ -49,11 +49,7 @@ def run(args: argparse.Namespace) -> int:
     except BindRefused as exc:
         print(f"reelbot: error: {exc}", file=sys.stderr)
         return 2
-    try:
-        make_loop = loop_factory(settings.agent.event_loop)
-    except EventLoopUnavailable as exc:
-        print(f"reelbot: error: {exc}", file=sys.stderr)
-        return 2
+    make_loop = loop_factory_or_fail(settings)
     try:
         lock = DatabaseLock.acquire(settings.agent.database_url, settings.agent.data_dir)
     except StorageError as exc:

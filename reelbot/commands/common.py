@@ -8,7 +8,9 @@ the work itself failed. The engine's settings are imported when a command runs, 
 
 from __future__ import annotations
 
+import asyncio
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,7 +19,7 @@ from agent.config import FrontEndView, SettingsError, load_front_end_settings
 if TYPE_CHECKING:
     from agent.settings import Settings
 
-__all__ = ["CommandFailed", "fail", "load_settings_or_fail", "load_front_end_or_fail"]
+__all__ = ["CommandFailed", "fail", "load_settings_or_fail", "load_front_end_or_fail", "loop_factory_or_fail"]
 
 
 class CommandFailed(Exception):
@@ -41,6 +43,17 @@ def load_settings_or_fail(config: Path | None) -> Settings:
     try:
         return load_settings(config)
     except SettingsError as exc:
+        raise CommandFailed(exc) from exc
+
+
+def loop_factory_or_fail(settings: Settings) -> Callable[[], asyncio.AbstractEventLoop]:
+    """What makes the event loop `agent.event_loop` names (agent.eventloop); CommandFailed (exit 2)
+    when it cannot be had (uvloop asked for where it is not installed)."""
+    from agent.eventloop import EventLoopUnavailable, loop_factory
+
+    try:
+        return loop_factory(settings.agent.event_loop)
+    except EventLoopUnavailable as exc:
         raise CommandFailed(exc) from exc
 
 

@@ -17,7 +17,7 @@ import logging
 import sys
 from pathlib import Path
 
-from reelbot.commands.common import load_settings_or_fail
+from reelbot.commands.common import load_settings_or_fail, loop_factory_or_fail
 from reelbot.logs import configure_logging
 
 __all__ = ["add_arguments", "run"]
@@ -30,7 +30,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from agent.eventloop import EventLoopUnavailable, loop_factory
     from agent.worker.main import run_worker
     from storage import StorageError
 
@@ -44,11 +43,7 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         print(f"reelbot: error: a worker needs {', '.join(missing)} (README: Scaling out)", file=sys.stderr)
         return 2
-    try:
-        make_loop = loop_factory(settings.agent.event_loop)
-    except EventLoopUnavailable as exc:
-        print(f"reelbot: error: {exc}", file=sys.stderr)
-        return 2
+    make_loop = loop_factory_or_fail(settings)
     configure_logging(logging.DEBUG if args.verbose else logging.INFO, settings.secrets())
     try:
         with asyncio.Runner(loop_factory=make_loop) as runner:
