@@ -44,6 +44,7 @@ __all__ = [
     "Stage",
     "ErrorCode",
     "ServiceState",
+    "WorkerState",
     "UserRef",
     "JobOptions",
     "SubmitRequest",
@@ -174,6 +175,17 @@ class ServiceState(_WireEnum):
     OK = "ok"
     DEGRADED = "degraded"
     DOWN = "down"
+
+
+class WorkerState(_WireEnum):
+    """`WorkerInfo.state`: what a worker of the distributed mode is doing, from its heartbeat. The wire
+    field stays a plain string, so a bot older than a state added later still reads the status."""
+
+    UP = "up"  # takes jobs on the routes it serves
+    DISK_FULL = "disk-full"  # its data directory is below agent.min_free_disk_mb: takes no job (`problem`)
+    STOPPING = "stopping"  # SIGTERM: finishing what runs, then handing it back
+    STOPPED = "stopped"
+    LOST = "lost"  # no heartbeat for cluster.lost_after_s (the front door's view)
 
 
 class _Wire(msgspec.Struct, kw_only=True):
@@ -536,13 +548,14 @@ class WorkerInfo(_Wire, omit_defaults=True):
     """One worker of the distributed mode (README "Scaling out")."""
 
     name: str
-    state: str  # "up" | "stopping" | "stopped" | "lost" (no heartbeat for cluster.lost_after_s)
+    state: str  # a WorkerState value
     last_heartbeat: str  # ISO 8601 UTC
     seconds_since_heartbeat: float
     current_job: str | None = None
     jobs: list[str] = []
     routes: list[str] = []
     backends: list[WorkerBackend] = []
+    problem: str = ""  # why it takes no job although it is running (a full disk), in words
 
 
 class Status(_Wire):

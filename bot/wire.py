@@ -26,12 +26,13 @@ from agent.protocol import (
     SubmitRequest,
     UserRef,
     JobOptions,
+    WorkerState,
     job_from_event,
 )
 
 __all__ = ["TERMINAL_STATUSES", "BackendStatus", "Credits", "ErrorBody", "ErrorCode", "ErrorDetail", "Event", "Job",
            "JobError", "JobOptions", "JobStatus", "Quota", "ScriptView", "ServiceState", "Stage", "Status",
-           "SubmitRequest", "UserRef", "job_from_event", "served_by"]
+           "SubmitRequest", "UserRef", "WorkerState", "job_from_event", "served_by"]
 
 
 def served_by(job: Job) -> dict[str, str]:

@@ -16,7 +16,7 @@ from bot.agent_client import (
     TooManyJobs,
 )
 from bot.progress import clock_text
-from bot.wire import BackendStatus, ErrorCode, Job, JobStatus, Quota, ServiceState, Status, served_by
+from bot.wire import BackendStatus, ErrorCode, Job, JobStatus, Quota, ServiceState, Status, WorkerState, served_by
 
 __all__ = [
     "submit_failed",
@@ -214,7 +214,8 @@ def service_problems(status: Status) -> list[str]:
 
 def worker_lines(status: Status) -> list[str]:
     """The distributed mode's workers, one line each (none in the embedded default)."""
-    dots = {"up": "🟢", "stopping": "🟡", "stopped": "⚪", "lost": "🔴"}
+    dots = {WorkerState.UP.value: "🟢", WorkerState.DISK_FULL.value: "🟠", WorkerState.STOPPING.value: "🟡",
+            WorkerState.STOPPED.value: "⚪", WorkerState.LOST.value: "🔴"}
     lines = []
     for w in status.workers:
         backends = ", ".join(f"{b.name} {b.state}" for b in w.backends) or "no backends"

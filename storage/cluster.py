@@ -61,10 +61,11 @@ class WorkerBeat:
     name: str
     started_at: float
     now: float
-    state: str  # up | stopping | stopped
+    state: str  # agent.protocol.WorkerState's value
     routes: Sequence[str]
     backends: Sequence[Mapping[str, Any]]
     jobs: Sequence[str]
+    problem: str = ""  # why it takes no job (its disk is full), in words
 
 
 class ClusterStore:
@@ -121,7 +122,7 @@ class ClusterStore:
     async def beat(self, beat: WorkerBeat) -> None:
         values = {"started_at": beat.started_at, "heartbeat_at": beat.now, "state": _fit(beat.state, 16),
                   "routes": json.dumps(list(beat.routes)), "backends": json.dumps(list(beat.backends)),
-                  "jobs": json.dumps(list(beat.jobs))}
+                  "jobs": json.dumps(list(beat.jobs)), "problem": beat.problem}
 
         def work(session: Session) -> None:
             changed = session.execute(update(_workers).where(_workers.c.name == beat.name).values(**values))

@@ -135,7 +135,8 @@ class ClusterWorkerRow(Base):
     name: Mapped[str] = mapped_column(String(128), primary_key=True)
     started_at: Mapped[float] = mapped_column(Float)
     heartbeat_at: Mapped[float] = mapped_column(Float)
-    state: Mapped[str] = mapped_column(String(16), default="up", server_default="up")  # up | stopping | stopped
+    state: Mapped[str] = mapped_column(String(16), default="up", server_default="up")  # agent.protocol.WorkerState
     routes: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")
     backends: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")
     jobs: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")
+    problem: Mapped[str] = mapped_column(Text, default="", server_default="")  # why it takes no job, in words

@@ -35,11 +35,12 @@ from agent.service.console import PREFIX as CONSOLE_PREFIX
 from agent.service.console import setup_console
 from agent.service.metrics import METRICS_PATH, setup_metrics
 from agent.engine.backends import Backends
-from agent.service.disk import MB, DataDisk, DiskUsage, disk_status
+from agent.engine.disk import MB, DataDisk, DiskUsage
+from agent.service.disk import disk_status
 from agent.engine.health import HealthBoard
 from agent.service.jobs import JobRunner, Sleep
 from agent.engine.pipeline import Pipeline, Renderer
-from agent.protocol import Status, convert, to_builtins
+from agent.protocol import ServiceState, Status, convert, to_builtins
 from agent.service.quota import QuotaPolicy, WallClock
 from agent.engine.runtime import Runtime, open_runtime
 from agent.settings import Settings
@@ -207,5 +208,10 @@ async def _status(settings: Settings, rt: Runtime, runner: JobRunner | ClusterRu
         from agent.service.cluster import ClusterRunner
 
         assert isinstance(runner, ClusterRunner)
-        out["workers"] = to_builtins(await runner.workers())
+        workers = await runner.workers()
+        out["workers"] = to_builtins(workers)
+        if troubled := [f"worker {w.name}: {w.problem}" for w in workers if w.problem]:
+            out["problems"] = [*out["problems"], *troubled]  # a worker that runs but takes no job: act soon
+            if out["state"] == ServiceState.OK:
+                out["state"] = ServiceState.DEGRADED.value
     return convert(out, Status)  # the report's dataclasses, checked against the wire's Status

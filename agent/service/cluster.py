@@ -36,8 +36,8 @@ from aiohttp import web
 
 from agent.engine.routes import RouteUnavailable
 from agent.protocol import (ErrorCode, Event, Job, JobStatus, QueueInfo, Stage, WorkerBackend, WorkerInfo,
-                            convert, to_builtins)
-from agent.service.disk import DataDisk
+                            WorkerState, convert, to_builtins)
+from agent.engine.disk import DataDisk
 from agent.service.jobs import CancelOutcome, DiskFull, QuotaExceeded, SubmitData, TooManyJobs, _human_duration
 from agent.service.quota import QuotaPolicy, WallClock, iso_utc
 from agent.service.retention import Retention
@@ -67,12 +67,14 @@ def worker_infos(rows: list[ClusterWorkerRow], now: float, lost_after_s: float) 
     out = []
     for row in rows:
         ago = max(0.0, now - row.heartbeat_at)
-        state = row.state if row.state == "stopped" or ago < lost_after_s else "lost"
+        lost = row.state != WorkerState.STOPPED and ago >= lost_after_s
+        state = WorkerState.LOST.value if lost else row.state
         jobs = [str(j) for j in json.loads(row.jobs or "[]")]
         backends = [convert(b, WorkerBackend) for b in json.loads(row.backends or "[]")]
         out.append(WorkerInfo(name=row.name, state=state, last_heartbeat=iso_utc(row.heartbeat_at) or "",
                               seconds_since_heartbeat=round(ago, 1), current_job=jobs[0] if jobs else None,
-                              jobs=jobs, routes=list(json.loads(row.routes or "[]")), backends=backends))
+                              jobs=jobs, routes=list(json.loads(row.routes or "[]")), backends=backends,
+                              problem="" if lost else row.problem))
     return out
 
 
@@ -169,7 +171,7 @@ class ClusterRunner:
                                      workers=len(live), queue_size=self.settings.agent.queue_size)
 
     def _alive(self, row: ClusterWorkerRow) -> bool:
-        return row.state == "up" and self.wall() - row.heartbeat_at < self.settings.cluster.lost_after_s
+        return row.state == WorkerState.UP and self.wall() - row.heartbeat_at < self.settings.cluster.lost_after_s
 
     # ------------------------------------------------------------------ queries
 

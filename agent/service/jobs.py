@@ -20,7 +20,7 @@ more than `agent.max_recoveries` times is failed instead, refunded, with the `qu
 an operator log line: it never runs again. A clean shutdown takes that count back for the jobs it
 interrupts (`JobStore.forgive_recoveries`), so only crashes (kill -9, a segfault, power loss) add up.
 
-Disks: a job starts only with `agent.min_free_disk_mb` free in the data directory (agent.service.disk), and a
+Disks: a job starts only with `agent.min_free_disk_mb` free in the data directory (agent.engine.disk), and a
 submission is refused (503 disk_full) below it; a job that fails while the disk is that full says so
 (`disk_full`) instead of blaming the providers. What stays on disk, and for how long: agent.service.retention.
 """
@@ -44,7 +44,7 @@ import tenacity
 from agent.engine.backends import Backends
 from agent.engine.cascade import Attempt, Outcome
 from agent.choices import Aspect, Length, Mode
-from agent.service.disk import MB, DataDisk
+from agent.engine.disk import MB, DataDisk
 from agent.engine.events import ProgressEvent
 from agent.service.line import WaitingLine
 from agent.service.live import SEQ_RESERVE_BLOCK, LiveJob

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.service.disk import MB
+from agent.engine.disk import MB
 from agent.service.quota import WallClock
 from agent.settings import Settings
 from storage import JobStore, StorageUnavailable

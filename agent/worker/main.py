@@ -3,7 +3,10 @@
     open        the database (migrated), the queue engine (procrastinate, agent.taskqueue), the
                 engine's runtime (this box's providers, health board, pipeline)
     every cluster.heartbeat_s
-                probe the backends and derive the routes served (agent.worker.capabilities);
+                probe the backends and derive the routes served (agent.worker.capabilities); check
+                the data directory's free space (agent.engine.disk): below agent.min_free_disk_mb
+                the worker serves no route (state "disk-full", the reason in `problem`) until space
+                is freed, and a job handed to it meanwhile goes back in the queue, not started;
                 write the heartbeat row (cluster_workers: backends, routes, current jobs); put back
                 in the queue the jobs of workers silent for cluster.lost_after_s (procrastinate's
                 `get_stalled_jobs` + `retry_job`: every worker does it, so any one alive suffices);
@@ -22,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 import signal
 import socket
 import time
@@ -33,9 +37,11 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 from agent.engine.backends import Backends
+from agent.engine.disk import MB, DataDisk, DiskReport, DiskUsage
 from agent.engine.health import HealthBoard
 from agent.engine.pipeline import Pipeline, Renderer
 from agent.engine.runtime import Runtime, open_runtime
+from agent.protocol import WorkerState
 from agent.settings import Settings
 from agent.taskqueue import TASK_NAME, load_engine, open_queue, queue_for
 from agent.worker.capabilities import Capabilities, describe
@@ -47,7 +53,7 @@ if TYPE_CHECKING:
     import procrastinate
     from procrastinate.worker import Worker
 
-__all__ = ["run_worker", "worker_name"]
+__all__ = ["run_worker", "worker_name", "serving", "DiskFullHere"]
 
 log = logging.getLogger(__name__)
 RESTART_DELAY_S = 2.0  # the queue engine's worker stopped by itself (the database went away): again after
@@ -55,6 +61,25 @@ RESTART_DELAY_S = 2.0  # the queue engine's worker stopped by itself (the databa
 
 def worker_name(settings: Settings) -> str:
     return settings.cluster.worker_name or socket.gethostname()
+
+
+class DiskFullHere(Exception):
+    """A job handed to this worker while its data directory is full: not started, back in the queue
+    (the task's retry), where a worker with room takes it."""
+
+
+@dataclass(frozen=True)
+class Serving:
+    state: WorkerState
+    routes: tuple[str, ...]  # the queues to listen on
+    problem: str  # why none, in words ("" when it serves what it can)
+
+
+def serving(routes: tuple[str, ...], disk: DiskReport) -> Serving:
+    """What this worker takes on, from the routes its backends can serve and its data directory."""
+    if disk.low:
+        return Serving(WorkerState.DISK_FULL, (), f"{disk.describe()}: it takes no new job until space is freed")
+    return Serving(WorkerState.UP, routes, "")
 
 
 @contextlib.asynccontextmanager
@@ -79,9 +104,10 @@ class _Listening:
 async def run_worker(
     settings: Settings, *, backends: Backends | None = None, renderer: Renderer | None = None,
     clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time,
-    stop: asyncio.Event | None = None,
+    stop: asyncio.Event | None = None, disk_usage: DiskUsage = shutil.disk_usage,
 ) -> None:
-    """Run until SIGTERM/SIGINT (or `stop` is set). Tests pass fake `backends` and `renderer`."""
+    """Run until SIGTERM/SIGINT (or `stop` is set). Tests pass fake `backends`, `renderer` and
+    `disk_usage` (the data directory's free space)."""
     await load_engine()
     from procrastinate import RetryStrategy
     from procrastinate.job_context import AbortReason, JobContext
@@ -94,6 +120,7 @@ async def run_worker(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     data_dir = Path(a.data_dir)
+    disk = DataDisk(data_dir, a.min_free_disk_mb * MB, disk_usage)
     runtime = (_test_runtime(settings, backends, renderer, clock) if backends is not None
                else open_runtime(settings, clock=clock, renderer=renderer, data_dir=data_dir))
     async with contextlib.AsyncExitStack() as stack:
@@ -111,18 +138,23 @@ async def run_worker(
         @queue.task(name=TASK_NAME, pass_context=True,
                     retry=RetryStrategy(max_attempts=c.max_attempts + 8, exponential_wait=2))
         async def run_job(context: JobContext, job_id: str) -> None:
+            report = await disk.check()
+            if report.low:  # taken in the moment before the heartbeat stopped listening
+                log.warning("job %s: not started on %s: %s; back in the queue for a worker with room",
+                            job_id, name, report.describe())
+                raise DiskFullHere(report.describe())
             await executor.run(job_id, shutting_down=lambda: context.abort_reason() is AbortReason.SHUTDOWN)
 
         started = wall()
         listening = _Listening((), None, None)
-        state = "up"
+        state, problem = WorkerState.UP, ""
         log.info("worker %s: started (%d job(s) at once)", name, a.workers)
 
         async def beat(caps: Capabilities) -> None:
-            await cluster.beat(WorkerBeat(name, started, wall(), state, caps.routes, caps.backends,
-                                          sorted(executor.running)))
+            await cluster.beat(WorkerBeat(name, started, wall(), state.value, caps.routes, caps.backends,
+                                          sorted(executor.running), problem))
 
-        async def listen(routes: tuple[str, ...]) -> None:
+        async def listen(routes: tuple[str, ...], why_none: str = "") -> None:
             nonlocal listening
             if listening.task is not None and listening.worker is not None:
                 listening.worker.stop()
@@ -133,18 +165,21 @@ async def run_worker(
                 worker = _engine_worker(queue, routes, settings, name)
                 task = asyncio.create_task(worker.run(), name="procrastinate-worker")
             listening = _Listening(routes, worker, task)
-            log.info("worker %s: serving routes %s", name, ", ".join(routes) or "(none: no backend can serve any)")
+            log.info("worker %s: serving routes %s", name,
+                     ", ".join(routes) or f"(none: {why_none or 'no backend can serve any'})")
 
         while not stop.is_set():
             try:
                 caps = await describe(settings, rt.backends, rt.health, clock())
-                await beat(caps)
+                plan = serving(caps.routes, await disk.check())
+                state, problem = plan.state, plan.problem
+                await beat(caps)  # the routes it could serve; the front door routes only to "up" workers
                 await _requeue_stalled(queue, c.lost_after_s)
                 dead = listening.task is not None and listening.task.done()
-                if caps.routes != listening.routes or dead:
+                if plan.routes != listening.routes or dead:
                     if dead:
                         log.warning("worker %s: the queue engine's worker stopped; starting it again", name)
-                    await listen(caps.routes)
+                    await listen(plan.routes, plan.problem)
             except StorageUnavailable as exc:
                 log.warning("worker %s: the database is unavailable (%s); trying again", name, exc)
             except Exception:
@@ -152,7 +187,7 @@ async def run_worker(
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), c.heartbeat_s)
 
-        state = "stopping"
+        state, problem = WorkerState.STOPPING, ""
         log.info("worker %s: stopping: running jobs may finish for %.0f s, then go back in line", name,
                  c.shutdown_grace_s)
         caps_now = Capabilities(listening.routes)
@@ -161,7 +196,7 @@ async def run_worker(
         if listening.worker is not None and listening.task is not None:
             listening.worker.stop()
             await asyncio.gather(listening.task, return_exceptions=True)
-        state = "stopped"
+        state = WorkerState.STOPPED
         with contextlib.suppress(Exception):
             await beat(caps_now)
         log.info("worker %s: stopped", name)

@@ -86,8 +86,10 @@ def format_workers(workers: list[dict[str, Any]]) -> str:
     lines = ["", f"workers (distributed mode): {sum(w['state'] == 'up' for w in workers)} up of {len(workers)}"]
     for w in workers:
         job = w.get("current_job") or "idle"
-        lines.append(f"  {w['name']:<20}{w['state']:<9}heartbeat {w['seconds_since_heartbeat']:.0f}s ago   {job}   "
+        lines.append(f"  {w['name']:<20}{w['state']:<10}heartbeat {w['seconds_since_heartbeat']:.0f}s ago   {job}   "
                      f"routes: {', '.join(w.get('routes', [])) or 'none'}")
+        if w.get("problem"):
+            lines.append(f"      {w['problem']}")
         for b in w.get("backends", []):
             extra = [*b.get("models", [])[:3]]
             if b.get("free_vram_mb") is not None:

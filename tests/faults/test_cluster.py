@@ -13,6 +13,9 @@ providers of fixed latency (tests/support/cluster.py). Asserted over HTTP and in
     SIGTERM a worker      its job is handed back and finished elsewhere; the worker exits 0
     front door restart    jobs and events go on; a reconnecting subscriber misses nothing
     database down         submit answers 503 storage_unavailable and nothing is charged
+    a worker's disk full  it takes no job (state disk-full, the reason in the status), its route is
+                          refused while no other worker serves it, and it serves again once freed;
+                          a job handed to it as its disk fills goes back in line, to a worker with room
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import aiohttp
 import pytest
 from sqlalchemy.engine import make_url
 
+from agent.service.cluster import WORKERS_TTL_S
 from tests.support.agent_app import sse_events
 from tests.support.cluster import AUTH, TERMINAL, Front, spawn, stop, write_config
 from tests.support.pgproxy import PgProxy
@@ -64,12 +68,14 @@ class Cluster:
             raise AssertionError(f"the front door did not come up:\n{self.log('front')[-3000:]}") from None
 
     def start_worker(self, name: str, *, gpu: bool = False, latency: float = 0.2, down: Path | None = None,
-                     **kw: Any) -> None:
+                     full: Path | None = None, **kw: Any) -> None:
         args = ["worker", "--config", str(self.config(name, **kw)), "--name", name, "--latency", str(latency)]
         if gpu:
             args.append("--gpu")
         if down is not None:
             args += ["--down", str(down)]
+        if full is not None:
+            args += ["--full", str(full)]
         self.procs[name] = spawn(args, self.root / f"{name}.log")
 
     def log(self, name: str) -> str:
@@ -397,3 +403,71 @@ async def test_a_download_at_another_front_door_is_streamed_from_the_holder(clus
     async with cluster.session.get(f"{cluster.front.base}/v1/worker/jobs/{job['id']}/video", headers=AUTH,
                                    timeout=aiohttp.ClientTimeout(total=10)) as resp:
         assert resp.status == 401
+
+
+async def _wait_worker_state(front: Front, name: str, state: str, timeout_s: float = 20) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    seen: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        seen = await front.workers()
+        if name in seen and seen[name]["state"] == state:
+            return seen[name]  # type: ignore[no-any-return]
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"worker {name} never {state}: {seen}")
+
+
+async def test_a_worker_with_a_full_disk_takes_no_job_until_space_is_freed(cluster: Cluster) -> None:
+    full = cluster.root / "w1-full"
+    await cluster.start_front()
+    cluster.start_worker("w1", full=full, min_free_disk_mb=500)
+    front = cluster.front
+    await front.wait_workers("w1")
+
+    full.touch()  # its data directory drops below agent.min_free_disk_mb
+    info = await _wait_worker_state(front, "w1", "disk-full")
+    assert "1 MB free (minimum 500 MB)" in info["problem"] and "no new job" in info["problem"], info
+    _, status = await front.call("GET", "/v1/status")
+    assert status["state"] == "degraded", status
+    assert any(p.startswith("worker w1: the data directory") for p in status["problems"]), status["problems"]
+    await asyncio.sleep(WORKERS_TTL_S + 0.2)  # the front door's view of the workers is this old at most
+    code, body = await front.submit("while the only worker is full")
+    assert code == 400 and "available now: none" in body["error"]["message"], body
+    assert "worker w1: serving routes (none: the data directory" in cluster.log("w1")
+
+    full.unlink()  # space freed: it serves again, without a restart
+    await front.wait_workers("w1")
+    info = (await front.workers())["w1"]
+    assert "problem" not in info, info
+    code, job = await front.submit("after the disk was freed")
+    assert code == 202, job
+    assert (await front.wait_job(job["id"], *TERMINAL))["status"] == "done"
+    _, status = await front.call("GET", "/v1/status")
+    assert not any(p.startswith("worker w1") for p in status["problems"]), status["problems"]
+    totals = await cluster.ledger()
+    assert (totals.reserved, totals.settled, totals.refunded) == (5, 5, 0) and totals.balanced
+
+
+async def test_a_job_handed_to_a_worker_whose_disk_just_filled_goes_to_one_with_room(cluster: Cluster) -> None:
+    """w1's disk fills between two heartbeats (30 s apart) while it still listens: the job it is
+    handed is not started there but goes back in line, and w2 makes it, charged once."""
+    full = cluster.root / "w1-full"
+    await cluster.start_front()
+    cluster.start_worker("w1", full=full, min_free_disk_mb=500, heartbeat_s=30.0, lost_after_s=60.0)
+    front = cluster.front
+    await front.wait_workers("w1")
+    full.touch()
+    code, job = await front.submit("handed to a full worker")  # w1's last heartbeat said "up"
+    assert code == 202, job
+    deadline = time.monotonic() + 20
+    while f"job {job['id']}: not started on w1" not in cluster.log("w1"):
+        assert time.monotonic() < deadline, f"w1 never refused the job:\n{cluster.log('w1')[-3000:]}"
+        await asyncio.sleep(0.1)
+    cluster.start_worker("w2")
+    ended = await front.wait_job(job["id"], *TERMINAL, timeout_s=60)
+    assert ended["status"] == "done", ended
+    events: list[dict[str, Any]] = []
+    await asyncio.wait_for(_follow(front, job["id"], events), 10)
+    _assert_stream(events)
+    assert _worker_of(events) == "w2" and not any(e["stage"] == "moved" for e in events), events
+    totals = await cluster.ledger()
+    assert (totals.reserved, totals.settled, totals.refunded) == (5, 5, 0) and totals.balanced

@@ -14,6 +14,7 @@ import json
 import pytest
 from sqlalchemy import inspect, text
 
+from storage.cluster import ClusterStore
 from storage import (
     AttemptRecord,
     Finish,
@@ -28,7 +29,7 @@ from storage.engine import create_engine
 from storage.migrate import current_revision, upgrade
 
 DAY = "2025-03-01"
-HEAD = "0005_cluster"
+HEAD = "0006_worker_problem"
 
 
 def _job(i: int | str, user_id: int = 0, price: int = 5, created_at: float = 1.0, request_id: str | None = None) -> NewJob:
@@ -64,6 +65,23 @@ async def test_fresh_database_is_migrated_to_head(db_url):
         assert "files_deleted_at" in columns
     async with open_database(db_url) as db:  # idempotent on an up-to-date schema
         assert await current_revision(db.engine) == HEAD
+
+
+async def test_upgrade_to_the_workers_problem_keeps_the_workers(db_url):
+    """0006 adds cluster_workers.problem: a worker row from before reads as having none."""
+    engine = create_engine(db_url)
+    try:
+        await upgrade(engine, "0005_cluster")
+        async with engine.begin() as conn:
+            await conn.execute(text(
+                "INSERT INTO cluster_workers (name, started_at, heartbeat_at, state, routes, backends, jobs) "
+                "VALUES ('gpu-box-1', 1.0, 2.0, 'up', '[\"self-hosted\"]', '[]', '[]')"))
+    finally:
+        await engine.dispose()
+    async with open_database(db_url) as db:
+        assert await current_revision(db.engine) == HEAD
+        (row,) = await ClusterStore(db).workers()
+        assert (row.name, row.state, row.routes, row.problem) == ("gpu-box-1", "up", '["self-hosted"]', "")
 
 
 async def test_upgrade_in_place_keeps_data(db_url):

@@ -2,12 +2,15 @@
 
     python -m tests.support.cluster front  --config FILE
     python -m tests.support.cluster worker --config FILE --name NAME [--gpu] [--latency S] [--down FILE]
+                                           [--full FILE]
 
 Both are the product's own code (`create_app` in cluster mode, `agent.worker.main.run_worker`) with
 fake providers of fixed latency instead of real ones, and a renderer that writes a small file (no
 CPU-bound render: the benchmark measures the cluster, not ffmpeg). A worker started with `--gpu`
 also has a fake "comfyui" provider, so it serves the `gpu` route; its probe fails while the
-`--down` file exists, so a test can take its GPU away and give it back.
+`--down` file exists, so a test can take its GPU away and give it back. While the `--full` file
+exists, the worker's data directory reports 1 MB free (its disk usage is injected), so a test can
+fill its disk and free it.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ TERMINAL = ("done", "failed", "cancelled")
 def write_config(path: Path, *, url: str, port: int, data_dir: Path, name: str = "", latency: float = 0.2,
                  workers: int = 2, max_in_flight: int = 5, daily: int = 1000, heartbeat_s: float = 1.0,
                  lost_after_s: float = 6.0, grace_s: float = 10.0, event_poll_s: float = 0.05,
-                 size_scale: float = 1.0, event_flush_s: float = 0.1) -> Path:
+                 size_scale: float = 1.0, event_flush_s: float = 0.1, min_free_disk_mb: int = 0) -> Path:
     path.write_text(f"""
 [video]
 size_scale = {size_scale}
@@ -63,7 +66,7 @@ database_url = "{url}"
 workers = {workers}
 event_flush_s = {event_flush_s}
 sse_keepalive_s = 1.0
-min_free_disk_mb = 0
+min_free_disk_mb = {min_free_disk_mb}
 job_timeout_s = 120.0
 
 [quotas]
@@ -232,6 +235,7 @@ def main() -> None:
     p.add_argument("--gpu", action="store_true")
     p.add_argument("--latency", type=float, default=0.2)
     p.add_argument("--down", type=Path)
+    p.add_argument("--full", type=Path)
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {args.role} {args.name} %(levelname)s "
                         "%(name)s: %(message)s")
@@ -254,7 +258,14 @@ def main() -> None:
 
     settings = dataclasses.replace(settings, cluster=dataclasses.replace(settings.cluster, worker_name=args.name))
     backends = Backends(_providers(args.gpu, args.latency, args.down), dict(orders))
-    asyncio.run(run_worker(settings, backends=backends, renderer=FakeRenderer()))
+    full: Path | None = args.full
+
+    def disk_usage(path: Path) -> tuple[int, int, int]:
+        total = 100 * 1024**3
+        free = 1024**2 if full is not None and full.exists() else 50 * 1024**3
+        return total, total - free, free
+
+    asyncio.run(run_worker(settings, backends=backends, renderer=FakeRenderer(), disk_usage=disk_usage))
 
 
 if __name__ == "__main__":

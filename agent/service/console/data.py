@@ -167,7 +167,10 @@ def worker_rows(status: Status, distributed: bool) -> list[dict[str, Any]] | Non
     for worker in status.workers:
         plain = to_builtins(worker)
         rows.append(plain if isinstance(plain, dict) else {"worker": plain})
-    return rows
+    # the wire leaves out a field at its default (no current job, no problem): every row gets every
+    # column any row has, in first-seen order, so the table's header (the first row's keys) fits all
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    return [{key: row.get(key, "") for key in columns} for row in rows]
 
 
 def ledger_rows(entries: Sequence[LedgerEntry], limit: int = 200) -> list[LedgerEntry]:

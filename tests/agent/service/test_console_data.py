@@ -79,6 +79,15 @@ def test_workers_are_shown_on_a_distributed_front_door() -> None:
     rows = worker_rows(_status(workers=[{"name": "gpu-1", "state": "up", "last_heartbeat": "2026-11-30T09:00:00Z",
                                          "seconds_since_heartbeat": 2.0}]), distributed=True)
     assert rows is not None and rows[0]["name"] == "gpu-1" and rows[0]["state"] == "up"
+    # an idle worker first, a full one after it: the table's columns (the first row's) show the problem
+    rows = worker_rows(_status(workers=[
+        {"name": "gpu-1", "state": "up", "last_heartbeat": "2026-11-30T09:00:00Z", "seconds_since_heartbeat": 2.0},
+        {"name": "gpu-2", "state": "disk-full", "last_heartbeat": "2026-11-30T09:00:00Z",
+         "seconds_since_heartbeat": 1.0, "current_job": "j1", "problem": "the data directory /d has 1 MB free"}]),
+        distributed=True)
+    assert rows is not None and list(rows[0]) == list(rows[1])
+    assert (rows[0]["problem"], rows[1]["problem"]) == ("", "the data directory /d has 1 MB free")
+    assert (rows[0]["current_job"], rows[1]["current_job"]) == ("", "j1")
 
 
 def test_metrics_without_a_token_answer_loopback_only() -> None:

@@ -123,7 +123,7 @@ async def test_failed_and_cancelled_jobs_files_are_deleted_at_once(tmp_path):
 
 async def test_checks_asked_together_share_one_look_at_the_disk(tmp_path):
     """A burst of submissions asks the filesystem once, not once each through the thread pool."""
-    from agent.service.disk import DataDisk
+    from agent.engine.disk import DataDisk
 
     disk = Disk(free=10 * MB)
     data = DataDisk(tmp_path, 100 * MB, usage=disk)
