@@ -6,18 +6,23 @@
                 probe the backends and derive the routes served (agent.worker.capabilities); check
                 the data directory's free space (agent.engine.disk): below agent.min_free_disk_mb
                 the worker serves no route (state "disk-full", the reason in `problem`) until space
-                is freed, and a job handed to it meanwhile goes back in the queue, not started;
-                write the heartbeat row (cluster_workers: backends, routes, current jobs); put back
-                in the queue the jobs of workers silent for cluster.lost_after_s (procrastinate's
-                `get_stalled_jobs` + `retry_job`: every worker does it, so any one alive suffices);
-                when the routes changed, stop listening (running jobs finish) and listen again on
-                the queues of the new set
+                is freed; write the heartbeat row (cluster_workers: backends, routes, current jobs);
+                put back in the queue the jobs of workers silent for cluster.lost_after_s
+                (procrastinate's `get_stalled_jobs` + `retry_job`: every worker does it, so any one
+                alive suffices)
+    the routes served change (a GPU server went down, the disk filled)
+                the queue engine's worker fetches from the queues of the new set from then on; the
+                running jobs go on. A job fetched in the moment before (or as the disk fills between
+                two heartbeats) is not started here: it goes back in line for another worker
+                (`NotServedHere`)
     SIGTERM     the heartbeat says "stopping"; procrastinate stops taking jobs, lets the running
                 ones finish for cluster.shutdown_grace_s, then aborts them with the reason SHUTDOWN,
                 and the task's retry strategy puts each back in its queue for another worker
 
 procrastinate's own worker heartbeat (procrastinate_workers) is the lease: a worker killed with
-SIGKILL stops it, and after cluster.lost_after_s its jobs are found stalled and queued again.
+SIGKILL stops it, and after cluster.lost_after_s its jobs are found stalled and queued again. The
+queue engine stops that heartbeat as soon as it is asked to stop, so while the running jobs finish
+(the shutdown grace, longer than the lease by default) this process keeps it, and its own, beating.
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ from agent.engine.pipeline import Pipeline, Renderer
 from agent.engine.runtime import Runtime, open_runtime
 from agent.protocol import WorkerState
 from agent.settings import Settings
-from agent.taskqueue import TASK_NAME, load_engine, open_queue, queue_for
+from agent.taskqueue import TASK_NAME, load_engine, open_queue, queue_for, route_of_queue
 from agent.worker.capabilities import Capabilities, describe
 from agent.worker.execute import Executor
 from storage import JobStore, StorageUnavailable, open_database
@@ -53,7 +58,7 @@ if TYPE_CHECKING:
     import procrastinate
     from procrastinate.worker import Worker
 
-__all__ = ["run_worker", "worker_name", "serving", "DiskFullHere"]
+__all__ = ["run_worker", "worker_name", "serving", "refusal", "NotServedHere"]
 
 log = logging.getLogger(__name__)
 RESTART_DELAY_S = 2.0  # the queue engine's worker stopped by itself (the database went away): again after
@@ -63,9 +68,10 @@ def worker_name(settings: Settings) -> str:
     return settings.cluster.worker_name or socket.gethostname()
 
 
-class DiskFullHere(Exception):
-    """A job handed to this worker while its data directory is full: not started, back in the queue
-    (the task's retry), where a worker with room takes it."""
+class NotServedHere(Exception):
+    """A job this worker does not take now (its data directory is full, or its route is no longer
+    served here while the running jobs finish): not started, back in the queue (the task's retry),
+    where a worker that serves it takes it."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +86,16 @@ def serving(routes: tuple[str, ...], disk: DiskReport) -> Serving:
     if disk.low:
         return Serving(WorkerState.DISK_FULL, (), f"{disk.describe()}: it takes no new job until space is freed")
     return Serving(WorkerState.UP, routes, "")
+
+
+def refusal(queue: str, routes: tuple[str, ...], disk: DiskReport) -> str:
+    """Why a job from `queue` may not start here now ("" when it may): checked as each job arrives,
+    since the queues listened on change only once the running jobs have finished."""
+    if disk.low:
+        return disk.describe()
+    if queue not in {queue_for(route) for route in routes}:
+        return f"this worker no longer serves {route_of_queue(queue)!r}"
+    return ""
 
 
 @contextlib.asynccontextmanager
@@ -138,15 +154,15 @@ async def run_worker(
         @queue.task(name=TASK_NAME, pass_context=True,
                     retry=RetryStrategy(max_attempts=c.max_attempts + 8, exponential_wait=2))
         async def run_job(context: JobContext, job_id: str) -> None:
-            report = await disk.check()
-            if report.low:  # taken in the moment before the heartbeat stopped listening
-                log.warning("job %s: not started on %s: %s; back in the queue for a worker with room",
-                            job_id, name, report.describe())
-                raise DiskFullHere(report.describe())
+            why = refusal(context.job.queue, plan.routes, await disk.check())
+            if why:  # the disk filled since the last heartbeat, or the queues are about to change
+                log.warning("job %s: not started on %s: %s; back in the queue for another worker", job_id, name, why)
+                raise NotServedHere(why)
             await executor.run(job_id, shutting_down=lambda: context.abort_reason() is AbortReason.SHUTDOWN)
 
         started = wall()
         listening = _Listening((), None, None)
+        plan = Serving(WorkerState.UP, (), "")  # what this worker takes on now: set at every heartbeat
         state, problem = WorkerState.UP, ""
         log.info("worker %s: started (%d job(s) at once)", name, a.workers)
 
@@ -168,6 +184,18 @@ async def run_worker(
             log.info("worker %s: serving routes %s", name,
                      ", ".join(routes) or f"(none: {why_none or 'no backend can serve any'})")
 
+        def retarget(routes: tuple[str, ...], why_none: str = "") -> None:
+            """Listen on another set of queues without stopping: stopping would wait for the running
+            jobs with the queue engine's heartbeat (their lease) already stopped. procrastinate's
+            worker reads `queues` at each fetch; an empty list fetches nothing."""
+            nonlocal listening
+            assert listening.worker is not None
+            listening.worker.queues = [queue_for(r) for r in routes]
+            listening = _Listening(routes, listening.worker, listening.task)
+            log.info("worker %s: serving routes %s%s", name,
+                     ", ".join(routes) or f"(none: {why_none or 'no backend can serve any'})",
+                     f"; its {len(executor.running)} running job(s) go on" if executor.running else "")
+
         while not stop.is_set():
             try:
                 caps = await describe(settings, rt.backends, rt.health, clock())
@@ -176,10 +204,13 @@ async def run_worker(
                 await beat(caps)  # the routes it could serve; the front door routes only to "up" workers
                 await _requeue_stalled(queue, c.lost_after_s)
                 dead = listening.task is not None and listening.task.done()
-                if plan.routes != listening.routes or dead:
-                    if dead:
-                        log.warning("worker %s: the queue engine's worker stopped; starting it again", name)
-                    await listen(plan.routes, plan.problem)
+                if dead:
+                    log.warning("worker %s: the queue engine's worker stopped; starting it again", name)
+                if dead or listening.worker is None:
+                    if plan.routes or dead:
+                        await listen(plan.routes, plan.problem)
+                elif plan.routes != listening.routes:
+                    retarget(plan.routes, plan.problem)
             except StorageUnavailable as exc:
                 log.warning("worker %s: the database is unavailable (%s); trying again", name, exc)
             except Exception:
@@ -194,8 +225,14 @@ async def run_worker(
         with contextlib.suppress(Exception):
             await beat(caps_now)
         if listening.worker is not None and listening.task is not None:
-            listening.worker.stop()
-            await asyncio.gather(listening.task, return_exceptions=True)
+            engine_worker = listening.worker
+            engine_worker.stop()
+            keep = asyncio.create_task(_keep_beating(queue, engine_worker, lambda: beat(caps_now), c.heartbeat_s))
+            try:
+                await asyncio.gather(listening.task, return_exceptions=True)
+            finally:
+                keep.cancel()
+                await asyncio.gather(keep, return_exceptions=True)
         state = WorkerState.STOPPED
         with contextlib.suppress(Exception):
             await beat(caps_now)
@@ -212,6 +249,19 @@ def _engine_worker(queue: procrastinate.App, routes: tuple[str, ...], settings: 
         fetch_job_polling_interval=max(0.5, c.heartbeat_s), abort_job_polling_interval=1.0,
         update_heartbeat_interval=c.heartbeat_s, stalled_worker_timeout=c.lost_after_s,
     )
+
+
+async def _keep_beating(queue: procrastinate.App, worker: Worker, beat: Callable[[], Any], every_s: float) -> None:
+    """While the running jobs finish after a stop: procrastinate's heartbeat (the jobs' lease, which
+    its worker stops at once) and ours ("stopping", not lost), every `every_s`."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            if worker.worker_id is not None:
+                await queue.job_manager.update_heartbeat(worker.worker_id)
+            await beat()
+        except Exception as exc:  # noqa: BLE001 - the database may be away; the next beat tries again
+            log.warning("heartbeat while stopping failed: %s", exc)
 
 
 async def _requeue_stalled(queue: procrastinate.App, lost_after_s: float) -> None:

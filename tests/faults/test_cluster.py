@@ -10,12 +10,14 @@ providers of fixed latency (tests/support/cluster.py). Asserted over HTTP and in
     SIGKILL a worker      its job runs again on another worker after the lease; charged once; an SSE
                           subscriber sees every seq once, in order, and a `moved` event; the dead
                           worker shows as lost
-    SIGTERM a worker      its job is handed back and finished elsewhere; the worker exits 0
+    SIGTERM a worker      its job is handed back and finished elsewhere; the worker exits 0; a job
+                          that finishes within the grace keeps its lease (not moved, never "lost")
     front door restart    jobs and events go on; a reconnecting subscriber misses nothing
     database down         submit answers 503 storage_unavailable and nothing is charged
     a worker's disk full  it takes no job (state disk-full, the reason in the status), its route is
                           refused while no other worker serves it, and it serves again once freed;
-                          a job handed to it as its disk fills goes back in line, to a worker with room
+                          a job handed to it as its disk fills goes back in line, to a worker with room;
+                          a job running as it fills finishes there, the heartbeat going on
 """
 
 from __future__ import annotations
@@ -317,6 +319,41 @@ async def test_sigterm_hands_the_job_back_and_the_worker_exits_cleanly(cluster: 
     assert (totals.reserved, totals.settled, totals.refunded) == (5, 5, 0)
 
 
+async def test_a_job_finishing_in_the_shutdown_grace_keeps_its_lease_and_is_not_moved(cluster: Cluster) -> None:
+    """SIGTERM with a job that needs longer than cluster.lost_after_s (6 s) but less than the grace
+    (30 s): the queue engine stops its heartbeat at once, the worker keeps it (and its own) beating,
+    so no other worker takes the job meanwhile; it is done where it ran, and the worker exits 0."""
+    await cluster.start_front()
+    cluster.start_worker("w1", latency=12, grace_s=30.0)
+    cluster.start_worker("w2", latency=0.2)
+    front = cluster.front
+    await front.wait_workers("w1", "w2")
+    events: list[dict[str, Any]] = []
+    for attempt in range(10):  # until w1 gets one (the queue engine gives it to whichever asks first)
+        status, job = await front.submit(f"finished in the grace {attempt}", user=f"g{attempt}")
+        assert status == 202
+        events = []
+        follower = asyncio.create_task(_follow(front, job["id"], events))
+        if await _wait_running(front, job["id"], events) == "w1":
+            break
+        await asyncio.wait_for(follower, 30)
+    else:
+        raise AssertionError("w1 never got a job")
+    cluster.procs["w1"].send_signal(signal.SIGTERM)
+    states = set()
+    while cluster.procs["w1"].poll() is None:
+        states.add((await front.workers())["w1"]["state"])
+        await asyncio.sleep(0.3)
+    assert cluster.procs["w1"].returncode == 0, cluster.log("w1")[-3000:]
+    assert states <= {"up", "stopping", "stopped"} and "stopping" in states, states  # never "lost"
+    await asyncio.wait_for(follower, 30)
+    _assert_stream(events)
+    assert _worker_of(events) == "w1" and not any(e["stage"] == "moved" for e in events), events
+    assert events[-1]["status"] == "done", events[-1]
+    totals = await cluster.ledger()
+    assert totals.reserved == totals.settled and totals.refunded == 0 and totals.balanced
+
+
 async def test_a_front_door_restart_loses_no_job_and_no_event(cluster: Cluster) -> None:
     await cluster.start_front()
     cluster.start_worker("w1", latency=3)
@@ -469,5 +506,30 @@ async def test_a_job_handed_to_a_worker_whose_disk_just_filled_goes_to_one_with_
     await asyncio.wait_for(_follow(front, job["id"], events), 10)
     _assert_stream(events)
     assert _worker_of(events) == "w2" and not any(e["stage"] == "moved" for e in events), events
+    totals = await cluster.ledger()
+    assert (totals.reserved, totals.settled, totals.refunded) == (5, 5, 0) and totals.balanced
+
+
+async def test_a_worker_whose_disk_fills_mid_job_keeps_heartbeating_while_the_job_finishes(cluster: Cluster) -> None:
+    """Stopping to take jobs waits for the running ones; the heartbeat does not: the worker is shown
+    disk-full (never lost) while its job finishes, and the job is done, charged once."""
+    full = cluster.root / "w1-full"
+    await cluster.start_front()
+    cluster.start_worker("w1", full=full, min_free_disk_mb=500, latency=12)  # a job waits 12 s on its script
+    front = cluster.front
+    await front.wait_workers("w1")
+    code, job = await front.submit("a long one")
+    assert code == 202, job
+    events: list[dict[str, Any]] = []
+    follower = asyncio.create_task(_follow(front, job["id"], events))
+    await _wait_running(front, job["id"], events)
+    full.touch()
+    await _wait_worker_state(front, "w1", "disk-full", timeout_s=5)
+    states = set()
+    while not follower.done():  # longer than cluster.lost_after_s (6 s): heartbeats go on meanwhile
+        states.add((await front.workers())["w1"]["state"])
+        await asyncio.sleep(0.3)
+    assert states == {"disk-full"}, states
+    assert events[-1]["status"] == "done", events[-1]
     totals = await cluster.ledger()
     assert (totals.reserved, totals.settled, totals.refunded) == (5, 5, 0) and totals.balanced

@@ -11,7 +11,7 @@ import msgspec
 from agent.engine.disk import MB, DiskReport
 from agent.protocol import ServiceState, WorkerState
 from agent.service.cluster import worker_infos
-from agent.worker.main import serving
+from agent.worker.main import refusal, serving
 from bot import wording
 from reelbot.commands.status import format_workers
 from storage import open_database
@@ -74,3 +74,11 @@ def test_the_bot_and_the_cli_show_a_full_worker() -> None:
     text = format_workers([msgspec.to_builtins(w) for w in info])
     assert "0 up of 1" in text and "w1                  disk-full heartbeat" in text
     assert "      the data directory /d has 1 MB free (minimum 500 MB)" in text
+
+
+def test_a_job_starts_only_from_a_queue_served_now_with_room_on_the_disk() -> None:
+    routes = ("self-hosted",)
+    assert refusal("route:self-hosted", routes, _report(501)) == ""
+    assert refusal("route:gpu", routes, _report(501)) == "this worker no longer serves 'gpu'"
+    assert refusal("route:self-hosted", routes, _report(3)).startswith("the data directory /data has 3 MB free")
+    assert refusal("route:self-hosted", routes, _report(None)) == ""  # an unreadable disk stops nothing
