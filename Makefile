@@ -39,10 +39,13 @@ lint: $(STAMP)
 test-faults: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider tests/faults
 
-# the storage tests once more on a real PostgreSQL 16 (pgserver, in a temporary folder): the
-# ledger, group commit and locking as the distributed mode runs them; .ci/run runs it
+# the storage tests and the agent service's once more on a real PostgreSQL 16 (pgserver, in a
+# temporary folder): the ledger, group commit and locking as the distributed mode runs them, and the
+# single-box agent on PostgreSQL (tests.storage.pg_plugin; SQLite-only simulations are skipped, with
+# their reason); .ci/run runs it
 test-postgres: $(STAMP)
-	$(PY) -m tests.support.with_postgres -m pytest -q -p no:cacheprovider tests/storage
+	$(PY) -m tests.support.with_postgres -m pytest -q -p no:cacheprovider -p tests.storage.pg_plugin \
+		tests/storage tests/agent/service
 
 # moviepy, the render benchmark's naive baseline, is only in the `bench` extra
 $(BENCH_STAMP): $(STAMP)

@@ -7,7 +7,8 @@ With the plugin loaded and the variable set, every service test gets a fresh Pos
 (tests/storage/pg.py) in place of its SQLite file: the settings that `make_settings` builds name it
 as `agent.database_url`, so the app, and tests that reopen the database (restart recovery), use it.
 Without the variable the plugin does nothing. It is opt-in (`-p`) so the service tests' own
-conftest stays untouched.
+conftest stays untouched. A test marked `sqlite_only` (a crash simulated by copying the database
+file, SQLite's single writer held or its disk filled) is skipped, with its reason.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ def _service_tests_on_postgres(request: pytest.FixtureRequest, monkeypatch: pyte
     if not admin_url() or ("agent", "service") != tuple(parts[-3:-1]):
         yield
         return
+    if (marker := request.node.get_closest_marker("sqlite_only")) is not None:
+        pytest.skip(f"SQLite only: {marker.kwargs.get('reason') or marker.args[0]}")
     import tests.support.agent_app as service
 
     real = service.settings_from_mapping

@@ -13,10 +13,14 @@ import json
 import logging
 from typing import Any
 
+import pytest
+
 from agent.service.app import DATABASE
 from agent.service.jobs import STORE_PENDING_MESSAGE
 from storage import QuotaLedger
 from tests.support.agent_app import AUTH, make_settings, read_sse, run_agent
+
+pytestmark = pytest.mark.sqlite_only(reason="the disk is filled through SQLite's page limit (Database.simulate_full_disk)")
 
 
 class FastSleep:

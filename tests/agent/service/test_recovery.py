@@ -6,6 +6,8 @@ import asyncio
 import shutil
 from pathlib import Path
 
+import pytest
+
 from storage import JobStore, QuotaLedger, open_database
 from tests.support.agent_app import AUTH, GatedProvider, make_settings, read_sse, run_agent
 
@@ -47,6 +49,9 @@ async def test_restart_resumes_fails_or_keeps_queued(tmp_path):
         assert totals.balanced and totals.reserved == totals.settled + totals.refunded
 
 
+CRASH_COPY = pytest.mark.sqlite_only(reason="the crash is simulated by copying the database file and its WAL")
+
+
 def crash_copy(src: Path, dst: Path) -> Path:
     """What a kill -9 leaves behind, in a new folder: the database as it is on disk while the agent
     runs (WAL mode: the log holds the commits) and the data directory. No clean stop ran on it."""
@@ -60,6 +65,7 @@ def crash_copy(src: Path, dst: Path) -> Path:
     return dst
 
 
+@CRASH_COPY
 async def test_a_job_interrupted_too_often_is_quarantined_and_refunded(tmp_path, caplog):
     """Issue 9: a job that crashes the agent was resumed at every restart, forever. Now each resume
     is counted before it runs; past agent.max_recoveries the job fails, refunded, and never runs."""
@@ -111,6 +117,7 @@ async def test_a_job_interrupted_too_often_is_quarantined_and_refunded(tmp_path,
         assert (await d.runner.store.get(job_id)).recoveries == 2
 
 
+@CRASH_COPY
 async def test_max_recoveries_0_never_resumes(tmp_path):
     first = tmp_path / "run0"
     first.mkdir()

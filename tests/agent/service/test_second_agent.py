@@ -34,7 +34,8 @@ async def test_a_second_app_on_the_same_database_refuses_and_the_first_is_untouc
         with pytest.raises(DatabaseInUse) as info:
             await runner.setup()  # the app's start-up: where the database would be opened
         await runner.cleanup()
-        assert str(info.value) == f"another agent is already using {db_file} (pid {os.getpid()})"
+        held = db_file if settings.agent.database_url.startswith("sqlite") else tmp_path / "data"  # PostgreSQL
+        assert str(info.value) == f"another agent is already using {held} (pid {os.getpid()})"
         assert second.history == [], "the second agent ran no job and no recovery"
         after = {j: (await store.get(j), await store.events_after(j, 0)) for j in before}
         for job_id, (row, events) in before.items():
