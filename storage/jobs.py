@@ -174,6 +174,9 @@ _COUNT_RECOVERY = update(_jobs).where(
 ).values(recoveries=_jobs.c.recoveries + 1)
 _EVENTS_AFTER = select(JobEventRow.data).where(JobEventRow.job_id == bindparam("jid"),
                                                JobEventRow.seq > bindparam("seq")).order_by(JobEventRow.seq)
+_ANY_EVENTS_AFTER = (select(JobEventRow.id, JobEventRow.data).where(JobEventRow.id > bindparam("after"))
+                     .order_by(JobEventRow.id).limit(bindparam("limit")))
+_LAST_EVENT_ID = select(func.coalesce(func.max(JobEventRow.id), 0))
 
 
 # the submission's common path, as prepared statements (storage.prepared)
@@ -346,6 +349,16 @@ class JobStore:
         """Stored events with a sequence number above `seq`, in order, as their JSON text."""
         return await self._db.read(
             lambda s: list(s.execute(_EVENTS_AFTER, {"jid": job_id, "seq": seq}).scalars()))
+
+    async def any_events_after(self, event_id: int, limit: int) -> list[tuple[int, str]]:
+        """Every job's stored events with a row id above `event_id`, oldest first, at most `limit`:
+        (row id, the event's JSON text). Row ids are given at insert, so one committed late may
+        appear below ids already read (concurrent writers): a reader looks a little way back."""
+        return await self._db.read(lambda s: [(int(i), str(d)) for i, d in s.execute(
+            _ANY_EVENTS_AFTER, {"after": event_id, "limit": limit}).all()])
+
+    async def last_event_id(self) -> int:
+        return await self._db.read(lambda s: int(s.execute(_LAST_EVENT_ID).scalar_one()))
 
     async def attempts(self, job_id: str) -> list[ProviderAttemptRow]:
         return await self._db.read(lambda s: list(s.execute(

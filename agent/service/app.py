@@ -33,6 +33,7 @@ from aiohttp import web
 from agent.service.api import Services, auth_middleware, error_middleware, routes
 from agent.service.console import PREFIX as CONSOLE_PREFIX
 from agent.service.console import setup_console
+from agent.service.console.feed import ConsoleFeed
 from agent.service.metrics import METRICS_PATH, setup_metrics
 from agent.engine.backends import Backends
 from agent.engine.disk import MB, DataDisk, DiskUsage
@@ -158,7 +159,15 @@ def create_app(
                                        disk=data_disk, wall_clock=wall_clock) as front:
                 svc.runner = svc.cluster = front
                 svc.status = lambda: _status(settings, rt, front, app[DATABASE], data_disk)
-                yield
+                # the console's live feed: the events the workers store (no job runs here to publish them)
+                relays = [asyncio.create_task(o.relay_stored(front.store, settings.cluster.event_poll_s),
+                                              name="console-feed") for o in observers if isinstance(o, ConsoleFeed)]
+                try:
+                    yield
+                finally:
+                    for relay in relays:
+                        relay.cancel()
+                    await asyncio.gather(*relays, return_exceptions=True)
             return
         job_runner = JobRunner(
             settings=settings, store=JobStore(app[DATABASE]), ledger=svc.ledger, policy=policy,

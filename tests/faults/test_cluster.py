@@ -14,6 +14,7 @@ providers of fixed latency (tests/support/cluster.py). Asserted over HTTP and in
                           that finishes within the grace keeps its lease (not moved, never "lost")
     front door restart    jobs and events go on; a reconnecting subscriber misses nothing
     database down         submit answers 503 storage_unavailable and nothing is charged
+    console feed          the front door's console page sees a worker's job live, every event once
     a worker's disk full  it takes no job (state disk-full, the reason in the status), its route is
                           refused while no other worker serves it, and it serves again once freed;
                           a job handed to it as its disk fills goes back in line, to a worker with room;
@@ -37,7 +38,7 @@ from sqlalchemy.engine import make_url
 
 from agent.service.cluster import WORKERS_TTL_S
 from tests.support.agent_app import sse_events
-from tests.support.cluster import AUTH, TERMINAL, Front, spawn, stop, write_config
+from tests.support.cluster import AUTH, CONSOLE_TOKEN, TERMINAL, Front, spawn, stop, write_config
 from tests.support.pgproxy import PgProxy
 from tests.support.postgres import create_database
 from tests.faults.helpers import free_port
@@ -533,3 +534,30 @@ async def test_a_worker_whose_disk_fills_mid_job_keeps_heartbeating_while_the_jo
     assert events[-1]["status"] == "done", events[-1]
     totals = await cluster.ledger()
     assert (totals.reserved, totals.settled, totals.refunded) == (5, 5, 0) and totals.balanced
+
+
+async def test_the_front_doors_console_feed_shows_a_workers_job_live(cluster: Cluster) -> None:
+    await cluster.start_front()
+    cluster.start_worker("w1", latency=1)
+    front = cluster.front
+    await front.wait_workers("w1")
+    base = front.base
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as page:
+        resp = await page.post(f"{base}/console/login", data={"token": CONSOLE_TOKEN}, headers={"Origin": base},
+                               allow_redirects=False)
+        assert resp.status == 303, await resp.text()
+        async with page.get(f"{base}/console/events",
+                            timeout=aiohttp.ClientTimeout(total=60, sock_read=30)) as stream:
+            assert stream.status == 200
+            await asyncio.sleep(0.5)  # the relay notes where this page starts (cluster.event_poll_s)
+            status, job = await front.submit("seen on the console")
+            assert status == 202, job
+            seen: list[dict[str, Any]] = []
+            async for event in sse_events(stream.content):
+                if event.get("job_id") == job["id"]:
+                    seen.append(event)
+                    if event["status"] in TERMINAL:
+                        break
+    _assert_stream(seen)
+    assert seen[-1]["status"] == "done" and any(e["stage"] == "starting" for e in seen), seen
+    assert [e["seq"] for e in seen] == await cluster.stored_seqs(job["id"])

@@ -31,6 +31,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "cluster-test-agent-token-0123456789"
 WORKER_TOKEN = "cluster-test-worker-token-0123456789"
+CONSOLE_TOKEN = "cluster-test-console-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 TERMINAL = ("done", "failed", "cancelled")
 
@@ -89,7 +90,7 @@ unserved_after_s = 3
 
 def env() -> dict[str, str]:
     return {**os.environ, "REELBOT_AGENT_TOKEN": TOKEN, "REELBOT_WORKER_TOKEN": WORKER_TOKEN,
-            "PYTHONUNBUFFERED": "1"}
+            "REELBOT_CONSOLE_TOKEN": CONSOLE_TOKEN, "PYTHONUNBUFFERED": "1"}
 
 
 def spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
