@@ -472,17 +472,33 @@ async def test_a_worker_with_a_full_disk_takes_no_job_until_space_is_freed(clust
     assert code == 400 and "available now: none" in body["error"]["message"], body
     assert "worker w1: serving routes (none: the data directory" in cluster.log("w1")
 
+    cluster.start_worker("w2")  # a box with room: the route is served again, by it alone
+    await front.wait_workers("w2")
+    ids = []
+    for i in range(3):
+        code, job = await front.submit(f"while w1 is full {i}", user=f"f{i}")
+        assert code == 202, job
+        ids.append(job["id"])
+    for job_id in ids:
+        assert (await front.wait_job(job_id, *TERMINAL))["status"] == "done"
+        events: list[dict[str, Any]] = []
+        await asyncio.wait_for(_follow(front, job_id, events), 10)
+        assert _worker_of(events) == "w2", events
+    assert "not started on w1" not in cluster.log("w1"), "the full worker still fetched jobs"
+
     full.unlink()  # space freed: it serves again, without a restart
     await front.wait_workers("w1")
     info = (await front.workers())["w1"]
     assert "problem" not in info, info
+    cluster.procs["w2"].send_signal(signal.SIGTERM)  # so the next job can only be w1's
+    await _wait_worker_state(front, "w2", "stopped")
     code, job = await front.submit("after the disk was freed")
     assert code == 202, job
     assert (await front.wait_job(job["id"], *TERMINAL))["status"] == "done"
     _, status = await front.call("GET", "/v1/status")
     assert not any(p.startswith("worker w1") for p in status["problems"]), status["problems"]
     totals = await cluster.ledger()
-    assert (totals.reserved, totals.settled, totals.refunded) == (5, 5, 0) and totals.balanced
+    assert (totals.reserved, totals.settled, totals.refunded) == (20, 20, 0) and totals.balanced
 
 
 async def test_a_job_handed_to_a_worker_whose_disk_just_filled_goes_to_one_with_room(cluster: Cluster) -> None:
