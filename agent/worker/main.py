@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import logging
 import shutil
 import signal
@@ -58,7 +59,7 @@ if TYPE_CHECKING:
     import procrastinate
     from procrastinate.worker import Worker
 
-__all__ = ["run_worker", "worker_name", "serving", "refusal", "NotServedHere"]
+__all__ = ["run_worker", "worker_name", "serving", "refusal", "switch", "Switch", "NotServedHere"]
 
 log = logging.getLogger(__name__)
 RESTART_DELAY_S = 2.0  # the queue engine's worker stopped by itself (the database went away): again after
@@ -69,9 +70,9 @@ def worker_name(settings: Settings) -> str:
 
 
 class NotServedHere(Exception):
-    """A job this worker does not take now (its data directory is full, or its route is no longer
-    served here while the running jobs finish): not started, back in the queue (the task's retry),
-    where a worker that serves it takes it."""
+    """A job this worker does not take now (its data directory is full, or its route stopped being
+    served here just before it was fetched): not started, back in the queue (the task's retry), where
+    a worker that serves it takes it."""
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ def serving(routes: tuple[str, ...], disk: DiskReport) -> Serving:
 
 def refusal(queue: str, routes: tuple[str, ...], disk: DiskReport) -> str:
     """Why a job from `queue` may not start here now ("" when it may): checked as each job arrives,
-    since the queues listened on change only once the running jobs have finished."""
+    since the disk and the routes are looked at once a heartbeat and a job may come in between."""
     if disk.low:
         return disk.describe()
     if queue not in {queue_for(route) for route in routes}:
@@ -112,9 +113,34 @@ async def _test_runtime(settings: Settings, backends: Backends, renderer: Render
 
 @dataclass
 class _Listening:
-    routes: tuple[str, ...]
+    routes: tuple[str, ...]  # the routes whose queues it fetches from
     worker: Worker | None
     task: asyncio.Task[Any] | None
+    woken_by: tuple[str, ...] = ()  # the routes whose queues' notifications it listens to (set at start)
+
+
+class Switch(enum.Enum):
+    """What a heartbeat does with the queue engine's worker."""
+
+    NONE = "none"
+    START = "start"  # none runs (or it stopped by itself): start one on the routes served
+    RETARGET = "retarget"  # fetch from the new routes' queues from now on; the running jobs go on
+    RESTART = "restart"  # nothing runs: start afresh, so the notifications of the routes added wake it
+
+
+def switch(routes: tuple[str, ...], fetching: tuple[str, ...], woken_by: tuple[str, ...], *, engine: bool,
+           dead: bool, running: int) -> Switch:
+    """`routes`: what the worker serves now; `fetching`, `woken_by`: what its queue engine's worker
+    fetches from and is woken for (it subscribes to its queues' notifications once, at start: a
+    route added later is only polled for); `engine`: there is one; `running`: the jobs running."""
+    if dead or (not engine and routes):
+        return Switch.START
+    if not engine:
+        return Switch.NONE
+    added = not set(routes) <= set(woken_by)
+    if added and not running:  # stopping it is instant: no job waits on its lease
+        return Switch.RESTART
+    return Switch.RETARGET if routes != fetching else Switch.NONE
 
 
 async def run_worker(
@@ -155,7 +181,7 @@ async def run_worker(
                     retry=RetryStrategy(max_attempts=c.max_attempts + 8, exponential_wait=2))
         async def run_job(context: JobContext, job_id: str) -> None:
             why = refusal(context.job.queue, plan.routes, await disk.check())
-            if why:  # the disk filled since the last heartbeat, or the queues are about to change
+            if why:  # the disk filled since the last heartbeat, or it was fetched as the queues changed
                 log.warning("job %s: not started on %s: %s; back in the queue for another worker", job_id, name, why)
                 raise NotServedHere(why)
             await executor.run(job_id, shutting_down=lambda: context.abort_reason() is AbortReason.SHUTDOWN)
@@ -180,7 +206,7 @@ async def run_worker(
             if routes:
                 worker = _engine_worker(queue, routes, settings, name)
                 task = asyncio.create_task(worker.run(), name="procrastinate-worker")
-            listening = _Listening(routes, worker, task)
+            listening = _Listening(routes, worker, task, routes)
             log.info("worker %s: serving routes %s", name,
                      ", ".join(routes) or f"(none: {why_none or 'no backend can serve any'})")
 
@@ -191,7 +217,7 @@ async def run_worker(
             nonlocal listening
             assert listening.worker is not None
             listening.worker.queues = [queue_for(r) for r in routes]
-            listening = _Listening(routes, listening.worker, listening.task)
+            listening = _Listening(routes, listening.worker, listening.task, listening.woken_by)
             log.info("worker %s: serving routes %s%s", name,
                      ", ".join(routes) or f"(none: {why_none or 'no backend can serve any'})",
                      f"; its {len(executor.running)} running job(s) go on" if executor.running else "")
@@ -206,10 +232,11 @@ async def run_worker(
                 dead = listening.task is not None and listening.task.done()
                 if dead:
                     log.warning("worker %s: the queue engine's worker stopped; starting it again", name)
-                if dead or listening.worker is None:
-                    if plan.routes or dead:
-                        await listen(plan.routes, plan.problem)
-                elif plan.routes != listening.routes:
+                action = switch(plan.routes, listening.routes, listening.woken_by, engine=listening.worker is not None,
+                                dead=dead, running=len(executor.running))
+                if action in (Switch.START, Switch.RESTART):
+                    await listen(plan.routes, plan.problem)
+                elif action is Switch.RETARGET:
                     retarget(plan.routes, plan.problem)
             except StorageUnavailable as exc:
                 log.warning("worker %s: the database is unavailable (%s); trying again", name, exc)

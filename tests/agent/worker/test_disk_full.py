@@ -11,7 +11,7 @@ import msgspec
 from agent.engine.disk import MB, DiskReport
 from agent.protocol import ServiceState, WorkerState
 from agent.service.cluster import worker_infos
-from agent.worker.main import refusal, serving
+from agent.worker.main import Switch, refusal, serving, switch
 from bot import wording
 from reelbot.commands.status import format_workers
 from storage import open_database
@@ -82,3 +82,20 @@ def test_a_job_starts_only_from_a_queue_served_now_with_room_on_the_disk() -> No
     assert refusal("route:gpu", routes, _report(501)) == "this worker no longer serves 'gpu'"
     assert refusal("route:self-hosted", routes, _report(3)).startswith("the data directory /data has 3 MB free")
     assert refusal("route:self-hosted", routes, _report(None)) == ""  # an unreadable disk stops nothing
+
+
+def test_the_queues_change_without_stopping_while_jobs_run_and_a_route_added_restarts_when_idle() -> None:
+    a, ab = ("self-hosted",), ("self-hosted", "gpu")
+    assert switch(ab, (), (), engine=False, dead=False, running=0) is Switch.START
+    assert switch((), (), (), engine=False, dead=False, running=0) is Switch.NONE  # full from the start
+    assert switch(ab, ab, ab, engine=True, dead=True, running=0) is Switch.START  # it stopped by itself
+    assert switch(ab, ab, ab, engine=True, dead=False, running=2) is Switch.NONE
+    # a route dropped (its GPU went down) or the disk full: fetch from fewer queues, jobs running or not
+    assert switch(a, ab, ab, engine=True, dead=False, running=2) is Switch.RETARGET
+    assert switch((), ab, ab, engine=True, dead=False, running=0) is Switch.RETARGET
+    # back within what it was started with: no restart needed, its notifications still come
+    assert switch(ab, a, ab, engine=True, dead=False, running=1) is Switch.RETARGET
+    # a route it was not started with: polled for while jobs run, then a restart, instant when idle
+    assert switch(ab, a, a, engine=True, dead=False, running=1) is Switch.RETARGET
+    assert switch(ab, ab, a, engine=True, dead=False, running=1) is Switch.NONE
+    assert switch(ab, ab, a, engine=True, dead=False, running=0) is Switch.RESTART
