@@ -28,7 +28,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from agent.engine.cascade import Attempt
 from agent.engine.health import HealthBoard
-from agent.protocol import Event, JobStatus, QueueInfo
+from agent.protocol import Event, JobStatus, QueueInfo, WorkerInfo, WorkerState
 from agent.service.api import Services
 from agent.service.live import LiveJob
 from agent.settings import Settings
@@ -63,6 +63,8 @@ class JobMetrics:
         self.queue_depth = Gauge("reelbot_queue_depth", "Jobs waiting for a worker", registry=r)
         self.running = Gauge("reelbot_jobs_running", "Jobs a worker is running now", registry=r)
         self.workers = Gauge("reelbot_workers", "Job workers (agent.workers)", registry=r)
+        self.cluster_workers = Gauge("reelbot_cluster_workers", "Workers of the distributed mode, by state "
+                                     "(disk-full: running but taking no job)", ["state"], registry=r)
         self.stage_seconds = Histogram("reelbot_stage_duration_seconds", "Wall time of a pipeline stage of a job",
                                        ["stage"], buckets=STAGE_BUCKETS, registry=r)
         self.attempts = Counter("reelbot_provider_attempts", "Provider attempts, by provider, stage and outcome",
@@ -123,7 +125,12 @@ class JobMetrics:
 
     # ------------------------------------------------------------------ read when scraped
 
-    def refresh(self, counts: dict[str, int], queue: QueueInfo, health: HealthBoard | None) -> None:
+    def refresh(self, counts: dict[str, int], queue: QueueInfo, health: HealthBoard | None,
+                workers: list[WorkerInfo] | None = None) -> None:
+        """`workers`: a distributed front door's view of its workers (None on a single-box agent)."""
+        if workers is not None:
+            for state in WorkerState:
+                self.cluster_workers.labels(state.value).set(sum(1 for w in workers if w.state == state))
         for status in JobStatus:
             self.jobs.labels(status.value).set(counts.get(status.value, 0))
         self.queue_depth.set(queue.queued)
@@ -144,6 +151,10 @@ class JobMetrics:
         return generate_latest(self.registry)
 
 
+Sources = tuple[dict[str, int], QueueInfo, "HealthBoard | None", "list[WorkerInfo] | None"]
+"""What /metrics reads when scraped: jobs by status, the queue, the health board, the workers."""
+
+
 def _loopback(remote: str | None) -> bool:
     try:
         return remote is not None and ipaddress.ip_address(remote.split("%")[0]).is_loopback
@@ -152,8 +163,7 @@ def _loopback(remote: str | None) -> bool:
 
 
 def metrics_route(
-    metrics: JobMetrics, token: str, sources: Callable[[], Awaitable[tuple[dict[str, int], QueueInfo,
-                                                                         HealthBoard | None]]],
+    metrics: JobMetrics, token: str, sources: Callable[[], Awaitable[Sources]],
 ) -> web.RouteDef:
     """GET /metrics: the token's bearer, or (no token set) loopback clients only."""
     expected = token.encode()
@@ -178,8 +188,9 @@ def setup_metrics(app: web.Application, settings: Settings, svc: Services, *,
     """/metrics on the app; returns the observer the runner tells about its jobs."""
     metrics = JobMetrics(clock)
 
-    async def sources() -> tuple[dict[str, int], QueueInfo, HealthBoard | None]:
-        return await svc.runner.store.count_by_status(), svc.runner.queue_info(), health()
+    async def sources() -> Sources:
+        workers = await svc.cluster.workers() if svc.cluster is not None else None
+        return await svc.runner.store.count_by_status(), svc.runner.queue_info(), health(), workers
 
     app.add_routes([metrics_route(metrics, settings.agent.metrics_token, sources)])
     return [metrics]

@@ -467,6 +467,8 @@ async def test_a_worker_with_a_full_disk_takes_no_job_until_space_is_freed(clust
     _, status = await front.call("GET", "/v1/status")
     assert status["state"] == "degraded", status
     assert any(p.startswith("worker w1: the data directory") for p in status["problems"]), status["problems"]
+    async with front.session.get(f"{front.base}/metrics") as resp:  # a Prometheus on the box (loopback)
+        assert 'reelbot_cluster_workers{state="disk-full"} 1.0' in await resp.text()
     await asyncio.sleep(WORKERS_TTL_S + 0.2)  # the front door's view of the workers is this old at most
     code, body = await front.submit("while the only worker is full")
     assert code == 400 and "available now: none" in body["error"]["message"], body

@@ -118,3 +118,29 @@ async def test_an_observer_that_fails_never_stops_a_job(tmp_path: Path, caplog: 
         assert done["credits"]["charged"] == 5
         assert value(await scrape(agent), "reelbot_jobs_finished_total", status="done") == 1  # the others still hear
     assert any("observer Broken failed" in r.getMessage() and job["id"] in r.getMessage() for r in caplog.records)
+
+
+def test_a_front_door_counts_its_workers_by_state_and_a_single_box_agent_has_none() -> None:
+    """An alert can watch `reelbot_cluster_workers{state="disk-full"}` (a box running but taking no job)."""
+    import time
+
+    from agent.protocol import QueueInfo, WorkerInfo
+    from agent.service.metrics import JobMetrics
+
+    def worker(name: str, state: str) -> WorkerInfo:
+        return WorkerInfo(name=name, state=state, last_heartbeat="2026-11-30T09:00:00Z", seconds_since_heartbeat=1.0)
+
+    queue = QueueInfo(queued=0, running=0, workers=2, queue_size=10)
+    single = JobMetrics(time.monotonic)
+    single.refresh({}, queue, None)
+    assert not any(name == "reelbot_cluster_workers" for name, _ in samples(single.render().decode()))
+    front = JobMetrics(time.monotonic)
+    front.refresh({}, queue, None, [worker("a", "up"), worker("b", "up"), worker("c", "disk-full"),
+                                    worker("d", "lost")])
+    found = samples(front.render().decode())
+    assert value(found, "reelbot_cluster_workers", state="up") == 2
+    assert value(found, "reelbot_cluster_workers", state="disk-full") == 1
+    assert value(found, "reelbot_cluster_workers", state="lost") == 1
+    assert ("reelbot_cluster_workers", (("state", "stopping"),)) in found  # every state, 0 when none
+    front.refresh({}, queue, None, [worker("a", "up")])  # the full one was fixed (or forgotten)
+    assert value(samples(front.render().decode()), "reelbot_cluster_workers", state="disk-full") == 0
