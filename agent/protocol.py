@@ -82,6 +82,7 @@ __all__ = [
     "unknown_fields",
     "job_from_event",
     "format_sse",
+    "sse_message",
     "sse_fields",
     "parse_sse_block",
     "parse_sse_event",
@@ -638,9 +639,15 @@ def _unknown(value: Any, info: msgspec.inspect.Type, path: str) -> list[str]:
 # ---------------------------------------------------------------------------- server-sent events
 
 
+def sse_message(seq: int, data: bytes) -> bytes:
+    """THE SSE framing of an event: `id: <seq>` and one `data:` line of its JSON (a stored event's
+    text is sent as it is)."""
+    return b"id: %d\ndata: %s\n\n" % (seq, data)
+
+
 def format_sse(event: Event) -> bytes:
-    """One SSE message: `id: <seq>` and one `data:` line of JSON."""
-    return b"id: %d\ndata: %s\n\n" % (event.seq, encode(event))
+    """One SSE message for an event."""
+    return sse_message(event.seq, encode(event))
 
 
 def sse_fields(block: str) -> tuple[int | None, str | None]:

@@ -17,7 +17,7 @@ import logging
 
 from aiohttp import web
 
-from agent.protocol import JobStatus
+from agent.protocol import JobStatus, sse_message
 from storage import JobStore, StorageUnavailable
 
 __all__ = ["cluster_stream"]
@@ -43,7 +43,7 @@ async def cluster_stream(request: web.Request, store: JobStore, job_id: str, las
         while True:
             for data in backlog:
                 event = json.loads(data)
-                await response.write(f"id: {event['seq']}\ndata: {data}\n\n".encode())
+                await response.write(sse_message(int(event["seq"]), data.encode()))
                 last = max(last, int(event["seq"]))
                 idle_since = loop.time()
                 if JobStatus(event["status"]).terminal:

@@ -25,7 +25,7 @@ from aiohttp import web
 
 from agent.service.runner import Runner
 from agent.service.live import LiveJob
-from agent.protocol import JobStatus, format_sse
+from agent.protocol import JobStatus, format_sse, sse_message
 
 __all__ = ["StreamPlan", "open_stream", "send_stream"]
 
@@ -77,7 +77,7 @@ async def send_stream(
     last = plan.last
     try:
         for seq, data in plan.backlog:
-            await response.write(f"id: {seq}\ndata: {data}\n\n".encode())
+            await response.write(sse_message(seq, data.encode()))
             last = max(last, seq)
         if plan.live is not None:
             await _follow(response, runner, plan.live, last, keepalive_s)

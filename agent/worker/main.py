@@ -36,7 +36,7 @@ import signal
 import socket
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -188,13 +188,12 @@ async def run_worker(
 
         started = wall()
         listening = _Listening((), None, None)
-        plan = Serving(WorkerState.UP, (), "")  # what this worker takes on now: set at every heartbeat
-        state, problem = WorkerState.UP, ""
+        plan = Serving(WorkerState.UP, (), "")  # what this worker takes on now, and says: set at every heartbeat
         log.info("worker %s: started (%d job(s) at once)", name, a.workers)
 
         async def beat(caps: Capabilities) -> None:
-            await cluster.beat(WorkerBeat(name, started, wall(), state.value, caps.routes, caps.backends,
-                                          sorted(executor.running), problem))
+            await cluster.beat(WorkerBeat(name, started, wall(), plan.state.value, caps.routes, caps.backends,
+                                          sorted(executor.running), plan.problem))
 
         async def listen(routes: tuple[str, ...], why_none: str = "") -> None:
             nonlocal listening
@@ -226,7 +225,6 @@ async def run_worker(
             try:
                 caps = await describe(settings, rt.backends, rt.health, clock())
                 plan = serving(caps.routes, await disk.check())
-                state, problem = plan.state, plan.problem
                 await beat(caps)  # the routes it could serve; the front door routes only to "up" workers
                 await _requeue_stalled(queue, c.lost_after_s)
                 dead = listening.task is not None and listening.task.done()
@@ -245,7 +243,7 @@ async def run_worker(
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), c.heartbeat_s)
 
-        state, problem = WorkerState.STOPPING, ""
+        plan = replace(plan, state=WorkerState.STOPPING, problem="")
         log.info("worker %s: stopping: running jobs may finish for %.0f s, then go back in line", name,
                  c.shutdown_grace_s)
         caps_now = Capabilities(listening.routes)
@@ -260,7 +258,7 @@ async def run_worker(
             finally:
                 keep.cancel()
                 await asyncio.gather(keep, return_exceptions=True)
-        state = WorkerState.STOPPED
+        plan = replace(plan, state=WorkerState.STOPPED)
         with contextlib.suppress(Exception):
             await beat(caps_now)
         log.info("worker %s: stopped", name)

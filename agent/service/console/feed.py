@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from aiohttp import web
 
 from agent.engine.cascade import Attempt
-from agent.protocol import Event, format_sse
+from agent.protocol import Event, format_sse, sse_message
 from agent.service.live import LiveJob
 from storage import JobStore, StorageUnavailable
 
@@ -80,7 +80,7 @@ class ConsoleFeed:
             if not behind:
                 await asyncio.sleep(poll_s)
             behind = False
-            if not self._queues:
+            if not self.watched:
                 high = None
                 continue
             try:
@@ -95,8 +95,7 @@ class ConsoleFeed:
             for row_id, data in rows:
                 if row_id in relayed:
                     continue
-                seq = int(json.loads(data).get("seq", 0))
-                self.publish(b"id: %d\ndata: %s\n\n" % (seq, data.encode()))
+                self.publish(sse_message(int(json.loads(data).get("seq", 0)), data.encode()))
                 relayed.add(row_id)
                 high = max(high, row_id)
             relayed = {row_id for row_id in relayed if row_id > high - RELAY_LOOKBACK}
